@@ -1,0 +1,5 @@
+//! iiko-bridge: connects a restaurant's website and apps to iikoCloud.
+pub mod cli;
+pub mod config;
+pub mod iiko;
+pub mod sim;

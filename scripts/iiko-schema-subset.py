@@ -18,13 +18,16 @@ OpenAPI 3.0 idioms are converted so a plain JSON Schema validator gives the righ
   ``anyOf: [<schema>, {"type": "null"}]`` around a ``$ref``/``allOf``/``oneOf``.
 * ``$ref: #/components/schemas/X`` becomes ``$ref: #/$defs/<short X>``.
 * Polymorphism: the official schema has a base ``B`` (with ``discriminator.mapping``) and
-  subtypes ``S = allOf[B] + own properties``. Here ``B.Base`` keeps the base's own properties,
-  each subtype refers to ``B.Base`` and pins the discriminator with ``const``, and ``B`` becomes a
-  dispatcher: the discriminator must be one of the mapping keys, and ``if value == k then S_k``,
-  so the value selects exactly one subtype and that subtype's required fields are enforced.
+  subtypes ``S = allOf[B] + own properties``. Here each subtype is flattened (the base's
+  ``properties`` and ``required`` merged into it, conflicts refused) and pins the discriminator
+  with ``const``; ``B`` becomes a dispatcher: the discriminator must be one of the mapping keys,
+  and ``if value == k then S_k``, so the value selects exactly one subtype and that subtype's
+  required fields are enforced. (Flattening rather than ``allOf: [B]`` keeps error lists short: a
+  failing ``allOf`` branch drops its annotations, so ``unevaluatedProperties`` would then also
+  report every base property as unexpected.)
 * Requests are strict: the ``additionalProperties: false`` that the schema puts on every object
-  becomes ``unevaluatedProperties: false`` (which sees properties evaluated through ``allOf``),
-  except on ``B.Base`` (a base never stands alone). Responses are open: it is dropped.
+  (bases included, which taken literally would forbid every subtype field) becomes
+  ``unevaluatedProperties: false`` on every concrete object. Responses are open: it is dropped.
 * Date-times ``format: "yyyy-MM-dd HH:mm:ss.fff"`` become a ``pattern`` (exactly three fraction
   digits in requests, as documented; an optional 1 to 7 digit fraction in responses). ``uuid``
   stays a format (turn format validation on). Numeric formats (int32, int64, double, float), the
@@ -132,6 +135,28 @@ TYPE_FIXES = {
 }
 CONSTANT_STRING = re.compile(r"^constant string '([^']*)'$")
 
+# Rules the official schema states only in a property's description. Each entry:
+# (component name pattern, property, modes, change). "nullable" makes the property accept null.
+PROSE_RULES = [
+    # DeliveryOrder.phone: "Must begin with symbol "+" and must be at least 8 digits."
+    (
+        r"iikoTransport\.PublicApi\.Contracts\.Deliveries\.Request\.CreateOrder\.DeliveryOrder",
+        "phone",
+        ("request",),
+        {"pattern": r"^\+([^0-9]*[0-9]){8}"},
+    ),
+    # DeliveryOrder.phoneExtension: "Must contain only digits and have length from 1 to 10 symbols."
+    (
+        r"iikoTransport\.PublicApi\.Contracts\.Deliveries\.Request\.CreateOrder\.DeliveryOrder",
+        "phoneExtension",
+        ("request",),
+        {"pattern": r"^[0-9]{1,10}$"},
+    ),
+    # ExternalMenuPriceByDepartmentsDto*.price: "if the value is null, then the product/size is
+    # not for sale", yet the property is a required non-nullable float.
+    (r"ExternalMenuPriceByDepartmentsDto[0-9]*", "price", ("response",), "nullable"),
+]
+
 
 class Fail(Exception):
     pass
@@ -236,7 +261,6 @@ class Converter:
         key = self.short[name]
         if name in self.bases:
             prop, mapping = self.bases[name]
-            base = self.convert(schema, mode, where=name, strict_object=False)
             dispatcher = {
                 "type": "object",
                 "required": [prop],
@@ -249,11 +273,52 @@ class Converter:
                     for value in sorted(mapping)
                 ],
             }
-            return {key: dispatcher, key + ".Base": base}
-        converted = self.convert(schema, mode, where=name, strict_object=True, subtype=self.subtype_of.get(name))
+            return {key: dispatcher}
+        subtype = self.subtype_of.get(name)
+        if subtype:
+            schema = self.flatten(name, schema, subtype[0])
+        converted = self.convert(schema, mode, where=name, subtype=subtype)
+        for pattern, prop, modes, change in PROSE_RULES:
+            if mode not in modes or not re.fullmatch(pattern, name):
+                continue
+            target = converted.get("properties", {}).get(prop)
+            if target is None:
+                raise Fail(f"prose rule for {name}.{prop}: no such property")
+            if change == "nullable":
+                converted["properties"][prop] = make_nullable(target)
+            else:
+                target.update(change)
         return {key: converted}
 
-    def convert(self, node, mode: str, where: str, strict_object: bool = True, subtype=None):
+    def flatten(self, name: str, schema: dict, base_name: str) -> dict:
+        """Merge the discriminator base into one of its subtypes (replacing ``allOf: [base]``)."""
+        base = self.schemas[base_name]
+        extra = set(base) - {"type", "properties", "required", "additionalProperties", "discriminator"}
+        extra -= KNOWN_DROPPED
+        if extra:
+            raise Fail(f"{base_name}: cannot flatten a base with {sorted(extra)}")
+        if base.get("type", "object") != "object" or schema.get("type", "object") != "object":
+            raise Fail(f"{name}: subtype or base is not an object")
+        base_ref = {"$ref": COMPONENT_PREFIX + base_name}
+        all_of = [sub for sub in schema.get("allOf", []) if sub != base_ref]
+        if len(all_of) != len(schema.get("allOf", [])) - 1:
+            raise Fail(f"{name}: expected exactly one allOf reference to its base {base_name}")
+        merged = {k: v for k, v in schema.items() if k != "allOf"}
+        if all_of:
+            merged["allOf"] = all_of
+        properties = dict(base.get("properties", {}))
+        for prop, sub in schema.get("properties", {}).items():
+            if prop in properties and properties[prop] != sub:
+                raise Fail(f"{name}.{prop} redefines the property of its base {base_name}")
+            properties[prop] = sub
+        merged["properties"] = properties
+        required = list(base.get("required", []))
+        required += [prop for prop in schema.get("required", []) if prop not in required]
+        if required:
+            merged["required"] = required
+        return merged
+
+    def convert(self, node, mode: str, where: str, subtype=None):
         if not isinstance(node, dict):
             raise Fail(f"{where}: schema is not an object: {node!r}")
         out = {}
@@ -290,18 +355,13 @@ class Converter:
             elif key == "items":
                 out["items"] = self.convert(value, mode, f"{where}[]")
             elif key in ("allOf", "anyOf", "oneOf"):
-                subs = []
-                for i, sub in enumerate(value):
-                    if subtype and key == "allOf" and sub.get("$ref") and ref_name(sub["$ref"]) == subtype[0]:
-                        subs.append(self.defs_ref(self.short[subtype[0]] + ".Base"))
-                    else:
-                        subs.append(self.convert(sub, mode, f"{where}/{key}/{i}"))
+                subs = [self.convert(sub, mode, f"{where}/{key}/{i}") for i, sub in enumerate(value)]
                 if key == "oneOf" and mode == "response":
                     key = "anyOf"
                 out[key] = subs
             elif key == "additionalProperties":
                 if value is False:
-                    if mode == "request" and strict_object:
+                    if mode == "request":
                         out["unevaluatedProperties"] = False
                 elif value is True:
                     pass
@@ -314,7 +374,7 @@ class Converter:
             out.setdefault("properties", {})[prop] = {"const": disc_value}
         # A single-branch combinator is just its branch: allOf:[{$ref}] -> $ref.
         for comb in ("allOf", "anyOf", "oneOf"):
-            if comb in out and len(out[comb]) == 1 and not (subtype and comb == "allOf"):
+            if comb in out and len(out[comb]) == 1:
                 only = out.pop(comb)[0]
                 if set(only) == {"$ref"} and "$ref" not in out:
                     out["$ref"] = only["$ref"]

@@ -45,7 +45,9 @@ fn schemas() -> &'static Schemas {
                         .with_draft(Draft::Draft202012)
                         .should_validate_formats(true)
                         .build(schema)
-                        .unwrap_or_else(|err| panic!("{key} schema for {path} does not compile: {err}"));
+                        .unwrap_or_else(|err| {
+                            panic!("{key} schema for {path} does not compile: {err}")
+                        });
                     (path.clone(), validator)
                 })
                 .collect()
@@ -137,7 +139,11 @@ fn errors(validator: &Validator, body: &Value) -> Vec<String> {
 
 fn pointer(error: &ValidationError<'_>) -> String {
     let path = error.instance_path().to_string();
-    if path.is_empty() { "/".to_owned() } else { path }
+    if path.is_empty() {
+        "/".to_owned()
+    } else {
+        path
+    }
 }
 
 /// One line per error; for `anyOf`/`oneOf` (which is how nullable objects are written) the
@@ -147,7 +153,9 @@ fn describe(error: &ValidationError<'_>, depth: usize, out: &mut Vec<String>) {
     let at = pointer(error);
     match error.kind() {
         ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
-            out.push(format!("{indent}{at}: matches none of the allowed alternatives:"));
+            out.push(format!(
+                "{indent}{at}: matches none of the allowed alternatives:"
+            ));
             for branch in context {
                 for sub in branch {
                     if matches!(sub.kind(), ValidationErrorKind::Type { .. })
@@ -160,7 +168,9 @@ fn describe(error: &ValidationError<'_>, depth: usize, out: &mut Vec<String>) {
             }
         }
         ValidationErrorKind::OneOfMultipleValid { .. } => {
-            out.push(format!("{indent}{at}: matches more than one 'oneOf' alternative"));
+            out.push(format!(
+                "{indent}{at}: matches more than one 'oneOf' alternative"
+            ));
         }
         _ => {
             let mut message = error.to_string();

@@ -32,6 +32,11 @@ OpenAPI 3.0 idioms are converted so a plain JSON Schema validator gives the righ
   digits in requests, as documented; an optional 1 to 7 digit fraction in responses). ``uuid``
   stays a format (turn format validation on). Numeric formats (int32, int64, double, float), the
   custom ``enum`` and ``date-span`` formats are dropped (they carry no checkable rule here).
+* Rules the schema states only in prose are kept where they are unambiguous: a property whose
+  description says it "can be null" (or similar, see NULL_IN_PROSE) accepts null, and
+  PROSE_RULES adds patterns for DeliveryOrder.phone ("+" and at least 8 digits) and
+  phoneExtension (1 to 10 digits). Misspelt type names of the hand-written external-menu schemas
+  ("bool", "float", "int", "uuid", ...) are mapped by TYPE_FIXES.
 * In responses ``oneOf`` becomes ``anyOf``: once objects are open, exclusivity is meaningless
   (an ExternalMenuV3 document would also match the open V2 schema).
 
@@ -152,10 +157,15 @@ PROSE_RULES = [
         ("request",),
         {"pattern": r"^[0-9]{1,10}$"},
     ),
-    # ExternalMenuPriceByDepartmentsDto*.price: "if the value is null, then the product/size is
-    # not for sale", yet the property is a required non-nullable float.
-    (r"ExternalMenuPriceByDepartmentsDto[0-9]*", "price", ("response",), "nullable"),
+    # Nullability stated only in prose is handled generally: see NULL_IN_PROSE.
 ]
+
+# A property whose description says it may be null ("Can be null.", "string, or null",
+# "(nullable)", "if the value is null, ...", "If null - ...") but lacks `nullable: true` accepts
+# null. The iikoNet (loyalty) contracts and the external-menu DTOs say so in prose only; e.g.
+# ExternalMenuPriceByDepartmentsDto.price is a required float that "if the value is null, then the
+# product/size is not for sale".
+NULL_IN_PROSE = re.compile(r"can be null|\bor null\b|\(nullable\)|\bif (the value is )?null\b", re.IGNORECASE)
 
 
 class Fail(Exception):
@@ -284,10 +294,7 @@ class Converter:
             target = converted.get("properties", {}).get(prop)
             if target is None:
                 raise Fail(f"prose rule for {name}.{prop}: no such property")
-            if change == "nullable":
-                converted["properties"][prop] = make_nullable(target)
-            else:
-                target.update(change)
+            target.update(change)
         return {key: converted}
 
     def flatten(self, name: str, schema: dict, base_name: str) -> dict:
@@ -349,9 +356,12 @@ class Converter:
             elif key == "$ref":
                 out["$ref"] = "#/$defs/" + self.short[ref_name(value)]
             elif key == "properties":
-                out["properties"] = {
-                    prop: self.convert(sub, mode, f"{where}.{prop}") for prop, sub in value.items()
-                }
+                out["properties"] = {}
+                for prop, sub in value.items():
+                    converted = self.convert(sub, mode, f"{where}.{prop}")
+                    if not sub.get("nullable") and NULL_IN_PROSE.search(sub.get("description") or ""):
+                        converted = make_nullable(converted)
+                    out["properties"][prop] = converted
             elif key == "items":
                 out["items"] = self.convert(value, mode, f"{where}[]")
             elif key in ("allOf", "anyOf", "oneOf"):

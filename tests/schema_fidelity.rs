@@ -518,6 +518,28 @@ fn organization_responses_dispatch_on_response_type() {
 }
 
 #[test]
+fn loyalty_fields_that_the_schema_calls_nullable_only_in_prose_accept_null() {
+    // GetCustomerInfoResponse.name is `type: string` with the description "Guest name. Can be null."
+    let path = "/api/1/loyalty/iiko/customer/info";
+    let mut body = json!({
+        "id": "0b5a2a6c-8d1f-4e39-9f3c-1a2b3c4d5e64",
+        "name": null,
+        "surname": null,
+        "phone": "+79990001122",
+        "walletBalances": [{"id": "0b5a2a6c-8d1f-4e39-9f3c-1a2b3c4d5e65", "name": "Bonus", "type": 1, "balance": 120.5}]
+    });
+    iiko_schema::assert_valid_response(path, &body);
+    body["walletBalances"][0]["balance"] = json!("120.5");
+    let errors = iiko_schema::response_errors(path, &body);
+    assert!(
+        errors
+            .iter()
+            .any(|line| line.starts_with("/walletBalances/0/balance: ")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
 fn the_committed_schema_fixture_is_up_to_date() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let openapi = repo.join("../shared/iikocloud/openapi.json");

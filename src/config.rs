@@ -1,1 +1,813 @@
-//! Configuration.
+//! Configuration: a TOML file, `IIKO_BRIDGE__SECTION__KEY` environment overrides and `*_file`
+//! secrets, parsed once into typed settings. Every problem names the key and where it came from.
+use std::{
+    collections::BTreeMap,
+    fmt,
+    net::SocketAddr,
+    num::NonZeroU32,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use chrono_tz::Tz;
+use figment::{
+    Figment, Metadata, Profile,
+    providers::{Env, Format, Serialized, Toml},
+    value::{Dict, Value},
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer, de::DeserializeOwned};
+use url::Url;
+use uuid::Uuid;
+
+use crate::iiko::{Credentials, IikoSettings};
+
+pub const DEFAULT_PATH: &str = "config/bridge.toml";
+const ENV_PREFIX: &str = "IIKO_BRIDGE__";
+
+/// Keys that may carry secrets; each may instead be given as `<key>_file` naming a file to read.
+const SECRET_KEYS: &[&str] = &[
+    "iiko.api_login",
+    "iiko.api_key",
+    "iiko.client_secret",
+    "site.token",
+    "site.signing_secret",
+    "site.events_secret",
+    "iiko_webhook.auth_token",
+    "email.smtp_url",
+    "telegram.bot_token",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    pub iiko: IikoConfig,
+    #[serde(default)]
+    pub site: SiteConfig,
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+    #[serde(default)]
+    pub status: StatusConfig,
+    #[serde(default)]
+    pub iiko_webhook: IikoWebhookConfig,
+    #[serde(default)]
+    pub email: EmailConfig,
+    #[serde(default)]
+    pub telegram: TelegramConfig,
+    #[serde(default)]
+    pub menu: MenuConfig,
+    #[serde(default)]
+    pub branches: Vec<BranchConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            max_body_bytes: 256 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/bridge.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IikoConfig {
+    #[serde(default = "default_iiko_base_url")]
+    pub base_url: Url,
+    pub api_login: Option<SecretString>,
+    pub api_key: Option<SecretString>,
+    #[serde(default, deserialize_with = "optional_uuid")]
+    pub app_id: Option<Uuid>,
+    pub client_secret: Option<SecretString>,
+    #[serde(default = "default_iiko_timeout")]
+    pub timeout_seconds: u64,
+    #[serde(default = "default_iiko_rps")]
+    pub requests_per_second: NonZeroU32,
+}
+
+fn default_iiko_base_url() -> Url {
+    Url::parse("https://api-ru.iiko.services").expect("a valid URL")
+}
+fn default_iiko_timeout() -> u64 {
+    15
+}
+fn default_iiko_rps() -> NonZeroU32 {
+    NonZeroU32::new(10).expect("non-zero")
+}
+
+impl IikoConfig {
+    /// The client settings, or the one problem that stops us from building them.
+    pub fn settings(&self) -> Result<IikoSettings, String> {
+        let credentials = match (
+            &self.api_login,
+            &self.api_key,
+            self.app_id,
+            &self.client_secret,
+        ) {
+            (Some(login), None, None, None) => Credentials::ApiLogin(login.clone()),
+            (None, Some(key), Some(app_id), Some(secret)) => Credentials::ApiKey {
+                api_key: key.clone(),
+                app_id,
+                client_secret: secret.clone(),
+            },
+            (None, None, None, None) => {
+                return Err(
+                    "iiko: give api_login, or api_key + app_id + client_secret".into(),
+                );
+            }
+            (Some(_), ..) => {
+                return Err(
+                    "iiko: api_login cannot be combined with api_key/app_id/client_secret".into(),
+                );
+            }
+            (None, ..) => {
+                return Err("iiko: api_key, app_id and client_secret go together".into());
+            }
+        };
+        if !(1..=120).contains(&self.timeout_seconds) {
+            return Err("iiko.timeout_seconds: must be between 1 and 120".into());
+        }
+        Ok(IikoSettings {
+            base_url: self.base_url.clone(),
+            credentials,
+            timeout: Duration::from_secs(self.timeout_seconds),
+            requests_per_second: self.requests_per_second,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    pub token: Option<SecretString>,
+    pub signing_secret: Option<SecretString>,
+    pub events_url: Option<Url>,
+    pub events_secret: Option<SecretString>,
+    #[serde(default = "default_source_key")]
+    pub source_key: String,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        Self {
+            token: None,
+            signing_secret: None,
+            events_url: None,
+            events_secret: None,
+            source_key: default_source_key(),
+        }
+    }
+}
+
+fn default_source_key() -> String {
+    "iiko-bridge".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    pub retry_interval_seconds: f64,
+    pub max_attempts: u32,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            retry_interval_seconds: 15.0,
+            max_attempts: 3,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatusConfig {
+    pub poll_interval_seconds: f64,
+}
+
+impl Default for StatusConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_seconds: 60.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IikoWebhookConfig {
+    #[serde(default = "default_webhook_path")]
+    pub path: String,
+    pub auth_token: Option<SecretString>,
+}
+
+impl Default for IikoWebhookConfig {
+    fn default() -> Self {
+        Self {
+            path: default_webhook_path(),
+            auth_token: None,
+        }
+    }
+}
+
+fn default_webhook_path() -> String {
+    "/iiko/webhook".into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// lettre's `from_url` syntax; it can hold credentials, hence secret.
+    pub smtp_url: Option<SecretString>,
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramConfig {
+    pub bot_token: Option<SecretString>,
+    #[serde(default = "default_telegram_api")]
+    pub api_url: Url,
+    #[serde(default)]
+    pub operator_chats: Vec<i64>,
+}
+
+impl Default for TelegramConfig {
+    fn default() -> Self {
+        Self {
+            bot_token: None,
+            api_url: default_telegram_api(),
+            operator_chats: Vec::new(),
+        }
+    }
+}
+
+fn default_telegram_api() -> Url {
+    Url::parse("https://api.telegram.org").expect("a valid URL")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MenuConfig {
+    pub export_dir: PathBuf,
+    pub sync_interval_minutes: u64,
+}
+
+impl Default for MenuConfig {
+    fn default() -> Self {
+        Self {
+            export_dir: PathBuf::from("export"),
+            sync_interval_minutes: 30,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BranchConfig {
+    pub key: String,
+    pub name: String,
+    #[serde(deserialize_with = "uuid")]
+    pub organization_id: Uuid,
+    #[serde(deserialize_with = "uuid")]
+    pub terminal_group_id: Uuid,
+    #[serde(deserialize_with = "timezone")]
+    pub timezone: Tz,
+    pub menu: BranchMenu,
+    #[serde(default)]
+    pub order_types: OrderTypes,
+    pub payment_types: PaymentTypes,
+    #[serde(default)]
+    pub bonus: BonusConfig,
+    #[serde(default, deserialize_with = "optional_uuid")]
+    pub universal_discount_id: Option<Uuid>,
+    #[serde(default)]
+    pub promo: PromoConfig,
+    /// iiko DeliveryStatus -> the site's status name.
+    #[serde(default)]
+    pub status_map: BTreeMap<String, String>,
+    #[serde(default)]
+    pub fallback: FallbackConfig,
+    #[serde(default, deserialize_with = "optional_uuid")]
+    pub cancel_cause_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MenuSource {
+    /// The external menu built in iikoWeb, with per-organization prices by price category.
+    #[default]
+    ExternalMenu,
+    /// The RMS nomenclature with base prices.
+    Nomenclature,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BranchMenu {
+    #[serde(default)]
+    pub source: MenuSource,
+    pub external_menu_id: Option<String>,
+    pub price_category_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderTypes {
+    #[serde(default, deserialize_with = "optional_uuid")]
+    pub delivery: Option<Uuid>,
+    #[serde(default, deserialize_with = "optional_uuid")]
+    pub pickup: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentTypes {
+    #[serde(deserialize_with = "uuid")]
+    pub cash: Uuid,
+    #[serde(deserialize_with = "uuid")]
+    pub card: Uuid,
+    #[serde(deserialize_with = "uuid")]
+    pub online: Uuid,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BonusConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default, deserialize_with = "optional_uuid")]
+    pub payment_type_id: Option<Uuid>,
+    #[serde(default = "default_bonus_limit")]
+    pub limit_percent: rust_decimal::Decimal,
+}
+
+impl Default for BonusConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            payment_type_id: None,
+            limit_percent: default_bonus_limit(),
+        }
+    }
+}
+
+fn default_bonus_limit() -> rust_decimal::Decimal {
+    rust_decimal::Decimal::ONE_HUNDRED
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromoConfig {
+    #[serde(default)]
+    pub send_codes: bool,
+    #[serde(default)]
+    pub use_iiko_codes: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackConfig {
+    #[serde(default)]
+    pub emails: Vec<String>,
+    #[serde(default)]
+    pub telegram_chats: Vec<i64>,
+}
+
+fn uuid<'de, D: Deserializer<'de>>(d: D) -> Result<Uuid, D::Error> {
+    let text = String::deserialize(d)?;
+    Uuid::parse_str(text.trim()).map_err(|_| {
+        serde::de::Error::invalid_value(serde::de::Unexpected::Str(&text), &"a UUID")
+    })
+}
+
+fn optional_uuid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
+    uuid(d).map(Some)
+}
+
+fn timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(|_| {
+        serde::de::Error::invalid_value(
+            serde::de::Unexpected::Str(&text),
+            &"an IANA time zone name such as Europe/Moscow",
+        )
+    })
+}
+
+/// Every problem found while loading, one line each.
+#[derive(Debug)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The merged configuration sources, before they are parsed into a typed section.
+pub struct Sources {
+    /// As the file and environment give it, so that a key can be traced to where it was set.
+    raw: Figment,
+    /// With `*_file` secrets read in.
+    resolved: Figment,
+    path: PathBuf,
+}
+
+impl Sources {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        if !path.is_file() {
+            return Err(ConfigError(vec![format!(
+                "{}: no such configuration file (set --config or IIKO_BRIDGE_CONFIG)",
+                path.display()
+            )]));
+        }
+        let raw = Figment::new()
+            .merge(Toml::file_exact(path))
+            .merge(Env::prefixed(ENV_PREFIX).split("__"));
+        let sources = Sources {
+            resolved: raw.clone(),
+            raw,
+            path: path.to_owned(),
+        };
+        let tree: Dict = sources
+            .raw
+            .extract()
+            .map_err(|e| sources.describe_figment_error(e))?;
+        let mut resolved = sources.raw.clone();
+        let mut problems = Vec::new();
+        for key in SECRET_KEYS {
+            let file_key = format!("{key}_file");
+            let Some(Value::String(_, file)) = lookup(&tree, &file_key) else {
+                continue;
+            };
+            if lookup(&tree, key).is_some() {
+                problems.push(sources.problem(&file_key, "set both the key and its _file form"));
+                continue;
+            }
+            match std::fs::read_to_string(&file) {
+                Ok(secret) => {
+                    // Secret files usually end with a newline that is not part of the secret.
+                    let secret = secret.trim_end_matches(['\n', '\r']).to_owned();
+                    resolved = resolved.merge(Serialized::default(key, secret));
+                }
+                Err(e) => problems.push(sources.problem(&file_key, &format!("cannot read {file}: {e}"))),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        // `_file` keys are consumed here, so the typed sections can still reject unknown keys.
+        let stripped = strip_file_keys(
+            resolved
+                .extract()
+                .map_err(|e| sources.describe_figment_error(e))?,
+        );
+        Ok(Sources {
+            resolved: Figment::from(Serialized::defaults(stripped)),
+            ..sources
+        })
+    }
+
+    /// Parses one top-level section on its own (`discover` needs only `[iiko]`).
+    pub fn section<T: DeserializeOwned>(&self, name: &str) -> Result<T, ConfigError> {
+        self.resolved
+            .focus(name)
+            .extract()
+            .map_err(|e| self.describe_figment_error(prefixed(e, name)))
+    }
+
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let config: Config = self
+            .resolved
+            .extract()
+            .map_err(|e| self.describe_figment_error(e))?;
+        let problems = self.validate(&config);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+
+    /// Cross-field rules that types alone cannot express.
+    fn validate(&self, config: &Config) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Err(e) = config.iiko.settings() {
+            let key = e.split(':').next().unwrap_or("iiko").to_owned();
+            problems.push(self.problem(&key, e.split_once(": ").map_or(&e[..], |(_, m)| m)));
+        }
+        if config.delivery.max_attempts == 0 {
+            problems.push(self.problem("delivery.max_attempts", "must be at least 1"));
+        }
+        if !(config.delivery.retry_interval_seconds > 0.0) {
+            problems.push(self.problem("delivery.retry_interval_seconds", "must be positive"));
+        }
+        if !(config.status.poll_interval_seconds > 0.0) {
+            problems.push(self.problem("status.poll_interval_seconds", "must be positive"));
+        }
+        if !config.iiko_webhook.path.starts_with('/') {
+            problems.push(self.problem("iiko_webhook.path", "must start with /"));
+        }
+        if config.email.smtp_url.is_some() != config.email.from.is_some() {
+            problems.push(self.problem("email", "smtp_url and from go together"));
+        }
+        if config.branches.is_empty() {
+            problems.push(self.problem("branches", "at least one [[branches]] entry is needed"));
+        }
+        let mut keys = std::collections::HashSet::new();
+        for (i, branch) in config.branches.iter().enumerate() {
+            let at = |field: &str| format!("branches.{i}.{field}");
+            if branch.key.is_empty()
+                || !branch
+                    .key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                problems.push(self.problem(&at("key"), "use letters, digits, - and _ only"));
+            }
+            if !keys.insert(branch.key.as_str()) {
+                problems.push(self.problem(&at("key"), &format!("{:?} is used by another branch", branch.key)));
+            }
+            match (branch.menu.source, &branch.menu.external_menu_id) {
+                (MenuSource::ExternalMenu, None) => problems.push(self.problem(
+                    &at("menu.external_menu_id"),
+                    "required unless menu.source = \"nomenclature\"",
+                )),
+                (MenuSource::Nomenclature, Some(_)) => problems.push(self.problem(
+                    &at("menu.external_menu_id"),
+                    "not used with menu.source = \"nomenclature\"",
+                )),
+                _ => {}
+            }
+            if branch.bonus.enabled && branch.bonus.payment_type_id.is_none() {
+                problems.push(self.problem(&at("bonus.payment_type_id"), "required when bonus.enabled"));
+            }
+            if branch.bonus.limit_percent < rust_decimal::Decimal::ZERO
+                || branch.bonus.limit_percent > rust_decimal::Decimal::ONE_HUNDRED
+            {
+                problems.push(self.problem(&at("bonus.limit_percent"), "must be between 0 and 100"));
+            }
+            for status in branch.status_map.keys() {
+                if !DELIVERY_STATUSES.contains(&status.as_str()) {
+                    problems.push(self.problem(
+                        &at(&format!("status_map.{status}")),
+                        &format!("not an iiko delivery status (one of {})", DELIVERY_STATUSES.join(", ")),
+                    ));
+                }
+            }
+            for (j, email) in branch.fallback.emails.iter().enumerate() {
+                if !looks_like_email(email) {
+                    problems.push(self.problem(&at(&format!("fallback.emails.{j}")), "not an e-mail address"));
+                }
+            }
+        }
+        problems
+    }
+
+    /// `<origin>: <key>: <message>`, with the key written as in the docs (`branches[1].key`).
+    fn problem(&self, key: &str, message: &str) -> String {
+        format!("{}: {}: {message}", self.origin(key), display_key(key))
+    }
+
+    /// Where a key's value came from: the environment variable that set it, or the file.
+    fn origin(&self, key: &str) -> String {
+        self.raw
+            .find_metadata(key)
+            .and_then(|m| env_variable(m, key))
+            .unwrap_or_else(|| self.path.display().to_string())
+    }
+
+    fn describe_figment_error(&self, error: figment::Error) -> ConfigError {
+        ConfigError(
+            error
+                .into_iter()
+                .map(|e| {
+                    let key = e.path.join(".");
+                    let message = match &e.kind {
+                        figment::error::Kind::InvalidValue(actual, expected)
+                        | figment::error::Kind::InvalidType(actual, expected) => {
+                            format!("not {expected} (found {actual})")
+                        }
+                        figment::error::Kind::MissingField(field) => {
+                            return self.problem(
+                                &[key.as_str(), field].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("."),
+                                "missing",
+                            );
+                        }
+                        figment::error::Kind::UnknownField(field, _) => {
+                            return self.problem(
+                                &[key.as_str(), field].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("."),
+                                "unknown key",
+                            );
+                        }
+                        other => other.to_string(),
+                    };
+                    if key.is_empty() {
+                        format!("{}: {message}", self.path.display())
+                    } else {
+                        self.problem(&key, &message)
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The iiko DeliveryStatus values a `status_map` may name.
+pub const DELIVERY_STATUSES: &[&str] = &[
+    "Unconfirmed",
+    "WaitCooking",
+    "ReadyForCooking",
+    "CookingStarted",
+    "CookingCompleted",
+    "Waiting",
+    "OnWay",
+    "Delivered",
+    "Closed",
+    "Cancelled",
+];
+
+fn env_variable(metadata: &Metadata, key: &str) -> Option<String> {
+    metadata.source.is_none().then(|| {
+        let path: Vec<&str> = key.split('.').collect();
+        metadata.interpolate(&Profile::Default, &path)
+    })
+}
+
+fn prefixed(mut error: figment::Error, section: &str) -> figment::Error {
+    error.path.insert(0, section.to_owned());
+    error
+}
+
+fn looks_like_email(text: &str) -> bool {
+    text.split_once('@').is_some_and(|(user, domain)| {
+        !user.is_empty() && domain.contains('.') && !text.contains(char::is_whitespace)
+    })
+}
+
+fn lookup(tree: &Dict, key: &str) -> Option<Value> {
+    let (first, rest) = key.split_once('.').unwrap_or((key, ""));
+    let value = tree.get(first)?;
+    if rest.is_empty() {
+        Some(value.clone())
+    } else {
+        lookup(value.as_dict()?, rest)
+    }
+}
+
+fn strip_file_keys(mut tree: Dict) -> Dict {
+    for key in SECRET_KEYS {
+        let (section, name) = key.split_once('.').expect("secret keys are section.key");
+        if let Some(Value::Dict(_, dict)) = tree.get_mut(section) {
+            dict.remove(&format!("{name}_file"));
+        }
+    }
+    tree
+}
+
+/// `branches.1.menu.source` -> `branches[1].menu.source`.
+fn display_key(key: &str) -> String {
+    let mut out = String::new();
+    for part in key.split('.') {
+        if part.chars().all(|c| c.is_ascii_digit()) && !out.is_empty() {
+            out.push_str(&format!("[{part}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bridge.toml");
+        std::fs::write(&path, text).unwrap();
+        Sources::load(&path)?.config()
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        load(text).expect_err("the config should be rejected").0
+    }
+
+    #[test]
+    fn the_shipped_example_config_loads() {
+        let config = load(EXAMPLE).unwrap();
+        assert_eq!(config.branches[0].key, "lenina");
+        assert_eq!(config.branches[0].timezone, chrono_tz::Europe::Moscow);
+        assert_eq!(config.delivery.retry_interval_seconds, 15.0);
+        assert!(config.iiko.settings().is_ok());
+    }
+
+    #[test]
+    fn a_bad_uuid_names_the_key_with_its_index_and_the_file() {
+        let text = format!(
+            "{EXAMPLE}\n[[branches]]\nkey = \"mira\"\nname = \"Мира\"\norganization_id = \"7c1a0001-0000-4000-8000-000000000002\"\nterminal_group_id = \"not-a-uuid\"\ntimezone = \"Europe/Moscow\"\nmenu = {{ source = \"nomenclature\" }}\npayment_types = {{ cash = \"7c1a0003-0000-4000-8000-000000000001\", card = \"7c1a0003-0000-4000-8000-000000000002\", online = \"7c1a0003-0000-4000-8000-000000000003\" }}\n"
+        );
+        let problems = problems(&text);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].ends_with("bridge.toml: branches[1].terminal_group_id: not a UUID (found string \"not-a-uuid\")"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn an_unknown_key_is_rejected_rather_than_ignored() {
+        let text = EXAMPLE.replace("max_attempts = 3", "max_attempts = 3\nretry_interval_secs = 5");
+        let problems = problems(&text);
+        assert!(problems[0].ends_with("delivery.retry_interval_secs: unknown key"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_missing_required_key_is_named() {
+        let text = EXAMPLE.replace("timezone = \"Europe/Moscow\"\n", "");
+        let problems = problems(&text);
+        assert!(problems[0].ends_with("branches[0].timezone: missing"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_bad_time_zone_is_explained() {
+        let text = EXAMPLE.replace("Europe/Moscow", "Moscow");
+        let problems = problems(&text);
+        assert!(problems[0].contains("branches[0].timezone: not an IANA time zone name"), "{problems:?}");
+    }
+
+    #[test]
+    fn cross_field_problems_are_all_reported_at_once() {
+        let text = EXAMPLE
+            .replace("max_attempts = 3", "max_attempts = 0")
+            .replace("CookingStarted = \"cooking\"", "Cooking = \"cooking\"")
+            .replace("limit_percent = 50", "limit_percent = 150")
+            .replace("# api_key = \"...\"", "api_key = \"k\"");
+        let problems = problems(&text);
+        let keys = ["delivery.max_attempts", "status_map.Cooking", "bonus.limit_percent", "iiko:"];
+        for key in keys {
+            assert!(problems.iter().any(|p| p.contains(key)), "{key} not in {problems:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_can_come_from_files_and_never_show_in_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_path = dir.path().join("login");
+        std::fs::write(&secret_path, "very-secret-login\n").unwrap();
+        let text = EXAMPLE
+            .replace("api_login = \"sim-api-login\"", &format!("api_login_file = {:?}", secret_path.display().to_string()))
+            .replace("token = \"change-me\"", "token = \"site-token-secret\"");
+        let config = load(&text).unwrap();
+        let Credentials::ApiLogin(login) = config.iiko.settings().unwrap().credentials else {
+            panic!("expected an API login");
+        };
+        use secrecy::ExposeSecret;
+        assert_eq!(login.expose_secret(), "very-secret-login");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("very-secret-login") && !debug.contains("site-token-secret"), "{debug}");
+    }
+
+    #[test]
+    fn an_unreadable_secret_file_is_named() {
+        let text = EXAMPLE.replace("api_login = \"sim-api-login\"", "api_login_file = \"/nonexistent/secret\"");
+        let problems = problems(&text);
+        assert!(problems[0].contains("iiko.api_login_file: cannot read /nonexistent/secret"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_missing_file_says_how_to_point_at_one() {
+        let error = Sources::load(Path::new("/nonexistent/bridge.toml")).err().unwrap();
+        assert!(error.to_string().contains("IIKO_BRIDGE_CONFIG"));
+    }
+}

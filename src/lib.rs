@@ -1,5 +1,6 @@
 //! iiko-bridge: connects a restaurant's website and apps to iikoCloud.
 pub mod cli;
 pub mod config;
+pub mod http;
 pub mod iiko;
 pub mod sim;

@@ -1,6 +1,264 @@
-//! The `iiko-bridge` command line.
-use std::process::ExitCode;
+//! The `iiko-bridge` command line: one binary, a subcommand per job.
+mod demo;
+mod discover;
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::{
+    config::{self, Config, ConfigError, IikoConfig, Sources},
+    iiko::{IikoClient, IikoError},
+    sim,
+};
+
+#[derive(Parser)]
+#[command(name = "iiko-bridge", version, about = "Connects a restaurant's website and apps to iikoCloud")]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "IIKO_BRIDGE_CONFIG", default_value = config::DEFAULT_PATH)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API and the background workers.
+    Serve,
+    /// Menu synchronisation.
+    #[command(subcommand)]
+    Menu(MenuCommand),
+    /// Price and availability synchronisation.
+    #[command(subcommand)]
+    Prices(PricesCommand),
+    /// List what the iiko credentials can see, to help fill in the config.
+    Discover {
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the config and every id in it against iiko.
+    Check,
+    /// Look at and act on stored orders.
+    #[command(subcommand)]
+    Orders(OrdersCommand),
+    /// Run the bundled iikoCloud simulator.
+    Sim(SimArgs),
+    /// Start the simulator and the bridge on embedded defaults and show what they do.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum MenuCommand {
+    /// Fetch menu and prices, validate articles, store and export the catalog.
+    Sync {
+        #[arg(long)]
+        branch: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PricesCommand {
+    /// Refresh prices and availability only.
+    Sync {
+        #[arg(long)]
+        branch: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrdersCommand {
+    List {
+        #[arg(long)]
+        state: Option<String>,
+    },
+    Show {
+        id: String,
+    },
+    Retry {
+        id: String,
+    },
+    Resolve {
+        id: String,
+    },
+}
+
+#[derive(Args)]
+struct SimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9900")]
+    listen: SocketAddr,
+    /// A seed file (JSON) to load instead of generating the data.
+    #[arg(long)]
+    seed: Option<PathBuf>,
+    /// How many menu products to generate.
+    #[arg(long, default_value_t = 200)]
+    products: usize,
+    /// Seed of the data generator.
+    #[arg(long, default_value_t = 42)]
+    rng_seed: u64,
+    /// How long a delivery stays InProgress before iiko decides, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    creation_delay_ms: u64,
+    /// How long a delivery stays in each status, in seconds.
+    #[arg(long, default_value_t = 30)]
+    status_step_seconds: u64,
+    /// Write the generated seed to this file and exit.
+    #[arg(long)]
+    write_seed: Option<PathBuf>,
+}
+
+/// Why a command failed, and the exit code that says so (CONTRACT section 4).
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("iiko is unreachable: {0}")]
+    IikoUnreachable(IikoError),
+    #[error("{0}")]
+    DataProblems(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl Failure {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Unexpected(_) => 1,
+            Failure::Usage(_) | Failure::Config(_) => 2,
+            Failure::IikoUnreachable(_) => 3,
+            Failure::DataProblems(_) => 4,
+        }
+    }
+}
+
+impl From<IikoError> for Failure {
+    fn from(error: IikoError) -> Self {
+        if error.is_transient() {
+            Failure::IikoUnreachable(error)
+        } else {
+            Failure::Unexpected(error.into())
+        }
+    }
+}
 
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let quiet = matches!(cli.command, Command::Discover { .. } | Command::Check);
+    init_tracing(if quiet { "warn" } else { "info" });
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("{}", failure_text(&failure));
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+fn failure_text(failure: &Failure) -> String {
+    match failure {
+        Failure::Unexpected(e) => format!("error: {e:#}"),
+        other => other.to_string(),
+    }
+}
+
+fn init_tracing(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Serve => {
+            let config = load_config(&cli.config)?;
+            crate::http::serve(config, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Discover { json } => {
+            let client = iiko_client(&Sources::load(&cli.config)?.section("iiko")?)?;
+            discover::discover(&client, json).await
+        }
+        Command::Check => {
+            let config = load_config(&cli.config)?;
+            let client = iiko_client(&config.iiko)?;
+            discover::check(&config, &client).await
+        }
+        Command::Sim(args) => run_simulator(args).await,
+        Command::Demo => demo::run().await,
+        Command::Menu(_) | Command::Prices(_) | Command::Orders(_) => Err(Failure::Usage(
+            "this command is not yet available in this version".into(),
+        )),
+    }
+}
+
+pub fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
+    Ok(Sources::load(path)?.config()?)
+}
+
+fn iiko_client(iiko: &IikoConfig) -> Result<IikoClient, Failure> {
+    let settings = iiko.settings().map_err(|e| Failure::Usage(e.to_string()))?;
+    IikoClient::new(settings).map_err(|e| Failure::Unexpected(e.into()))
+}
+
+async fn run_simulator(args: SimArgs) -> Result<(), Failure> {
+    let config = sim::SimConfig {
+        products: args.products,
+        seed: args.seed,
+        rng_seed: args.rng_seed,
+        creation_delay: Duration::from_millis(args.creation_delay_ms),
+        status_step: Duration::from_secs(args.status_step_seconds),
+        ..sim::SimConfig::default()
+    };
+    if let Some(path) = args.write_seed {
+        let seed = sim::Seed::generate(config.products, config.rng_seed);
+        seed.save(&path)?;
+        println!("wrote {}", path.display());
+        return Ok(());
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| Failure::Usage(format!("--listen {}: {e}", args.listen)))?;
+    let simulator = sim::Simulator::new(config)?;
+    tracing::info!(address = %args.listen, "iikoCloud simulator listening");
+    sim::serve(listener, simulator, shutdown_signal())
+        .await
+        .map_err(|e| Failure::Unexpected(e.into()))
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what `docker stop` sends), so in-flight work can drain.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
 }

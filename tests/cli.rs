@@ -1,0 +1,178 @@
+//! The `iiko-bridge` binary against the bundled simulator: `discover`, `check`, `demo`, and how
+//! configuration problems are reported.
+use std::{path::PathBuf, process::Output};
+
+use iiko_bridge::sim::{self, SimConfig, SimHandle, demo_ids};
+use tempfile::TempDir;
+
+const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
+
+struct Setup {
+    sim: SimHandle,
+    dir: TempDir,
+}
+
+impl Setup {
+    async fn new() -> Self {
+        let sim = sim::Simulator::spawn(SimConfig {
+            products: 30,
+            ..SimConfig::default()
+        })
+        .await
+        .expect("the simulator starts");
+        Setup {
+            sim,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The example config pointed at this test's simulator, with `edit` applied.
+    fn config(&self, edit: impl Fn(String) -> String) -> PathBuf {
+        let base_url = self.sim.base_url.as_str().trim_end_matches('/');
+        let text = edit(EXAMPLE.replace("http://127.0.0.1:9900", base_url));
+        let path = self.dir.path().join("bridge.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+async fn bridge(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_iiko-bridge"));
+    command.args(args).env_remove("RUST_LOG");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().await.expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn discover_shows_the_organizations_terminal_groups_and_the_universal_discount() {
+    let setup = Setup::new().await;
+    let config = setup.config(|t| t);
+    let out = bridge(&["--config", config.to_str().unwrap(), "discover"], &[]).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for expected in [
+        demo_ids::ORG_LENINA.to_string(),
+        demo_ids::ORG_MIRA.to_string(),
+        demo_ids::TG_LENINA.to_string(),
+        demo_ids::PAYMENT_BONUS.to_string(),
+        demo_ids::EXTERNAL_MENU_ID.to_string(),
+        demo_ids::PRICE_CATEGORY_BASE.to_string(),
+    ] {
+        assert!(stdout.contains(&expected), "{expected} missing from:\n{stdout}");
+    }
+    let universal_row = stdout
+        .lines()
+        .find(|line| line.contains(&demo_ids::DISCOUNT_UNIVERSAL.to_string()))
+        .expect("the universal discount is listed");
+    assert!(universal_row.contains('*'), "{universal_row}");
+    let percent_row = stdout
+        .lines()
+        .find(|line| line.contains(&demo_ids::DISCOUNT_PERCENT.to_string()))
+        .expect("the percent discount is listed");
+    assert!(!percent_row.contains('*'), "{percent_row}");
+}
+
+#[tokio::test]
+async fn discover_needs_only_the_iiko_section_and_can_print_json() {
+    let setup = Setup::new().await;
+    let base_url = setup.sim.base_url.as_str().trim_end_matches('/').to_owned();
+    let config = setup.config(|_| {
+        format!(
+            "[iiko]\nbase_url = \"{base_url}\"\napi_key = \"{}\"\napp_id = \"{}\"\nclient_secret = \"{}\"\n",
+            demo_ids::API_KEY,
+            demo_ids::APP_ID,
+            demo_ids::CLIENT_SECRET
+        )
+    });
+    let out = bridge(&["discover", "--json", "--config", config.to_str().unwrap()], &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    let organization = json["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == demo_ids::ORG_LENINA.to_string())
+        .expect("Lenina is listed");
+    assert!(organization["terminal_groups"].as_array().unwrap().iter().any(|t| t["id"] == demo_ids::TG_LENINA.to_string() && t["alive"] == true));
+    assert!(organization["discounts"].as_array().unwrap().iter().any(|d| d["id"] == demo_ids::DISCOUNT_UNIVERSAL.to_string() && d["universal"] == true));
+}
+
+#[tokio::test]
+async fn check_accepts_the_example_config() {
+    let setup = Setup::new().await;
+    let config = setup.config(|t| t);
+    let out = bridge(&["check", "--config", config.to_str().unwrap()], &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("ok:"));
+}
+
+#[tokio::test]
+async fn check_catches_a_wrong_terminal_group_id_with_one_line_per_problem() {
+    let setup = Setup::new().await;
+    let config = setup.config(|t| {
+        t.replace(&demo_ids::TG_LENINA.to_string(), &demo_ids::TG_MIRA.to_string())
+            .replace(&demo_ids::DISCOUNT_UNIVERSAL.to_string(), &demo_ids::DISCOUNT_PERCENT.to_string())
+    });
+    let out = bridge(&["check", "--config", config.to_str().unwrap()], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("warning:")).collect();
+    assert!(lines.iter().any(|l| l.starts_with("branches[0].terminal_group_id (lenina): ") && l.contains(&demo_ids::TG_MIRA.to_string())), "{stderr}");
+    assert!(lines.iter().any(|l| l.starts_with("branches[0].universal_discount_id (lenina): ")), "{stderr}");
+    assert_eq!(lines.len(), 2, "{stderr}");
+}
+
+#[tokio::test]
+async fn check_says_iiko_is_unreachable_with_exit_code_3() {
+    let setup = Setup::new().await;
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let config = setup.config(|t| t.replace(setup.sim.base_url.as_str().trim_end_matches('/'), &format!("http://{closed_port}")));
+    let out = bridge(&["check", "--config", config.to_str().unwrap()], &[]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("iiko is unreachable"));
+}
+
+#[tokio::test]
+async fn an_environment_override_is_applied_and_named_when_it_is_wrong() {
+    let setup = Setup::new().await;
+    let config = setup.config(|t| t);
+    let path = config.to_str().unwrap();
+    let out = bridge(&["check"], &[("IIKO_BRIDGE_CONFIG", path), ("IIKO_BRIDGE__DELIVERY__MAX_ATTEMPTS", "many")]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("IIKO_BRIDGE__DELIVERY__MAX_ATTEMPTS: delivery.max_attempts: not"), "{stderr}");
+
+    let out = bridge(&["check", "--config", path], &[("IIKO_BRIDGE__IIKO__API_LOGIN", "wrong-login")]).await;
+    assert_ne!(out.status.code(), Some(0), "the override must replace the file's login");
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_logs_even_at_trace_level() {
+    let setup = Setup::new().await;
+    let config = setup.config(|t| t);
+    let out = bridge(&["check", "--config", config.to_str().unwrap()], &[("RUST_LOG", "trace")]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.contains("/api/1/organizations"), "trace logging is on");
+    assert!(!all.contains(demo_ids::API_LOGIN), "the API login leaked:\n{all}");
+    assert!(!all.contains("change-me"), "the site token leaked");
+}
+
+#[tokio::test]
+async fn commands_of_later_versions_say_so_with_exit_code_2() {
+    let out = bridge(&["orders", "list"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn demo_runs_on_the_embedded_defaults() {
+    let out = bridge(&["demo"], &[("IIKO_BRIDGE_CONFIG", "/nonexistent/bridge.toml")]).await;
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("ok: 1 branch(es) match what iiko has"));
+}

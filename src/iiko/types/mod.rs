@@ -1,0 +1,4 @@
+//! iikoCloud request and response contracts. Requests are strict (only schema fields, exact names);
+//! responses are tolerant (unknown fields ignored, unknown enum values kept).
+pub mod common;
+pub mod dictionaries;

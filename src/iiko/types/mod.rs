@@ -1,4 +1,5 @@
 //! iikoCloud request and response contracts. Requests are strict (only schema fields, exact names);
 //! responses are tolerant (unknown fields ignored, unknown enum values kept).
 pub mod common;
+pub mod deliveries;
 pub mod dictionaries;

@@ -115,6 +115,34 @@ impl IikoClient {
     ) -> Result<CorrelationIdResponse, IikoError> {
         self.post("/api/1/deliveries/cancel", request).await
     }
+
+    pub async fn stop_lists(
+        &self,
+        request: &StopListsRequest,
+    ) -> Result<StopListsResponse, IikoError> {
+        self.post("/api/1/stop_lists", request).await
+    }
+
+    pub async fn stop_lists_check(
+        &self,
+        request: &CheckStopListRequest,
+    ) -> Result<CheckStopListResponse, IikoError> {
+        self.post("/api/1/stop_lists/check", request).await
+    }
+
+    pub async fn webhook_settings(
+        &self,
+        request: &WebhookSettingsRequest,
+    ) -> Result<WebhookSettingsResponse, IikoError> {
+        self.post("/api/1/webhooks/settings", request).await
+    }
+
+    pub async fn update_webhook_settings(
+        &self,
+        request: &UpdateWebhookSettingsRequest,
+    ) -> Result<CorrelationIdResponse, IikoError> {
+        self.post("/api/1/webhooks/update_settings", request).await
+    }
 }
 
 #[cfg(test)]

@@ -3,3 +3,5 @@
 pub mod common;
 pub mod deliveries;
 pub mod dictionaries;
+pub mod stop_lists;
+pub mod webhooks;

@@ -12,6 +12,12 @@ use super::{
         TerminalGroupsIsAliveRequest, TerminalGroupsIsAliveResponse, TerminalGroupsRequest,
         TerminalGroupsResponse,
     },
+    types::stop_lists::{
+        CheckStopListRequest, CheckStopListResponse, StopListsRequest, StopListsResponse,
+    },
+    types::webhooks::{
+        UpdateWebhookSettingsRequest, WebhookSettingsRequest, WebhookSettingsResponse,
+    },
 };
 
 impl IikoClient {

@@ -12,6 +12,10 @@ use super::{
         TerminalGroupsIsAliveRequest, TerminalGroupsIsAliveResponse, TerminalGroupsRequest,
         TerminalGroupsResponse,
     },
+    types::loyalty::{
+        CalculateCheckinRequest, CalculateCheckinResponse, CustomerInfo, CustomerInfoRequest,
+        LoyaltyProgramsRequest, LoyaltyProgramsResponse,
+    },
     types::stop_lists::{
         CheckStopListRequest, CheckStopListResponse, StopListsRequest, StopListsResponse,
     },
@@ -134,6 +138,29 @@ impl IikoClient {
         request: &CheckStopListRequest,
     ) -> Result<CheckStopListResponse, IikoError> {
         self.post("/api/1/stop_lists/check", request).await
+    }
+
+    /// An unknown guest is an HTTP 400 from iiko, not an empty answer.
+    pub async fn loyalty_customer_info(
+        &self,
+        request: &CustomerInfoRequest,
+    ) -> Result<CustomerInfo, IikoError> {
+        self.post("/api/1/loyalty/iiko/customer/info", request)
+            .await
+    }
+
+    pub async fn loyalty_calculate(
+        &self,
+        request: &CalculateCheckinRequest,
+    ) -> Result<CalculateCheckinResponse, IikoError> {
+        self.post("/api/1/loyalty/iiko/calculate", request).await
+    }
+
+    pub async fn loyalty_program(
+        &self,
+        request: &LoyaltyProgramsRequest,
+    ) -> Result<LoyaltyProgramsResponse, IikoError> {
+        self.post("/api/1/loyalty/iiko/program", request).await
     }
 
     pub async fn webhook_settings(

@@ -160,12 +160,21 @@ impl<'de> Deserialize<'de> for IikoDateTime {
     }
 }
 
+/// For arrays iiko may send as `null`: `#[serde(default)]` alone covers only a missing key.
+pub(crate) fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 /// iiko's per-organization grouping of dictionary lists ("RmsItemsResponseWrapper").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", bound(deserialize = "T: Deserialize<'de>"))]
 pub struct PerOrganization<T> {
     pub organization_id: Uuid,
-    #[serde(default = "Vec::new")]
+    #[serde(default = "Vec::new", deserialize_with = "null_as_empty")]
     pub items: Vec<T>,
 }
 

@@ -3,7 +3,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::common::{IikoDateTime, open_enum};
+use super::common::{IikoDateTime, null_as_empty, open_enum};
 
 // ---- Creating a delivery (`/api/1/deliveries/create`) -------------------------------------------------
 
@@ -581,7 +581,7 @@ pub struct CreateDeliveryResponse {
 #[serde(rename_all = "camelCase")]
 pub struct DeliveriesResponse {
     pub correlation_id: Uuid,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub orders: Vec<OrderInfo>,
 }
 
@@ -591,7 +591,7 @@ pub struct DeliveriesWithRevisionResponse {
     pub correlation_id: Uuid,
     /// The cursor for the next `by_revision` call.
     pub max_revision: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub orders_by_organizations: Vec<OrdersByOrganization>,
 }
 
@@ -599,7 +599,7 @@ pub struct DeliveriesWithRevisionResponse {
 #[serde(rename_all = "camelCase")]
 pub struct OrdersByOrganization {
     pub organization_id: Uuid,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub orders: Vec<OrderInfo>,
 }
 
@@ -804,19 +804,19 @@ pub struct Order {
     pub courier_info: Option<CourierInfo>,
     pub problem: Option<Problem>,
     pub guests_info: Option<GuestsInfo>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub items: Vec<OrderItemInfo>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub combos: Vec<OrderCombo>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub payments: Vec<PaymentItem>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub discounts: Vec<DiscountItem>,
     pub order_type: Option<OrderTypeRef>,
     pub terminal_group_id: Uuid,
     pub source_key: Option<String>,
     pub loyalty_info: Option<OrderLoyaltyInfo>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub external_data: Vec<super::common::ExternalData>,
     pub moved_from_delivery_id: Option<Uuid>,
     pub moved_from_terminal_group_id: Option<Uuid>,
@@ -942,14 +942,14 @@ pub enum OrderItemKind {
         cost: Option<Decimal>,
         result_sum: Option<Decimal>,
         position_id: Option<Uuid>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "null_as_empty")]
         modifiers: Vec<OrderItemModifier>,
     },
     #[serde(rename_all = "camelCase")]
     Compound {
         primary_component: OrderCompoundComponent,
         secondary_component: Option<OrderCompoundComponent>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "null_as_empty")]
         common_modifiers: Vec<OrderItemModifier>,
         template: Option<NamedRef>,
     },
@@ -965,7 +965,7 @@ pub enum OrderItemKind {
 #[serde(rename_all = "camelCase")]
 pub struct OrderCompoundComponent {
     pub product: NamedRef,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub modifiers: Vec<OrderItemModifier>,
     pub price: Option<Decimal>,
     pub cost: Option<Decimal>,
@@ -1338,6 +1338,7 @@ mod tests {
           "orderType": {"id": "00000000-0000-0000-0000-00000000000e", "name": "Courier",
                         "orderServiceType": "DeliveryByCourier"},
           "terminalGroupId": "00000000-0000-0000-0000-000000000002", "sourceKey": "my-site",
+          "combos": null, "tips": null, "externalData": null,
           "loyaltyInfo": {"coupon": null, "appliedManualConditions": null}
         }
       }]
@@ -1377,6 +1378,7 @@ mod tests {
             Some(OrderPaymentKind::External)
         );
         assert_eq!(order.discounts[0].sum, dec!(100));
+        assert!(order.combos.is_empty() && order.external_data.is_empty());
         assert_eq!(
             order
                 .when_sended

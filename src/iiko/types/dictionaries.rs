@@ -3,7 +3,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::common::{ExternalData, PerOrganization, open_enum};
+use super::common::{ExternalData, PerOrganization, null_as_empty, open_enum};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,7 +21,7 @@ pub struct OrganizationsRequest {
 #[serde(rename_all = "camelCase")]
 pub struct OrganizationsResponse {
     pub correlation_id: Uuid,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub organizations: Vec<OrganizationInfo>,
 }
 
@@ -54,7 +54,7 @@ pub struct OrganizationInfo {
     pub id: Uuid,
     pub name: Option<String>,
     pub code: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub external_data: Vec<ExternalData>,
     pub country: Option<String>,
     pub restaurant_address: Option<String>,
@@ -94,9 +94,9 @@ pub struct TerminalGroupsRequest {
 #[serde(rename_all = "camelCase")]
 pub struct TerminalGroupsResponse {
     pub correlation_id: Uuid,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub terminal_groups: Vec<PerOrganization<TerminalGroup>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub terminal_groups_in_sleep: Vec<PerOrganization<TerminalGroup>>,
 }
 
@@ -109,7 +109,7 @@ pub struct TerminalGroup {
     pub address: Option<String>,
     /// A .NET time span such as `"03:00:00"` or an IANA-like name; kept as sent.
     pub time_zone: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub external_data: Vec<ExternalData>,
     pub pos_version: Option<String>,
 }
@@ -125,7 +125,7 @@ pub struct TerminalGroupsIsAliveRequest {
 #[serde(rename_all = "camelCase")]
 pub struct TerminalGroupsIsAliveResponse {
     pub correlation_id: Uuid,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub is_alive_status: Vec<TerminalGroupAliveInfo>,
 }
 
@@ -141,7 +141,7 @@ pub struct TerminalGroupAliveInfo {
 #[serde(rename_all = "camelCase")]
 pub struct PaymentTypesResponse {
     pub correlation_id: Uuid,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub payment_types: Vec<PaymentType>,
 }
 
@@ -174,7 +174,7 @@ pub struct PaymentType {
     #[serde(default)]
     pub combinable: bool,
     pub external_revision: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub applicable_marketing_campaigns: Vec<Uuid>,
     #[serde(default)]
     pub is_deleted: bool,
@@ -182,7 +182,7 @@ pub struct PaymentType {
     pub print_cheque: bool,
     pub payment_processing_type: Option<PaymentProcessingType>,
     pub payment_type_kind: Option<PaymentTypeKind>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub terminal_groups: Vec<TerminalGroup>,
 }
 
@@ -190,7 +190,7 @@ pub struct PaymentType {
 #[serde(rename_all = "camelCase")]
 pub struct OrderTypesResponse {
     pub correlation_id: Uuid,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub order_types: Vec<PerOrganization<OrderType>>,
 }
 
@@ -219,7 +219,7 @@ pub struct OrderType {
 #[serde(rename_all = "camelCase")]
 pub struct DiscountsResponse {
     pub correlation_id: Uuid,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub discounts: Vec<PerOrganization<DiscountType>>,
 }
 
@@ -235,7 +235,7 @@ pub struct DiscountType {
     pub name: Option<String>,
     pub percent: Decimal,
     pub is_categorised_discount: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub product_category_discounts: Vec<ProductCategoryDiscount>,
     pub comment: Option<String>,
     pub can_be_applied_selectively: bool,
@@ -262,7 +262,7 @@ pub struct ProductCategoryDiscount {
 #[serde(rename_all = "camelCase")]
 pub struct CancelCausesResponse {
     pub correlation_id: Uuid,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub cancel_causes: Vec<CancelCause>,
 }
 

@@ -3,5 +3,6 @@
 pub mod common;
 pub mod deliveries;
 pub mod dictionaries;
+pub mod loyalty;
 pub mod stop_lists;
 pub mod webhooks;

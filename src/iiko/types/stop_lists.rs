@@ -3,7 +3,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{common::IikoDateTime, common::PerOrganization, deliveries::OrderItem};
+use super::{
+    common::{IikoDateTime, PerOrganization, null_as_empty},
+    deliveries::OrderItem,
+};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -20,7 +23,7 @@ pub struct StopListsRequest {
 #[serde(rename_all = "camelCase")]
 pub struct StopListsResponse {
     pub correlation_id: Uuid,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub terminal_group_stop_lists: Vec<PerOrganization<TerminalGroupStopList>>,
 }
 
@@ -28,7 +31,7 @@ pub struct StopListsResponse {
 #[serde(rename_all = "camelCase")]
 pub struct TerminalGroupStopList {
     pub terminal_group_id: Option<Uuid>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub items: Vec<StopListItem>,
 }
 
@@ -59,14 +62,6 @@ pub struct CheckStopListResponse {
     /// Empty when everything is available.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub rejected_items: Vec<StopListItem>,
-}
-
-fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    common::{IikoDateTime, open_enum},
+    common::{IikoDateTime, null_as_empty, open_enum},
     deliveries::{DeliveryStatus, OrderInfo, OrderItemStatus},
 };
 
@@ -140,7 +140,7 @@ pub enum WebhookEventInfo {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StopListUpdateInfo {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub terminal_groups_stop_lists_updates: Vec<TerminalGroupStopListUpdate>,
 }
 

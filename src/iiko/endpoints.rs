@@ -16,6 +16,10 @@ use super::{
         CalculateCheckinRequest, CalculateCheckinResponse, CustomerInfo, CustomerInfoRequest,
         LoyaltyProgramsRequest, LoyaltyProgramsResponse,
     },
+    types::menu::{
+        ExternalMenu, ExternalMenuRequest, ExternalMenusResponse, MenuV3, MenuV3Request,
+        NomenclatureRequest, NomenclatureResponse,
+    },
     types::stop_lists::{
         CheckStopListRequest, CheckStopListResponse, StopListsRequest, StopListsResponse,
     },
@@ -72,6 +76,31 @@ impl IikoClient {
         request: &OrganizationIdsRequest,
     ) -> Result<CancelCausesResponse, IikoError> {
         self.post("/api/1/cancel_causes", request).await
+    }
+
+    /// The whole RMS catalogue; heavy, so fetch it rarely and pass the last `revision`.
+    pub async fn nomenclature(
+        &self,
+        request: &NomenclatureRequest,
+    ) -> Result<NomenclatureResponse, IikoError> {
+        self.post("/api/1/nomenclature", request).await
+    }
+
+    /// The external menus and price categories; iiko takes no request body here.
+    pub async fn external_menus(&self) -> Result<ExternalMenusResponse, IikoError> {
+        self.post("/api/2/menu", &serde_json::json!({})).await
+    }
+
+    pub async fn external_menu_by_id(
+        &self,
+        request: &ExternalMenuRequest,
+    ) -> Result<ExternalMenu, IikoError> {
+        self.post("/api/2/menu/by_id", request).await
+    }
+
+    /// The successor of `external_menu_by_id`, one organization per call.
+    pub async fn menu_v3_by_id(&self, request: &MenuV3Request) -> Result<MenuV3, IikoError> {
+        self.post("/api/menu/v3/by_id", request).await
     }
 
     /// Accepts the order for asynchronous creation: follow up with `command_status`, `deliveries_by_id`

@@ -4,5 +4,6 @@ pub mod common;
 pub mod deliveries;
 pub mod dictionaries;
 pub mod loyalty;
+pub mod menu;
 pub mod stop_lists;
 pub mod webhooks;

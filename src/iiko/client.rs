@@ -583,6 +583,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn rate_limit_without_retry_after_backs_off_for_a_second() {
+        let mut server = Server::new_async().await;
+        let token = jwt_expiring_in(3600);
+        token_mock(&mut server, &token, 1).await;
+        server
+            .mock("POST", "/api/1/organizations")
+            .with_status(429)
+            .expect(1)
+            .create_async()
+            .await;
+        let served = organizations_mock(&mut server, &token, 1).await;
+        let client = api_login_client(&server);
+
+        let started = Instant::now();
+        client
+            .organizations(&OrganizationsRequest::default())
+            .await
+            .unwrap();
+
+        assert!(started.elapsed() >= Duration::from_secs(1));
+        served.assert_async().await;
+    }
+
+    #[tokio::test]
+    async fn stale_unauthorized_answer_does_not_discard_a_newer_token() {
+        let server = Server::new_async().await;
+        let client = api_login_client(&server);
+        let newer = AccessToken::new(jwt_expiring_in(3600));
+        *client.inner.token.lock().await = Some(newer.clone());
+
+        client
+            .invalidate(&AccessToken::new(jwt_expiring_in(1800)))
+            .await;
+        let kept = client.access_token().await.unwrap();
+        client.invalidate(&newer).await;
+
+        assert!(kept.same_as(&newer));
+        assert!(client.inner.token.lock().await.is_none());
+    }
+
+    #[tokio::test]
     async fn persistent_rate_limit_gives_up_after_three_retries() {
         let mut server = Server::new_async().await;
         let token = jwt_expiring_in(3600);

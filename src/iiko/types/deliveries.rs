@@ -945,10 +945,11 @@ pub enum OrderItemKind {
         #[serde(default, deserialize_with = "null_as_empty")]
         modifiers: Vec<OrderItemModifier>,
     },
+    /// Boxed: the two components would make every line as large as a pizza with halves.
     #[serde(rename_all = "camelCase")]
     Compound {
-        primary_component: OrderCompoundComponent,
-        secondary_component: Option<OrderCompoundComponent>,
+        primary_component: Box<OrderCompoundComponent>,
+        secondary_component: Option<Box<OrderCompoundComponent>>,
         #[serde(default, deserialize_with = "null_as_empty")]
         common_modifiers: Vec<OrderItemModifier>,
         template: Option<NamedRef>,

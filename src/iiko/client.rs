@@ -188,7 +188,7 @@ impl IikoClient {
     where
         Req: Serialize + ?Sized,
     {
-        let url = self.url(path)?;
+        let url = endpoint_url(&self.inner.base_url, path);
         let mut attempt = 0;
         loop {
             self.inner.limiter.until_ready().await;
@@ -241,17 +241,6 @@ impl IikoClient {
             attempt += 1;
         }
     }
-
-    fn url(&self, path: &str) -> Result<Url, IikoError> {
-        self.inner
-            .base_url
-            .join(path)
-            .map_err(|error| IikoError::Decode {
-                path: path.to_owned(),
-                message: format!("cannot build the URL: {error}"),
-                body_excerpt: String::new(),
-            })
-    }
 }
 
 impl fmt::Debug for IikoClient {
@@ -277,6 +266,15 @@ fn decode<Resp: DeserializeOwned>(path: &str, raw: RawResponse) -> Result<Resp, 
         ));
     }
     serde_json::from_slice(&raw.body).map_err(|error| IikoError::decode(path, &error, &raw.body))
+}
+
+/// Appends the API path to the base URL's own path, so a base behind a prefix (`https://proxy/iiko/`)
+/// keeps it; `Url::join` with an absolute path would silently drop it.
+fn endpoint_url(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let prefix = base.path().trim_end_matches('/');
+    url.set_path(&format!("{prefix}{path}"));
+    url
 }
 
 /// Whole seconds, rounded up: a sub-second setting must not become `Timeout: 0`.
@@ -700,6 +698,24 @@ mod tests {
             .unwrap();
 
         organizations.assert_async().await;
+    }
+
+    #[test]
+    fn endpoint_url_keeps_a_base_path_prefix() {
+        let url =
+            |base: &str| endpoint_url(&base.parse().unwrap(), "/api/1/organizations").to_string();
+        assert_eq!(
+            url("https://api-ru.iiko.services"),
+            "https://api-ru.iiko.services/api/1/organizations"
+        );
+        assert_eq!(
+            url("http://proxy:8080/iiko/"),
+            "http://proxy:8080/iiko/api/1/organizations"
+        );
+        assert_eq!(
+            url("http://proxy:8080/iiko"),
+            "http://proxy:8080/iiko/api/1/organizations"
+        );
     }
 
     #[test]

@@ -7,10 +7,53 @@ use std::sync::Mutex;
 
 use axum::body::Bytes;
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::seed::{ModifierGroup, Product, Seed};
+
+/// A JSON object made of its own fields plus one field serialized from `value`, so a big
+/// subtree shared by many objects (modifier groups) is written without being cloned.
+struct Spliced<S> {
+    fields: Map<String, Value>,
+    key: &'static str,
+    value: S,
+}
+
+impl<S: Serialize> Serialize for Spliced<S> {
+    fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        let mut map = serializer.serialize_map(Some(self.fields.len() + 1))?;
+        for (key, value) in &self.fields {
+            map.serialize_entry(key, value)?;
+        }
+        map.serialize_entry(self.key, &self.value)?;
+        map.end()
+    }
+}
+
+fn spliced<S>(fields: Value, key: &'static str, value: S) -> Spliced<S> {
+    let fields = match fields {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    Spliced { fields, key, value }
+}
+
+fn to_bytes(body: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(body).expect("menu serializes")
+}
+
+/// The distinct modifier-group sets of the catalogue, each rendered once by `render`.
+fn group_sets(seed: &Seed, render: impl Fn(&ModifierGroup) -> Value) -> HashMap<&[Uuid], Value> {
+    let mut sets = HashMap::new();
+    for product in &seed.products {
+        sets.entry(product.modifier_groups.as_slice())
+            .or_insert_with(|| Value::Array(modifier_groups(seed, product).map(&render).collect()));
+    }
+    sets
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum MenuShape {
@@ -60,7 +103,7 @@ impl MenuCache {
                         menu_v3(seed, key.organizations[0], key.price_category.as_deref())
                     }
                 };
-                Bytes::from(serde_json::to_vec(&menu).expect("menu serializes"))
+                Bytes::from(menu)
             })
             .clone()
     }
@@ -71,10 +114,7 @@ impl MenuCache {
         bodies.retain(|(_, r), _| *r == revision);
         bodies
             .entry((organization, revision))
-            .or_insert_with(|| {
-                let body = nomenclature(seed, organization, revision);
-                Bytes::from(serde_json::to_vec(&body).expect("nomenclature serializes"))
-            })
+            .or_insert_with(|| Bytes::from(nomenclature(seed, organization, revision)))
             .clone()
     }
 }
@@ -135,7 +175,7 @@ fn external_menu(
     organizations: &[Uuid],
     category: Option<&str>,
     revision: i64,
-) -> Value {
+) -> Vec<u8> {
     let v2 = version == 2;
     let id_key = |v2_name: &'static str| if v2 { v2_name } else { "id" };
     let restrictions = |g: &ModifierGroup| json!({"minQuantity": g.min, "maxQuantity": g.max, "freeQuantity": g.free_quantity, "byDefault": 0, "hideIfDefaultQuantity": false});
@@ -187,9 +227,10 @@ fn external_menu(
         }
         group
     };
+    let group_sets = group_sets(seed, modifier_group);
     let item = |product: &Product| {
-        let groups: Vec<Value> = modifier_groups(seed, product).map(modifier_group).collect();
-        let sizes: Vec<Value> = size_rows(seed, product)
+        let groups = &group_sets[product.modifier_groups.as_slice()];
+        let sizes: Vec<Spliced<&Value>> = size_rows(seed, product)
             .into_iter()
             .map(|(size, sku, price)| {
                 let mut entry = json!({
@@ -197,7 +238,6 @@ fn external_menu(
                     "sizeCode": size.map(|s| &s.code),
                     "sizeName": size.map(|s| &s.name),
                     "isDefault": size.is_none_or(|s| s.is_default),
-                    "itemModifierGroups": groups,
                     "prices": prices(&product.not_sold_in, organizations, seed.price_in_category(price, category)),
                     "nutritions": [],
                     "isHidden": false,
@@ -212,12 +252,12 @@ fn external_menu(
                     entry["id"] = json!(size.map(|s| s.id));
                     entry["weight"] = json!(product.weight_grams);
                 }
-                entry
+                spliced(entry, "itemModifierGroups", groups)
             })
             .collect();
         let mut entry = json!({
             "sku": product.sku, "name": product.name, "description": product.description,
-            "itemSizes": sizes, "modifierSchemaId": Value::Null, "modifierSchemaName": Value::Null,
+            "modifierSchemaId": Value::Null, "modifierSchemaName": Value::Null,
             "type": "DISH", "canSetOpenPrice": false, "useBalanceForSell": false, "measureUnit": "порц",
             "productCategoryId": Value::Null, "customerTagGroups": [], "paymentSubject": Value::Null,
             "paymentSubjectCode": Value::Null, "outerEanCode": Value::Null, "isMarked": false,
@@ -234,19 +274,20 @@ fn external_menu(
             entry["allergenGroupIds"] = json!([]);
             entry["splittable"] = json!(false);
         }
-        entry
+        spliced(entry, "itemSizes", sizes)
     };
-    let categories: Vec<Value> = seed
+    let categories: Vec<_> = seed
         .groups
         .iter()
         .map(|group| {
-            let items: Vec<Value> = seed.products.iter().filter(|p| p.group_id == group.id).map(item).collect();
-            json!({
+            let items: Vec<_> = seed.products.iter().filter(|p| p.group_id == group.id).map(item).collect();
+            let fields = json!({
                 "id": group.id, "name": group.name, "description": group.description,
                 "buttonImageUrl": Value::Null, "headerImageUrl": Value::Null, "iikoGroupId": group.id,
-                "items": items, "scheduleId": Value::Null, "scheduleName": Value::Null, "schedules": [],
+                "scheduleId": Value::Null, "scheduleName": Value::Null, "schedules": [],
                 "isHidden": false, "tags": [], "labels": [],
-            })
+            });
+            spliced(fields, "items", items)
         })
         .collect();
     let mut menu = json!({
@@ -261,18 +302,16 @@ fn external_menu(
         "customerTagGroups": [],
         "comboCategories": [],
     });
-    if v2 {
-        menu["itemCategories"] = Value::Array(categories);
-    } else {
-        menu["itemGroups"] = Value::Array(categories);
+    if !v2 {
         menu["taxCategories"] = json!([]);
         menu["allergenGroups"] = json!([]);
         menu["overrideTaxCategories"] = json!([]);
     }
-    menu
+    let key = if v2 { "itemCategories" } else { "itemGroups" };
+    to_bytes(&spliced(menu, key, categories))
 }
 
-fn menu_v3(seed: &Seed, organization: Uuid, category: Option<&str>) -> Value {
+fn menu_v3(seed: &Seed, organization: Uuid, category: Option<&str>) -> Vec<u8> {
     let restrictions = |g: &ModifierGroup| json!({"minQuantity": g.min, "maxQuantity": g.max, "freeQuantity": g.free_quantity, "defaultQuantity": 0, "hideIfDefaultQuantity": false});
     let products: Vec<Value> = seed
         .products
@@ -299,11 +338,18 @@ fn menu_v3(seed: &Seed, organization: Uuid, category: Option<&str>) -> Value {
             })
         })
         .collect();
-    let groups: Vec<Value> = seed
+    let group_sets = group_sets(seed, |g| {
+        json!({
+            "id": g.id, "name": g.name, "sku": g.sku, "restrictions": restrictions(g),
+            "items": g.items.iter().map(|i| json!({"id": i.id, "name": i.name})).collect::<Vec<_>>(),
+            "splittable": false,
+        })
+    });
+    let groups: Vec<_> = seed
         .groups
         .iter()
         .map(|group| {
-            let items: Vec<Value> = seed
+            let items: Vec<_> = seed
                 .products
                 .iter()
                 .filter(|p| p.group_id == group.id)
@@ -322,26 +368,19 @@ fn menu_v3(seed: &Seed, organization: Uuid, category: Option<&str>) -> Value {
                             })
                         })
                         .collect();
-                    let modifier_groups: Vec<Value> = modifier_groups(seed, p)
-                        .map(|g| {
-                            json!({
-                                "id": g.id, "name": g.name, "sku": g.sku, "restrictions": restrictions(g),
-                                "items": g.items.iter().map(|i| json!({"id": i.id, "name": i.name})).collect::<Vec<_>>(),
-                                "splittable": false,
-                            })
-                        })
-                        .collect();
-                    json!({
+                    let fields = json!({
                         "productId": p.id, "name": p.name, "description": p.description,
-                        "sizePrices": size_prices, "modifierGroups": modifier_groups, "itemType": "PRODUCT",
+                        "sizePrices": size_prices, "itemType": "PRODUCT",
                         "comboId": Value::Null, "menuItemId": Value::Null, "sortOrder": order, "isHidden": p.hidden,
-                    })
+                    });
+                    spliced(fields, "modifierGroups", &group_sets[p.modifier_groups.as_slice()])
                 })
                 .collect();
-            json!({"id": group.id, "name": group.name, "isHidden": false, "scheduleId": Value::Null, "items": items})
+            let fields = json!({"id": group.id, "name": group.name, "isHidden": false, "scheduleId": Value::Null});
+            spliced(fields, "items", items)
         })
         .collect();
-    json!({
+    let menu = json!({
         "id": seed.external_menu.id,
         "name": seed.external_menu.name,
         "description": "Меню сайта",
@@ -355,15 +394,15 @@ fn menu_v3(seed: &Seed, organization: Uuid, category: Option<&str>) -> Value {
         "customerTagGroups": [],
         "schedules": [],
         "overrideTaxCategories": [],
-        "itemsGroups": groups,
-    })
+    });
+    to_bytes(&spliced(menu, "itemsGroups", groups))
 }
 
 fn nomenclature_price(price: Decimal, included: bool) -> Value {
     json!({"currentPrice": price, "isIncludedInMenu": included, "nextPrice": Value::Null, "nextIncludedInMenu": false, "nextDatePrice": Value::Null})
 }
 
-fn nomenclature(seed: &Seed, organization: Uuid, revision: i64) -> Value {
+fn nomenclature(seed: &Seed, organization: Uuid, revision: i64) -> Vec<u8> {
     let group = |id: Uuid,
                  code: &str,
                  name: &str,
@@ -406,10 +445,27 @@ fn nomenclature(seed: &Seed, organization: Uuid, revision: i64) -> Value {
             "fatFullAmount": 0, "proteinsFullAmount": 0, "carbohydratesFullAmount": 0, "energyFullAmount": 0,
             "additionalInfo": Value::Null, "tags": Value::Null, "fullNameEnglish": "",
             "seoDescription": Value::Null, "seoText": Value::Null, "seoKeywords": Value::Null, "seoTitle": Value::Null,
-            "modifiers": [], "groupModifiers": [],
+            "modifiers": [],
         })
     };
-    let mut products: Vec<Value> = Vec::with_capacity(seed.products.len() + 16);
+    let no_groups = json!([]);
+    let group_sets = group_sets(seed, |g| {
+        let children: Vec<Value> = g
+            .items
+            .iter()
+            .map(|i| {
+                json!({"id": i.id, "defaultAmount": 0, "minAmount": 0, "maxAmount": g.max, "required": false,
+                    "hideIfDefaultAmount": false, "splittable": false, "freeOfChargeAmount": 0})
+            })
+            .collect();
+        json!({
+            "id": g.id, "minAmount": g.min, "maxAmount": g.max, "required": g.required,
+            "childModifiersHaveMinMaxRestrictions": false, "childModifiers": children,
+            "hideIfDefaultAmount": false, "defaultAmount": 0, "splittable": false,
+            "freeOfChargeAmount": g.free_quantity,
+        })
+    });
+    let mut products: Vec<Spliced<&Value>> = Vec::with_capacity(seed.products.len() + 16);
     for (order, p) in seed.products.iter().enumerate() {
         let mut entry = product(
             p.id,
@@ -431,25 +487,11 @@ fn nomenclature(seed: &Seed, organization: Uuid, revision: i64) -> Value {
         };
         entry["sizePrices"] = Value::Array(size_prices);
         entry["weight"] = json!(Decimal::from(p.weight_grams) / Decimal::from(1000));
-        entry["groupModifiers"] = modifier_groups(seed, p)
-            .map(|g| {
-                let children: Vec<Value> = g
-                    .items
-                    .iter()
-                    .map(|i| {
-                        json!({"id": i.id, "defaultAmount": 0, "minAmount": 0, "maxAmount": g.max, "required": false,
-                            "hideIfDefaultAmount": false, "splittable": false, "freeOfChargeAmount": 0})
-                    })
-                    .collect();
-                json!({
-                    "id": g.id, "minAmount": g.min, "maxAmount": g.max, "required": g.required,
-                    "childModifiersHaveMinMaxRestrictions": false, "childModifiers": children,
-                    "hideIfDefaultAmount": false, "defaultAmount": 0, "splittable": false,
-                    "freeOfChargeAmount": g.free_quantity,
-                })
-            })
-            .collect();
-        products.push(entry);
+        products.push(spliced(
+            entry,
+            "groupModifiers",
+            &group_sets[p.modifier_groups.as_slice()],
+        ));
     }
     for g in &seed.modifier_groups {
         for (order, item) in g.items.iter().enumerate() {
@@ -457,7 +499,7 @@ fn nomenclature(seed: &Seed, organization: Uuid, revision: i64) -> Value {
             entry["sizePrices"] =
                 json!([{"sizeId": Value::Null, "price": nomenclature_price(item.price, true)}]);
             entry["weight"] = json!(0);
-            products.push(entry);
+            products.push(spliced(entry, "groupModifiers", &no_groups));
         }
     }
     let sizes: Vec<Value> = seed
@@ -465,11 +507,11 @@ fn nomenclature(seed: &Seed, organization: Uuid, revision: i64) -> Value {
         .iter()
         .map(|s| json!({"id": s.id, "name": s.name, "priority": s.priority, "isDefault": s.is_default}))
         .collect();
-    json!({
+    let body = json!({
         "revision": revision,
         "groups": groups,
         "productCategories": [],
-        "products": products,
         "sizes": sizes,
-    })
+    });
+    to_bytes(&spliced(body, "products", products))
 }

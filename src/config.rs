@@ -136,9 +136,7 @@ impl IikoConfig {
                 client_secret: secret.clone(),
             },
             (None, None, None, None) => {
-                return Err(
-                    "iiko: give api_login, or api_key + app_id + client_secret".into(),
-                );
+                return Err("iiko: give api_login, or api_key + app_id + client_secret".into());
             }
             (Some(_), ..) => {
                 return Err(
@@ -401,9 +399,8 @@ pub struct FallbackConfig {
 
 fn uuid<'de, D: Deserializer<'de>>(d: D) -> Result<Uuid, D::Error> {
     let text = String::deserialize(d)?;
-    Uuid::parse_str(text.trim()).map_err(|_| {
-        serde::de::Error::invalid_value(serde::de::Unexpected::Str(&text), &"a UUID")
-    })
+    Uuid::parse_str(text.trim())
+        .map_err(|_| serde::de::Error::invalid_value(serde::de::Unexpected::Str(&text), &"a UUID"))
 }
 
 fn optional_uuid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
@@ -478,7 +475,9 @@ impl Sources {
                     let secret = secret.trim_end_matches(['\n', '\r']).to_owned();
                     resolved = resolved.merge(Serialized::default(key, secret));
                 }
-                Err(e) => problems.push(sources.problem(&file_key, &format!("cannot read {file}: {e}"))),
+                Err(e) => {
+                    problems.push(sources.problem(&file_key, &format!("cannot read {file}: {e}")))
+                }
             }
         }
         if !problems.is_empty() {
@@ -554,7 +553,10 @@ impl Sources {
                 problems.push(self.problem(&at("key"), "use letters, digits, - and _ only"));
             }
             if !keys.insert(branch.key.as_str()) {
-                problems.push(self.problem(&at("key"), &format!("{:?} is used by another branch", branch.key)));
+                problems.push(self.problem(
+                    &at("key"),
+                    &format!("{:?} is used by another branch", branch.key),
+                ));
             }
             match (branch.menu.source, &branch.menu.external_menu_id) {
                 (MenuSource::ExternalMenu, None) => problems.push(self.problem(
@@ -568,24 +570,33 @@ impl Sources {
                 _ => {}
             }
             if branch.bonus.enabled && branch.bonus.payment_type_id.is_none() {
-                problems.push(self.problem(&at("bonus.payment_type_id"), "required when bonus.enabled"));
+                problems.push(
+                    self.problem(&at("bonus.payment_type_id"), "required when bonus.enabled"),
+                );
             }
             if branch.bonus.limit_percent < rust_decimal::Decimal::ZERO
                 || branch.bonus.limit_percent > rust_decimal::Decimal::ONE_HUNDRED
             {
-                problems.push(self.problem(&at("bonus.limit_percent"), "must be between 0 and 100"));
+                problems
+                    .push(self.problem(&at("bonus.limit_percent"), "must be between 0 and 100"));
             }
             for status in branch.status_map.keys() {
                 if !DELIVERY_STATUSES.contains(&status.as_str()) {
                     problems.push(self.problem(
                         &at(&format!("status_map.{status}")),
-                        &format!("not an iiko delivery status (one of {})", DELIVERY_STATUSES.join(", ")),
+                        &format!(
+                            "not an iiko delivery status (one of {})",
+                            DELIVERY_STATUSES.join(", ")
+                        ),
                     ));
                 }
             }
             for (j, email) in branch.fallback.emails.iter().enumerate() {
                 if !looks_like_email(email) {
-                    problems.push(self.problem(&at(&format!("fallback.emails.{j}")), "not an e-mail address"));
+                    problems.push(self.problem(
+                        &at(&format!("fallback.emails.{j}")),
+                        "not an e-mail address",
+                    ));
                 }
             }
         }
@@ -618,16 +629,17 @@ impl Sources {
                         }
                         figment::error::Kind::MissingField(field) => {
                             return self.problem(
-                                &[key.as_str(), field].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("."),
+                                &[key.as_str(), field]
+                                    .iter()
+                                    .filter(|s| !s.is_empty())
+                                    .copied()
+                                    .collect::<Vec<_>>()
+                                    .join("."),
                                 "missing",
                             );
                         }
-                        figment::error::Kind::UnknownField(field, _) => {
-                            return self.problem(
-                                &[key.as_str(), field].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("."),
-                                "unknown key",
-                            );
-                        }
+                        // figment's path already ends with the unknown key itself.
+                        figment::error::Kind::UnknownField(..) => "unknown key".to_owned(),
                         other => other.to_string(),
                     };
                     if key.is_empty() {
@@ -747,23 +759,35 @@ mod tests {
 
     #[test]
     fn an_unknown_key_is_rejected_rather_than_ignored() {
-        let text = EXAMPLE.replace("max_attempts = 3", "max_attempts = 3\nretry_interval_secs = 5");
+        let text = EXAMPLE.replace(
+            "max_attempts = 3",
+            "max_attempts = 3\nretry_interval_secs = 5",
+        );
         let problems = problems(&text);
-        assert!(problems[0].ends_with("delivery.retry_interval_secs: unknown key"), "{problems:?}");
+        assert!(
+            problems[0].ends_with("delivery.retry_interval_secs: unknown key"),
+            "{problems:?}"
+        );
     }
 
     #[test]
     fn a_missing_required_key_is_named() {
         let text = EXAMPLE.replace("timezone = \"Europe/Moscow\"\n", "");
         let problems = problems(&text);
-        assert!(problems[0].ends_with("branches[0].timezone: missing"), "{problems:?}");
+        assert!(
+            problems[0].ends_with("branches[0].timezone: missing"),
+            "{problems:?}"
+        );
     }
 
     #[test]
     fn a_bad_time_zone_is_explained() {
         let text = EXAMPLE.replace("Europe/Moscow", "Moscow");
         let problems = problems(&text);
-        assert!(problems[0].contains("branches[0].timezone: not an IANA time zone name"), "{problems:?}");
+        assert!(
+            problems[0].contains("branches[0].timezone: not an IANA time zone name"),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -774,9 +798,17 @@ mod tests {
             .replace("limit_percent = 50", "limit_percent = 150")
             .replace("# api_key = \"...\"", "api_key = \"k\"");
         let problems = problems(&text);
-        let keys = ["delivery.max_attempts", "status_map.Cooking", "bonus.limit_percent", "iiko:"];
+        let keys = [
+            "delivery.max_attempts",
+            "status_map.Cooking",
+            "bonus.limit_percent",
+            "iiko:",
+        ];
         for key in keys {
-            assert!(problems.iter().any(|p| p.contains(key)), "{key} not in {problems:?}");
+            assert!(
+                problems.iter().any(|p| p.contains(key)),
+                "{key} not in {problems:?}"
+            );
         }
     }
 
@@ -786,7 +818,10 @@ mod tests {
         let secret_path = dir.path().join("login");
         std::fs::write(&secret_path, "very-secret-login\n").unwrap();
         let text = EXAMPLE
-            .replace("api_login = \"sim-api-login\"", &format!("api_login_file = {:?}", secret_path.display().to_string()))
+            .replace(
+                "api_login = \"sim-api-login\"",
+                &format!("api_login_file = {:?}", secret_path.display().to_string()),
+            )
             .replace("token = \"change-me\"", "token = \"site-token-secret\"");
         let config = load(&text).unwrap();
         let Credentials::ApiLogin(login) = config.iiko.settings().unwrap().credentials else {
@@ -795,19 +830,30 @@ mod tests {
         use secrecy::ExposeSecret;
         assert_eq!(login.expose_secret(), "very-secret-login");
         let debug = format!("{config:?}");
-        assert!(!debug.contains("very-secret-login") && !debug.contains("site-token-secret"), "{debug}");
+        assert!(
+            !debug.contains("very-secret-login") && !debug.contains("site-token-secret"),
+            "{debug}"
+        );
     }
 
     #[test]
     fn an_unreadable_secret_file_is_named() {
-        let text = EXAMPLE.replace("api_login = \"sim-api-login\"", "api_login_file = \"/nonexistent/secret\"");
+        let text = EXAMPLE.replace(
+            "api_login = \"sim-api-login\"",
+            "api_login_file = \"/nonexistent/secret\"",
+        );
         let problems = problems(&text);
-        assert!(problems[0].contains("iiko.api_login_file: cannot read /nonexistent/secret"), "{problems:?}");
+        assert!(
+            problems[0].contains("iiko.api_login_file: cannot read /nonexistent/secret"),
+            "{problems:?}"
+        );
     }
 
     #[test]
     fn a_missing_file_says_how_to_point_at_one() {
-        let error = Sources::load(Path::new("/nonexistent/bridge.toml")).err().unwrap();
+        let error = Sources::load(Path::new("/nonexistent/bridge.toml"))
+            .err()
+            .unwrap();
         assert!(error.to_string().contains("IIKO_BRIDGE_CONFIG"));
     }
 }

@@ -64,7 +64,10 @@ async fn discover_shows_the_organizations_terminal_groups_and_the_universal_disc
         demo_ids::EXTERNAL_MENU_ID.to_string(),
         demo_ids::PRICE_CATEGORY_BASE.to_string(),
     ] {
-        assert!(stdout.contains(&expected), "{expected} missing from:\n{stdout}");
+        assert!(
+            stdout.contains(&expected),
+            "{expected} missing from:\n{stdout}"
+        );
     }
     let universal_row = stdout
         .lines()
@@ -90,7 +93,11 @@ async fn discover_needs_only_the_iiko_section_and_can_print_json() {
             demo_ids::CLIENT_SECRET
         )
     });
-    let out = bridge(&["discover", "--json", "--config", config.to_str().unwrap()], &[]).await;
+    let out = bridge(
+        &["discover", "--json", "--config", config.to_str().unwrap()],
+        &[],
+    )
+    .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
     let organization = json["organizations"]
@@ -99,8 +106,20 @@ async fn discover_needs_only_the_iiko_section_and_can_print_json() {
         .iter()
         .find(|o| o["id"] == demo_ids::ORG_LENINA.to_string())
         .expect("Lenina is listed");
-    assert!(organization["terminal_groups"].as_array().unwrap().iter().any(|t| t["id"] == demo_ids::TG_LENINA.to_string() && t["alive"] == true));
-    assert!(organization["discounts"].as_array().unwrap().iter().any(|d| d["id"] == demo_ids::DISCOUNT_UNIVERSAL.to_string() && d["universal"] == true));
+    assert!(
+        organization["terminal_groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == demo_ids::TG_LENINA.to_string() && t["alive"] == true)
+    );
+    assert!(
+        organization["discounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == demo_ids::DISCOUNT_UNIVERSAL.to_string() && d["universal"] == true)
+    );
 }
 
 #[tokio::test]
@@ -116,23 +135,51 @@ async fn check_accepts_the_example_config() {
 async fn check_catches_a_wrong_terminal_group_id_with_one_line_per_problem() {
     let setup = Setup::new().await;
     let config = setup.config(|t| {
-        t.replace(&demo_ids::TG_LENINA.to_string(), &demo_ids::TG_MIRA.to_string())
-            .replace(&demo_ids::DISCOUNT_UNIVERSAL.to_string(), &demo_ids::DISCOUNT_PERCENT.to_string())
+        t.replace(
+            &demo_ids::TG_LENINA.to_string(),
+            &demo_ids::TG_MIRA.to_string(),
+        )
+        .replace(
+            &demo_ids::DISCOUNT_UNIVERSAL.to_string(),
+            &demo_ids::DISCOUNT_PERCENT.to_string(),
+        )
     });
     let out = bridge(&["check", "--config", config.to_str().unwrap()], &[]).await;
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("warning:")).collect();
-    assert!(lines.iter().any(|l| l.starts_with("branches[0].terminal_group_id (lenina): ") && l.contains(&demo_ids::TG_MIRA.to_string())), "{stderr}");
-    assert!(lines.iter().any(|l| l.starts_with("branches[0].universal_discount_id (lenina): ")), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("warning:"))
+        .collect();
+    assert!(
+        lines.iter().any(
+            |l| l.starts_with("branches[0].terminal_group_id (lenina): ")
+                && l.contains(&demo_ids::TG_MIRA.to_string())
+        ),
+        "{stderr}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("branches[0].universal_discount_id (lenina): ")),
+        "{stderr}"
+    );
     assert_eq!(lines.len(), 2, "{stderr}");
 }
 
 #[tokio::test]
 async fn check_says_iiko_is_unreachable_with_exit_code_3() {
     let setup = Setup::new().await;
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let config = setup.config(|t| t.replace(setup.sim.base_url.as_str().trim_end_matches('/'), &format!("http://{closed_port}")));
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = setup.config(|t| {
+        t.replace(
+            setup.sim.base_url.as_str().trim_end_matches('/'),
+            &format!("http://{closed_port}"),
+        )
+    });
     let out = bridge(&["check", "--config", config.to_str().unwrap()], &[]).await;
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("iiko is unreachable"));
@@ -143,24 +190,49 @@ async fn an_environment_override_is_applied_and_named_when_it_is_wrong() {
     let setup = Setup::new().await;
     let config = setup.config(|t| t);
     let path = config.to_str().unwrap();
-    let out = bridge(&["check"], &[("IIKO_BRIDGE_CONFIG", path), ("IIKO_BRIDGE__DELIVERY__MAX_ATTEMPTS", "many")]).await;
+    let out = bridge(
+        &["check"],
+        &[
+            ("IIKO_BRIDGE_CONFIG", path),
+            ("IIKO_BRIDGE__DELIVERY__MAX_ATTEMPTS", "many"),
+        ],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("IIKO_BRIDGE__DELIVERY__MAX_ATTEMPTS: delivery.max_attempts: not"), "{stderr}");
+    assert!(
+        stderr.contains("IIKO_BRIDGE__DELIVERY__MAX_ATTEMPTS: delivery.max_attempts: not"),
+        "{stderr}"
+    );
 
-    let out = bridge(&["check", "--config", path], &[("IIKO_BRIDGE__IIKO__API_LOGIN", "wrong-login")]).await;
-    assert_ne!(out.status.code(), Some(0), "the override must replace the file's login");
+    let out = bridge(
+        &["check", "--config", path],
+        &[("IIKO_BRIDGE__IIKO__API_LOGIN", "wrong-login")],
+    )
+    .await;
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "the override must replace the file's login"
+    );
 }
 
 #[tokio::test]
 async fn secrets_never_reach_the_logs_even_at_trace_level() {
     let setup = Setup::new().await;
     let config = setup.config(|t| t);
-    let out = bridge(&["check", "--config", config.to_str().unwrap()], &[("RUST_LOG", "trace")]).await;
+    let out = bridge(
+        &["check", "--config", config.to_str().unwrap()],
+        &[("RUST_LOG", "trace")],
+    )
+    .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(all.contains("/api/1/organizations"), "trace logging is on");
-    assert!(!all.contains(demo_ids::API_LOGIN), "the API login leaked:\n{all}");
+    assert!(
+        !all.contains(demo_ids::API_LOGIN),
+        "the API login leaked:\n{all}"
+    );
     assert!(!all.contains("change-me"), "the site token leaked");
 }
 
@@ -172,7 +244,16 @@ async fn commands_of_later_versions_say_so_with_exit_code_2() {
 
 #[tokio::test]
 async fn demo_runs_on_the_embedded_defaults() {
-    let out = bridge(&["demo"], &[("IIKO_BRIDGE_CONFIG", "/nonexistent/bridge.toml")]).await;
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let out = bridge(
+        &["demo"],
+        &[("IIKO_BRIDGE_CONFIG", "/nonexistent/bridge.toml")],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     assert!(text(&out.stdout).contains("ok: 1 branch(es) match what iiko has"));
 }

@@ -36,7 +36,10 @@ pub async fn run() -> Result<(), Failure> {
         println!("problem: {problem}");
     }
     if report.problems.is_empty() {
-        println!("ok: {} branch(es) match what iiko has", config.branches.len());
+        println!(
+            "ok: {} branch(es) match what iiko has",
+            config.branches.len()
+        );
         Ok(())
     } else {
         Err(Failure::DataProblems(

@@ -114,12 +114,13 @@ impl Discovery {
         };
         // Groups not granted to the API login only show up with include_disabled, and a
         // config naming one of those deserves a clear answer rather than "not found".
+        let groups_request = TerminalGroupsRequest {
+            organization_ids: ids.clone(),
+            include_disabled: Some(true),
+            return_external_data: None,
+        };
         let (groups, payment_types, order_types, discounts, cancel_causes, menus) = tokio::try_join!(
-            client.terminal_groups(&TerminalGroupsRequest {
-                organization_ids: ids.clone(),
-                include_disabled: Some(true),
-                return_external_data: None,
-            }),
+            client.terminal_groups(&groups_request),
             client.payment_types(&by_org),
             client.order_types(&by_org),
             client.discounts(&by_org),
@@ -144,27 +145,31 @@ impl Discovery {
                 .is_alive_status
         };
 
+        let alive = &alive;
         let organizations = organizations
             .into_iter()
             .map(|org| {
-                let terminal_groups = [(&groups.terminal_groups, false), (&groups.terminal_groups_in_sleep, true)]
-                    .into_iter()
-                    .flat_map(|(list, in_sleep)| {
-                        list.iter()
-                            .filter(|g| g.organization_id == org.id)
-                            .flat_map(|g| &g.items)
-                            .map(move |t| TerminalGroup {
-                                id: t.id,
-                                name: t.name.clone(),
-                                time_zone: t.time_zone.clone(),
-                                in_sleep,
-                                alive: alive
-                                    .iter()
-                                    .find(|a| a.terminal_group_id == t.id)
-                                    .map(|a| a.is_alive),
-                            })
-                    })
-                    .collect();
+                let terminal_groups = [
+                    (&groups.terminal_groups, false),
+                    (&groups.terminal_groups_in_sleep, true),
+                ]
+                .into_iter()
+                .flat_map(|(list, in_sleep)| {
+                    list.iter()
+                        .filter(|g| g.organization_id == org.id)
+                        .flat_map(|g| &g.items)
+                        .map(move |t| TerminalGroup {
+                            id: t.id,
+                            name: t.name.clone(),
+                            time_zone: t.time_zone.clone(),
+                            in_sleep,
+                            alive: alive
+                                .iter()
+                                .find(|a| a.terminal_group_id == t.id)
+                                .map(|a| a.is_alive),
+                        })
+                })
+                .collect();
                 Organization {
                     id: org.id,
                     name: org.name.unwrap_or_default(),
@@ -176,7 +181,9 @@ impl Discovery {
                         .iter()
                         .filter(|p| {
                             p.terminal_groups.is_empty()
-                                || p.terminal_groups.iter().any(|t| t.organization_id == org.id)
+                                || p.terminal_groups
+                                    .iter()
+                                    .any(|t| t.organization_id == org.id)
                         })
                         .filter_map(|p| {
                             Some(PaymentType {
@@ -195,7 +202,10 @@ impl Discovery {
                                 deleted: p.is_deleted,
                                 external_processing: matches!(
                                     p.payment_processing_type,
-                                    Some(PaymentProcessingType::External | PaymentProcessingType::Both)
+                                    Some(
+                                        PaymentProcessingType::External
+                                            | PaymentProcessingType::Both
+                                    )
                                 ),
                             })
                         })
@@ -293,14 +303,24 @@ pub fn render(discovery: &Discovery) -> String {
                     (false, Some(false)) => "offline",
                     (false, None) => "unknown",
                 };
-                [t.id.to_string(), t.name.clone(), t.time_zone.clone().unwrap_or_default(), state.into()]
+                [
+                    t.id.to_string(),
+                    t.name.clone(),
+                    t.time_zone.clone().unwrap_or_default(),
+                    state.into(),
+                ]
             }),
         ));
         out.push_str(&section(
             "Payment types",
             ["id", "name", "kind", "processing"],
             org.payment_types.iter().filter(|p| !p.deleted).map(|p| {
-                [p.id.to_string(), p.name.clone(), p.kind.clone(), p.processing.clone().unwrap_or_default()]
+                [
+                    p.id.to_string(),
+                    p.name.clone(),
+                    p.kind.clone(),
+                    p.processing.clone().unwrap_or_default(),
+                ]
             }),
         ));
         out.push_str(&section(
@@ -315,8 +335,18 @@ pub fn render(discovery: &Discovery) -> String {
             "Discounts (* = usable as universal_discount_id)",
             ["id", "name", "mode", "applied"],
             org.discounts.iter().filter(|d| !d.deleted).map(|d| {
-                let applied = if d.automatic { "automatic" } else if d.manual { "manual" } else { "" };
-                let name = if d.universal { format!("{} *", d.name) } else { d.name.clone() };
+                let applied = if d.automatic {
+                    "automatic"
+                } else if d.manual {
+                    "manual"
+                } else {
+                    ""
+                };
+                let name = if d.universal {
+                    format!("{} *", d.name)
+                } else {
+                    d.name.clone()
+                };
                 [d.id.to_string(), name, d.mode.clone(), applied.into()]
             }),
         ));
@@ -332,12 +362,18 @@ pub fn render(discovery: &Discovery) -> String {
     out.push_str(&section(
         "\nExternal menus",
         ["id", "name"],
-        discovery.external_menus.iter().map(|m| [m.id.clone(), m.name.clone()]),
+        discovery
+            .external_menus
+            .iter()
+            .map(|m| [m.id.clone(), m.name.clone()]),
     ));
     out.push_str(&section(
         "Price categories",
         ["id", "name"],
-        discovery.price_categories.iter().map(|m| [m.id.clone(), m.name.clone()]),
+        discovery
+            .price_categories
+            .iter()
+            .map(|m| [m.id.clone(), m.name.clone()]),
     ));
     out
 }
@@ -406,11 +442,18 @@ fn check_branch(i: usize, branch: &BranchConfig, discovery: &Discovery, report: 
     let Some(org) = discovery.organization(branch.organization_id) else {
         problem(
             "organization_id",
-            format!("{}: not an organization these credentials can see", branch.organization_id),
+            format!(
+                "{}: not an organization these credentials can see",
+                branch.organization_id
+            ),
         );
         return;
     };
-    match org.terminal_groups.iter().find(|t| t.id == branch.terminal_group_id) {
+    match org
+        .terminal_groups
+        .iter()
+        .find(|t| t.id == branch.terminal_group_id)
+    {
         None => problem(
             "terminal_group_id",
             format!(
@@ -428,59 +471,121 @@ fn check_branch(i: usize, branch: &BranchConfig, discovery: &Discovery, report: 
         )),
         Some(_) => {}
     }
-    let payment = |field: &str, id: Uuid, kinds: &[PaymentTypeKind], external: bool| -> Option<String> {
+    let payment = |field: &str,
+                   id: Uuid,
+                   kinds: &[PaymentTypeKind],
+                   external: bool|
+     -> Option<String> {
         let Some(p) = org.payment_types.iter().find(|p| p.id == id) else {
-            return Some(format!("{id}: no such payment type in organization {}", org.name));
+            return Some(format!(
+                "{id}: no such payment type in organization {}",
+                org.name
+            ));
         };
         let kinds_text: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
         if p.deleted {
             Some(format!("{id} ({}): deleted in iiko", p.name))
         } else if !kinds_text.contains(&p.kind.as_str()) {
-            Some(format!("{id} ({}): kind {} where {} is needed for {field}", p.name, p.kind, kinds_text.join(" or ")))
+            Some(format!(
+                "{id} ({}): kind {} where {} is needed for {field}",
+                p.name,
+                p.kind,
+                kinds_text.join(" or ")
+            ))
         } else if external && !p.external_processing {
-            Some(format!("{id} ({}): does not allow external processing, so it cannot carry prepaid online payments", p.name))
-        } else if !p.terminal_groups.is_empty() && !p.terminal_groups.contains(&branch.terminal_group_id) {
-            Some(format!("{id} ({}): not available in terminal group {}", p.name, branch.terminal_group_id))
+            Some(format!(
+                "{id} ({}): does not allow external processing, so it cannot carry prepaid online payments",
+                p.name
+            ))
+        } else if !p.terminal_groups.is_empty()
+            && !p.terminal_groups.contains(&branch.terminal_group_id)
+        {
+            Some(format!(
+                "{id} ({}): not available in terminal group {}",
+                p.name, branch.terminal_group_id
+            ))
         } else {
             None
         }
     };
     let types = &branch.payment_types;
     for (field, id, kinds, external) in [
-        ("payment_types.cash", types.cash, &[PaymentTypeKind::Cash][..], false),
-        ("payment_types.card", types.card, &[PaymentTypeKind::Card][..], false),
-        ("payment_types.online", types.online, &[PaymentTypeKind::External, PaymentTypeKind::Card][..], true),
+        (
+            "payment_types.cash",
+            types.cash,
+            &[PaymentTypeKind::Cash][..],
+            false,
+        ),
+        (
+            "payment_types.card",
+            types.card,
+            &[PaymentTypeKind::Card][..],
+            false,
+        ),
+        (
+            "payment_types.online",
+            types.online,
+            &[PaymentTypeKind::External, PaymentTypeKind::Card][..],
+            true,
+        ),
     ] {
         if let Some(message) = payment(field, id, kinds, external) {
             problem(field, message);
         }
     }
     if let Some(id) = branch.bonus.payment_type_id {
-        if let Some(message) = payment("bonus.payment_type_id", id, &[PaymentTypeKind::IikoCard], false) {
+        if let Some(message) = payment(
+            "bonus.payment_type_id",
+            id,
+            &[PaymentTypeKind::IikoCard],
+            false,
+        ) {
             problem("bonus.payment_type_id", message);
         }
     }
     for (field, id, wanted) in [
-        ("order_types.delivery", branch.order_types.delivery, OrderTypeServiceType::DeliveryByCourier),
-        ("order_types.pickup", branch.order_types.pickup, OrderTypeServiceType::DeliveryPickUp),
+        (
+            "order_types.delivery",
+            branch.order_types.delivery,
+            OrderTypeServiceType::DeliveryByCourier,
+        ),
+        (
+            "order_types.pickup",
+            branch.order_types.pickup,
+            OrderTypeServiceType::DeliveryPickUp,
+        ),
     ] {
         let Some(id) = id else { continue };
         match org.order_types.iter().find(|o| o.id == id) {
-            None => problem(field, format!("{id}: no such order type in organization {}", org.name)),
+            None => problem(
+                field,
+                format!("{id}: no such order type in organization {}", org.name),
+            ),
             Some(o) if o.deleted => problem(field, format!("{id} ({}): deleted in iiko", o.name)),
             Some(o) if o.service_type != wanted.as_str() => problem(
                 field,
-                format!("{id} ({}): service type {} where {} is needed", o.name, o.service_type, wanted.as_str()),
+                format!(
+                    "{id} ({}): service type {} where {} is needed",
+                    o.name,
+                    o.service_type,
+                    wanted.as_str()
+                ),
             ),
             Some(_) => {}
         }
     }
     if let Some(id) = branch.universal_discount_id {
         match org.discounts.iter().find(|d| d.id == id) {
-            None => problem("universal_discount_id", format!("{id}: no such discount type in organization {}", org.name)),
+            None => problem(
+                "universal_discount_id",
+                format!("{id}: no such discount type in organization {}", org.name),
+            ),
             Some(d) if !d.universal => problem(
                 "universal_discount_id",
-                format!("{id} ({}): not a manual free-sum discount (mode {}), so iiko would not take an assigned sum", d.name, d.mode),
+                format!(
+                    "{id} ({}): not a manual free-sum discount (mode {}), so iiko would not take an assigned sum",
+                    d.name, d.mode
+                ),
             ),
             Some(_) => {}
         }
@@ -488,20 +593,32 @@ fn check_branch(i: usize, branch: &BranchConfig, discovery: &Discovery, report: 
     if let Some(id) = branch.cancel_cause_id {
         let id_text = id.to_string();
         match org.cancel_causes.iter().find(|c| c.id == id_text) {
-            None => problem("cancel_cause_id", format!("{id}: no such cancel cause in organization {}", org.name)),
-            Some(c) if c.deleted => problem("cancel_cause_id", format!("{id} ({}): deleted in iiko", c.name)),
+            None => problem(
+                "cancel_cause_id",
+                format!("{id}: no such cancel cause in organization {}", org.name),
+            ),
+            Some(c) if c.deleted => problem(
+                "cancel_cause_id",
+                format!("{id} ({}): deleted in iiko", c.name),
+            ),
             Some(_) => {}
         }
     }
     if branch.menu.source == MenuSource::ExternalMenu {
         if let Some(id) = &branch.menu.external_menu_id {
             if !discovery.external_menus.iter().any(|m| &m.id == id) {
-                problem("menu.external_menu_id", format!("{id}: no such external menu"));
+                problem(
+                    "menu.external_menu_id",
+                    format!("{id}: no such external menu"),
+                );
             }
         }
         if let Some(id) = &branch.menu.price_category_id {
             if !discovery.price_categories.iter().any(|m| &m.id == id) {
-                problem("menu.price_category_id", format!("{id}: no such price category"));
+                problem(
+                    "menu.price_category_id",
+                    format!("{id}: no such price category"),
+                );
             }
         }
     }

@@ -14,7 +14,11 @@ use crate::{
 };
 
 #[derive(Parser)]
-#[command(name = "iiko-bridge", version, about = "Connects a restaurant's website and apps to iikoCloud")]
+#[command(
+    name = "iiko-bridge",
+    version,
+    about = "Connects a restaurant's website and apps to iikoCloud"
+)]
 struct Cli {
     /// The configuration file.
     #[arg(long, global = true, env = "IIKO_BRIDGE_CONFIG", default_value = config::DEFAULT_PATH)]

@@ -22,10 +22,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let settings = config
-            .iiko
-            .settings()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let settings = config.iiko.settings().map_err(|e| anyhow::anyhow!("{e}"))?;
         let iiko = IikoClient::new(settings)?;
         let listener = TcpListener::bind(config.server.listen)
             .await
@@ -45,7 +42,10 @@ impl Application {
         self.listener.local_addr()
     }
 
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr()?, "iiko-bridge listening");
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
@@ -53,7 +53,10 @@ impl Application {
     }
 }
 
-pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     Application::build(config).await?.run(shutdown).await?;
     Ok(())
 }
@@ -73,7 +76,10 @@ async fn healthz() -> Json<serde_json::Value> {
 /// whose credentials are wrong or whose iiko is unreachable.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     match state.iiko.access_token().await {
-        Ok(_) => (StatusCode::OK, Json(json!({"status": "ready", "iiko": "ok"}))),
+        Ok(_) => (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "iiko": "ok"})),
+        ),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "not ready", "iiko": e.to_string()})),

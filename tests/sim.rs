@@ -639,6 +639,7 @@ async fn cancel_makes_the_order_cancelled_and_cancelling_a_closed_order_fails() 
         json!({"organizationId": ids::ORG_LENINA, "correlationId": answer["correlationId"]});
     let state = poll_command(&sim, &command).await;
     assert_eq!(state["state"], "Error");
+    assert_eq!(state["exception"]["code"], "WrongDeliveryStatus");
     assert_eq!(sim.by_id(closed).await["order"]["status"], "Closed");
 }
 
@@ -653,6 +654,99 @@ async fn poll_command(sim: &Sim, body: &Value) -> Value {
         assert!(started.elapsed() < Duration::from_secs(5));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn by_id_refuses_more_than_200_ids() {
+    let sim = Sim::start(fast_config()).await;
+    let ids_201: Vec<Uuid> = (0..201).map(|_| Uuid::new_v4()).collect();
+    let (status, body) = sim
+        .post(
+            "/api/1/deliveries/by_id",
+            json!({"organizationId": ids::ORG_LENINA, "orderIds": ids_201}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = sim
+        .post(
+            "/api/1/deliveries/by_id",
+            json!({"organizationId": ids::ORG_LENINA, "orderIds": &ids_201[..200]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["orders"], json!([]));
+}
+
+#[tokio::test]
+async fn by_delivery_date_and_status_filters_by_date_and_status() {
+    let sim = Sim::start(fast_config()).await;
+    let order_id = Uuid::new_v4();
+    let mut request = courier_order(sim.seed(), order_id);
+    request["order"]["completeBefore"] = json!("2030-01-01 12:00:00.000");
+    sim.create(request).await;
+    sim.wait_created(order_id).await;
+    let query = |from: &str, statuses: Value| {
+        json!({"organizationIds": [ids::ORG_LENINA], "deliveryDateFrom": from,
+               "deliveryDateTo": "2030-01-02 00:00:00.000", "statuses": statuses})
+    };
+    let found = |body: &Value| {
+        body["ordersByOrganizations"][0]["orders"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let (_, body) = sim
+        .post(
+            "/api/1/deliveries/by_delivery_date_and_status",
+            query("2030-01-01 00:00:00.000", json!(["Unconfirmed"])),
+        )
+        .await;
+    assert_eq!(found(&body), 1, "{body}");
+    assert!(body["maxRevision"].is_i64());
+    let (_, body) = sim
+        .post(
+            "/api/1/deliveries/by_delivery_date_and_status",
+            query("2030-01-01 00:00:00.000", json!(["Closed"])),
+        )
+        .await;
+    assert_eq!(found(&body), 0);
+    let (_, body) = sim
+        .post(
+            "/api/1/deliveries/by_delivery_date_and_status",
+            query("2030-01-01 13:00:00.000", Value::Null),
+        )
+        .await;
+    assert_eq!(found(&body), 0);
+}
+
+#[tokio::test]
+async fn check_stop_list_on_create_ends_creation_in_error() {
+    let sim = Sim::start(fast_config()).await;
+    let product = plain_product(sim.seed()).id;
+    sim.control(
+        "/sim/stop_lists",
+        json!({"terminalGroupId": ids::TG_LENINA, "items": [{"productId": product, "balance": 0}]}),
+    )
+    .await;
+    let order_id = Uuid::new_v4();
+    let mut request = courier_order(sim.seed(), order_id);
+    request["createOrderSettings"] = json!({"checkStopList": true});
+    sim.create(request).await;
+    let info = sim.wait_created(order_id).await;
+    assert_eq!(info["creationStatus"], "Error");
+    assert!(
+        info["errorInfo"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stop list")
+    );
+    // Without the setting the order goes through.
+    let accepted = Uuid::new_v4();
+    sim.create(courier_order(sim.seed(), accepted)).await;
+    assert_eq!(
+        sim.wait_created(accepted).await["creationStatus"],
+        "Success"
+    );
 }
 
 #[tokio::test]

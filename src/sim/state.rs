@@ -127,7 +127,7 @@ pub enum CommandKind {
         cause: Option<NamedId>,
         comment: Option<String>,
         resolve_at: DateTime<Utc>,
-        result: Option<Result<(), String>>,
+        result: Option<Result<(), CreationError>>,
     },
 }
 
@@ -440,9 +440,12 @@ impl State {
             .map(|d| (&mut d.creation, &mut d.revision))
         {
             Some((Creation::Success(placed), delivery_revision)) => match placed.status {
-                "Closed" | "Delivered" | "Cancelled" => Err(format!(
-                    "Delivery order {order_id} is in status {} and cannot be cancelled",
-                    placed.status
+                "Closed" | "Delivered" | "Cancelled" => Err(CreationError::new(
+                    "WrongDeliveryStatus",
+                    format!(
+                        "Delivery order {order_id} is in status {} and cannot be cancelled",
+                        placed.status
+                    ),
                 )),
                 _ => {
                     placed.status = "Cancelled";
@@ -456,8 +459,14 @@ impl State {
                     Ok(())
                 }
             },
-            Some(_) => Err(format!("Delivery order {order_id} was not created")),
-            None => Err(format!("Delivery order {order_id} not found")),
+            Some(_) => Err(CreationError::new(
+                "OrderNotFound",
+                format!("Delivery order {order_id} was not created"),
+            )),
+            None => Err(CreationError::new(
+                "OrderNotFound",
+                format!("Delivery order {order_id} not found"),
+            )),
         };
         if result.is_ok() {
             self.bump_revision();
@@ -555,17 +564,17 @@ impl State {
             CommandKind::Create { order_id } => match &self.deliveries.get(order_id)?.creation {
                 Creation::InProgress { .. } => None,
                 Creation::Success(_) => Some(Ok(())),
-                Creation::Error(error) => Some(Err(error.message.clone())),
+                Creation::Error(error) => Some(Err(error.clone())),
             },
             CommandKind::Cancel { result, .. } => result.clone(),
         };
         Some(match result {
             None => json!({"state": "InProgress"}),
             Some(Ok(())) => json!({"state": "Success"}),
-            Some(Err(message)) => json!({
+            Some(Err(error)) => json!({
                 "state": "Error",
-                "exception": {"message": message},
-                "errorReason": message,
+                "exception": error.to_json(),
+                "errorReason": error.message,
             }),
         })
     }

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::sim::Simulator;
 use crate::sim::orders::{self, decimal};
-use crate::sim::state::{Command, CommandKind, Creation, Delivery};
+use crate::sim::state::{self, Command, CommandKind, Creation, Delivery};
 
 const MAX_IDS: usize = 200;
 
@@ -108,11 +108,20 @@ pub async fn create(State(sim): State<Simulator>, body: Bytes) -> ApiResult {
             .ok_or_else(|| ApiError::bad_request("order.id is not a valid UUID."))?,
     };
 
-    let prepared = orders::prepare(seed, organization_id, order);
+    let mut prepared = orders::prepare(seed, organization_id, order);
     let correlation_id = Uuid::new_v4();
     let until =
         Utc::now() + chrono::Duration::from_std(sim.config().creation_delay).unwrap_or_default();
     let mut state = sim.lock();
+    if body["createOrderSettings"]["checkStopList"] == true {
+        let stopped = stopped_items(&state, terminal_group_id, items);
+        if !stopped.is_empty() {
+            prepared = Err(orders::CreationError::new(
+                "Common",
+                format!("Products are in the stop list: {}", stopped.join(", ")),
+            ));
+        }
+    }
     if state.deliveries.contains_key(&order_id) {
         return Err(
             ApiError::bad_request(format!("Order with id {order_id} already exists"))
@@ -134,6 +143,29 @@ pub async fn create(State(sim): State<Simulator>, body: Bytes) -> ApiResult {
     let info = state.order_info(seed, &state.deliveries[&order_id]);
     drop(state);
     Ok(axum::Json(json!({"correlationId": correlation_id, "orderInfo": info})).into_response())
+}
+
+/// Product ids of the order items the terminal group's stop list cannot cover.
+fn stopped_items(state: &state::State, terminal_group_id: Uuid, items: &[Value]) -> Vec<String> {
+    let stop_list = state
+        .stop_lists
+        .get(&terminal_group_id)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    items
+        .iter()
+        .filter(|item| {
+            let product = orders::uuid(&item["productId"]);
+            let size = orders::uuid(&item["productSizeId"]);
+            let amount = decimal(&item["amount"]).unwrap_or_default();
+            stop_list.iter().any(|s| {
+                Some(s.product_id) == product
+                    && (s.size_id.is_none() || s.size_id == size)
+                    && s.balance < amount
+            })
+        })
+        .map(|item| item["productId"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 pub async fn command_status(State(sim): State<Simulator>, body: Bytes) -> ApiResult {
@@ -270,7 +302,7 @@ pub async fn by_delivery_date_and_status(State(sim): State<Simulator>, body: Byt
         };
         // Both sides are `yyyy-MM-dd HH:mm:ss.fff` in terminal time, so text order is time order.
         let delivery_date = placed.complete_before.clone().unwrap_or_else(|| {
-            crate::sim::state::local_time(
+            state::local_time(
                 seed,
                 d.terminal_group_id,
                 placed.history[0].1 + chrono::Duration::hours(1),

@@ -11,7 +11,7 @@ use std::{
 
 use chrono_tz::Tz;
 use figment::{
-    Figment, Metadata, Profile,
+    Figment, Metadata,
     providers::{Env, Format, Serialized, Toml},
     value::{Dict, Value},
 };
@@ -526,10 +526,10 @@ impl Sources {
         if config.delivery.max_attempts == 0 {
             problems.push(self.problem("delivery.max_attempts", "must be at least 1"));
         }
-        if !(config.delivery.retry_interval_seconds > 0.0) {
+        if !positive(config.delivery.retry_interval_seconds) {
             problems.push(self.problem("delivery.retry_interval_seconds", "must be positive"));
         }
-        if !(config.status.poll_interval_seconds > 0.0) {
+        if !positive(config.status.poll_interval_seconds) {
             problems.push(self.problem("status.poll_interval_seconds", "must be positive"));
         }
         if !config.iiko_webhook.path.starts_with('/') {
@@ -668,15 +668,19 @@ pub const DELIVERY_STATUSES: &[&str] = &[
 ];
 
 fn env_variable(metadata: &Metadata, key: &str) -> Option<String> {
-    metadata.source.is_none().then(|| {
-        let path: Vec<&str> = key.split('.').collect();
-        metadata.interpolate(&Profile::Default, &path)
-    })
+    metadata
+        .source
+        .is_none()
+        .then(|| format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase()))
 }
 
 fn prefixed(mut error: figment::Error, section: &str) -> figment::Error {
     error.path.insert(0, section.to_owned());
     error
+}
+
+fn positive(seconds: f64) -> bool {
+    seconds.is_finite() && seconds > 0.0
 }
 
 fn looks_like_email(text: &str) -> bool {

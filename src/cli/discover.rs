@@ -449,6 +449,11 @@ fn check_branch(i: usize, branch: &BranchConfig, discovery: &Discovery, report: 
         );
         return;
     };
+    // Without a valid terminal group, "not available in it" would only repeat the same problem.
+    let terminal_group_known = org
+        .terminal_groups
+        .iter()
+        .any(|t| t.id == branch.terminal_group_id);
     match org
         .terminal_groups
         .iter()
@@ -497,7 +502,8 @@ fn check_branch(i: usize, branch: &BranchConfig, discovery: &Discovery, report: 
                 "{id} ({}): does not allow external processing, so it cannot carry prepaid online payments",
                 p.name
             ))
-        } else if !p.terminal_groups.is_empty()
+        } else if terminal_group_known
+            && !p.terminal_groups.is_empty()
             && !p.terminal_groups.contains(&branch.terminal_group_id)
         {
             Some(format!(

@@ -178,7 +178,12 @@ fn external_menu(
 ) -> Vec<u8> {
     let v2 = version == 2;
     let id_key = |v2_name: &'static str| if v2 { v2_name } else { "id" };
-    let restrictions = |g: &ModifierGroup| json!({"minQuantity": g.min, "maxQuantity": g.max, "freeQuantity": g.free_quantity, "byDefault": 0, "hideIfDefaultQuantity": false});
+    // The default amount is `byDefault` in V2 but `defaultQuantity` (required) in V3 and V4.
+    let restrictions = |min: u32, max: u32, free: u32| {
+        let mut restrictions = json!({"minQuantity": min, "maxQuantity": max, "freeQuantity": free, "hideIfDefaultQuantity": false});
+        restrictions[if v2 { "byDefault" } else { "defaultQuantity" }] = json!(0);
+        restrictions
+    };
     let modifier_group = |g: &ModifierGroup| {
         let items: Vec<Value> = g
             .items
@@ -187,7 +192,7 @@ fn external_menu(
             .map(|(position, item)| {
                 let mut entry = json!({
                     "sku": item.sku, "name": item.name, "description": "",
-                    "restrictions": {"minQuantity": 0, "maxQuantity": g.max, "freeQuantity": 0, "byDefault": 0, "hideIfDefaultQuantity": false},
+                    "restrictions": restrictions(0, g.max, 0),
                     "isHidden": false,
                     "prices": prices(&[], organizations, seed.price_in_category(item.price, category)),
                     "position": position, "independentQuantity": false, "productCategoryId": Value::Null,
@@ -215,7 +220,7 @@ fn external_menu(
             })
             .collect();
         let mut group = json!({
-            "name": g.name, "description": "", "restrictions": restrictions(g), "items": items,
+            "name": g.name, "description": "", "restrictions": restrictions(g.min, g.max, g.free_quantity), "items": items,
             "isHidden": false, "childModifiersHaveMinMaxRestrictions": false, "sku": g.sku,
         });
         if v2 {

@@ -347,6 +347,8 @@ pub struct ModifierRestrictions {
     pub min_quantity: Option<i32>,
     pub max_quantity: Option<i32>,
     pub free_quantity: Option<i32>,
+    /// `byDefault` in V2, `defaultQuantity` in V3/V4.
+    #[serde(alias = "defaultQuantity")]
     pub by_default: Option<i32>,
     pub hide_if_default_quantity: Option<bool>,
 }

@@ -107,7 +107,10 @@ impl Mailer {
             .from(self.from.clone())
             .subject(&email.subject);
         for to in &email.to {
-            let address = to.trim().parse::<Address>().map_err(|e| invalid_address(to, e))?;
+            let address = to
+                .trim()
+                .parse::<Address>()
+                .map_err(|e| invalid_address(to, e))?;
             builder = builder.to(Mailbox::new(None, address));
         }
         let text = SinglePart::builder()

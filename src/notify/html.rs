@@ -96,10 +96,7 @@ fn tokens(html: &str) -> impl Iterator<Item = &str> {
         let first = rest.chars().next()?;
         let end = match first {
             '<' => rest.find('>').map_or(rest.len(), |i| i + 1),
-            '&' => rest
-                .find(';')
-                .filter(|&i| i <= 10)
-                .map_or(1, |i| i + 1),
+            '&' => rest.find(';').filter(|&i| i <= 10).map_or(1, |i| i + 1),
             c => c.len_utf8(),
         };
         let (token, tail) = rest.split_at(end);
@@ -147,12 +144,18 @@ mod tests {
 
     #[test]
     fn escape_leaves_only_safe_text() {
-        assert_eq!(escape("<b>Tom & Jerry</b>"), "&lt;b&gt;Tom &amp; Jerry&lt;/b&gt;");
+        assert_eq!(
+            escape("<b>Tom & Jerry</b>"),
+            "&lt;b&gt;Tom &amp; Jerry&lt;/b&gt;"
+        );
     }
 
     #[test]
     fn a_short_message_is_one_part() {
-        assert_eq!(split_html("<b>Заказ</b>\nok", 4096), vec!["<b>Заказ</b>\nok"]);
+        assert_eq!(
+            split_html("<b>Заказ</b>\nok", 4096),
+            vec!["<b>Заказ</b>\nok"]
+        );
     }
 
     #[test]
@@ -163,7 +166,10 @@ mod tests {
         assert!(parts.len() > 1);
         for part in &parts {
             assert!(utf16_len(part) <= MESSAGE_LIMIT);
-            assert!(part.split('\n').all(|l| l == line), "a line was cut: {part:?}");
+            assert!(
+                part.split('\n').all(|l| l == line),
+                "a line was cut: {part:?}"
+            );
         }
         assert_eq!(parts.join("\n"), html);
     }
@@ -175,9 +181,15 @@ mod tests {
         assert!(parts.len() > 1);
         for part in &parts {
             assert!(utf16_len(part) <= 20, "{part:?}");
-            assert!(part.starts_with("<b>") && part.ends_with("</b>"), "{part:?}");
+            assert!(
+                part.starts_with("<b>") && part.ends_with("</b>"),
+                "{part:?}"
+            );
         }
-        let text: String = parts.iter().map(|p| p.replace("<b>", "").replace("</b>", "")).collect();
+        let text: String = parts
+            .iter()
+            .map(|p| p.replace("<b>", "").replace("</b>", ""))
+            .collect();
         assert_eq!(text, "я".repeat(30));
     }
 

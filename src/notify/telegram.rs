@@ -162,7 +162,9 @@ mod tests {
         assert!(is_permanent(&ApiError::Unknown(
             "Bad Request: some new complaint".into()
         )));
-        assert!(!is_permanent(&ApiError::Unknown("Internal Server Error".into())));
+        assert!(!is_permanent(&ApiError::Unknown(
+            "Internal Server Error".into()
+        )));
         assert!(!is_permanent(&ApiError::Unknown("Bad Gateway".into())));
     }
 }

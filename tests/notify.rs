@@ -158,10 +158,6 @@ async fn the_bot_token_never_appears_in_errors_or_debug() {
     let error = telegram.send_html(CHAT, "test").await.unwrap_err();
 
     assert!(error.is_retryable(), "{error:?}");
-    assert!(
-        error.to_string().contains("[redacted]"),
-        "the URL is named: {error}"
-    );
     for shown in [
         error.to_string(),
         format!("{error:?}"),

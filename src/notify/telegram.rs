@@ -111,7 +111,8 @@ impl Telegram {
     }
 
     fn classify(&self, error: RequestError) -> TelegramError {
-        // reqwest's errors carry the request URL, which holds the token.
+        // teloxide drops the URL (which holds the token) from network errors; this also
+        // covers any other path by which the token could reach the text.
         let reason = redact(&error_chain(&error), &[self.bot.token()]);
         match error {
             RequestError::RetryAfter(wait) => TelegramError::Retryable {

@@ -165,13 +165,14 @@ async fn call(
         };
     }
     let params: Value = serde_json::from_slice(&body).unwrap_or_else(|_| json!({}));
-    match method.as_str() {
-        "getMe" => ok(json!({
+    // Telegram matches method names case-insensitively; teloxide sends `SendMessage`.
+    match method.to_ascii_lowercase().as_str() {
+        "getme" => ok(json!({
             "id": 123456, "is_bot": true, "first_name": "Bridge", "username": "bridge_test_bot",
             "can_join_groups": true, "can_read_all_group_messages": false,
             "supports_inline_queries": false,
         })),
-        "sendMessage" => send_message(&shared, &params),
+        "sendmessage" => send_message(&shared, &params),
         _ => error(StatusCode::NOT_FOUND, "Not Found: method not found", None),
     }
 }

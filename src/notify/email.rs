@@ -140,6 +140,8 @@ fn invalid_address(address: &str, error: impl fmt::Display) -> EmailError {
 fn classify(error: &lettre::transport::smtp::Error) -> EmailError {
     // lettre's messages hold the server's reply and I/O causes, never the URL or credentials.
     let reason = error_chain(error);
+    // Client errors are mismatches with the server (no STARTTLS, no usable AUTH mechanism):
+    // they need a config change, not another try.
     if error.is_permanent() || error.is_client() {
         EmailError::Permanent(reason)
     } else if error.is_timeout() {

@@ -47,7 +47,11 @@ pub fn split_html(html: &str, limit: usize) -> Vec<String> {
         while current_len > 0 && current_len + token_len + closing_len(&open) > limit {
             match line_break.take() {
                 Some((at, len)) => {
-                    parts.push(current[..at].trim_end().to_owned());
+                    // Telegram refuses blank messages.
+                    let part = current[..at].trim_end();
+                    if !part.is_empty() {
+                        parts.push(part.to_owned());
+                    }
                     current.drain(..at);
                     current_len -= len;
                 }
@@ -191,6 +195,17 @@ mod tests {
             .map(|p| p.replace("<b>", "").replace("</b>", ""))
             .collect();
         assert_eq!(text, "я".repeat(30));
+    }
+
+    #[test]
+    fn blank_lines_never_make_a_blank_part() {
+        let html = format!("{}{}", "\n".repeat(30), "слово\n".repeat(10));
+        let parts = split_html(&html, 12);
+        assert!(parts.len() > 1);
+        assert!(
+            parts.iter().all(|part| !part.trim().is_empty()),
+            "{parts:?}"
+        );
     }
 
     #[test]

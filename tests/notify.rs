@@ -58,18 +58,27 @@ async fn a_message_reaches_the_chat_with_its_text_in_html_mode() {
 }
 
 #[tokio::test]
+async fn the_bot_introduces_itself_with_the_fakes_username() {
+    let fake = FakeTelegram::start().await.unwrap();
+
+    assert_eq!(telegram(&fake).username().await.unwrap(), "bridge_test_bot");
+}
+
+#[tokio::test]
 async fn a_long_message_arrives_in_order_in_parts_under_the_limit() {
     let fake = FakeTelegram::start().await.unwrap();
     let lines: Vec<String> = (1..=600)
         .map(|n| format!("{n}. Пельмени × 1 = 450,00 ₽"))
         .collect();
 
+    let private_chat = 777;
     telegram(&fake)
-        .send_html(CHAT, &lines.join("\n"))
+        .send_html(private_chat, &lines.join("\n"))
         .await
         .unwrap();
 
     let messages = fake.messages();
+    assert!(messages.iter().all(|m| m.chat_id == private_chat));
     assert!(messages.len() >= 2, "{} parts", messages.len());
     assert!(
         messages

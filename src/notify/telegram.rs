@@ -97,6 +97,16 @@ impl Telegram {
         Ok(())
     }
 
+    /// The bot's username, from `getMe`: proves the token and the API URL work.
+    pub async fn username(&self) -> Result<String, TelegramError> {
+        match tokio::time::timeout(self.timeout, self.bot.get_me().send()).await {
+            // Bots always have a username; teloxide's `Me::username` would panic without one.
+            Ok(Ok(me)) => Ok(me.user.username.unwrap_or_default()),
+            Ok(Err(error)) => Err(self.classify(error)),
+            Err(_elapsed) => Err(TelegramError::Timeout(self.timeout)),
+        }
+    }
+
     async fn send_part(&self, chat_id: i64, text: String) -> Result<(), TelegramError> {
         let request = self
             .bot

@@ -170,7 +170,8 @@ async fn call(
         "getme" => ok(json!({
             "id": 123456, "is_bot": true, "first_name": "Bridge", "username": "bridge_test_bot",
             "can_join_groups": true, "can_read_all_group_messages": false,
-            "supports_inline_queries": false,
+            "supports_inline_queries": false, "can_connect_to_business": false,
+            "has_main_web_app": false,
         })),
         "sendmessage" => send_message(&shared, &params),
         _ => error(StatusCode::NOT_FOUND, "Not Found: method not found", None),

@@ -35,7 +35,9 @@ mod menu_shapes;
 mod orders;
 mod routes;
 pub mod seed;
+pub mod smtp;
 mod state;
+pub mod telegram;
 mod webhooks;
 
 use std::future::Future;

@@ -4,3 +4,4 @@ pub mod config;
 pub mod http;
 pub mod iiko;
 pub mod sim;
+pub mod store;

@@ -5,3 +5,4 @@ pub mod http;
 pub mod iiko;
 pub mod notify;
 pub mod sim;
+pub mod store;

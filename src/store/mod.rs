@@ -1,0 +1,341 @@
+//! Persistence behind one interface. SQLite (WAL) is the embedded default; the SQL stays
+//! portable so PostgreSQL can follow behind the same methods.
+use std::{path::Path, str::FromStr, time::Duration};
+
+use chrono::{DateTime, Utc};
+use sqlx::{
+    Row, SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+/// How many catalog versions per branch are kept (the current one, the rollback target, history).
+const CATALOG_VERSIONS_KEPT: i64 = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store.url {0}: {1}")]
+    Url(String, String),
+    #[error("the store is unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("migrating the store: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        StoreError::Unavailable(error)
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// A catalog about to be stored: the documents are opaque JSON to the store.
+pub struct NewCatalogVersion<'a> {
+    pub branch: &'a str,
+    pub revision: Option<i64>,
+    pub synced_at: DateTime<Utc>,
+    pub etag: &'a str,
+    pub catalog_json: &'a str,
+    pub report_json: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCatalog {
+    pub id: i64,
+    pub branch: String,
+    pub revision: Option<i64>,
+    pub synced_at: DateTime<Utc>,
+    pub etag: String,
+    pub catalog_json: String,
+    pub report_json: String,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `store.url` and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let Some(path) = url.strip_prefix("sqlite://") else {
+            return Err(StoreError::Url(
+                url.to_owned(),
+                "only sqlite://PATH is supported in this version".into(),
+            ));
+        };
+        if let Some(dir) = Path::new(path.split('?').next().unwrap_or(path)).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Url(url.to_owned(), e.to_string()))?;
+            }
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Url(url.to_owned(), e.to_string()))?
+            .create_if_missing(true)
+            // WAL lets readers (the catalog API) run while a writer commits.
+            .journal_mode(SqliteJournalMode::Wal)
+            // An accepted order must survive a power cut: fsync on every commit.
+            .synchronous(SqliteSynchronous::Full)
+            // Writers queue for the lock instead of failing at once under load.
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Proves the store accepts writes (for `/readyz`) without changing anything.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        tx.rollback().await?;
+        Ok(())
+    }
+
+    /// Stores a new catalog version and makes it current, keeping the old current one as the
+    /// rollback target, in one transaction: a crash never leaves a branch without a catalog.
+    pub async fn save_catalog(&self, new: NewCatalogVersion<'_>) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO catalog_versions (branch, revision, synced_at, etag, catalog, report)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.branch)
+        .bind(new.revision)
+        .bind(new.synced_at.to_rfc3339())
+        .bind(new.etag)
+        .bind(new.catalog_json)
+        .bind(new.report_json)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        sqlx::query(
+            "INSERT INTO catalog_current (branch, version_id, previous_id) VALUES (?, ?, NULL)
+             ON CONFLICT (branch) DO UPDATE
+             SET previous_id = catalog_current.version_id, version_id = excluded.version_id",
+        )
+        .bind(new.branch)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        // Old versions are history only; the current and previous ones are always among the newest.
+        sqlx::query(
+            "DELETE FROM catalog_versions WHERE branch = ? AND id NOT IN (
+                 SELECT id FROM catalog_versions WHERE branch = ? ORDER BY id DESC LIMIT ?)
+             AND id NOT IN (SELECT version_id FROM catalog_current WHERE branch = ?)
+             AND id NOT IN (SELECT previous_id FROM catalog_current WHERE branch = ? AND previous_id IS NOT NULL)",
+        )
+        .bind(new.branch)
+        .bind(new.branch)
+        .bind(CATALOG_VERSIONS_KEPT)
+        .bind(new.branch)
+        .bind(new.branch)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn current_catalog(&self, branch: &str) -> Result<Option<StoredCatalog>, StoreError> {
+        self.catalog_at(branch, "version_id").await
+    }
+
+    pub async fn previous_catalog(
+        &self,
+        branch: &str,
+    ) -> Result<Option<StoredCatalog>, StoreError> {
+        self.catalog_at(branch, "previous_id").await
+    }
+
+    async fn catalog_at(
+        &self,
+        branch: &str,
+        pointer: &str,
+    ) -> Result<Option<StoredCatalog>, StoreError> {
+        // `pointer` is one of two column names chosen in this module, never user input.
+        let sql = format!(
+            "SELECT v.id, v.branch, v.revision, v.synced_at, v.etag, v.catalog, v.report
+             FROM catalog_current c JOIN catalog_versions v ON v.id = c.{pointer}
+             WHERE c.branch = ?"
+        );
+        let row = sqlx::query(&sql)
+            .bind(branch)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| stored_catalog(&row)).transpose()
+    }
+
+    /// Makes the previous version current again (and the current one the new rollback target).
+    /// `None` when there is nothing to roll back to.
+    pub async fn rollback_catalog(
+        &self,
+        branch: &str,
+    ) -> Result<Option<StoredCatalog>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let swapped = sqlx::query(
+            "UPDATE catalog_current SET version_id = previous_id, previous_id = version_id
+             WHERE branch = ? AND previous_id IS NOT NULL",
+        )
+        .bind(branch)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        if swapped == 0 {
+            return Ok(None);
+        }
+        self.current_catalog(branch).await
+    }
+}
+
+fn stored_catalog(row: &sqlx::sqlite::SqliteRow) -> Result<StoredCatalog, StoreError> {
+    let synced_at: String = row.get("synced_at");
+    Ok(StoredCatalog {
+        id: row.get("id"),
+        branch: row.get("branch"),
+        revision: row.get("revision"),
+        synced_at: DateTime::parse_from_rfc3339(&synced_at)
+            .map_err(|e| StoreError::Corrupt(format!("catalog synced_at {synced_at:?}: {e}")))?
+            .with_timezone(&Utc),
+        etag: row.get("etag"),
+        catalog_json: row.get("catalog"),
+        report_json: row.get("report"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/nested/bridge.db", dir.path().display());
+        (Store::open(&url).await.unwrap(), dir)
+    }
+
+    async fn save(store: &Store, branch: &str, etag: &str) -> i64 {
+        store
+            .save_catalog(NewCatalogVersion {
+                branch,
+                revision: Some(7),
+                synced_at: Utc::now(),
+                etag,
+                catalog_json: &format!("{{\"etag\":\"{etag}\"}}"),
+                report_json: "{}",
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_new_catalog_becomes_current_and_the_old_one_the_rollback_target() {
+        let (store, _dir) = store().await;
+        assert_eq!(store.current_catalog("lenina").await.unwrap(), None);
+        save(&store, "lenina", "a").await;
+        save(&store, "lenina", "b").await;
+        save(&store, "mira", "m").await;
+        assert_eq!(
+            store.current_catalog("lenina").await.unwrap().unwrap().etag,
+            "b"
+        );
+        assert_eq!(
+            store
+                .previous_catalog("lenina")
+                .await
+                .unwrap()
+                .unwrap()
+                .etag,
+            "a"
+        );
+        assert_eq!(
+            store.current_catalog("mira").await.unwrap().unwrap().etag,
+            "m"
+        );
+        assert_eq!(store.previous_catalog("mira").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn rollback_swaps_current_and_previous_and_needs_a_previous() {
+        let (store, _dir) = store().await;
+        save(&store, "lenina", "a").await;
+        assert_eq!(store.rollback_catalog("lenina").await.unwrap(), None);
+        save(&store, "lenina", "b").await;
+        let restored = store.rollback_catalog("lenina").await.unwrap().unwrap();
+        assert_eq!(restored.etag, "a");
+        assert_eq!(restored.catalog_json, "{\"etag\":\"a\"}");
+        assert_eq!(
+            store
+                .previous_catalog("lenina")
+                .await
+                .unwrap()
+                .unwrap()
+                .etag,
+            "b"
+        );
+    }
+
+    #[tokio::test]
+    async fn old_versions_are_pruned_but_current_and_previous_survive() {
+        let (store, _dir) = store().await;
+        for n in 0..15 {
+            save(&store, "lenina", &format!("v{n}")).await;
+        }
+        let count: i64 =
+            sqlx::query("SELECT COUNT(*) FROM catalog_versions WHERE branch = 'lenina'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap()
+                .get(0);
+        assert_eq!(count, CATALOG_VERSIONS_KEPT);
+        assert_eq!(
+            store.current_catalog("lenina").await.unwrap().unwrap().etag,
+            "v14"
+        );
+        assert_eq!(
+            store
+                .previous_catalog("lenina")
+                .await
+                .unwrap()
+                .unwrap()
+                .etag,
+            "v13"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_store_survives_a_reopen_and_reports_itself_writable() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/bridge.db", dir.path().display());
+        let store = Store::open(&url).await.unwrap();
+        save(&store, "lenina", "a").await;
+        store.check_writable().await.unwrap();
+        drop(store);
+        let reopened = Store::open(&url).await.unwrap();
+        assert_eq!(
+            reopened
+                .current_catalog("lenina")
+                .await
+                .unwrap()
+                .unwrap()
+                .etag,
+            "a"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unsupported_url_is_named() {
+        let error = Store::open("postgres://localhost/bridge")
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            error
+                .to_string()
+                .starts_with("store.url postgres://localhost/bridge:")
+        );
+    }
+}

@@ -1,0 +1,612 @@
+//! The article rule: an article names exactly one iiko item. A site line names a product by
+//! article, its size by article (or name) and its modifiers by article, so an article shared by
+//! two different iiko items (products, sizes, modifiers alike) could send the wrong item to the
+//! kitchen. Such items, and items without an article, are left out of the catalog and reported
+//! with their names and iiko ids so an operator can fix them in iiko.
+//!
+//! One modifier offered in many products is one iiko item (one id), so it may appear many times.
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::build::{
+    BuildTarget, Built, Draft, DraftModifier, DraftModifierGroup, DraftProduct, DraftSize,
+};
+use super::catalog::{Catalog, Group, MenuFormat, Modifier, ModifierGroup, Product, Size};
+
+/// What a build found wrong or noteworthy in one branch's menu.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IntegrityReport {
+    pub branch: String,
+    pub findings: Vec<Finding>,
+}
+
+/// An iiko item named in a finding, with the ids an operator needs to find it in iiko.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ItemRef {
+    Product {
+        name: String,
+        product_id: Uuid,
+    },
+    Size {
+        product: String,
+        name: Option<String>,
+        product_id: Uuid,
+        size_id: Option<Uuid>,
+    },
+    Modifier {
+        name: String,
+        modifier_id: Uuid,
+    },
+    ModifierGroup {
+        name: String,
+        group_id: Option<Uuid>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Finding {
+    /// Left out: different iiko items share `article`.
+    DuplicateArticle {
+        article: String,
+        items: Vec<ItemRef>,
+    },
+    /// Left out: a product or modifier without an article cannot be ordered by the site.
+    MissingArticle { item: ItemRef },
+    /// Kept: a product or size priced at zero is almost always a price-list mistake
+    /// (free modifiers are normal and not reported).
+    ZeroPrice { article: String, item: ItemRef },
+    /// Kept: no order can satisfy this modifier group, so its products cannot be ordered.
+    UnmeetableModifierGroup {
+        group: String,
+        group_id: Option<Uuid>,
+        reason: String,
+        /// One product that has the group, and how many do.
+        example_product: String,
+        products: usize,
+    },
+    /// A note: hidden products stay (flagged); hidden sizes, modifier groups and modifiers are left out.
+    Hidden {
+        article: Option<String>,
+        item: ItemRef,
+    },
+    /// A note: left out, iiko has no price for the branch's organization.
+    NotForSale {
+        article: Option<String>,
+        item: ItemRef,
+    },
+}
+
+impl Finding {
+    /// Problems need an operator (the CLI exits 4, operators get an alert); notes do not.
+    pub fn is_problem(&self) -> bool {
+        match self {
+            Finding::DuplicateArticle { .. }
+            | Finding::MissingArticle { .. }
+            | Finding::ZeroPrice { .. }
+            | Finding::UnmeetableModifierGroup { .. } => true,
+            Finding::Hidden { .. } | Finding::NotForSale { .. } => false,
+        }
+    }
+}
+
+impl IntegrityReport {
+    pub fn has_problems(&self) -> bool {
+        self.findings.iter().any(Finding::is_problem)
+    }
+
+    pub fn problems(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|finding| finding.is_problem())
+    }
+
+    /// One line per problem, for the CLI and operator alerts.
+    pub fn summary(&self) -> String {
+        let problems: Vec<String> = self.problems().map(ToString::to_string).collect();
+        let notes = self.findings.len() - problems.len();
+        let mut text = format!(
+            "branch {}: {} problem(s), {} note(s)",
+            self.branch,
+            problems.len(),
+            notes
+        );
+        for problem in problems {
+            text.push_str("\n- ");
+            text.push_str(&problem);
+        }
+        text
+    }
+}
+
+impl fmt::Display for ItemRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ItemRef::Product { name, product_id } => {
+                write!(f, "product {name:?} (id {product_id})")
+            }
+            ItemRef::Size {
+                product,
+                name,
+                product_id,
+                size_id,
+            } => {
+                let size = name.as_deref().unwrap_or("default size");
+                let size_id = size_id.map_or("none".to_string(), |id| id.to_string());
+                write!(
+                    f,
+                    "size {size:?} of {product:?} (product id {product_id}, size id {size_id})"
+                )
+            }
+            ItemRef::Modifier { name, modifier_id } => {
+                write!(f, "modifier {name:?} (id {modifier_id})")
+            }
+            ItemRef::ModifierGroup { name, group_id } => match group_id {
+                Some(id) => write!(f, "modifier group {name:?} (id {id})"),
+                None => write!(f, "modifier group {name:?}"),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let article_of = |article: &Option<String>| {
+            article
+                .as_deref()
+                .map_or(String::new(), |a| format!(" {a:?}"))
+        };
+        match self {
+            Finding::DuplicateArticle { article, items } => {
+                let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+                write!(f, "article {article:?} is shared by {}", items.join(", "))
+            }
+            Finding::MissingArticle { item } => write!(f, "no article: {item}"),
+            Finding::ZeroPrice { article, item } => {
+                write!(f, "zero price: article {article:?}, {item}")
+            }
+            Finding::UnmeetableModifierGroup {
+                group,
+                reason,
+                example_product,
+                products,
+                ..
+            } => write!(
+                f,
+                "modifier group {group:?} cannot be satisfied ({reason}) in {products} product(s), e.g. {example_product:?}"
+            ),
+            Finding::Hidden { article, item } => write!(f, "hidden{}: {item}", article_of(article)),
+            Finding::NotForSale { article, item } => {
+                write!(f, "not for sale{}: {item}", article_of(article))
+            }
+        }
+    }
+}
+
+/// Applies the article rules to a draft: the catalog of what can be ordered, and the report.
+pub(crate) fn finalize(
+    draft: Draft,
+    target: &BuildTarget,
+    format: MenuFormat,
+    iiko_revision: Option<i64>,
+) -> Built {
+    let mut findings = Findings::default();
+    let screened: Vec<Product> = draft
+        .products
+        .into_iter()
+        .filter_map(|product| screen_product(product, &mut findings))
+        .collect();
+    let products = drop_duplicates(screened, &mut findings);
+    check_prices_and_groups(&products, &mut findings);
+
+    let group_ids: HashMap<&str, String> = draft
+        .groups
+        .iter()
+        .map(|group| (group.iiko_id.as_str(), public_group_id(&group.iiko_id)))
+        .collect();
+    let groups = draft
+        .groups
+        .iter()
+        .map(|group| Group {
+            id: group_ids[group.iiko_id.as_str()].clone(),
+            name: group.name.clone(),
+            parent: group
+                .parent_iiko_id
+                .as_deref()
+                .and_then(|parent| group_ids.get(parent).cloned()),
+            iiko_id: group.iiko_id.clone(),
+        })
+        .collect();
+    let products = products
+        .into_iter()
+        .map(|mut product| {
+            // Screening kept the iiko group id here; the catalog shows the public one.
+            product.group = product
+                .group
+                .as_deref()
+                .and_then(|iiko_id| group_ids.get(iiko_id).cloned());
+            product
+        })
+        .collect();
+
+    Built {
+        catalog: Catalog {
+            branch: target.branch.clone(),
+            format,
+            iiko_revision,
+            synced_at: target.synced_at,
+            groups,
+            products,
+        },
+        report: IntegrityReport {
+            branch: target.branch.clone(),
+            findings: findings.list,
+        },
+    }
+}
+
+/// Collects findings, each once: a modifier or group shared by many products is reported once.
+#[derive(Default)]
+struct Findings {
+    list: Vec<Finding>,
+    seen: HashSet<(&'static str, ItemRef)>,
+}
+
+impl Findings {
+    fn push(&mut self, finding: Finding) {
+        self.list.push(finding);
+    }
+
+    fn push_once(&mut self, key: &'static str, item: ItemRef, finding: impl FnOnce() -> Finding) {
+        if self.seen.insert((key, item)) {
+            self.list.push(finding());
+        }
+    }
+}
+
+/// A group's public id: stable for one iiko group, and not an iiko id (FNV-1a of it).
+fn public_group_id(iiko_id: &str) -> String {
+    let hash = iiko_id
+        .to_ascii_lowercase()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    format!("g{hash:016x}")
+}
+
+fn clean_article(article: Option<String>) -> Option<String> {
+    article
+        .map(|article| article.trim().to_string())
+        .filter(|article| !article.is_empty())
+}
+
+/// Drops what cannot be ordered here (no article, hidden parts, no price) and normalises the rest.
+fn screen_product(product: DraftProduct, findings: &mut Findings) -> Option<Product> {
+    let product_ref = ItemRef::Product {
+        name: product.name.clone(),
+        product_id: product.iiko_id,
+    };
+    let Some(article) = clean_article(product.article) else {
+        findings.push(Finding::MissingArticle { item: product_ref });
+        return None;
+    };
+    if !product.sizes.iter().any(|size| size.price.is_some()) {
+        findings.push(Finding::NotForSale {
+            article: Some(article),
+            item: product_ref,
+        });
+        return None;
+    }
+    if product.hidden {
+        findings.push(Finding::Hidden {
+            article: Some(article.clone()),
+            item: product_ref,
+        });
+    }
+    let mut sizes: Vec<Size> = product
+        .sizes
+        .into_iter()
+        .filter_map(|size| screen_size(size, &article, &product.name, product.iiko_id, findings))
+        .collect();
+    if sizes.is_empty() {
+        // Every priced size was hidden: nothing left to sell.
+        return None;
+    }
+    mark_one_default(&mut sizes);
+    let modifier_groups = product
+        .modifier_groups
+        .into_iter()
+        .filter_map(|group| screen_modifier_group(group, findings))
+        .collect();
+    Some(Product {
+        article,
+        name: product.name,
+        description: product.description.filter(|text| !text.trim().is_empty()),
+        group: product.group_iiko_id,
+        hidden: product.hidden,
+        available: true,
+        iiko_id: product.iiko_id,
+        sizes,
+        modifier_groups,
+    })
+}
+
+fn screen_size(
+    size: DraftSize,
+    product_article: &str,
+    product_name: &str,
+    product_id: Uuid,
+    findings: &mut Findings,
+) -> Option<Size> {
+    // A single size's sku repeats the product's: it is not an article of its own.
+    let article = clean_article(size.article).filter(|article| article != product_article);
+    let item = || ItemRef::Size {
+        product: product_name.to_string(),
+        name: size.name.clone(),
+        product_id,
+        size_id: size.iiko_id,
+    };
+    if size.hidden {
+        findings.push(Finding::Hidden {
+            article: article.clone(),
+            item: item(),
+        });
+        return None;
+    }
+    let Some(price) = size.price else {
+        findings.push(Finding::NotForSale {
+            article: article.clone(),
+            item: item(),
+        });
+        return None;
+    };
+    Some(Size {
+        article,
+        name: size.name,
+        price: price.round_dp(2),
+        default: size.default,
+        available: true,
+        iiko_id: size.iiko_id,
+    })
+}
+
+/// Exactly one default size: iiko's flag when it set one, otherwise the first size.
+fn mark_one_default(sizes: &mut [Size]) {
+    let default = sizes.iter().position(|size| size.default).unwrap_or(0);
+    for (index, size) in sizes.iter_mut().enumerate() {
+        size.default = index == default;
+    }
+}
+
+fn screen_modifier_group(
+    group: DraftModifierGroup,
+    findings: &mut Findings,
+) -> Option<ModifierGroup> {
+    if group.hidden {
+        let item = ItemRef::ModifierGroup {
+            name: group.name,
+            group_id: group.iiko_id,
+        };
+        findings.push_once("hidden", item.clone(), || Finding::Hidden {
+            article: None,
+            item,
+        });
+        return None;
+    }
+    let items = group
+        .items
+        .into_iter()
+        .filter_map(|item| screen_modifier(item, findings))
+        .collect();
+    Some(ModifierGroup {
+        name: group.name,
+        min: group.min,
+        max: group.max,
+        required: group.required,
+        free_quantity: group.free_quantity,
+        iiko_id: group.iiko_id,
+        items,
+    })
+}
+
+fn screen_modifier(modifier: DraftModifier, findings: &mut Findings) -> Option<Modifier> {
+    let item = ItemRef::Modifier {
+        name: modifier.name.clone(),
+        modifier_id: modifier.iiko_id,
+    };
+    let Some(article) = clean_article(modifier.article) else {
+        findings.push_once("missing", item.clone(), || Finding::MissingArticle { item });
+        return None;
+    };
+    if modifier.hidden {
+        findings.push_once("hidden", item.clone(), || Finding::Hidden {
+            article: Some(article),
+            item,
+        });
+        return None;
+    }
+    let Some(price) = modifier.price else {
+        findings.push_once("not for sale", item.clone(), || Finding::NotForSale {
+            article: Some(article),
+            item,
+        });
+        return None;
+    };
+    Some(Modifier {
+        article,
+        name: modifier.name,
+        price: price.round_dp(2),
+        iiko_id: modifier.iiko_id,
+    })
+}
+
+/// The iiko item an article stands for.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Owner {
+    Product(Uuid),
+    Size(Uuid, Option<Uuid>),
+    Modifier(Uuid),
+}
+
+/// Records that `owner` goes by `article`; `item` describes it for the report.
+fn claim<'a>(
+    owners: &mut HashMap<&'a str, Vec<(Owner, ItemRef)>>,
+    article: &'a str,
+    owner: Owner,
+    item: impl FnOnce() -> ItemRef,
+) {
+    let claims = owners.entry(article).or_default();
+    if !claims.iter().any(|(known, _)| *known == owner) {
+        claims.push((owner, item()));
+    }
+}
+
+/// Finds articles shared by different iiko items and leaves all of those items out.
+fn drop_duplicates(products: Vec<Product>, findings: &mut Findings) -> Vec<Product> {
+    let mut owners: HashMap<&str, Vec<(Owner, ItemRef)>> = HashMap::new();
+    for product in &products {
+        claim(
+            &mut owners,
+            &product.article,
+            Owner::Product(product.iiko_id),
+            || ItemRef::Product {
+                name: product.name.clone(),
+                product_id: product.iiko_id,
+            },
+        );
+        for size in &product.sizes {
+            if let Some(article) = &size.article {
+                claim(
+                    &mut owners,
+                    article,
+                    Owner::Size(product.iiko_id, size.iiko_id),
+                    || ItemRef::Size {
+                        product: product.name.clone(),
+                        name: size.name.clone(),
+                        product_id: product.iiko_id,
+                        size_id: size.iiko_id,
+                    },
+                );
+            }
+        }
+        for modifier in product.modifier_groups.iter().flat_map(|g| &g.items) {
+            claim(
+                &mut owners,
+                &modifier.article,
+                Owner::Modifier(modifier.iiko_id),
+                || ItemRef::Modifier {
+                    name: modifier.name.clone(),
+                    modifier_id: modifier.iiko_id,
+                },
+            );
+        }
+    }
+    let mut duplicates: Vec<(&str, Vec<(Owner, ItemRef)>)> = owners
+        .into_iter()
+        .filter(|(_, claims)| claims.len() > 1)
+        .collect();
+    if duplicates.is_empty() {
+        return products;
+    }
+    duplicates.sort_by(|a, b| a.0.cmp(b.0));
+    let duplicated: HashSet<String> = duplicates.iter().map(|(a, _)| a.to_string()).collect();
+    for (article, claims) in duplicates {
+        findings.push(Finding::DuplicateArticle {
+            article: article.to_string(),
+            items: claims.into_iter().map(|(_, item)| item).collect(),
+        });
+    }
+    products
+        .into_iter()
+        .filter(|product| !duplicated.contains(&product.article))
+        .filter_map(|mut product| {
+            product.sizes.retain(|size| {
+                size.article
+                    .as_ref()
+                    .is_none_or(|article| !duplicated.contains(article))
+            });
+            if product.sizes.is_empty() {
+                return None;
+            }
+            mark_one_default(&mut product.sizes);
+            for group in &mut product.modifier_groups {
+                group
+                    .items
+                    .retain(|item| !duplicated.contains(&item.article));
+            }
+            Some(product)
+        })
+        .collect()
+}
+
+/// Zero prices and modifier groups that no order could satisfy; both stay in the catalog.
+fn check_prices_and_groups(products: &[Product], findings: &mut Findings) {
+    let mut unmeetable: Vec<(Finding, Option<Uuid>, String)> = Vec::new();
+    for product in products {
+        for size in &product.sizes {
+            if size.price == Decimal::ZERO {
+                let item = if size.iiko_id.is_none() {
+                    ItemRef::Product {
+                        name: product.name.clone(),
+                        product_id: product.iiko_id,
+                    }
+                } else {
+                    ItemRef::Size {
+                        product: product.name.clone(),
+                        name: size.name.clone(),
+                        product_id: product.iiko_id,
+                        size_id: size.iiko_id,
+                    }
+                };
+                findings.push(Finding::ZeroPrice {
+                    article: size.article.clone().unwrap_or(product.article.clone()),
+                    item,
+                });
+            }
+        }
+        for group in &product.modifier_groups {
+            let Some(reason) = unmeetable_reason(group) else {
+                continue;
+            };
+            let known = unmeetable
+                .iter_mut()
+                .find(|(_, id, known_reason)| *id == group.iiko_id && *known_reason == reason);
+            match known {
+                Some((Finding::UnmeetableModifierGroup { products, .. }, _, _)) => *products += 1,
+                _ => unmeetable.push((
+                    Finding::UnmeetableModifierGroup {
+                        group: group.name.clone(),
+                        group_id: group.iiko_id,
+                        reason: reason.clone(),
+                        example_product: product.article.clone(),
+                        products: 1,
+                    },
+                    group.iiko_id,
+                    reason,
+                )),
+            }
+        }
+    }
+    for (finding, _, _) in unmeetable {
+        findings.push(finding);
+    }
+}
+
+/// Why no order can satisfy `group`. In a group modifier each modifier counts once, as iiko's
+/// default child maximum is one; a single modifier's minimum is a quantity of that one item.
+fn unmeetable_reason(group: &ModifierGroup) -> Option<String> {
+    let items = group.items.len();
+    if group.min > group.max {
+        Some(format!("min {} > max {}", group.min, group.max))
+    } else if group.required && items == 0 {
+        Some("required but has no orderable modifiers".to_string())
+    } else if group.iiko_id.is_some() && group.min as usize > items {
+        Some(format!("min {} > {items} orderable modifier(s)", group.min))
+    } else {
+        None
+    }
+}

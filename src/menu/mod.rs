@@ -1,0 +1,31 @@
+//! The menu: one internal catalog built from any iiko menu source, its article-integrity report,
+//! the diff between two versions and the stop list applied on top.
+//!
+//! Everything here except [`fetch_catalog`] is pure, so the store, CLI, HTTP API and scheduler
+//! can rebuild, diff and re-apply stop lists without talking to iiko.
+mod build;
+mod catalog;
+mod integrity;
+mod public;
+
+pub use build::{
+    BuildTarget, Built, Fetched, build_from_external_menu, build_from_menu_v3,
+    build_from_nomenclature,
+};
+pub use catalog::{Catalog, Group, MenuFormat, Modifier, ModifierGroup, Product, Size};
+pub use integrity::{Finding, IntegrityReport, ItemRef};
+pub use public::{
+    PublicCatalog, PublicGroup, PublicModifier, PublicModifierGroup, PublicProduct, PublicSize,
+};
+
+use crate::iiko::IikoError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MenuError {
+    #[error(transparent)]
+    Iiko(#[from] IikoError),
+    #[error("malformed iiko menu at {path}: {problem}")]
+    Malformed { path: String, problem: String },
+    #[error("unknown external menu formatVersion {0} (this bridge reads 2, 3 and 4)")]
+    UnknownFormatVersion(i32),
+}

@@ -1,0 +1,133 @@
+//! What the site sees of a catalog (`GET /api/v1/catalog`, CONTRACT §1 "Catalog"): articles,
+//! names and prices, never iiko ids.
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::catalog::{Catalog, Group, Modifier, ModifierGroup, Product, Size};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PublicCatalog<'a> {
+    pub branch: &'a str,
+    /// The stored catalog version (the store numbers them).
+    pub revision: i64,
+    pub synced_at: DateTime<Utc>,
+    pub groups: Vec<PublicGroup<'a>>,
+    pub products: Vec<PublicProduct<'a>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PublicGroup<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<&'a str>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PublicProduct<'a> {
+    pub article: &'a str,
+    pub name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+    pub hidden: bool,
+    pub available: bool,
+    pub sizes: Vec<PublicSize<'a>>,
+    pub modifier_groups: Vec<PublicModifierGroup<'a>>,
+}
+
+/// `available` is an addition to the contract: a stop list can stop one size of a product.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PublicSize<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub article: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+    pub price: Decimal,
+    pub default: bool,
+    pub available: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PublicModifierGroup<'a> {
+    pub name: &'a str,
+    pub min: u32,
+    pub max: u32,
+    pub required: bool,
+    pub items: Vec<PublicModifier<'a>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PublicModifier<'a> {
+    pub article: &'a str,
+    pub name: &'a str,
+    pub price: Decimal,
+}
+
+impl Catalog {
+    /// The site's view of this catalog, stored as version `revision`.
+    pub fn public_view(&self, revision: i64) -> PublicCatalog<'_> {
+        PublicCatalog {
+            branch: &self.branch,
+            revision,
+            synced_at: self.synced_at,
+            groups: self.groups.iter().map(public_group).collect(),
+            products: self.products.iter().map(public_product).collect(),
+        }
+    }
+}
+
+fn public_group(group: &Group) -> PublicGroup<'_> {
+    PublicGroup {
+        id: &group.id,
+        name: &group.name,
+        parent: group.parent.as_deref(),
+    }
+}
+
+fn public_product(product: &Product) -> PublicProduct<'_> {
+    PublicProduct {
+        article: &product.article,
+        name: &product.name,
+        group: product.group.as_deref(),
+        description: product.description.as_deref(),
+        hidden: product.hidden,
+        available: product.available,
+        sizes: product.sizes.iter().map(public_size).collect(),
+        modifier_groups: product
+            .modifier_groups
+            .iter()
+            .map(public_modifier_group)
+            .collect(),
+    }
+}
+
+fn public_size(size: &Size) -> PublicSize<'_> {
+    PublicSize {
+        article: size.article.as_deref(),
+        name: size.name.as_deref(),
+        price: size.price,
+        default: size.default,
+        available: size.available,
+    }
+}
+
+fn public_modifier_group(group: &ModifierGroup) -> PublicModifierGroup<'_> {
+    PublicModifierGroup {
+        name: &group.name,
+        min: group.min,
+        max: group.max,
+        required: group.required,
+        items: group.items.iter().map(public_modifier).collect(),
+    }
+}
+
+fn public_modifier(modifier: &Modifier) -> PublicModifier<'_> {
+    PublicModifier {
+        article: &modifier.article,
+        name: &modifier.name,
+        price: modifier.price,
+    }
+}

@@ -2,21 +2,31 @@
 //! the diff between two versions and the stop list applied on top.
 //!
 //! Everything here except [`fetch_catalog`] is pure, so the store, CLI, HTTP API and scheduler
-//! can rebuild, diff and re-apply stop lists without talking to iiko.
+//! can rebuild, diff and re-apply stop lists without talking to iiko. A prices sync fetches and
+//! builds like a full sync (iiko sends prices only inside the whole menu), diffs against the
+//! stored catalog and re-applies the stop list.
 mod build;
 mod catalog;
+mod diff;
+mod fetch;
 mod integrity;
 mod public;
+mod stop_list;
 
 pub use build::{
     BuildTarget, Built, Fetched, build_from_external_menu, build_from_menu_v3,
     build_from_nomenclature,
 };
 pub use catalog::{Catalog, Group, MenuFormat, Modifier, ModifierGroup, Product, Size};
+pub use diff::{
+    AvailabilityChange, CatalogDiff, DiffCounts, PriceChange, ProductRef, Renamed, diff,
+};
+pub use fetch::{ExternalMenuApi, fetch_catalog, fetch_stop_list};
 pub use integrity::{Finding, IntegrityReport, ItemRef};
 pub use public::{
     PublicCatalog, PublicGroup, PublicModifier, PublicModifierGroup, PublicProduct, PublicSize,
 };
+pub use stop_list::{apply_stop_list, stop_list_of};
 
 use crate::iiko::IikoError;
 
@@ -28,4 +38,6 @@ pub enum MenuError {
     Malformed { path: String, problem: String },
     #[error("unknown external menu formatVersion {0} (this bridge reads 2, 3 and 4)")]
     UnknownFormatVersion(i32),
+    #[error("branch {0} reads an external menu but has no menu.external_menu_id")]
+    NoExternalMenuId(String),
 }

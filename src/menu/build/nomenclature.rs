@@ -39,8 +39,7 @@ pub fn build_from_nomenclature(
         products: response.products.iter().map(|p| (p.id, p)).collect(),
         sizes: response.sizes.iter().map(|s| (s.id, s)).collect(),
     };
-    let mut draft = Draft::default();
-    draft.groups = response
+    let groups = response
         .groups
         .iter()
         .filter(|group| !group.is_deleted && !group.is_group_modifier)
@@ -50,6 +49,10 @@ pub fn build_from_nomenclature(
             parent_iiko_id: group.parent_group.map(|parent| parent.to_string()),
         })
         .collect();
+    let mut draft = Draft {
+        groups,
+        products: Vec::with_capacity(response.products.len()),
+    };
     for (p, product) in response.products.iter().enumerate() {
         let is_modifier = product
             .product_type

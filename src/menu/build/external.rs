@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::{
     BuildTarget, Built, Draft, DraftGroup, DraftModifier, DraftModifierGroup, DraftProduct,
-    DraftSize, parse_optional_uuid, parse_uuid, quantity,
+    DraftSize, malformed, parse_optional_uuid, parse_uuid, quantity,
 };
 use crate::iiko::types::menu::{
     ExternalMenu, ExternalMenuV3, MenuGroupEntry, MenuItemV2, MenuItemV3, MenuPrice,
@@ -23,7 +23,7 @@ pub fn build_from_external_menu(
     match menu {
         ExternalMenu::V2(menu) => {
             // The schema defaults `formatVersion` to 2 in every format.
-            check_format_version(menu.format_version, &[2])?;
+            check_format_version(menu.format_version, &[2], "itemCategories (V2)")?;
             let mut draft = Draft::default();
             for (c, category) in menu.item_categories.iter().enumerate() {
                 let group = category.iiko_group_id.as_deref().or(category.id.as_deref());
@@ -45,18 +45,27 @@ pub fn build_from_external_menu(
             ))
         }
         ExternalMenu::V3(menu) => {
-            check_format_version(menu.format_version, &[2, 3])?;
+            check_format_version(menu.format_version, &[2, 3], "itemGroups (V3/V4)")?;
             build_grouped(menu, MenuFormat::ExternalV3, target)
         }
         ExternalMenu::V4(menu) => build_grouped(menu, MenuFormat::ExternalV4, target),
     }
 }
 
-fn check_format_version(version: Option<i32>, expected: &[i32]) -> Result<(), MenuError> {
+/// `formatVersion` must be one this bridge reads and fit the body's shape.
+fn check_format_version(
+    version: Option<i32>,
+    shape_versions: &[i32],
+    shape: &str,
+) -> Result<(), MenuError> {
     match version {
-        Some(version) if !expected.contains(&version) => {
+        Some(version) if !(2..=4).contains(&version) => {
             Err(MenuError::UnknownFormatVersion(version))
         }
+        Some(version) if !shape_versions.contains(&version) => Err(malformed(
+            || "formatVersion".to_string(),
+            format!("{version} on a body with {shape}"),
+        )),
         _ => Ok(()),
     }
 }
@@ -357,4 +366,212 @@ fn draft_modifier_group(
         hidden: group.hidden,
         items,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use rust_decimal_macros::dec;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::menu::Finding;
+
+    const ORG: &str = "7bc05553-4b68-44e8-b7bc-37be63c6d9e9";
+    const OTHER_ORG: &str = "7bc05553-4b68-44e8-b7bc-37be63c6d9ea";
+    const PIZZA: &str = "00000000-0000-0000-0000-000000000101";
+    const SMALL: &str = "00000000-0000-0000-0000-000000000201";
+    const LARGE: &str = "00000000-0000-0000-0000-000000000202";
+    const DOUGH: &str = "00000000-0000-0000-0000-000000000301";
+    const THIN: &str = "00000000-0000-0000-0000-000000000401";
+    const COLA: &str = "00000000-0000-0000-0000-000000000102";
+
+    fn target(organization: &str) -> BuildTarget {
+        BuildTarget {
+            branch: "lenina".into(),
+            organization_id: organization.parse().unwrap(),
+            synced_at: Utc::now(),
+        }
+    }
+
+    fn prices(here: Value, there: Value) -> Value {
+        json!([{"organizations": [ORG], "price": here, "taxCategoryId": null},
+               {"organizations": [OTHER_ORG], "price": there, "taxCategoryId": null}])
+    }
+
+    /// A V2 menu shaped like the schema: a pizza in two sizes with their own articles and a
+    /// dough group, and a drink with one default size sold only in `ORG`.
+    fn v2_menu() -> Value {
+        let dough = json!([{"itemGroupId": DOUGH, "sku": "MG-DOUGH", "name": "Тесто", "isHidden": false,
+            "restrictions": {"minQuantity": 1, "maxQuantity": 1, "freeQuantity": 1, "byDefault": 0},
+            "items": [{"itemId": THIN, "sku": "MG-DOUGH-01", "name": "Тонкое", "isHidden": false,
+                "restrictions": [{"minQuantity": 0, "maxQuantity": 1}], "prices": prices(json!(0), json!(0))}]}]);
+        json!({"id": 4821, "name": "Сайт", "formatVersion": 2, "revision": 17, "comboCategories": [],
+            "itemCategories": [{"id": "c1", "iikoGroupId": "00000000-0000-0000-0000-000000000501", "name": "Пицца",
+              "isHidden": false, "items": [
+                {"itemId": PIZZA, "sku": "PZ-1", "name": "Маргарита", "description": "Томаты, моцарелла",
+                 "orderItemType": "Product", "modifierSchemaId": null, "taxCategory": [], "isHidden": false,
+                 "itemSizes": [
+                    {"sizeId": SMALL, "sku": "PZ-1-25", "sizeName": "25 см", "isDefault": false,
+                     "nutritionPerHundredGrams": [], "prices": prices(json!(450), json!(470)),
+                     "itemModifierGroups": dough},
+                    {"sizeId": LARGE, "sku": "PZ-1-30", "sizeName": "30 см", "isDefault": false,
+                     "nutritionPerHundredGrams": [], "prices": prices(json!(600.5), json!(620)),
+                     "itemModifierGroups": dough}]},
+                {"itemId": COLA, "sku": "DR-1", "name": "Кола", "orderItemType": "Product",
+                 "modifierSchemaId": null, "taxCategory": [],
+                 "itemSizes": [{"sizeId": null, "sku": "DR-1", "sizeName": null, "isDefault": true,
+                     "nutritionPerHundredGrams": [], "prices": prices(json!(120), Value::Null),
+                     "itemModifierGroups": []}]}]}]})
+    }
+
+    fn build(menu: Value, organization: &str) -> Result<Built, MenuError> {
+        let menu: ExternalMenu = serde_json::from_value(menu).unwrap();
+        build_from_external_menu(&menu, &target(organization))
+    }
+
+    #[test]
+    fn sizes_keep_their_own_articles_and_a_single_size_goes_by_the_product_article() {
+        let built = build(v2_menu(), ORG).unwrap();
+        assert_eq!(built.catalog.format, MenuFormat::ExternalV2);
+        assert_eq!(built.catalog.iiko_revision, Some(17));
+        let pizza = built.catalog.product("PZ-1").unwrap();
+        let articles: Vec<_> = pizza.sizes.iter().map(|s| s.article.as_deref()).collect();
+        assert_eq!(articles, [Some("PZ-1-25"), Some("PZ-1-30")]);
+        assert_eq!(pizza.sizes[1].iiko_id, Some(LARGE.parse().unwrap()));
+        assert_eq!(pizza.sizes[1].price, dec!(600.5));
+        assert!(
+            pizza.sizes[0].default,
+            "the first size stands in when iiko marks none"
+        );
+        assert_eq!(
+            pizza.size(Some("30 см")).unwrap().article.as_deref(),
+            Some("PZ-1-30")
+        );
+        let (group, dough) = pizza.modifier("MG-DOUGH-01").unwrap();
+        assert_eq!(
+            (group.min, group.max, group.required, group.free_quantity),
+            (1, 1, true, 1)
+        );
+        assert_eq!(group.iiko_id, Some(DOUGH.parse().unwrap()));
+        assert_eq!(dough.iiko_id, THIN.parse::<Uuid>().unwrap());
+
+        let cola = built.catalog.product("DR-1").unwrap();
+        assert_eq!(cola.sizes.len(), 1);
+        assert_eq!(
+            (cola.sizes[0].article.as_deref(), cola.sizes[0].iiko_id),
+            (None, None)
+        );
+        assert!(cola.sizes[0].default);
+        assert_eq!(cola.group, pizza.group);
+        assert_eq!(built.catalog.groups[0].name, "Пицца");
+        assert!(!built.report.has_problems(), "{}", built.report.summary());
+    }
+
+    #[test]
+    fn prices_are_those_of_the_branch_organization_and_null_means_not_for_sale() {
+        let here = build(v2_menu(), ORG).unwrap();
+        assert_eq!(
+            here.catalog.product("PZ-1").unwrap().sizes[0].price,
+            dec!(450)
+        );
+        let there = build(v2_menu(), OTHER_ORG).unwrap();
+        assert_eq!(
+            there.catalog.product("PZ-1").unwrap().sizes[0].price,
+            dec!(470)
+        );
+        assert!(there.catalog.product("DR-1").is_none());
+        assert!(matches!(&there.report.findings[..],
+            [Finding::NotForSale { article: Some(article), .. }] if article == "DR-1"));
+    }
+
+    #[test]
+    fn hidden_products_stay_flagged_and_hidden_sizes_are_left_out() {
+        let mut menu = v2_menu();
+        menu["itemCategories"][0]["items"][1]["isHidden"] = json!(true);
+        menu["itemCategories"][0]["items"][0]["itemSizes"][1]["isHidden"] = json!(true);
+        let built = build(menu, ORG).unwrap();
+        assert!(built.catalog.product("DR-1").unwrap().hidden);
+        assert_eq!(built.catalog.product("PZ-1").unwrap().sizes.len(), 1);
+        assert_eq!(built.report.findings.len(), 2);
+        assert!(!built.report.has_problems());
+    }
+
+    #[test]
+    fn the_same_menu_in_v3_and_v4_shapes_gives_the_same_catalog() {
+        let v2 = build(v2_menu(), ORG).unwrap().catalog;
+        // The V3 shape: `itemGroups`, and `id` where V2 says `itemId`, `sizeId`, `itemGroupId`.
+        let text = serde_json::to_string(&v2_menu()).unwrap();
+        let v3_text = text
+            .replace("itemCategories", "itemGroups")
+            .replace("\"itemId\"", "\"id\"")
+            .replace("\"sizeId\"", "\"id\"")
+            .replace("\"itemGroupId\"", "\"id\"");
+        let mut v3: Value = serde_json::from_str(&v3_text).unwrap();
+        v3["formatVersion"] = json!(3);
+        let from_v3 = build(v3.clone(), ORG).unwrap().catalog;
+        assert_eq!(from_v3.format, MenuFormat::ExternalV3);
+        assert_eq!(from_v3.products, v2.products);
+
+        v3["formatVersion"] = json!(4);
+        v3["itemGroups"][0]["items"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(
+            {"id": "00000000-0000-0000-0000-000000000901", "sku": "CB-1", "name": "Обед",
+             "type": "COMBO", "priceStrategy": "FIXED", "sizes": [], "groups": []}));
+        let from_v4 = build(v3, ORG).unwrap().catalog;
+        assert_eq!(from_v4.format, MenuFormat::ExternalV4);
+        assert_eq!(from_v4.products, v2.products, "combos are not products");
+    }
+
+    #[test]
+    fn an_unknown_or_contradictory_format_version_is_an_error() {
+        let mut menu = v2_menu();
+        menu["formatVersion"] = json!(3);
+        let error = build(menu, ORG).unwrap_err().to_string();
+        assert!(
+            error.ends_with("formatVersion: 3 on a body with itemCategories (V2)"),
+            "{error}"
+        );
+        let text = serde_json::to_string(&v2_menu())
+            .unwrap()
+            .replace("itemCategories", "itemGroups");
+        let mut menu: Value = serde_json::from_str(&text).unwrap();
+        menu["formatVersion"] = json!(7);
+        let error = build(menu, ORG).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown external menu formatVersion 7 (this bridge reads 2, 3 and 4)"
+        );
+    }
+
+    #[test]
+    fn a_null_or_broken_id_is_an_error_that_names_its_place() {
+        let mut menu = v2_menu();
+        menu["itemCategories"][0]["items"][1]["itemId"] = Value::Null;
+        let error = build(menu, ORG).unwrap_err().to_string();
+        assert!(
+            error.contains("itemCategories[0].items[1].itemId"),
+            "{error}"
+        );
+
+        let mut menu = v2_menu();
+        menu["itemCategories"][0]["items"][0]["itemSizes"][0]["sizeId"] = json!("25cm");
+        let error = build(menu, ORG).unwrap_err().to_string();
+        assert!(
+            error.contains("itemCategories[0].items[0].itemSizes[0].sizeId"),
+            "{error}"
+        );
+        assert!(error.contains("\"25cm\" is not a UUID"), "{error}");
+
+        let mut menu = v2_menu();
+        menu["itemCategories"][0]["items"][0]["itemSizes"][0]["itemModifierGroups"][0]["restrictions"]
+            ["minQuantity"] = json!(-1);
+        let error = build(menu, ORG).unwrap_err().to_string();
+        assert!(
+            error.contains("itemModifierGroups[0].restrictions.minQuantity: negative quantity -1"),
+            "{error}"
+        );
+    }
 }

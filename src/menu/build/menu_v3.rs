@@ -168,3 +168,117 @@ fn draft_modifier_group(
         items,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use rust_decimal_macros::dec;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const PIZZA: &str = "00000000-0000-0000-0000-000000000101";
+    const SMALL: &str = "00000000-0000-0000-0000-000000000201";
+    const LARGE: &str = "00000000-0000-0000-0000-000000000202";
+    const EXTRAS: &str = "00000000-0000-0000-0000-000000000301";
+    const CHEESE: &str = "00000000-0000-0000-0000-000000000401";
+
+    fn target() -> BuildTarget {
+        BuildTarget {
+            branch: "lenina".into(),
+            organization_id: Uuid::nil(),
+            synced_at: Utc::now(),
+        }
+    }
+
+    /// A pizza in two sizes whose cheese costs more on the large one, and a combo.
+    fn menu() -> Value {
+        json!({"id": "4821", "name": "Сайт",
+            "products": [{"id": PIZZA, "sku": "PZ-1", "name": "Маргарита", "type": "DISH", "orderItemType": "Product"}],
+            "modifiers": [{"id": CHEESE, "sku": "M-1", "name": "Сыр",
+                "sizePrices": [{"sizeId": SMALL, "price": 79}, {"sizeId": LARGE, "price": 99}]}],
+            "combos": [],
+            "itemsGroups": [{"id": "g1", "name": "Пицца", "isHidden": false, "items": [
+                {"productId": PIZZA, "name": "Маргарита", "itemType": "PRODUCT",
+                 "sizePrices": [
+                    {"sizeId": SMALL, "sizeName": "25 см", "sku": "PZ-1-25", "price": 450, "isDefault": false},
+                    {"sizeId": LARGE, "sizeName": "30 см", "sku": "PZ-1-30", "price": 600, "isDefault": true}],
+                 "modifierGroups": [{"id": EXTRAS, "name": "Добавки",
+                    "restrictions": {"minQuantity": 0, "maxQuantity": 3, "freeQuantity": 0},
+                    "items": [{"id": CHEESE}]}]},
+                {"name": "Обед", "itemType": "COMBO", "comboId": "00000000-0000-0000-0000-000000000901"}]}]})
+    }
+
+    fn build(menu: Value) -> Result<Built, MenuError> {
+        let menu: MenuV3 = serde_json::from_value(menu).unwrap();
+        build_from_menu_v3(&menu, &target())
+    }
+
+    #[test]
+    fn articles_come_from_the_dictionaries_and_modifier_prices_follow_the_default_size() {
+        let built = build(menu()).unwrap();
+        assert_eq!(built.catalog.format, MenuFormat::MenuV3);
+        assert_eq!(built.catalog.products.len(), 1, "combos are not products");
+        let pizza = &built.catalog.products[0];
+        assert_eq!(pizza.article, "PZ-1");
+        let sizes: Vec<_> = pizza
+            .sizes
+            .iter()
+            .map(|s| (s.article.as_deref(), s.price, s.default))
+            .collect();
+        assert_eq!(
+            sizes,
+            [
+                (Some("PZ-1-25"), dec!(450), false),
+                (Some("PZ-1-30"), dec!(600), true)
+            ]
+        );
+        let (group, cheese) = pizza.modifier("M-1").unwrap();
+        assert_eq!(
+            (group.iiko_id, group.max),
+            (Some(EXTRAS.parse().unwrap()), 3)
+        );
+        assert_eq!((cheese.name.as_str(), cheese.price), ("Сыр", dec!(99)));
+    }
+
+    #[test]
+    fn a_null_price_is_not_for_sale_and_a_hidden_group_hides_its_products() {
+        let mut menu = menu();
+        menu["itemsGroups"][0]["items"][0]["sizePrices"][0]["price"] = Value::Null;
+        menu["itemsGroups"][0]["isHidden"] = json!(true);
+        let built = build(menu).unwrap();
+        let pizza = &built.catalog.products[0];
+        assert!(pizza.hidden);
+        assert_eq!(pizza.sizes.len(), 1);
+        assert!(!built.report.has_problems());
+    }
+
+    #[test]
+    fn references_to_missing_dictionary_entries_are_errors() {
+        let mut missing_product = menu();
+        missing_product["products"] = json!([]);
+        let error = build(missing_product).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "malformed iiko menu at itemsGroups[0].items[0].productId: {PIZZA} is not in products[]"
+            )
+        );
+
+        let mut no_product_id = menu();
+        no_product_id["itemsGroups"][0]["items"][0]["productId"] = Value::Null;
+        let error = build(no_product_id).unwrap_err().to_string();
+        assert!(
+            error.contains("itemsGroups[0].items[0].productId: missing"),
+            "{error}"
+        );
+
+        let mut missing_modifier = menu();
+        missing_modifier["modifiers"] = json!([]);
+        let error = build(missing_modifier).unwrap_err().to_string();
+        assert!(
+            error.contains("itemsGroups[0].items[0].modifierGroups[0].items[0].id"),
+            "{error}"
+        );
+    }
+}

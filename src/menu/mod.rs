@@ -11,6 +11,8 @@ mod diff;
 mod fetch;
 mod integrity;
 mod public;
+#[cfg(test)]
+mod sample;
 mod stop_list;
 
 pub use build::{

@@ -60,3 +60,86 @@ pub fn stop_list_of(response: &StopListsResponse, terminal_group: Uuid) -> Vec<S
         .flat_map(|list| list.items.iter().cloned())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+    use crate::menu::sample::{self, COLA, LARGE, PIZZA, SMALL};
+
+    fn stop(product: Uuid, size: Option<Uuid>, balance: Decimal) -> StopListItem {
+        StopListItem {
+            balance,
+            product_id: product,
+            size_id: size,
+            sku: None,
+            date_add: None,
+        }
+    }
+
+    fn availability(catalog: &Catalog) -> Vec<(bool, Vec<bool>)> {
+        catalog
+            .products
+            .iter()
+            .map(|p| (p.available, p.sizes.iter().map(|s| s.available).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn a_stopped_size_leaves_the_product_available_in_its_other_sizes() {
+        let catalog = apply_stop_list(sample::catalog(), &[stop(PIZZA, Some(LARGE), dec!(0))]);
+        assert_eq!(
+            availability(&catalog),
+            [(true, vec![true, false]), (true, vec![true])]
+        );
+    }
+
+    #[test]
+    fn a_product_with_every_size_stopped_is_unavailable() {
+        let stop_list = [
+            stop(PIZZA, Some(SMALL), dec!(0)),
+            stop(PIZZA, Some(LARGE), dec!(-2)),
+        ];
+        let catalog = apply_stop_list(sample::catalog(), &stop_list);
+        assert_eq!(availability(&catalog)[0], (false, vec![false, false]));
+    }
+
+    #[test]
+    fn an_entry_without_a_size_stops_the_whole_product() {
+        let stop_list = [stop(PIZZA, None, dec!(0)), stop(COLA, Some(SMALL), dec!(0))];
+        let catalog = apply_stop_list(sample::catalog(), &stop_list);
+        assert_eq!(
+            availability(&catalog),
+            [(false, vec![false, false]), (false, vec![false])]
+        );
+    }
+
+    #[test]
+    fn a_positive_balance_is_not_a_stop() {
+        let catalog = apply_stop_list(sample::catalog(), &[stop(COLA, None, dec!(3))]);
+        assert!(catalog.products[1].available);
+    }
+
+    #[test]
+    fn applying_a_newer_stop_list_brings_back_what_left_it() {
+        let stopped = apply_stop_list(sample::catalog(), &[stop(COLA, None, dec!(0))]);
+        assert!(!stopped.products[1].available);
+        let cleared = apply_stop_list(stopped, &[]);
+        assert_eq!(cleared, sample::catalog());
+    }
+
+    #[test]
+    fn only_the_branch_terminal_group_counts() {
+        let json = format!(
+            r#"{{"correlationId":"8e1f7a52-1d6b-4b57-8a59-5bb2f3c1e4a0","terminalGroupStopLists":[{{
+            "organizationId":"00000000-0000-0000-0000-000000000001","items":[
+              {{"terminalGroupId":"00000000-0000-0000-0000-000000000002","items":[{{"balance":0,"productId":"{PIZZA}"}}]}},
+              {{"terminalGroupId":"00000000-0000-0000-0000-000000000003","items":[{{"balance":0,"productId":"{COLA}"}}]}}]}}]}}"#
+        );
+        let response: StopListsResponse = serde_json::from_str(&json).unwrap();
+        let items = stop_list_of(&response, Uuid::from_u128(3));
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].product_id, COLA);
+    }
+}

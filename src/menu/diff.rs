@@ -238,3 +238,144 @@ fn section<T>(text: &mut String, title: &str, items: &[T], line: impl Fn(&T) -> 
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+    use crate::menu::sample;
+
+    #[test]
+    fn identical_catalogs_have_no_changes() {
+        let diff = diff(&sample::catalog(), &sample::catalog());
+        assert!(diff.is_empty());
+        assert_eq!(diff.summary(), "no changes");
+    }
+
+    #[test]
+    fn added_removed_and_renamed_products_are_told_apart() {
+        let old = sample::catalog();
+        let mut new = sample::catalog();
+        let mut tea = new.products.remove(1);
+        tea.article = "DR-2".into();
+        tea.name = "Чай".into();
+        new.products.push(tea);
+        new.products[0].name = "Маргарита классическая".into();
+        let diff = diff(&old, &new);
+        assert_eq!(
+            diff.added,
+            [ProductRef {
+                article: "DR-2".into(),
+                name: "Чай".into()
+            }]
+        );
+        assert_eq!(
+            diff.removed,
+            [ProductRef {
+                article: "DR-1".into(),
+                name: "Кола".into()
+            }]
+        );
+        assert_eq!(
+            diff.renamed,
+            [Renamed {
+                article: "PZ-1".into(),
+                old: "Маргарита".into(),
+                new: "Маргарита классическая".into()
+            }]
+        );
+        assert_eq!(
+            diff.counts(),
+            DiffCounts {
+                added: 1,
+                removed: 1,
+                changed: 1,
+                price_changes: 0
+            }
+        );
+    }
+
+    #[test]
+    fn price_changes_name_the_product_size_or_modifier_with_old_and_new_prices() {
+        let old = sample::catalog();
+        let mut new = sample::catalog();
+        new.products[0].sizes[1].price = dec!(650);
+        new.products[0].modifier_groups[0].items[0].price = dec!(89);
+        new.products[1].sizes[0].price = dec!(110);
+        let diff = diff(&old, &new);
+        let changes: Vec<_> = diff
+            .price_changes
+            .iter()
+            .map(|c| {
+                (
+                    c.product.as_str(),
+                    c.size.as_deref(),
+                    c.modifier.as_deref(),
+                    c.old,
+                    c.new,
+                )
+            })
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                ("PZ-1", Some("PZ-1-30"), None, dec!(600), dec!(650)),
+                ("PZ-1", None, Some("M-1"), dec!(79), dec!(89)),
+                ("DR-1", None, None, dec!(120), dec!(110)),
+            ]
+        );
+        assert_eq!(diff.counts().changed, 2);
+        assert_eq!(diff.counts().price_changes, 3);
+        let summary = diff.summary();
+        assert!(
+            summary.contains("price: PZ-1 (PZ-1-30): 600 -> 650"),
+            "{summary}"
+        );
+        assert!(summary.contains("price: PZ-1 + M-1: 79 -> 89"), "{summary}");
+    }
+
+    #[test]
+    fn availability_changes_are_told_once_per_product_or_size() {
+        let old = sample::catalog();
+        let mut new = sample::catalog();
+        new.products[0].sizes[0].available = false;
+        new.products[1].available = false;
+        new.products[1].sizes[0].available = false;
+        let diff = diff(&old, &new);
+        assert_eq!(
+            diff.availability_changes,
+            [
+                AvailabilityChange {
+                    product: "PZ-1".into(),
+                    size: Some("PZ-1-25".into()),
+                    available: false
+                },
+                AvailabilityChange {
+                    product: "DR-1".into(),
+                    size: None,
+                    available: false
+                },
+            ]
+        );
+        assert!(diff.summary().contains("availability: DR-1: stopped"));
+    }
+
+    #[test]
+    fn a_long_summary_is_cut_after_twenty_lines_of_a_kind() {
+        let old = sample::catalog();
+        let mut new = sample::catalog();
+        for n in 0..25 {
+            let mut product = new.products[1].clone();
+            product.article = format!("NEW-{n}");
+            new.products.push(product);
+        }
+        let summary = diff(&old, &new).summary();
+        assert!(
+            summary.starts_with("25 added, 0 removed, 0 changed"),
+            "{summary}"
+        );
+        assert_eq!(summary.matches("\nadded: NEW-").count(), 20);
+        assert!(summary.ends_with("added: ... and 5 more"), "{summary}");
+    }
+}

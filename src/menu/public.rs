@@ -131,3 +131,48 @@ fn public_modifier(modifier: &Modifier) -> PublicModifier<'_> {
         price: modifier.price,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::menu::sample;
+
+    #[test]
+    fn the_public_view_follows_the_contract_and_holds_no_iiko_ids() {
+        let catalog = sample::catalog();
+        let view = serde_json::to_value(catalog.public_view(5)).unwrap();
+        assert_eq!(
+            view,
+            json!({
+                "branch": "lenina", "revision": 5, "synced_at": "2026-11-22T07:00:00Z",
+                "groups": [{"id": "g1", "name": "Пицца"}],
+                "products": [
+                    {"article": "PZ-1", "name": "Маргарита", "group": "g1", "description": "Томаты, моцарелла",
+                     "hidden": false, "available": true,
+                     "sizes": [
+                        {"article": "PZ-1-25", "name": "25 см", "price": 450.0, "default": true, "available": true},
+                        {"article": "PZ-1-30", "name": "30 см", "price": 600.0, "default": false, "available": true}],
+                     "modifier_groups": [{"name": "Добавки", "min": 0, "max": 3, "required": false,
+                        "items": [{"article": "M-1", "name": "Сыр", "price": 79.0}]}]},
+                    {"article": "DR-1", "name": "Кола", "hidden": false, "available": true,
+                     "sizes": [{"price": 120.0, "default": true, "available": true}], "modifier_groups": []}]
+            })
+        );
+        let text = view.to_string();
+        for product in &catalog.products {
+            assert!(!text.contains(&product.iiko_id.to_string()));
+        }
+        assert!(!text.contains(&catalog.groups[0].iiko_id));
+    }
+
+    #[test]
+    fn the_stored_catalog_round_trips_through_json() {
+        let catalog = sample::catalog();
+        let text = serde_json::to_string(&catalog).unwrap();
+        assert_eq!(
+            serde_json::from_str::<crate::menu::Catalog>(&text).unwrap(),
+            catalog
+        );
+    }
+}

@@ -610,3 +610,423 @@ fn unmeetable_reason(group: &ModifierGroup) -> Option<String> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use rust_decimal_macros::dec;
+
+    use super::*;
+    use crate::menu::build::DraftGroup;
+
+    fn target() -> BuildTarget {
+        BuildTarget {
+            branch: "lenina".into(),
+            organization_id: Uuid::nil(),
+            synced_at: Utc::now(),
+        }
+    }
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    fn modifier(n: u128, article: &str, price: Decimal) -> DraftModifier {
+        DraftModifier {
+            iiko_id: id(n),
+            article: Some(article.into()),
+            name: format!("modifier {n}"),
+            hidden: false,
+            price: Some(price),
+        }
+    }
+
+    fn group(n: u128, min: u32, max: u32, items: Vec<DraftModifier>) -> DraftModifierGroup {
+        DraftModifierGroup {
+            iiko_id: Some(id(n)),
+            name: format!("group {n}"),
+            min,
+            max,
+            required: min > 0,
+            free_quantity: 0,
+            hidden: false,
+            items,
+        }
+    }
+
+    fn size(n: u128, article: Option<&str>, price: Option<Decimal>) -> DraftSize {
+        DraftSize {
+            iiko_id: Some(id(n)),
+            article: article.map(Into::into),
+            name: Some(format!("size {n}")),
+            default: false,
+            hidden: false,
+            price,
+        }
+    }
+
+    /// A product without a size scale.
+    fn product(n: u128, article: Option<&str>, price: Option<Decimal>) -> DraftProduct {
+        DraftProduct {
+            iiko_id: id(n),
+            article: article.map(Into::into),
+            name: format!("product {n}"),
+            description: None,
+            group_iiko_id: None,
+            hidden: false,
+            sizes: vec![DraftSize {
+                iiko_id: None,
+                article: article.map(Into::into),
+                name: None,
+                default: true,
+                hidden: false,
+                price,
+            }],
+            modifier_groups: Vec::new(),
+        }
+    }
+
+    fn finalize_products(products: Vec<DraftProduct>) -> Built {
+        let draft = Draft {
+            groups: Vec::new(),
+            products,
+        };
+        finalize(draft, &target(), MenuFormat::Nomenclature, None)
+    }
+
+    fn articles(built: &Built) -> Vec<&str> {
+        built
+            .catalog
+            .products
+            .iter()
+            .map(|p| p.article.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn products_sharing_an_article_are_all_left_out_and_reported_with_their_ids() {
+        let built = finalize_products(vec![
+            product(1, Some("A-1"), Some(dec!(100))),
+            product(2, Some("A-1"), Some(dec!(110))),
+            product(3, Some("A-2"), Some(dec!(120))),
+        ]);
+        assert_eq!(articles(&built), ["A-2"]);
+        assert_eq!(
+            built.report.findings,
+            [Finding::DuplicateArticle {
+                article: "A-1".into(),
+                items: vec![
+                    ItemRef::Product {
+                        name: "product 1".into(),
+                        product_id: id(1)
+                    },
+                    ItemRef::Product {
+                        name: "product 2".into(),
+                        product_id: id(2)
+                    },
+                ],
+            }]
+        );
+        assert!(built.report.has_problems());
+        let summary = built.report.summary();
+        assert!(
+            summary.contains(&format!("\"product 2\" (id {})", id(2))),
+            "{summary}"
+        );
+    }
+
+    #[test]
+    fn articles_are_trimmed_before_they_are_compared() {
+        let built = finalize_products(vec![
+            product(1, Some("A-1"), Some(dec!(100))),
+            product(2, Some(" A-1 "), Some(dec!(110))),
+        ]);
+        assert!(built.catalog.products.is_empty());
+    }
+
+    #[test]
+    fn a_size_article_used_by_another_product_leaves_out_the_size_and_the_product() {
+        let mut pizza = product(1, Some("PZ-1"), None);
+        pizza.sizes = vec![
+            size(11, Some("PZ-1-25"), Some(dec!(450))),
+            size(12, Some("DR-1"), Some(dec!(600))),
+        ];
+        let built = finalize_products(vec![pizza, product(2, Some("DR-1"), Some(dec!(120)))]);
+        assert_eq!(articles(&built), ["PZ-1"]);
+        let sizes: Vec<_> = built.catalog.products[0]
+            .sizes
+            .iter()
+            .map(|s| (s.article.as_deref(), s.default))
+            .collect();
+        assert_eq!(sizes, [(Some("PZ-1-25"), true)]);
+        assert!(matches!(&built.report.findings[..],
+            [Finding::DuplicateArticle { article, items }] if article == "DR-1" && items.len() == 2));
+    }
+
+    #[test]
+    fn one_modifier_offered_in_many_products_is_not_a_duplicate() {
+        let cheese = || group(50, 0, 2, vec![modifier(40, "M-1", dec!(79))]);
+        let mut first = product(1, Some("A-1"), Some(dec!(100)));
+        first.modifier_groups.push(cheese());
+        let mut second = product(2, Some("A-2"), Some(dec!(100)));
+        second.modifier_groups.push(cheese());
+        let built = finalize_products(vec![first, second]);
+        assert_eq!(built.report.findings, []);
+        assert_eq!(
+            built.catalog.products[1].modifier_groups[0].items[0].article,
+            "M-1"
+        );
+    }
+
+    #[test]
+    fn different_modifiers_sharing_an_article_are_left_out_of_their_groups() {
+        let mut first = product(1, Some("A-1"), Some(dec!(100)));
+        first
+            .modifier_groups
+            .push(group(50, 1, 1, vec![modifier(40, "M-1", dec!(79))]));
+        let mut second = product(2, Some("A-2"), Some(dec!(100)));
+        second.modifier_groups.push(group(
+            51,
+            0,
+            2,
+            vec![modifier(41, "M-1", dec!(89)), modifier(42, "M-2", dec!(99))],
+        ));
+        let built = finalize_products(vec![first, second]);
+        assert_eq!(articles(&built), ["A-1", "A-2"], "the products stay");
+        assert!(
+            built.catalog.products[0].modifier_groups[0]
+                .items
+                .is_empty()
+        );
+        let left: Vec<_> = built.catalog.products[1].modifier_groups[0]
+            .items
+            .iter()
+            .map(|i| i.article.as_str())
+            .collect();
+        assert_eq!(left, ["M-2"]);
+        let kinds: Vec<_> = built
+            .report
+            .findings
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(kinds.len(), 2, "{kinds:?}");
+        assert!(
+            kinds[0].starts_with("article \"M-1\" is shared by modifier \"modifier 40\""),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds[1].contains("cannot be satisfied (required but has no orderable modifiers)"),
+            "{kinds:?}"
+        );
+    }
+
+    #[test]
+    fn a_product_and_a_modifier_sharing_an_article_are_both_left_out() {
+        let mut pizza = product(1, Some("A-1"), Some(dec!(100)));
+        pizza
+            .modifier_groups
+            .push(group(50, 0, 2, vec![modifier(40, "A-2", dec!(79))]));
+        let built = finalize_products(vec![pizza, product(2, Some("A-2"), Some(dec!(50)))]);
+        assert_eq!(articles(&built), ["A-1"]);
+        assert!(
+            built.catalog.products[0].modifier_groups[0]
+                .items
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn items_without_an_article_are_left_out_and_a_shared_one_is_reported_once() {
+        let unnamed = || {
+            let mut item = modifier(40, "", dec!(10));
+            item.article = None;
+            group(50, 0, 1, vec![item])
+        };
+        let mut first = product(1, Some("A-1"), Some(dec!(100)));
+        first.modifier_groups.push(unnamed());
+        let mut second = product(2, Some("A-2"), Some(dec!(100)));
+        second.modifier_groups.push(unnamed());
+        let built = finalize_products(vec![first, second, product(3, Some("  "), Some(dec!(1)))]);
+        assert_eq!(articles(&built), ["A-1", "A-2"]);
+        assert_eq!(
+            built.report.findings,
+            [
+                Finding::MissingArticle {
+                    item: ItemRef::Modifier {
+                        name: "modifier 40".into(),
+                        modifier_id: id(40)
+                    }
+                },
+                Finding::MissingArticle {
+                    item: ItemRef::Product {
+                        name: "product 3".into(),
+                        product_id: id(3)
+                    }
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn zero_prices_of_products_are_problems_but_free_modifiers_are_not() {
+        let mut pizza = product(1, Some("A-1"), Some(dec!(0)));
+        pizza
+            .modifier_groups
+            .push(group(50, 0, 1, vec![modifier(40, "M-1", dec!(0))]));
+        let built = finalize_products(vec![pizza]);
+        assert_eq!(
+            articles(&built),
+            ["A-1"],
+            "kept, so the site still shows it"
+        );
+        assert_eq!(
+            built.report.findings,
+            [Finding::ZeroPrice {
+                article: "A-1".into(),
+                item: ItemRef::Product {
+                    name: "product 1".into(),
+                    product_id: id(1)
+                }
+            }]
+        );
+        assert!(built.report.has_problems());
+    }
+
+    #[test]
+    fn modifier_groups_that_no_order_can_satisfy_are_reported_once_with_a_product_count() {
+        let impossible = || {
+            vec![
+                group(
+                    50,
+                    2,
+                    1,
+                    vec![modifier(40, "M-1", dec!(1)), modifier(41, "M-2", dec!(1))],
+                ),
+                group(51, 3, 5, vec![modifier(42, "M-3", dec!(1))]),
+                group(52, 1, 1, vec![]),
+            ]
+        };
+        let mut first = product(1, Some("A-1"), Some(dec!(100)));
+        first.modifier_groups = impossible();
+        let mut second = product(2, Some("A-2"), Some(dec!(100)));
+        second.modifier_groups = impossible();
+        let built = finalize_products(vec![first, second]);
+        let reasons: Vec<_> = built
+            .report
+            .findings
+            .iter()
+            .map(|f| match f {
+                Finding::UnmeetableModifierGroup {
+                    group_id,
+                    reason,
+                    products,
+                    example_product,
+                    ..
+                } => (
+                    group_id.unwrap(),
+                    reason.as_str(),
+                    *products,
+                    example_product.as_str(),
+                ),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (id(50), "min 2 > max 1", 2, "A-1"),
+                (id(51), "min 3 > 1 orderable modifier(s)", 2, "A-1"),
+                (id(52), "required but has no orderable modifiers", 2, "A-1"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_single_modifier_may_require_more_than_one_of_itself() {
+        let mut pizza = product(1, Some("A-1"), Some(dec!(100)));
+        let mut single = group(50, 2, 3, vec![modifier(40, "M-1", dec!(1))]);
+        single.iiko_id = None;
+        pizza.modifier_groups.push(single);
+        assert_eq!(finalize_products(vec![pizza]).report.findings, []);
+    }
+
+    #[test]
+    fn hidden_and_unsold_items_are_notes_not_problems() {
+        let mut hidden = product(1, Some("A-1"), Some(dec!(100)));
+        hidden.hidden = true;
+        let mut sized = product(3, Some("A-3"), None);
+        sized.sizes = vec![
+            size(11, Some("A-3-S"), None),
+            size(12, Some("A-3-L"), Some(dec!(5))),
+        ];
+        let built = finalize_products(vec![hidden, product(2, Some("A-2"), None), sized]);
+        assert_eq!(articles(&built), ["A-1", "A-3"]);
+        assert!(built.catalog.products[0].hidden);
+        assert_eq!(
+            built.report.findings.len(),
+            3,
+            "{:?}",
+            built.report.findings
+        );
+        assert!(!built.report.has_problems());
+        assert!(
+            built
+                .report
+                .summary()
+                .starts_with("branch lenina: 0 problem(s), 3 note(s)")
+        );
+    }
+
+    #[test]
+    fn exactly_one_size_is_default() {
+        let mut pizza = product(1, Some("A-1"), None);
+        pizza.sizes = vec![
+            size(11, Some("S"), Some(dec!(1))),
+            size(12, Some("M"), Some(dec!(2))),
+            size(13, Some("L"), Some(dec!(3))),
+        ];
+        pizza.sizes[1].default = true;
+        pizza.sizes[2].default = true;
+        let built = finalize_products(vec![pizza]);
+        let defaults: Vec<bool> = built.catalog.products[0]
+            .sizes
+            .iter()
+            .map(|s| s.default)
+            .collect();
+        assert_eq!(defaults, [false, true, false]);
+    }
+
+    #[test]
+    fn groups_get_stable_public_ids_and_products_point_at_them() {
+        let mut pizza = product(1, Some("A-1"), Some(dec!(1)));
+        pizza.group_iiko_id = Some("00000000-0000-0000-0000-000000000502".into());
+        let draft = Draft {
+            groups: vec![
+                DraftGroup {
+                    iiko_id: "00000000-0000-0000-0000-000000000501".into(),
+                    name: "Меню".into(),
+                    parent_iiko_id: None,
+                },
+                DraftGroup {
+                    iiko_id: "00000000-0000-0000-0000-000000000502".into(),
+                    name: "Пицца".into(),
+                    parent_iiko_id: Some("00000000-0000-0000-0000-000000000501".into()),
+                },
+            ],
+            products: vec![pizza],
+        };
+        let built = finalize(draft.clone(), &target(), MenuFormat::Nomenclature, None);
+        let groups = &built.catalog.groups;
+        assert_eq!(groups[1].parent.as_ref(), Some(&groups[0].id));
+        assert_eq!(
+            built.catalog.products[0].group.as_ref(),
+            Some(&groups[1].id)
+        );
+        // Pinned: the site keeps these ids across bridge versions and restarts.
+        assert_eq!(groups[0].id, "g970e3e62286361e5");
+        assert_ne!(groups[0].id, groups[1].id);
+        let again = finalize(draft, &target(), MenuFormat::Nomenclature, None);
+        assert_eq!(again.catalog.groups, built.catalog.groups);
+    }
+}

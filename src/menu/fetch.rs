@@ -437,4 +437,48 @@ mod tests {
                 Finding::MissingArticle { item: crate::menu::ItemRef::Product { product_id, .. } } if *product_id == blank)));
         }
     }
+
+    #[tokio::test]
+    async fn an_answer_with_null_where_the_schema_promises_a_value_is_an_error() {
+        let mut server = mockito::Server::new_async().await;
+        server
+            .mock("POST", "/api/1/access_token")
+            .with_body(r#"{"correlationId":"0b9f6c5e-93c1-4ad1-9f8e-2a5e7d6c1b00","token":"t"}"#)
+            .create_async()
+            .await;
+        server
+            .mock("POST", "/api/1/nomenclature")
+            .with_body(r#"{"correlationId":"0b9f6c5e-93c1-4ad1-9f8e-2a5e7d6c1b00","revision":5,
+                "groups":[],"productCategories":[],"sizes":[],"products":[{"id":"00000000-0000-0000-0000-000000000101",
+                "code":"PZ-1","name":"Маргарита","sizePrices":[{"sizeId":null,"price":{"currentPrice":null,
+                "isIncludedInMenu":true,"nextIncludedInMenu":false}}]}]}"#)
+            .create_async()
+            .await;
+        let client = IikoClient::new(IikoSettings {
+            base_url: server.url().parse().unwrap(),
+            credentials: Credentials::ApiLogin(SecretString::from("login")),
+            timeout: Duration::from_secs(15),
+            requests_per_second: NonZeroU32::new(1000).unwrap(),
+        })
+        .unwrap();
+        let nomenclature = branch(ids::ORG_LENINA, "nomenclature", None);
+        let error = fetch_catalog(&client, &nomenclature, None, ExternalMenuApi::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, MenuError::Iiko(crate::iiko::IikoError::Decode { path, .. }) if path == "/api/1/nomenclature"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_external_menu_branch_without_a_menu_id_is_an_error() {
+        let (_handle, client) = simulator(SimConfig::default()).await;
+        let mut external = branch(ids::ORG_LENINA, "external_menu", None);
+        external.menu.external_menu_id = None;
+        let error = fetch_catalog(&client, &external, None, ExternalMenuApi::V2)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, MenuError::NoExternalMenuId(key) if key == "lenina"));
+    }
 }

@@ -207,9 +207,12 @@ pub(crate) fn finalize(
         .iter()
         .map(|group| (group.iiko_id.as_str(), public_group_id(&group.iiko_id)))
         .collect();
+    // Two external menu categories may show the same iiko group; the site sees it once.
+    let mut listed = HashSet::new();
     let groups = draft
         .groups
         .iter()
+        .filter(|group| listed.insert(group.iiko_id.as_str()))
         .map(|group| Group {
             id: group_ids[group.iiko_id.as_str()].clone(),
             name: group.name.clone(),
@@ -1016,7 +1019,14 @@ mod tests {
             ],
             products: vec![pizza],
         };
+        let mut draft = draft;
+        draft.groups.push(draft.groups[1].clone());
         let built = finalize(draft.clone(), &target(), MenuFormat::Nomenclature, None);
+        assert_eq!(
+            built.catalog.groups.len(),
+            2,
+            "a group listed twice shows once"
+        );
         let groups = &built.catalog.groups;
         assert_eq!(groups[1].parent.as_ref(), Some(&groups[0].id));
         assert_eq!(

@@ -8,8 +8,8 @@ use super::{
     DraftSize, malformed, parse_optional_uuid, parse_uuid, quantity,
 };
 use crate::iiko::types::menu::{
-    ExternalMenu, ExternalMenuV3, MenuGroupEntry, MenuItemV2, MenuItemV3, MenuPrice,
-    ModifierRestrictions,
+    ExternalMenu, ExternalMenuV2, ExternalMenuV3, MenuGroupEntry, MenuItemV2, MenuItemV3,
+    MenuPrice, ModifierRestrictions,
 };
 use crate::menu::MenuError;
 use crate::menu::catalog::MenuFormat;
@@ -24,25 +24,7 @@ pub fn build_from_external_menu(
         ExternalMenu::V2(menu) => {
             // The schema defaults `formatVersion` to 2 in every format.
             check_format_version(menu.format_version, &[2], "itemCategories (V2)")?;
-            let mut draft = Draft::default();
-            for (c, category) in menu.item_categories.iter().enumerate() {
-                let group = category.iiko_group_id.as_deref().or(category.id.as_deref());
-                push_group(&mut draft, group, category.name.as_deref());
-                for (i, item) in category.items.iter().enumerate() {
-                    let at = Location::new(&V2_NAMES, c, i);
-                    let item = ItemView::from_v2(item, category.is_hidden);
-                    draft
-                        .products
-                        .push(draft_product(item, group, target, &at)?);
-                }
-            }
-            let revision = menu.revision;
-            Ok(integrity::finalize(
-                draft,
-                target,
-                MenuFormat::ExternalV2,
-                revision,
-            ))
+            build_v2(menu, target)
         }
         ExternalMenu::V3(menu) => {
             check_format_version(menu.format_version, &[2, 3], "itemGroups (V3/V4)")?;
@@ -68,6 +50,24 @@ fn check_format_version(
         )),
         _ => Ok(()),
     }
+}
+
+/// V2: `itemCategories`.
+fn build_v2(menu: &ExternalMenuV2, target: &BuildTarget) -> Result<Built, MenuError> {
+    let mut draft = Draft::default();
+    for (c, category) in menu.item_categories.iter().enumerate() {
+        let group = category.iiko_group_id.as_deref().or(category.id.as_deref());
+        push_group(&mut draft, group, category.name.as_deref());
+        for (i, item) in category.items.iter().enumerate() {
+            let at = Location::new(&V2_NAMES, c, i);
+            let item = ItemView::from_v2(item, category.is_hidden);
+            draft
+                .products
+                .push(draft_product(item, group, target, &at)?);
+        }
+    }
+    let format = MenuFormat::ExternalV2;
+    Ok(integrity::finalize(draft, target, format, menu.revision))
 }
 
 /// V3 and V4: `itemGroups`, where V4 may also list combos.

@@ -11,6 +11,7 @@ mod diff;
 mod fetch;
 mod integrity;
 mod public;
+mod report;
 #[cfg(test)]
 mod sample;
 mod stop_list;
@@ -24,10 +25,10 @@ pub use diff::{
     AvailabilityChange, CatalogDiff, DiffCounts, PriceChange, ProductRef, Renamed, diff,
 };
 pub use fetch::{ExternalMenuApi, fetch_catalog, fetch_stop_list};
-pub use integrity::{Finding, IntegrityReport, ItemRef};
 pub use public::{
     PublicCatalog, PublicGroup, PublicModifier, PublicModifierGroup, PublicProduct, PublicSize,
 };
+pub use report::{Finding, IntegrityReport, ItemRef};
 pub use stop_list::{apply_stop_list, stop_list_of};
 
 use crate::iiko::IikoError;

@@ -15,7 +15,7 @@ pub use nomenclature::build_from_nomenclature;
 
 use super::MenuError;
 use super::catalog::Catalog;
-use super::integrity::IntegrityReport;
+use super::report::IntegrityReport;
 
 /// Whose catalog to build: prices are taken for `organization_id`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::iiko::types::menu::{
     ExternalMenu, ExternalMenuV2, ExternalMenuV3, MenuGroupEntry, MenuItemV2, MenuItemV3,
-    MenuPrice, ModifierRestrictions,
+    MenuPrice, ModifierGroupV2, ModifierGroupV3, ModifierRestrictions,
 };
 use crate::menu::MenuError;
 use crate::menu::catalog::MenuFormat;
@@ -163,7 +163,14 @@ struct SizeView<'a> {
     default: bool,
     hidden: bool,
     prices: &'a [MenuPrice],
-    modifier_groups: Vec<ModifierGroupView<'a>>,
+    modifier_groups: ModifierGroups<'a>,
+}
+
+/// A size's modifier groups, read only for the size the catalog takes them from.
+#[derive(Clone, Copy)]
+enum ModifierGroups<'a> {
+    V2(&'a [ModifierGroupV2]),
+    V3(&'a [ModifierGroupV3]),
 }
 
 struct ModifierGroupView<'a> {
@@ -200,27 +207,7 @@ impl<'a> ItemView<'a> {
                     default: size.is_default,
                     hidden: size.is_hidden,
                     prices: &size.prices,
-                    modifier_groups: size
-                        .item_modifier_groups
-                        .iter()
-                        .map(|group| ModifierGroupView {
-                            id: group.item_group_id.as_deref(),
-                            name: group.name.as_deref(),
-                            hidden: group.is_hidden,
-                            restrictions: group.restrictions.as_ref(),
-                            items: group
-                                .items
-                                .iter()
-                                .map(|item| ModifierView {
-                                    id: item.item_id.as_deref(),
-                                    sku: item.sku.as_deref(),
-                                    name: item.name.as_deref(),
-                                    hidden: item.is_hidden,
-                                    prices: &item.prices,
-                                })
-                                .collect(),
-                        })
-                        .collect(),
+                    modifier_groups: ModifierGroups::V2(&size.item_modifier_groups),
                 })
                 .collect(),
         }
@@ -243,25 +230,52 @@ impl<'a> ItemView<'a> {
                     default: size.is_default,
                     hidden: size.is_hidden,
                     prices: &size.prices,
-                    modifier_groups: size
-                        .item_modifier_groups
+                    modifier_groups: ModifierGroups::V3(&size.item_modifier_groups),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl<'a> ModifierGroups<'a> {
+    fn views(self) -> Vec<ModifierGroupView<'a>> {
+        match self {
+            ModifierGroups::V2(groups) => groups
+                .iter()
+                .map(|group| ModifierGroupView {
+                    id: group.item_group_id.as_deref(),
+                    name: group.name.as_deref(),
+                    hidden: group.is_hidden,
+                    restrictions: group.restrictions.as_ref(),
+                    items: group
+                        .items
                         .iter()
-                        .map(|group| ModifierGroupView {
-                            id: group.id.as_deref(),
-                            name: group.name.as_deref(),
-                            hidden: group.is_hidden,
-                            restrictions: group.restrictions.as_ref(),
-                            items: group
-                                .items
-                                .iter()
-                                .map(|item| ModifierView {
-                                    id: item.id.as_deref(),
-                                    sku: item.sku.as_deref(),
-                                    name: item.name.as_deref(),
-                                    hidden: item.is_hidden,
-                                    prices: &item.prices,
-                                })
-                                .collect(),
+                        .map(|item| ModifierView {
+                            id: item.item_id.as_deref(),
+                            sku: item.sku.as_deref(),
+                            name: item.name.as_deref(),
+                            hidden: item.is_hidden,
+                            prices: &item.prices,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            ModifierGroups::V3(groups) => groups
+                .iter()
+                .map(|group| ModifierGroupView {
+                    id: group.id.as_deref(),
+                    name: group.name.as_deref(),
+                    hidden: group.is_hidden,
+                    restrictions: group.restrictions.as_ref(),
+                    items: group
+                        .items
+                        .iter()
+                        .map(|item| ModifierView {
+                            id: item.id.as_deref(),
+                            sku: item.sku.as_deref(),
+                            name: item.name.as_deref(),
+                            hidden: item.is_hidden,
+                            prices: &item.prices,
                         })
                         .collect(),
                 })
@@ -306,6 +320,7 @@ fn draft_product(
         None => Vec::new(),
         Some(s) => item.sizes[s]
             .modifier_groups
+            .views()
             .iter()
             .enumerate()
             .map(|(m, group)| {

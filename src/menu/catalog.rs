@@ -63,7 +63,7 @@ pub struct Product {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Size {
-    /// The size's own article; `None` for a single size, which goes by the product's article.
+    /// The size's own article; `None` when it has none (a single size repeats the product's).
     pub article: Option<String>,
     pub name: Option<String>,
     /// The price in the branch's organization (and price category), in rubles.

@@ -168,7 +168,9 @@ mod tests {
 
     #[test]
     fn the_stored_catalog_round_trips_through_json() {
-        let catalog = sample::catalog();
+        let mut catalog = sample::catalog();
+        catalog.products[0].sizes[0].price = rust_decimal_macros::dec!(79.99);
+        catalog.products[0].sizes[1].price = rust_decimal_macros::dec!(123456.01);
         let text = serde_json::to_string(&catalog).unwrap();
         assert_eq!(
             serde_json::from_str::<crate::menu::Catalog>(&text).unwrap(),

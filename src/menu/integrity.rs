@@ -5,6 +5,7 @@
 //! with their names and iiko ids so an operator can fix them in iiko.
 //!
 //! One modifier offered in many products is one iiko item (one id), so it may appear many times.
+//! Within a product, a size's article or name (the site may send either) must pick one size.
 use std::collections::{HashMap, HashSet};
 
 use rust_decimal::Decimal;
@@ -30,6 +31,7 @@ pub(crate) fn finalize(
         .filter_map(|product| screen_product(product, &mut findings))
         .collect();
     let products = drop_duplicates(screened, &mut findings);
+    let products = drop_ambiguous_sizes(products, &mut findings);
     check_prices_and_groups(&products, &mut findings);
 
     let group_ids: HashMap<&str, String> = draft
@@ -376,6 +378,72 @@ fn drop_duplicates(products: Vec<Product>, findings: &mut Findings) -> Vec<Produ
         .collect()
 }
 
+/// Within a product, a size's article or name must pick one size.
+fn drop_ambiguous_sizes(products: Vec<Product>, findings: &mut Findings) -> Vec<Product> {
+    products
+        .into_iter()
+        .filter_map(|mut product| {
+            if product.sizes.len() < 2 {
+                return Some(product);
+            }
+            let mut sizes_by_key: HashMap<&str, Vec<usize>> = HashMap::new();
+            for (index, size) in product.sizes.iter().enumerate() {
+                let mut keys: Vec<&str> = size
+                    .article
+                    .iter()
+                    .chain(&size.name)
+                    .map(String::as_str)
+                    .collect();
+                keys.dedup();
+                for key in keys {
+                    sizes_by_key.entry(key).or_default().push(index);
+                }
+            }
+            let mut ambiguous: Vec<(&str, Vec<usize>)> = sizes_by_key
+                .into_iter()
+                .filter(|(_, sizes)| sizes.len() > 1)
+                .collect();
+            if ambiguous.is_empty() {
+                return Some(product);
+            }
+            ambiguous.sort();
+            let mut left_out: HashSet<usize> = HashSet::new();
+            for (key, sizes) in &ambiguous {
+                let items = sizes
+                    .iter()
+                    .map(|&index| ItemRef::Size {
+                        product: product.name.clone(),
+                        name: product.sizes[index].name.clone(),
+                        product_id: product.iiko_id,
+                        size_id: product.sizes[index].iiko_id,
+                    })
+                    .collect();
+                findings.push(Finding::AmbiguousSize {
+                    product: product.article.clone(),
+                    key: key.to_string(),
+                    items,
+                });
+                let without_article = sizes
+                    .iter()
+                    .copied()
+                    .filter(|&index| product.sizes[index].article.is_none());
+                left_out.extend(without_article);
+            }
+            product.sizes = std::mem::take(&mut product.sizes)
+                .into_iter()
+                .enumerate()
+                .filter(|(index, _)| !left_out.contains(index))
+                .map(|(_, size)| size)
+                .collect();
+            if product.sizes.is_empty() {
+                return None;
+            }
+            mark_one_default(&mut product.sizes);
+            Some(product)
+        })
+        .collect()
+}
+
 /// Zero prices and modifier groups that no order could satisfy; both stay in the catalog.
 fn check_prices_and_groups(products: &[Product], findings: &mut Findings) {
     let mut unmeetable: Vec<(Finding, Option<Uuid>, String)> = Vec::new();
@@ -594,6 +662,42 @@ mod tests {
         assert_eq!(sizes, [(Some("PZ-1-25"), true)]);
         assert!(matches!(&built.report.findings[..],
             [Finding::DuplicateArticle { article, items }] if article == "DR-1" && items.len() == 2));
+    }
+
+    #[test]
+    fn sizes_a_site_cannot_tell_apart_are_reported_and_those_without_articles_left_out() {
+        let mut named = product(1, Some("A-1"), None);
+        named.sizes = vec![
+            size(11, Some("A-1-S"), Some(dec!(1))),
+            size(12, None, Some(dec!(2))),
+            size(13, None, Some(dec!(3))),
+        ];
+        named.sizes[1].name = Some("Большая".into());
+        named.sizes[2].name = Some("Большая".into());
+        let built = finalize_products(vec![named]);
+        let left: Vec<_> = built.catalog.products[0]
+            .sizes
+            .iter()
+            .map(|s| s.iiko_id)
+            .collect();
+        assert_eq!(left, [Some(id(11))]);
+        assert!(matches!(&built.report.findings[..],
+            [Finding::AmbiguousSize { product, key, items }] if product == "A-1" && key == "Большая" && items.len() == 2));
+        assert!(built.report.has_problems());
+
+        let mut with_articles = product(2, Some("A-2"), None);
+        with_articles.sizes = vec![
+            size(21, Some("A-2-S"), Some(dec!(1))),
+            size(22, Some("A-2-L"), Some(dec!(2))),
+        ];
+        with_articles.sizes[0].name = Some("A-2-L".into());
+        let built = finalize_products(vec![with_articles]);
+        assert_eq!(
+            built.catalog.products[0].sizes.len(),
+            2,
+            "both still go by their articles"
+        );
+        assert_eq!(built.report.findings.len(), 1);
     }
 
     #[test]

@@ -44,6 +44,13 @@ pub enum Finding {
         article: String,
         items: Vec<ItemRef>,
     },
+    /// A site line names a size by its article or name: sizes of `product` share `key`. Those
+    /// without an article of their own are left out (nothing tells them apart).
+    AmbiguousSize {
+        product: String,
+        key: String,
+        items: Vec<ItemRef>,
+    },
     /// Left out: a product or modifier without an article cannot be ordered by the site.
     MissingArticle { item: ItemRef },
     /// Kept: a product or size priced at zero is almost always a price-list mistake
@@ -75,6 +82,7 @@ impl Finding {
     pub fn is_problem(&self) -> bool {
         match self {
             Finding::DuplicateArticle { .. }
+            | Finding::AmbiguousSize { .. }
             | Finding::MissingArticle { .. }
             | Finding::ZeroPrice { .. }
             | Finding::UnmeetableModifierGroup { .. } => true,
@@ -151,6 +159,18 @@ impl fmt::Display for Finding {
             Finding::DuplicateArticle { article, items } => {
                 let items: Vec<String> = items.iter().map(ToString::to_string).collect();
                 write!(f, "article {article:?} is shared by {}", items.join(", "))
+            }
+            Finding::AmbiguousSize {
+                product,
+                key,
+                items,
+            } => {
+                let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "sizes of {product:?} share {key:?}: {}",
+                    items.join(", ")
+                )
             }
             Finding::MissingArticle { item } => write!(f, "no article: {item}"),
             Finding::ZeroPrice { article, item } => {

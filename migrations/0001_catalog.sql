@@ -5,9 +5,13 @@ CREATE TABLE catalog_versions (
     -- iiko's revision of the source (nomenclature revision, menu revision), when it has one.
     revision INTEGER,
     synced_at TEXT NOT NULL,
-    -- A hash of the catalog document: the site's ETag.
+    -- A hash of public_catalog: the site's ETag.
     etag TEXT NOT NULL,
+    -- The bridge's own catalog, with the iiko ids that orders need.
     catalog TEXT NOT NULL,
+    -- The site's view, exactly as served (keyed by article, no iiko ids).
+    public_catalog TEXT NOT NULL,
+    -- The sync's article-integrity report.
     report TEXT NOT NULL
 );
 CREATE INDEX catalog_versions_by_branch ON catalog_versions (branch, id);

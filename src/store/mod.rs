@@ -41,6 +41,7 @@ pub struct NewCatalogVersion<'a> {
     pub synced_at: DateTime<Utc>,
     pub etag: &'a str,
     pub catalog_json: &'a str,
+    pub public_json: &'a str,
     pub report_json: &'a str,
 }
 
@@ -52,6 +53,7 @@ pub struct StoredCatalog {
     pub synced_at: DateTime<Utc>,
     pub etag: String,
     pub catalog_json: String,
+    pub public_json: String,
     pub report_json: String,
 }
 
@@ -101,14 +103,16 @@ impl Store {
     pub async fn save_catalog(&self, new: NewCatalogVersion<'_>) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let id: i64 = sqlx::query(
-            "INSERT INTO catalog_versions (branch, revision, synced_at, etag, catalog, report)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO catalog_versions
+                 (branch, revision, synced_at, etag, catalog, public_catalog, report)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(new.branch)
         .bind(new.revision)
         .bind(new.synced_at.to_rfc3339())
         .bind(new.etag)
         .bind(new.catalog_json)
+        .bind(new.public_json)
         .bind(new.report_json)
         .fetch_one(&mut *tx)
         .await?
@@ -158,7 +162,7 @@ impl Store {
     ) -> Result<Option<StoredCatalog>, StoreError> {
         // `pointer` is one of two column names chosen in this module, never user input.
         let sql = format!(
-            "SELECT v.id, v.branch, v.revision, v.synced_at, v.etag, v.catalog, v.report
+            "SELECT v.id, v.branch, v.revision, v.synced_at, v.etag, v.catalog, v.public_catalog, v.report
              FROM catalog_current c JOIN catalog_versions v ON v.id = c.{pointer}
              WHERE c.branch = ?"
         );
@@ -203,6 +207,7 @@ fn stored_catalog(row: &sqlx::sqlite::SqliteRow) -> Result<StoredCatalog, StoreE
             .with_timezone(&Utc),
         etag: row.get("etag"),
         catalog_json: row.get("catalog"),
+        public_json: row.get("public_catalog"),
         report_json: row.get("report"),
     })
 }
@@ -225,6 +230,7 @@ mod tests {
                 synced_at: Utc::now(),
                 etag,
                 catalog_json: &format!("{{\"etag\":\"{etag}\"}}"),
+                public_json: "{}",
                 report_json: "{}",
             })
             .await

@@ -20,7 +20,10 @@ use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use url::Url;
 use uuid::Uuid;
 
-use crate::iiko::{Credentials, IikoSettings};
+use crate::{
+    iiko::{Credentials, IikoSettings},
+    menu::ExternalMenuApi,
+};
 
 pub const DEFAULT_PATH: &str = "config/bridge.toml";
 const ENV_PREFIX: &str = "IIKO_BRIDGE__";
@@ -38,7 +41,7 @@ const SECRET_KEYS: &[&str] = &[
     "telegram.bot_token",
 ];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -64,7 +67,7 @@ pub struct Config {
     pub branches: Vec<BranchConfig>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
@@ -80,7 +83,7 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub url: String,
@@ -94,7 +97,7 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IikoConfig {
     #[serde(default = "default_iiko_base_url")]
@@ -159,7 +162,7 @@ impl IikoConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SiteConfig {
     pub token: Option<SecretString>,
@@ -186,7 +189,7 @@ fn default_source_key() -> String {
     "iiko-bridge".into()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
     pub retry_interval_seconds: f64,
@@ -202,7 +205,7 @@ impl Default for DeliveryConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatusConfig {
     pub poll_interval_seconds: f64,
@@ -216,7 +219,7 @@ impl Default for StatusConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IikoWebhookConfig {
     #[serde(default = "default_webhook_path")]
@@ -237,7 +240,7 @@ fn default_webhook_path() -> String {
     "/iiko/webhook".into()
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailConfig {
     /// lettre's `from_url` syntax; it can hold credentials, hence secret.
@@ -245,7 +248,7 @@ pub struct EmailConfig {
     pub from: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelegramConfig {
     pub bot_token: Option<SecretString>,
@@ -269,23 +272,30 @@ fn default_telegram_api() -> Url {
     Url::parse("https://api.telegram.org").expect("a valid URL")
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MenuConfig {
     pub export_dir: PathBuf,
-    pub sync_interval_minutes: u64,
+    /// Full menu sync by `serve`.
+    pub sync_interval_minutes: f64,
+    /// Prices and availability only (the fast path).
+    pub prices_interval_minutes: f64,
+    /// Stop lists only; iiko's StopListUpdate webhook refreshes them sooner.
+    pub stop_list_interval_seconds: f64,
 }
 
 impl Default for MenuConfig {
     fn default() -> Self {
         Self {
             export_dir: PathBuf::from("export"),
-            sync_interval_minutes: 30,
+            sync_interval_minutes: 30.0,
+            prices_interval_minutes: 5.0,
+            stop_list_interval_seconds: 60.0,
         }
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BranchConfig {
     pub key: String,
@@ -325,16 +335,19 @@ pub enum MenuSource {
     Nomenclature,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BranchMenu {
     #[serde(default)]
     pub source: MenuSource,
     pub external_menu_id: Option<String>,
     pub price_category_id: Option<String>,
+    /// Which endpoint serves the external menu (ignored for the nomenclature).
+    #[serde(default)]
+    pub api: ExternalMenuApi,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderTypes {
     #[serde(default, deserialize_with = "optional_uuid")]
@@ -343,7 +356,7 @@ pub struct OrderTypes {
     pub pickup: Option<Uuid>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentTypes {
     #[serde(deserialize_with = "uuid")]
@@ -354,7 +367,7 @@ pub struct PaymentTypes {
     pub online: Uuid,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BonusConfig {
     #[serde(default)]
@@ -379,7 +392,7 @@ fn default_bonus_limit() -> rust_decimal::Decimal {
     rust_decimal::Decimal::ONE_HUNDRED
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PromoConfig {
     #[serde(default)]
@@ -388,7 +401,7 @@ pub struct PromoConfig {
     pub use_iiko_codes: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FallbackConfig {
     #[serde(default)]
@@ -531,6 +544,24 @@ impl Sources {
         }
         if !positive(config.status.poll_interval_seconds) {
             problems.push(self.problem("status.poll_interval_seconds", "must be positive"));
+        }
+        for (key, value) in [
+            (
+                "menu.sync_interval_minutes",
+                config.menu.sync_interval_minutes,
+            ),
+            (
+                "menu.prices_interval_minutes",
+                config.menu.prices_interval_minutes,
+            ),
+            (
+                "menu.stop_list_interval_seconds",
+                config.menu.stop_list_interval_seconds,
+            ),
+        ] {
+            if !positive(value) {
+                problems.push(self.problem(key, "must be positive"));
+            }
         }
         if !config.iiko_webhook.path.starts_with('/') {
             problems.push(self.problem("iiko_webhook.path", "must start with /"));

@@ -1,25 +1,42 @@
 //! `demo`: the bridge's main job on embedded defaults, against the bundled simulator, with no
 //! configuration and no network.
+use std::path::Path;
+
+use rust_decimal::Decimal;
+
 use super::{
     Failure,
     discover::{Discovery, check_branches, render},
+    menu,
 };
-use crate::{config::Sources, iiko::IikoClient, sim};
+use crate::{
+    config::{Config, Sources},
+    iiko::IikoClient,
+    menu::{MenuSyncer, OperatorAlerts, SyncKind, SyncOptions},
+    notify::telegram::Telegram,
+    sim::{self, Seed, SimConfig, SimHandle, telegram::FakeTelegram},
+};
 
 /// The shipped example configuration: the demo runs on it, so it cannot rot unnoticed.
 const EXAMPLE_CONFIG: &str = include_str!("../../config/bridge.example.toml");
+const PRODUCTS: usize = 120;
 
 pub async fn run() -> Result<(), Failure> {
-    let simulator = sim::Simulator::spawn(sim::SimConfig::default()).await?;
-    let base_url = simulator.base_url.as_str().trim_end_matches('/');
-    println!("iikoCloud simulator: {base_url}");
-
     let workdir = tempfile::tempdir().map_err(anyhow::Error::from)?;
-    let config_path = workdir.path().join("bridge.toml");
-    let config_text = EXAMPLE_CONFIG.replace("http://127.0.0.1:9900", base_url);
-    std::fs::write(&config_path, config_text).map_err(anyhow::Error::from)?;
-    let config = Sources::load(&config_path)?.config()?;
-    println!("configuration: config/bridge.example.toml, pointed at the simulator\n");
+    let dir = workdir.path();
+    let telegram = FakeTelegram::start().await.map_err(anyhow::Error::from)?;
+
+    // This morning's iiko: a menu where two dishes share an article and one has none, the kind
+    // of mistake the bridge must catch before the site shows it.
+    let mut seed = Seed::generate(PRODUCTS, 42);
+    let duplicated = seed.products[0].sku.clone();
+    seed.products[9].sku = duplicated.clone();
+    seed.products[10].sku = String::new();
+    let simulator = spawn_simulator(&seed, dir, "morning").await?;
+    let config = demo_config(&simulator, dir, &telegram)?;
+    println!("iikoCloud simulator: {}", simulator.base_url);
+    println!("configuration: config/bridge.example.toml, pointed at the simulator");
+    println!("store: {}\n", config.store.url);
 
     let client = IikoClient::new(config.iiko.settings().map_err(Failure::Usage)?)
         .map_err(anyhow::Error::from)?;
@@ -35,15 +52,140 @@ pub async fn run() -> Result<(), Failure> {
     for problem in &report.problems {
         println!("problem: {problem}");
     }
-    if report.problems.is_empty() {
-        println!(
-            "ok: {} branch(es) match what iiko has",
-            config.branches.len()
-        );
-        Ok(())
-    } else {
-        Err(Failure::DataProblems(
+    if !report.problems.is_empty() {
+        return Err(Failure::DataProblems(
             "the example configuration does not match the simulator".into(),
-        ))
+        ));
     }
+    println!(
+        "ok: {} branch(es) match what iiko has",
+        config.branches.len()
+    );
+
+    println!(
+        "\n== menu sync: the first catalog (article {duplicated:?} is used twice, one dish has none)"
+    );
+    sync(&config, client).await?;
+    for message in telegram.messages() {
+        println!(
+            "Telegram to operators (chat {}):\n{}",
+            message.chat_id, message.text
+        );
+    }
+
+    // Later that day the restaurant edits its menu in iiko and a dish runs out.
+    let changed = edit_menu(&mut seed);
+    let stopped = seed.products[3].clone();
+    drop(simulator);
+    let simulator = spawn_simulator(&seed, dir, "afternoon").await?;
+    stop(&simulator, &stopped).await?;
+    let config = demo_config(&simulator, dir, &telegram)?;
+    let client = IikoClient::new(config.iiko.settings().map_err(Failure::Usage)?)
+        .map_err(anyhow::Error::from)?;
+    println!(
+        "\n== menu sync again: {changed}, and {:?} is on the stop list",
+        stopped.name
+    );
+    sync(&config, client).await?;
+    println!(
+        "\nThe site reads the catalog at GET /api/v1/catalog?branch=lenina (ETag, If-None-Match),\nor from {}.",
+        config.menu.export_dir.join("catalog-lenina.json").display()
+    );
+    Ok(())
+}
+
+async fn spawn_simulator(seed: &Seed, dir: &Path, name: &str) -> Result<SimHandle, Failure> {
+    let path = dir.join(format!("seed-{name}.json"));
+    seed.save(&path)?;
+    Ok(sim::Simulator::spawn(SimConfig {
+        seed: Some(path),
+        ..SimConfig::default()
+    })
+    .await?)
+}
+
+/// The example configuration with the simulator, a store and an export folder in `dir`, and the
+/// fake Telegram as the operators' chat.
+fn demo_config(
+    simulator: &SimHandle,
+    dir: &Path,
+    telegram: &FakeTelegram,
+) -> Result<Config, Failure> {
+    let text = EXAMPLE_CONFIG
+        .replace(
+            "http://127.0.0.1:9900",
+            simulator.base_url.as_str().trim_end_matches('/'),
+        )
+        .replace(
+            "sqlite://data/bridge.db",
+            &format!("sqlite://{}/bridge.db", dir.display()),
+        )
+        .replace(
+            "export_dir = \"export\"",
+            &format!("export_dir = \"{}/export\"", dir.display()),
+        )
+        .replace(
+            "operator_chats = []",
+            &format!(
+                "operator_chats = [100500]\nbot_token = \"{}\"\napi_url = \"{}\"",
+                telegram.token(),
+                telegram.api_url()
+            ),
+        );
+    let path = dir.join("bridge.toml");
+    std::fs::write(&path, text).map_err(anyhow::Error::from)?;
+    Ok(Sources::load(&path)?.config()?)
+}
+
+async fn sync(config: &Config, client: IikoClient) -> Result<(), Failure> {
+    let store = menu::open_store(config).await?;
+    let alerts = Telegram::from_config(&config.telegram).map(|telegram| OperatorAlerts {
+        telegram,
+        chats: config.telegram.operator_chats.clone(),
+    });
+    let syncer = MenuSyncer::new(client, store, config.menu.export_dir.clone(), alerts);
+    let outcome = syncer
+        .sync(
+            &config.branches[0],
+            SyncKind::Full,
+            SyncOptions::default(),
+            &|_| {},
+        )
+        .await
+        .map_err(anyhow::Error::from)?;
+    print!("{}", menu::render(std::slice::from_ref(&outcome)));
+    Ok(())
+}
+
+/// Two price changes, a renamed dish and a dish taken off the menu.
+fn edit_menu(seed: &mut Seed) -> String {
+    let priced: Vec<usize> = (0..seed.products.len())
+        .filter(|&i| seed.products[i].sizes.is_empty() && !seed.products[i].hidden)
+        .take(2)
+        .collect();
+    for &i in &priced {
+        seed.products[i].price += Decimal::from(30);
+    }
+    let renamed = &mut seed.products[20];
+    renamed.name = format!("{} (новый рецепт)", renamed.name);
+    let removed = seed.products.remove(21);
+    format!(
+        "two dishes cost 30 ₽ more, one is renamed and {:?} left the menu",
+        removed.name
+    )
+}
+
+async fn stop(simulator: &SimHandle, product: &sim::seed::Product) -> Result<(), Failure> {
+    let body = serde_json::json!({
+        "terminalGroupId": sim::demo_ids::TG_LENINA,
+        "items": [{"productId": product.id, "balance": 0}],
+    });
+    reqwest::Client::new()
+        .post(simulator.url("sim/stop_lists"))
+        .json(&body)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(anyhow::Error::from)?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The `iiko-bridge` command line: one binary, a subcommand per job.
 mod demo;
 mod discover;
+mod menu;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -10,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 use crate::{
     config::{self, Config, ConfigError, IikoConfig, Sources},
     iiko::{IikoClient, IikoError},
+    menu::{SyncKind, SyncOptions},
     sim,
 };
 
@@ -58,19 +60,39 @@ enum Command {
 enum MenuCommand {
     /// Fetch menu and prices, validate articles, store and export the catalog.
     Sync {
+        /// Only this branch (default: every branch).
         #[arg(long)]
         branch: Option<String>,
+        /// Show the diff and the article report; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// With article problems, keep the previous catalog.
+        #[arg(long)]
+        strict: bool,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the previous catalog of a branch current again.
+    Rollback {
+        #[arg(long)]
+        branch: String,
     },
 }
 
 #[derive(Subcommand)]
 enum PricesCommand {
-    /// Refresh prices and availability only.
+    /// Refresh prices, availability and stop lists of the stored catalog.
     Sync {
+        /// Only this branch (default: every branch).
         #[arg(long)]
         branch: Option<String>,
+        /// Show the diff; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -124,7 +146,7 @@ pub enum Failure {
     #[error("{0}")]
     Config(#[from] ConfigError),
     #[error("iiko is unreachable: {0}")]
-    IikoUnreachable(IikoError),
+    IikoUnreachable(String),
     #[error("{0}")]
     DataProblems(String),
     #[error(transparent)]
@@ -145,7 +167,7 @@ impl Failure {
 impl From<IikoError> for Failure {
     fn from(error: IikoError) -> Self {
         if error.is_transient() {
-            Failure::IikoUnreachable(error)
+            Failure::IikoUnreachable(error.to_string())
         } else {
             Failure::Unexpected(error.into())
         }
@@ -191,7 +213,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve => {
             let config = load_config(&cli.config)?;
-            crate::http::serve(config, shutdown_signal()).await?;
+            let alerts = menu::operator_alerts(&config);
+            crate::http::serve(config, alerts, shutdown_signal()).await?;
             Ok(())
         }
         Command::Discover { json } => {
@@ -205,7 +228,32 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Sim(args) => run_simulator(args).await,
         Command::Demo => demo::run().await,
-        Command::Menu(_) | Command::Prices(_) | Command::Orders(_) => Err(Failure::Usage(
+        Command::Menu(MenuCommand::Sync {
+            branch,
+            dry_run,
+            strict,
+            json,
+        }) => {
+            let config = load_config(&cli.config)?;
+            let options = SyncOptions { dry_run, strict };
+            menu::sync(&config, branch.as_deref(), SyncKind::Full, options, json).await
+        }
+        Command::Menu(MenuCommand::Rollback { branch }) => {
+            menu::rollback(&load_config(&cli.config)?, &branch).await
+        }
+        Command::Prices(PricesCommand::Sync {
+            branch,
+            dry_run,
+            json,
+        }) => {
+            let config = load_config(&cli.config)?;
+            let options = SyncOptions {
+                dry_run,
+                strict: false,
+            };
+            menu::sync(&config, branch.as_deref(), SyncKind::Prices, options, json).await
+        }
+        Command::Orders(_) => Err(Failure::Usage(
             "this command is not yet available in this version".into(),
         )),
     }

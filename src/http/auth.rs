@@ -26,7 +26,11 @@ pub async fn require_site_token(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
-    if bool::from(presented.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
+    if bool::from(
+        presented
+            .as_bytes()
+            .ct_eq(expected.expose_secret().as_bytes()),
+    ) {
         Ok(next.run(request).await)
     } else {
         Err(ApiError::unauthorized("wrong token"))

@@ -1,70 +1,121 @@
 //! The HTTP API (thin axum routes over the library's plain functions).
-use std::{future::Future, net::SocketAddr, sync::Arc};
+mod auth;
+mod catalog;
+pub mod error;
 
-use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
+
+use axum::{Json, Router, extract::State, http::StatusCode, middleware, routing::get};
 use serde_json::json;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::watch};
 use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
 
-use crate::{config::Config, iiko::IikoClient};
+use crate::{
+    config::Config,
+    iiko::IikoClient,
+    menu::{MenuScheduler, MenuSyncer, OperatorAlerts},
+    store::Store,
+};
 
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub iiko: IikoClient,
+    pub store: Store,
 }
 
-/// A bound, ready-to-run server; binding to port 0 lets tests run the real thing side by side.
+/// A bound, ready-to-run server with its workers; binding to port 0 lets tests run the real
+/// thing side by side.
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    menu: MenuScheduler,
 }
 
 impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    pub async fn build(config: Config, alerts: Option<OperatorAlerts>) -> anyhow::Result<Self> {
+        if config.site.token.is_none() {
+            anyhow::bail!("site.token: required to serve the API");
+        }
         let settings = config.iiko.settings().map_err(|e| anyhow::anyhow!("{e}"))?;
         let iiko = IikoClient::new(settings)?;
+        let store = Store::open(&config.store.url).await?;
         let listener = TcpListener::bind(config.server.listen)
             .await
             .map_err(|e| anyhow::anyhow!("server.listen {}: {e}", config.server.listen))?;
+        let syncer = MenuSyncer::new(
+            iiko.clone(),
+            store.clone(),
+            config.menu.export_dir.clone(),
+            alerts,
+        );
+        let menu = MenuScheduler::new(
+            syncer,
+            config.branches.clone(),
+            &config.menu,
+            Instant::now(),
+        );
         let max_body = config.server.max_body_bytes;
         let state = AppState {
             config: Arc::new(config),
             iiko,
+            store,
         };
         let router = router(state)
             .layer(RequestBodyLimitLayer::new(max_body))
             .layer(TraceLayer::new_for_http());
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            menu,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
+    /// Serves until `shutdown`, then stops taking requests and lets the workers finish what
+    /// they are doing before returning.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr()?, "iiko-bridge listening");
-        axum::serve(self.listener, self.router)
+        let (stop_workers, workers_stopped) = watch::channel(false);
+        let menu = tokio::spawn(self.menu.run(workers_stopped));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        let _ = stop_workers.send(true);
+        if let Err(error) = menu.await {
+            tracing::error!(%error, "the menu worker failed");
+        }
+        served
     }
 }
 
 pub async fn serve(
     config: Config,
+    alerts: Option<OperatorAlerts>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    Application::build(config).await?.run(shutdown).await?;
+    Application::build(config, alerts)
+        .await?
+        .run(shutdown)
+        .await?;
     Ok(())
 }
 
 fn router(state: AppState) -> Router {
+    let site_api = catalog::router().route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_site_token,
+    ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(site_api)
         .with_state(state)
 }
 

@@ -34,7 +34,6 @@ pub async fn fetch_catalog(
     client: &IikoClient,
     branch: &BranchConfig,
     previous_revision: Option<i64>,
-    api: ExternalMenuApi,
 ) -> Result<Fetched, MenuError> {
     let target = BuildTarget {
         branch: branch.key.clone(),
@@ -55,7 +54,7 @@ pub async fn fetch_catalog(
         .clone()
         .ok_or_else(|| MenuError::NoExternalMenuId(branch.key.clone()))?;
     let price_category_id = branch.menu.price_category_id.clone();
-    let version = match api {
+    let version = match branch.menu.api {
         ExternalMenuApi::V2 => 2,
         ExternalMenuApi::V3 => 3,
         ExternalMenuApi::V4 => 4,
@@ -143,7 +142,9 @@ mod tests {
     }
 
     async fn fetch(client: &IikoClient, branch: &BranchConfig, api: ExternalMenuApi) -> Built {
-        match fetch_catalog(client, branch, None, api).await.unwrap() {
+        let mut branch = branch.clone();
+        branch.menu.api = api;
+        match fetch_catalog(client, &branch, None).await.unwrap() {
             Fetched::Built(built) => *built,
             Fetched::Unchanged { revision } => panic!("unchanged at {revision}"),
         }
@@ -347,14 +348,9 @@ mod tests {
         let first = fetch(&client, &nomenclature, ExternalMenuApi::default()).await;
         let revision = first.catalog.iiko_revision.unwrap();
         assert!(!first.catalog.products.is_empty());
-        let again = fetch_catalog(
-            &client,
-            &nomenclature,
-            Some(revision),
-            ExternalMenuApi::default(),
-        )
-        .await
-        .unwrap();
+        let again = fetch_catalog(&client, &nomenclature, Some(revision))
+            .await
+            .unwrap();
         assert_eq!(again, Fetched::Unchanged { revision });
     }
 
@@ -462,7 +458,7 @@ mod tests {
         })
         .unwrap();
         let nomenclature = branch(ids::ORG_LENINA, "nomenclature", None);
-        let error = fetch_catalog(&client, &nomenclature, None, ExternalMenuApi::default())
+        let error = fetch_catalog(&client, &nomenclature, None)
             .await
             .unwrap_err();
         assert!(
@@ -476,9 +472,8 @@ mod tests {
         let (_handle, client) = simulator(SimConfig::default()).await;
         let mut external = branch(ids::ORG_LENINA, "external_menu", None);
         external.menu.external_menu_id = None;
-        let error = fetch_catalog(&client, &external, None, ExternalMenuApi::V2)
-            .await
-            .unwrap_err();
+        external.menu.api = ExternalMenuApi::V2;
+        let error = fetch_catalog(&client, &external, None).await.unwrap_err();
         assert!(matches!(error, MenuError::NoExternalMenuId(key) if key == "lenina"));
     }
 }

@@ -14,7 +14,9 @@ mod public;
 mod report;
 #[cfg(test)]
 mod sample;
+mod schedule;
 mod stop_list;
+mod sync;
 
 pub use build::{
     BuildTarget, Built, Fetched, build_from_external_menu, build_from_menu_v3,
@@ -29,7 +31,12 @@ pub use public::{
     PublicCatalog, PublicGroup, PublicModifier, PublicModifierGroup, PublicProduct, PublicSize,
 };
 pub use report::{Finding, IntegrityReport, ItemRef};
+pub use schedule::MenuScheduler;
 pub use stop_list::{apply_stop_list, stop_list_of};
+pub use sync::{
+    MenuSyncer, OperatorAlerts, Stage, SyncError, SyncKind, SyncOptions, SyncOutcome, SyncResult,
+    etag_of, with_prices_of,
+};
 
 use crate::iiko::IikoError;
 

@@ -648,6 +648,9 @@ open_enum! {
 pub struct MenuV3Item {
     pub product_id: Option<Uuid>,
     pub name: Option<String>,
+    /// Not in REFERENCE §4.4's list, but sent per menu item by the newer schema's model.
+    pub description: Option<String>,
+    pub is_hidden: Option<bool>,
     pub item_type: Option<MenuV3ItemType>,
     pub combo_id: Option<Uuid>,
     pub menu_item_id: Option<String>,

@@ -44,7 +44,8 @@ pub fn build_from_menu_v3(menu: &MenuV3, target: &BuildTarget) -> Result<Built, 
             let at = || format!("itemsGroups[{g}].items[{i}]");
             let mut product = draft_product(item, &dictionaries, at)?;
             product.group_iiko_id = group.id.clone();
-            product.hidden = group.is_hidden.unwrap_or(false);
+            // A hidden group hides everything in it.
+            product.hidden |= group.is_hidden.unwrap_or(false);
             draft.products.push(product);
         }
     }
@@ -102,10 +103,9 @@ fn draft_product(
             .clone()
             .or_else(|| product.name.clone())
             .unwrap_or_default(),
-        // MenuV3 items carry no description in the client's types.
-        description: None,
+        description: item.description.clone().filter(|d| !d.trim().is_empty()),
         group_iiko_id: None,
-        hidden: false,
+        hidden: item.is_hidden.unwrap_or(false),
         sizes,
         modifier_groups,
     })

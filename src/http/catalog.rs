@@ -1,0 +1,73 @@
+//! `GET /api/v1/catalog?branch=KEY`: the branch's last synced catalog, with an ETag.
+use axum::{
+    Router,
+    extract::{Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde::Deserialize;
+
+use super::{
+    AppState,
+    error::{ApiError, FieldProblem},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/catalog", get(catalog))
+}
+
+#[derive(Deserialize)]
+struct BranchQuery {
+    branch: Option<String>,
+}
+
+async fn catalog(
+    State(state): State<AppState>,
+    Query(query): Query<BranchQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(branch) = query.branch else {
+        return Err(ApiError::invalid(vec![FieldProblem::new(
+            "branch",
+            "required",
+            "give ?branch=KEY",
+        )]));
+    };
+    if !state.config.branches.iter().any(|b| b.key == branch) {
+        return Err(ApiError::not_found(format!("unknown branch {branch:?}")));
+    }
+    let stored = state
+        .store
+        .current_catalog(&branch)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("branch {branch:?} has no synced catalog yet"))
+        })?;
+    let etag = HeaderValue::from_str(&stored.etag).expect("an ETag is ASCII hex in quotes");
+    let common = [
+        (header::ETAG, etag),
+        // The site may cache it, but must ask again every time: prices change.
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ];
+    if if_none_match(&headers, &stored.etag) {
+        return Ok((StatusCode::NOT_MODIFIED, common).into_response());
+    }
+    let content_type = (
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok((common, [content_type], stored.public_json).into_response())
+}
+
+/// RFC 9110: `*` or a list of (possibly weak) tags.
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == "*" || tag == etag)
+}

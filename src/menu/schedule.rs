@@ -1,0 +1,113 @@
+//! `serve`'s menu schedule: full syncs, prices syncs and stop-list refreshes, each on its own
+//! interval, one at a time per branch.
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use tokio::sync::watch;
+
+use super::{MenuSyncer, SyncKind, SyncOptions};
+use crate::config::{BranchConfig, MenuConfig};
+
+/// After a failed sync, try again this soon rather than a whole interval later.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+pub struct MenuScheduler {
+    syncer: MenuSyncer,
+    branches: Vec<BranchConfig>,
+    intervals: [(SyncKind, Duration); 3],
+    next_due: HashMap<(String, SyncKind), Instant>,
+}
+
+impl MenuScheduler {
+    /// Every branch gets a full sync at once; the cheaper kinds follow their intervals.
+    pub fn new(
+        syncer: MenuSyncer,
+        branches: Vec<BranchConfig>,
+        menu: &MenuConfig,
+        now: Instant,
+    ) -> Self {
+        let intervals = [
+            (
+                SyncKind::Full,
+                Duration::from_secs_f64(menu.sync_interval_minutes * 60.0),
+            ),
+            (
+                SyncKind::Prices,
+                Duration::from_secs_f64(menu.prices_interval_minutes * 60.0),
+            ),
+            (
+                SyncKind::StopList,
+                Duration::from_secs_f64(menu.stop_list_interval_seconds),
+            ),
+        ];
+        let mut next_due = HashMap::new();
+        for branch in &branches {
+            for (kind, interval) in intervals {
+                let due = if kind == SyncKind::Full {
+                    now
+                } else {
+                    now + interval
+                };
+                next_due.insert((branch.key.clone(), kind), due);
+            }
+        }
+        Self {
+            syncer,
+            branches,
+            intervals,
+            next_due,
+        }
+    }
+
+    /// Runs the syncs due at `now`, the most thorough kind first (it also covers the cheaper
+    /// ones), and returns how many ran. Tests drive the schedule through this.
+    pub async fn try_step(&mut self, now: Instant) -> usize {
+        let mut ran = 0;
+        for branch in &self.branches {
+            let due = self
+                .intervals
+                .iter()
+                .map(|(kind, _)| *kind)
+                .find(|kind| self.next_due[&(branch.key.clone(), *kind)] <= now);
+            let Some(kind) = due else { continue };
+            ran += 1;
+            let result = self
+                .syncer
+                .sync(branch, kind, SyncOptions::default(), &|_| {})
+                .await;
+            let covered = self.intervals.iter().skip_while(|(k, _)| *k != kind);
+            match result {
+                Ok(outcome) => {
+                    tracing::info!(branch = %branch.key, ?kind, result = ?outcome.result,
+                        changes = ?outcome.diff.counts(), "menu sync");
+                    for (covered_kind, interval) in covered {
+                        self.next_due
+                            .insert((branch.key.clone(), *covered_kind), now + *interval);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(branch = %branch.key, ?kind, %error, "menu sync failed");
+                    self.next_due
+                        .insert((branch.key.clone(), kind), now + RETRY_AFTER_FAILURE);
+                }
+            }
+        }
+        ran
+    }
+
+    /// Steps every second until `shutdown` turns true; a sync in flight finishes first.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => { self.try_step(Instant::now()).await; }
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+}

@@ -8,6 +8,9 @@ use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
 
 use crate::{config::Config, iiko::IikoClient};
 
+pub mod error;
+pub mod signature;
+
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,

@@ -1,0 +1,35 @@
+//! The iiko ids of one order, generated once and stored with it before the first call, so that
+//! every retry sends the same ids and iiko never creates the order twice (`DuplicatedOrderId`).
+use uuid::Uuid;
+
+use super::domain::Order;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderIds {
+    /// iiko `order.id`.
+    pub order_id: Uuid,
+    /// `positionId`s in the order's own order: each item line, then that line's modifiers,
+    /// then the next line. See [`OrderIds::positions_needed`].
+    pub position_ids: Vec<Uuid>,
+}
+
+impl OrderIds {
+    /// Fresh random ids for `order`.
+    pub fn generate(order: &Order) -> Self {
+        Self {
+            order_id: Uuid::new_v4(),
+            position_ids: (0..Self::positions_needed(order))
+                .map(|_| Uuid::new_v4())
+                .collect(),
+        }
+    }
+
+    /// One position per item line and one per modifier.
+    pub fn positions_needed(order: &Order) -> usize {
+        order
+            .items
+            .iter()
+            .map(|item| 1 + item.modifiers.len())
+            .sum()
+    }
+}

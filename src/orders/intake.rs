@@ -573,3 +573,7 @@ fn check_sums(r: &mut Reader, order: &Order, branch: &BranchConfig) {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "intake_tests.rs"]
+mod tests;

@@ -10,6 +10,8 @@ mod intake;
 mod lines;
 mod mapping;
 mod reader;
+#[cfg(test)]
+mod test_support;
 
 pub use check::check_order;
 pub use domain::{

@@ -76,7 +76,8 @@ impl Reader {
         allowed: &[&str],
     ) -> Option<&'v Object> {
         let Value::Object(object) = value else {
-            self.wrong_type(path, "an object", value);
+            let field = if path.is_empty() { "body" } else { path };
+            self.wrong_type(field, "an object", value);
             return None;
         };
         for key in object.keys().filter(|key| !allowed.contains(&key.as_str())) {

@@ -267,7 +267,7 @@ impl Order {
 /// Delivery carries its address, so a delivery without one cannot exist.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Service {
-    Delivery(Address),
+    Delivery(Box<Address>),
     Pickup,
 }
 

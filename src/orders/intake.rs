@@ -106,7 +106,7 @@ fn read_order(
         .and_then(|value| read_customer(r, value));
     let address = get(body, "address").map(|value| read_address(r, value));
     let service = match (service, address) {
-        (Some(true), Some(address)) => address.map(Service::Delivery),
+        (Some(true), Some(address)) => address.map(|a| Service::Delivery(Box::new(a))),
         (Some(true), None) => {
             r.problem("address", "required", "is required for a delivery");
             None

@@ -26,7 +26,10 @@ fn problems(body: &Value) -> Vec<(String, String)> {
 }
 
 fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut pairs: Vec<_> = expected.iter().map(|(f, c)| (f.to_string(), c.to_string())).collect();
+    let mut pairs: Vec<_> = expected
+        .iter()
+        .map(|(f, c)| (f.to_string(), c.to_string()))
+        .collect();
     pairs.sort();
     pairs
 }
@@ -42,10 +45,15 @@ fn a_valid_order_parses_into_domain_types() {
     let order = parse(&order_json()).unwrap();
     assert_eq!(order.id.as_ref().unwrap().as_str(), "WEB-1");
     assert_eq!(order.external_number(), Some("WEB-1"));
-    assert!(matches!(&order.service, Service::Delivery(a) if a.house == "10" && a.flat.as_deref() == Some("5")));
+    assert!(
+        matches!(&order.service, Service::Delivery(a) if a.house == "10" && a.flat.as_deref() == Some("5"))
+    );
     assert!(order.customer.loyalty);
     assert_eq!(order.persons.count(), 1);
-    assert_eq!(order.items[0].modifiers[0].price(), Money::parse(dec!(50)).unwrap());
+    assert_eq!(
+        order.items[0].modifiers[0].price(),
+        Money::parse(dec!(50)).unwrap()
+    );
     assert_eq!(order.items_sum(), dec!(1150));
     assert_eq!(order.payment.change_from.unwrap().amount(), dec!(5000));
     assert_eq!(order.total.amount(), dec!(1000));
@@ -221,7 +229,10 @@ fn a_wrong_total_names_the_arithmetic() {
     match parse(&body) {
         Err(IntakeError::Invalid(problems)) => {
             assert_eq!(problems.len(), 1);
-            assert_eq!((problems[0].field.as_str(), problems[0].code.as_str()), ("total", "mismatch"));
+            assert_eq!(
+                (problems[0].field.as_str(), problems[0].code.as_str()),
+                ("total", "mismatch")
+            );
             assert_eq!(
                 problems[0].message,
                 "items 1150.00 - discount 100.00 - bonus 50.00 = 1000.00, but total is 999.99"
@@ -270,19 +281,37 @@ fn money_with_a_third_decimal_is_refused_not_rounded() {
 fn deliver_at_must_have_an_offset_and_lie_within_sixty_days() {
     let at = |value: &str| with(|b| b["deliver_at"] = json!(value));
     let order = parse(&at("2026-05-01T19:30:00+03:00")).unwrap();
-    assert_eq!(order.deliver_at.unwrap().to_rfc3339(), "2026-05-01T19:30:00+03:00");
+    assert_eq!(
+        order.deliver_at.unwrap().to_rfc3339(),
+        "2026-05-01T19:30:00+03:00"
+    );
     // Four minutes ago is within the grace; ten minutes ago is not.
     assert!(parse(&at("2026-05-01T11:56:00Z")).is_ok());
-    assert_eq!(problems(&at("2026-05-01T11:50:00Z")), pairs(&[("deliver_at", "in_past")]));
-    assert_eq!(problems(&at("2026-07-15T12:00:00Z")), pairs(&[("deliver_at", "too_far")]));
-    assert_eq!(problems(&at("2026-05-01 19:30")), pairs(&[("deliver_at", "invalid_datetime")]));
-    assert_eq!(problems(&at("2026-05-01T19:30:00")), pairs(&[("deliver_at", "invalid_datetime")]));
+    assert_eq!(
+        problems(&at("2026-05-01T11:50:00Z")),
+        pairs(&[("deliver_at", "in_past")])
+    );
+    assert_eq!(
+        problems(&at("2026-07-15T12:00:00Z")),
+        pairs(&[("deliver_at", "too_far")])
+    );
+    assert_eq!(
+        problems(&at("2026-05-01 19:30")),
+        pairs(&[("deliver_at", "invalid_datetime")])
+    );
+    assert_eq!(
+        problems(&at("2026-05-01T19:30:00")),
+        pairs(&[("deliver_at", "invalid_datetime")])
+    );
 }
 
 #[test]
 fn bonus_needs_a_branch_that_takes_bonuses_and_stays_within_its_limit() {
     let disabled = with(|b| b["branch"] = json!("mira"));
-    assert_eq!(problems(&disabled), pairs(&[("bonus.amount", "bonus_disabled")]));
+    assert_eq!(
+        problems(&disabled),
+        pairs(&[("bonus.amount", "bonus_disabled")])
+    );
     // 50 % of 1150 - 100 = 525 at most.
     let over = with(|b| {
         b["bonus"]["amount"] = json!(526);
@@ -298,12 +327,21 @@ fn payment_fields_must_fit_the_method() {
     });
     assert_eq!(
         problems(&body),
-        pairs(&[("payment.change_from", "not_allowed"), ("payment.transaction_id", "not_allowed")])
+        pairs(&[
+            ("payment.change_from", "not_allowed"),
+            ("payment.transaction_id", "not_allowed")
+        ])
     );
     let short = with(|b| b["payment"]["change_from"] = json!(500));
-    assert_eq!(problems(&short), pairs(&[("payment.change_from", "less_than_total")]));
+    assert_eq!(
+        problems(&short),
+        pairs(&[("payment.change_from", "less_than_total")])
+    );
     let unknown = with(|b| b["payment"]["method"] = json!("crypto"));
-    assert_eq!(problems(&unknown), pairs(&[("payment.method", "invalid_value")]));
+    assert_eq!(
+        problems(&unknown),
+        pairs(&[("payment.method", "invalid_value")])
+    );
 }
 
 #[test]
@@ -314,7 +352,10 @@ fn the_same_modifier_twice_in_a_line_is_refused() {
             {"article": "MOD-1", "quantity": 1, "price": 25}
         ]);
     });
-    assert_eq!(problems(&body), pairs(&[("items[0].modifiers[1].article", "duplicate")]));
+    assert_eq!(
+        problems(&body),
+        pairs(&[("items[0].modifiers[1].article", "duplicate")])
+    );
 }
 
 #[test]
@@ -332,4 +373,27 @@ fn optional_fields_take_their_defaults_and_blank_strings_count_as_absent() {
     assert_eq!(order.customer.email, None);
     assert_eq!(order.comment, None);
     assert_eq!(order.external_number(), Some("A-42"));
+}
+
+#[test]
+fn extreme_numbers_are_field_problems_not_panics() {
+    for number in [
+        "1e-300",
+        "1e300",
+        "5e-324",
+        "-0.0",
+        "1.7976931348623157e308",
+        "18446744073709551616",
+        "-9223372036854775809",
+    ] {
+        let raw = order_json()
+            .to_string()
+            .replace("\"total\":1000", &format!("\"total\":{number}"));
+        assert!(raw.contains(number), "{raw}");
+        let result = parse_order_at(raw.as_bytes(), &config(), true, now());
+        assert!(
+            matches!(result, Err(IntakeError::Invalid(_))),
+            "{number}: {result:?}"
+        );
+    }
 }

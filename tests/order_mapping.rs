@@ -482,7 +482,26 @@ async fn price_drift_unknown_articles_and_stopped_items_are_explained_for_staff(
         {"article": stopped.article, "size": stopped_size.name, "quantity": 1, "price": stopped_size.price,
          "modifiers": modifiers},
     ]);
-    let total = drifted + dough.price + dec!(100) + stopped_size.price + modifiers_sum;
+    // The external menu leaves hidden dishes out; a nomenclature catalog keeps them, flagged.
+    let hidden = plain(&catalog).clone();
+    let mut marked = catalog.clone();
+    marked
+        .products
+        .iter_mut()
+        .find(|p| p.article == hidden.article)
+        .unwrap()
+        .hidden = true;
+    let catalog = marked;
+    let mut items = items;
+    items.as_array_mut().unwrap().push(json!({
+        "article": hidden.article, "quantity": 1, "price": hidden.sizes[0].price,
+    }));
+    let total = drifted
+        + dough.price
+        + dec!(100)
+        + stopped_size.price
+        + modifiers_sum
+        + hidden.sizes[0].price;
     let order = parse(
         &config,
         &body(&cart(&catalog), json!({"items": items, "total": total})),
@@ -498,6 +517,7 @@ async fn price_drift_unknown_articles_and_stopped_items_are_explained_for_staff(
             ("items[0].price", "price_drift"),
             ("items[1].article", "unknown_article"),
             ("items[2].article", "stopped"),
+            ("items[3].article", "hidden"),
         ]
     );
     assert_eq!(
@@ -517,7 +537,7 @@ async fn price_drift_unknown_articles_and_stopped_items_are_explained_for_staff(
     );
     // /orders/check reports the same problems as field problems.
     let checked = check_order(&order, branch(&config), &catalog);
-    assert_eq!(checked.len(), 3);
+    assert_eq!(checked.len(), 4);
     assert_eq!(
         (checked[2].field.as_str(), checked[2].code.as_str()),
         ("items[2].article", "stopped")

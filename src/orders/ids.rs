@@ -1,10 +1,12 @@
 //! The iiko ids of one order, generated once and stored with it before the first call, so that
 //! every retry sends the same ids and iiko never creates the order twice (`DuplicatedOrderId`).
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::domain::Order;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serializable so the store can keep them beside the order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderIds {
     /// iiko `order.id`.
     pub order_id: Uuid,

@@ -20,7 +20,8 @@ use crate::menu::Catalog;
 /// a truly offline restaurant's order to the operators within a minute or two.
 pub const TRANSPORT_TO_FRONT_TIMEOUT_SECONDS: i32 = 60;
 
-/// iiko's `externalNumber` limit.
+/// iiko's `externalNumber` limit. A longer site id (up to 64) is cut for display only: the
+/// bridge keeps the whole id as the idempotency key.
 const EXTERNAL_NUMBER_MAX_CHARS: usize = 50;
 
 /// Why an order cannot go to iiko as it is; the reason is written for restaurant staff, who
@@ -282,10 +283,11 @@ fn payments(
             )),
         }
     }
+    // Holds whenever `check_arithmetic` found nothing; a failure here is a bug in this module.
     let paid: Decimal = payments.iter().map(|p| p.sum).sum();
     debug_assert!(
-        !problems.is_empty() || paid == order.total.amount() + order.bonus.amount(),
-        "payments {paid} must equal total plus bonus"
+        !problems.is_empty() || paid == order.items_sum() - discount_amount(order),
+        "payments {paid} must equal the items less the discount"
     );
     payments
 }

@@ -621,3 +621,46 @@ fn required_modifiers(product: &Product) -> (Value, Decimal) {
         .sum();
     (lines, sum)
 }
+
+#[tokio::test]
+async fn free_modifiers_may_be_charged_zero_but_other_prices_must_match() {
+    let catalog = catalog().await;
+    let config = config(true, false, false);
+    let dish = catalog
+        .products
+        .iter()
+        .find(|p| {
+            sellable(p)
+                && p.modifier_groups.len() == 1
+                && p.modifier_groups[0].free_quantity > 0
+                && p.modifier_groups[0].items[0].price > Decimal::ZERO
+        })
+        .expect("rolls come with sauces, one of them free");
+    let sauce = &dish.modifier_groups[0].items[0];
+    let price = dish.sizes[0].price;
+    let line = |charged: Decimal| {
+        json!({"items": [{"article": dish.article, "quantity": 1, "price": price,
+                          "modifiers": [{"article": sauce.article, "quantity": 1, "price": charged}]}],
+               "total": price + charged})
+    };
+    let free = parse(&config, &body(&cart(&catalog), line(Decimal::ZERO)));
+    let json = map(&config, &catalog, &free);
+    assert_eq!(
+        json["order"]["items"][0]["modifiers"][0]["price"].as_f64(),
+        Some(0.0)
+    );
+    let wrong = parse(&config, &body(&cart(&catalog), line(sauce.price + dec!(1))));
+    let problems = problems(&config, &catalog, &wrong);
+    assert_eq!(problems.len(), 1);
+    assert_eq!(
+        (problems[0].field.as_str(), problems[0].code),
+        ("items[0].modifiers[0].price", "price_drift")
+    );
+    assert!(
+        problems[0]
+            .reason
+            .contains(&format!("модификатор «{}»", sauce.name)),
+        "{}",
+        problems[0].reason
+    );
+}

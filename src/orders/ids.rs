@@ -35,3 +35,28 @@ impl OrderIds {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orders::parse_order;
+    use crate::orders::test_support::{config, order_json};
+
+    #[test]
+    fn one_fresh_position_per_line_and_per_modifier() {
+        let order = parse_order(order_json().to_string().as_bytes(), &config(), true).unwrap();
+        // Two lines, the first with one modifier.
+        assert_eq!(OrderIds::positions_needed(&order), 3);
+        let ids = OrderIds::generate(&order);
+        let again = OrderIds::generate(&order);
+        assert_eq!(ids.position_ids.len(), 3);
+        assert!(
+            ids.position_ids
+                .iter()
+                .all(|id| !again.position_ids.contains(id))
+        );
+        assert_ne!(ids.order_id, again.order_id);
+        let stored = serde_json::to_string(&ids).unwrap();
+        assert_eq!(serde_json::from_str::<OrderIds>(&stored).unwrap(), ids);
+    }
+}

@@ -258,10 +258,15 @@ impl Order {
             .or(self.id.as_ref().map(OrderId::as_str))
     }
 
-    /// The items' sum before discount and bonus, each line rounded to kopecks.
+    /// The items' sum before discount and bonus.
     pub fn items_sum(&self) -> Decimal {
-        self.items.iter().map(Item::line_total).sum()
+        items_sum(&self.items)
     }
+}
+
+/// The sum of the lines, each rounded to kopecks.
+pub fn items_sum(items: &[Item]) -> Decimal {
+    items.iter().map(Item::line_total).sum()
 }
 
 /// Delivery carries its address, so a delivery without one cannot exist.

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::domain::{
     Address, Article, BranchKey, Customer, Discount, Item, ItemModifier, Money, Order, OrderId,
-    Payment, PaymentMethod, Persons, Phone, Quantity, Service,
+    Payment, PaymentMethod, Persons, Phone, Quantity, Service, items_sum,
 };
 use super::reader::{Object, Reader, get, join};
 use crate::config::{BranchConfig, Config};
@@ -138,9 +138,24 @@ fn read_order(
         .required(body, "", "total")
         .and_then(|value| r.parsed(value, "total", Money::parse));
 
+    // The money rules run whenever their own inputs parsed, so a wrong total is reported
+    // beside, say, a bad phone rather than after the site fixed it.
+    if let (Some(items), Some(discount), Some(bonus), Some(total)) =
+        (&items, &discount, &bonus, &total)
+    {
+        let sums = Sums {
+            items: items_sum(items),
+            discount: discount
+                .as_ref()
+                .map_or(Decimal::ZERO, |d| d.amount.amount()),
+            bonus: bonus.amount(),
+            total: *total,
+        };
+        check_sums(r, &sums, branch.as_ref().map(|b| b.1), payment.as_ref());
+    }
     let (
         Some(id),
-        Some((branch, branch_config)),
+        Some((branch, _)),
         Some(number),
         Some(service),
         Some(deliver_at),
@@ -159,7 +174,7 @@ fn read_order(
     else {
         return None;
     };
-    let order = Order {
+    Some(Order {
         id,
         branch,
         number,
@@ -173,9 +188,7 @@ fn read_order(
         bonus,
         payment,
         total,
-    };
-    check_sums(r, &order, branch_config);
-    Some(order)
+    })
 }
 
 fn read_branch<'c>(
@@ -525,26 +538,37 @@ fn read_payment(r: &mut Reader, value: &Value) -> Option<Payment> {
     Some(payment)
 }
 
-/// The arithmetic (CONTRACT §1) and the money rules that need the whole order.
-fn check_sums(r: &mut Reader, order: &Order, branch: &BranchConfig) {
-    let items = order.items_sum();
-    let discount = order
-        .discount
-        .as_ref()
-        .map_or(Decimal::ZERO, |d| d.amount.amount());
-    let bonus = order.bonus.amount();
+struct Sums {
+    items: Decimal,
+    discount: Decimal,
+    bonus: Decimal,
+    total: Money,
+}
+
+/// The arithmetic (CONTRACT §1) and the money rules that need several fields.
+fn check_sums(
+    r: &mut Reader,
+    sums: &Sums,
+    branch: Option<&BranchConfig>,
+    payment: Option<&Payment>,
+) {
+    let Sums {
+        items,
+        discount,
+        bonus,
+        total,
+    } = *sums;
     let expected = items - discount - bonus;
-    if expected != order.total.amount() {
+    if expected != total.amount() {
         r.problem(
             "total",
             "mismatch",
             format!(
-                "items {items:.2} - discount {discount:.2} - bonus {bonus:.2} = {expected:.2}, but total is {}",
-                order.total
+                "items {items:.2} - discount {discount:.2} - bonus {bonus:.2} = {expected:.2}, but total is {total}"
             ),
         );
     }
-    if !order.bonus.is_zero() {
+    if let Some(branch) = branch.filter(|_| !bonus.is_zero()) {
         if !branch.bonus.enabled {
             r.problem(
                 "bonus.amount",
@@ -565,11 +589,11 @@ fn check_sums(r: &mut Reader, order: &Order, branch: &BranchConfig) {
             }
         }
     }
-    if let Some(change_from) = order.payment.change_from.filter(|c| *c < order.total) {
+    if let Some(change_from) = payment.and_then(|p| p.change_from).filter(|c| *c < total) {
         r.problem(
             "payment.change_from",
             "less_than_total",
-            format!("{change_from} is less than the total {}", order.total),
+            format!("{change_from} is less than the total {total}"),
         );
     }
 }

@@ -189,6 +189,7 @@ fn a_bad_phone_an_unknown_branch_and_a_missing_address_come_together() {
         b["customer"]["phone"] = json!("89990001122");
         b["branch"] = json!("nowhere");
         b.as_object_mut().unwrap().remove("address");
+        b["total"] = json!(1);
     });
     assert_eq!(
         problems(&body),
@@ -196,6 +197,7 @@ fn a_bad_phone_an_unknown_branch_and_a_missing_address_come_together() {
             ("customer.phone", "invalid_phone"),
             ("branch", "unknown_branch"),
             ("address", "required"),
+            ("total", "mismatch"),
         ])
     );
 }

@@ -5,5 +5,6 @@ pub mod http;
 pub mod iiko;
 pub mod menu;
 pub mod notify;
+pub mod orders;
 pub mod sim;
 pub mod store;

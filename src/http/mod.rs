@@ -2,6 +2,7 @@
 mod auth;
 mod catalog;
 pub mod error;
+pub mod signature;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
 

@@ -39,7 +39,7 @@ async fn catalog(
     }
     let stored = state
         .store
-        .current_catalog(&branch)
+        .current_public_catalog(&branch)
         .await
         .map_err(|e| ApiError::unavailable(&e))?
         .ok_or_else(|| {

@@ -147,15 +147,6 @@ impl MenuSyncer {
         let lock = self.branch_lock(&branch.key);
         let _one_at_a_time = lock.lock().await;
         let started = Instant::now();
-        let stored = self.store.current_catalog(&branch.key).await?;
-        let previous = stored
-            .as_ref()
-            .map(|stored| parse_catalog(&branch.key, &stored.catalog_json))
-            .transpose()?;
-        let stored_report = stored
-            .as_ref()
-            .and_then(|stored| serde_json::from_str(&stored.report_json).ok())
-            .unwrap_or_default();
         let outcome = |result, products, diff, report| SyncOutcome {
             branch: branch.key.clone(),
             kind,
@@ -166,9 +157,28 @@ impl MenuSyncer {
             exported: None,
             seconds: started.elapsed().as_secs_f64(),
         };
-
-        let (fresh, report) = match (kind, previous.as_ref()) {
-            (SyncKind::StopList | SyncKind::Prices, None) => {
+        // Reading the stored version and asking iiko overlap: each takes about as long as the
+        // other on a large menu.
+        let revision = self.store.current_iiko_revision(&branch.key).await?;
+        let loading = tokio::spawn(load_previous(self.store.clone(), branch.key.clone()));
+        if kind != SyncKind::StopList {
+            on_stage(Stage::Fetching);
+        }
+        let (fetched, stop_list) = tokio::join!(
+            async {
+                match kind {
+                    SyncKind::StopList => Ok(None),
+                    _ => fetch_catalog(&self.client, branch, revision)
+                        .await
+                        .map(Some),
+                }
+            },
+            fetch_stop_list(&self.client, branch),
+        );
+        let previous = loading.await.expect("loading a catalog does not panic")?;
+        let (fetched, stop_list) = (fetched?, stop_list?);
+        let (fresh, report) = match (fetched, previous.as_ref()) {
+            (_, None) if kind != SyncKind::Full => {
                 return Ok(outcome(
                     SyncResult::NoCatalog,
                     0,
@@ -176,40 +186,31 @@ impl MenuSyncer {
                     IntegrityReport::default(),
                 ));
             }
-            (SyncKind::StopList, Some(previous)) => (previous.clone(), stored_report),
-            (SyncKind::Full | SyncKind::Prices, _) => {
-                on_stage(Stage::Fetching);
-                let revision = previous.as_ref().and_then(|c| c.iiko_revision);
-                match fetch_catalog(&self.client, branch, revision).await? {
-                    Fetched::Built(built) => {
-                        let fresh = match (kind, previous.as_ref()) {
-                            (SyncKind::Prices, Some(previous)) => {
-                                with_prices_of(previous, &built.catalog)
-                            }
-                            _ => built.catalog,
-                        };
-                        (fresh, built.report)
-                    }
-                    // The nomenclature did not change since the stored catalog was built.
-                    Fetched::Unchanged { .. } => match previous.as_ref() {
-                        Some(previous) => (previous.clone(), stored_report),
-                        None => {
-                            return Err(MenuError::Malformed {
-                                path: "/api/1/nomenclature".into(),
-                                problem: "unchanged revision without a stored catalog".into(),
-                            }
-                            .into());
-                        }
-                    },
+            (None, Some(previous)) => (previous.catalog.clone(), previous.report.clone()),
+            (Some(Fetched::Built(built)), previous) => match (kind, previous) {
+                (SyncKind::Prices, Some(previous)) => (
+                    with_prices_of(&previous.catalog, &built.catalog),
+                    built.report,
+                ),
+                _ => (built.catalog, built.report),
+            },
+            // The nomenclature did not change since the stored catalog was built.
+            (Some(Fetched::Unchanged { .. }), Some(previous)) => {
+                (previous.catalog.clone(), previous.report.clone())
+            }
+            (Some(Fetched::Unchanged { .. }) | None, None) => {
+                return Err(MenuError::Malformed {
+                    path: "/api/1/nomenclature".into(),
+                    problem: "unchanged revision without a stored catalog".into(),
                 }
+                .into());
             }
         };
         on_stage(Stage::StopList);
-        let stop_list = fetch_stop_list(&self.client, branch).await?;
         let mut catalog = apply_stop_list(fresh, &stop_list);
         on_stage(Stage::Comparing);
         let changes = match previous.as_ref() {
-            Some(previous) => diff(previous, &catalog),
+            Some(previous) => diff(&previous.catalog, &catalog),
             None => diff(&empty_like(&catalog), &catalog),
         };
         let products = catalog.products.len();
@@ -219,7 +220,8 @@ impl MenuSyncer {
         if options.strict && report.has_problems() {
             return Ok(outcome(SyncResult::KeptPrevious, products, changes, report));
         }
-        self.alert_if_new_problems(&report, stored.as_ref()).await;
+        self.alert_if_new_problems(&report, previous.as_ref().map(|p| &p.report))
+            .await;
         if previous.is_some() && changes.is_empty() {
             return Ok(outcome(SyncResult::Unchanged, products, changes, report));
         }
@@ -303,14 +305,12 @@ impl MenuSyncer {
     async fn alert_if_new_problems(
         &self,
         report: &IntegrityReport,
-        stored: Option<&StoredCatalog>,
+        known: Option<&IntegrityReport>,
     ) {
         let Some(alerts) = &self.alerts else { return };
         if !report.has_problems() {
             return;
         }
-        let known: Option<IntegrityReport> =
-            stored.and_then(|s| serde_json::from_str(&s.report_json).ok());
         let problems: Vec<String> = report.problems().map(ToString::to_string).collect();
         let known_problems: Option<Vec<String>> =
             known.map(|k| k.problems().map(ToString::to_string).collect());
@@ -326,11 +326,26 @@ impl MenuSyncer {
     }
 }
 
-fn parse_catalog(branch: &str, json: &str) -> Result<Catalog, SyncError> {
-    serde_json::from_str(json).map_err(|source| SyncError::CorruptCatalog {
-        branch: branch.to_owned(),
-        source,
+/// The stored version a sync compares with.
+struct Previous {
+    catalog: Catalog,
+    report: IntegrityReport,
+}
+
+/// Reads and parses the current version off the async threads: a large catalog takes a while.
+async fn load_previous(store: Store, branch: String) -> Result<Option<Previous>, SyncError> {
+    let Some(source) = store.current_catalog_source(&branch).await? else {
+        return Ok(None);
+    };
+    tokio::task::spawn_blocking(move || {
+        let catalog = serde_json::from_str(&source.catalog_json)
+            .map_err(|source| SyncError::CorruptCatalog { branch, source })?;
+        // An unreadable old report only means its problems may be alerted once more.
+        let report = serde_json::from_str(&source.report_json).unwrap_or_default();
+        Ok(Some(Previous { catalog, report }))
     })
+    .await
+    .expect("parsing a catalog does not panic")
 }
 
 /// A catalog with nothing in it, to diff a branch's first sync against.

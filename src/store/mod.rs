@@ -57,6 +57,20 @@ pub struct StoredCatalog {
     pub report_json: String,
 }
 
+/// What a sync needs of the current version: not the served document, which is the largest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogSource {
+    pub catalog_json: String,
+    pub report_json: String,
+}
+
+/// What the catalog API serves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublicCatalogRow {
+    pub etag: String,
+    pub public_json: String,
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `store.url` and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
@@ -146,6 +160,55 @@ impl Store {
 
     pub async fn current_catalog(&self, branch: &str) -> Result<Option<StoredCatalog>, StoreError> {
         self.catalog_at(branch, "version_id").await
+    }
+
+    pub async fn current_catalog_source(
+        &self,
+        branch: &str,
+    ) -> Result<Option<CatalogSource>, StoreError> {
+        let row = sqlx::query(
+            "SELECT v.catalog, v.report
+             FROM catalog_current c JOIN catalog_versions v ON v.id = c.version_id
+             WHERE c.branch = ?",
+        )
+        .bind(branch)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| CatalogSource {
+            catalog_json: row.get("catalog"),
+            report_json: row.get("report"),
+        }))
+    }
+
+    /// iiko's revision behind the current version (the nomenclature cursor), if any.
+    pub async fn current_iiko_revision(&self, branch: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT v.revision
+             FROM catalog_current c JOIN catalog_versions v ON v.id = c.version_id
+             WHERE c.branch = ?",
+        )
+        .bind(branch)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|row| row.get("revision")))
+    }
+
+    pub async fn current_public_catalog(
+        &self,
+        branch: &str,
+    ) -> Result<Option<PublicCatalogRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT v.etag, v.public_catalog
+             FROM catalog_current c JOIN catalog_versions v ON v.id = c.version_id
+             WHERE c.branch = ?",
+        )
+        .bind(branch)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| PublicCatalogRow {
+            etag: row.get("etag"),
+            public_json: row.get("public_catalog"),
+        }))
     }
 
     pub async fn previous_catalog(

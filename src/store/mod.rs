@@ -5,8 +5,19 @@ use std::{path::Path, str::FromStr, time::Duration};
 use chrono::{DateTime, Utc};
 use sqlx::{
     Row, SqlitePool,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    },
 };
+
+const ALL_COLUMNS: &str =
+    "v.id, v.branch, v.revision, v.synced_at, v.etag, v.catalog, v.public_catalog, v.report";
+
+#[derive(Clone, Copy)]
+enum Version {
+    Current,
+    Previous,
+}
 
 /// How many catalog versions per branch are kept (the current one, the rollback target, history).
 const CATALOG_VERSIONS_KEPT: i64 = 10;
@@ -159,21 +170,29 @@ impl Store {
     }
 
     pub async fn current_catalog(&self, branch: &str) -> Result<Option<StoredCatalog>, StoreError> {
-        self.catalog_at(branch, "version_id").await
+        let row = self
+            .version_row(branch, Version::Current, ALL_COLUMNS)
+            .await?;
+        row.map(|row| stored_catalog(&row)).transpose()
+    }
+
+    pub async fn previous_catalog(
+        &self,
+        branch: &str,
+    ) -> Result<Option<StoredCatalog>, StoreError> {
+        let row = self
+            .version_row(branch, Version::Previous, ALL_COLUMNS)
+            .await?;
+        row.map(|row| stored_catalog(&row)).transpose()
     }
 
     pub async fn current_catalog_source(
         &self,
         branch: &str,
     ) -> Result<Option<CatalogSource>, StoreError> {
-        let row = sqlx::query(
-            "SELECT v.catalog, v.report
-             FROM catalog_current c JOIN catalog_versions v ON v.id = c.version_id
-             WHERE c.branch = ?",
-        )
-        .bind(branch)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = self
+            .version_row(branch, Version::Current, "v.catalog, v.report")
+            .await?;
         Ok(row.map(|row| CatalogSource {
             catalog_json: row.get("catalog"),
             report_json: row.get("report"),
@@ -182,14 +201,9 @@ impl Store {
 
     /// iiko's revision behind the current version (the nomenclature cursor), if any.
     pub async fn current_iiko_revision(&self, branch: &str) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
-            "SELECT v.revision
-             FROM catalog_current c JOIN catalog_versions v ON v.id = c.version_id
-             WHERE c.branch = ?",
-        )
-        .bind(branch)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = self
+            .version_row(branch, Version::Current, "v.revision")
+            .await?;
         Ok(row.and_then(|row| row.get("revision")))
     }
 
@@ -197,43 +211,36 @@ impl Store {
         &self,
         branch: &str,
     ) -> Result<Option<PublicCatalogRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT v.etag, v.public_catalog
-             FROM catalog_current c JOIN catalog_versions v ON v.id = c.version_id
-             WHERE c.branch = ?",
-        )
-        .bind(branch)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = self
+            .version_row(branch, Version::Current, "v.etag, v.public_catalog")
+            .await?;
         Ok(row.map(|row| PublicCatalogRow {
             etag: row.get("etag"),
             public_json: row.get("public_catalog"),
         }))
     }
 
-    pub async fn previous_catalog(
+    /// Some columns of a branch's current or previous version; reading only what the caller
+    /// needs matters, as a large catalog's documents run to tens of megabytes.
+    async fn version_row(
         &self,
         branch: &str,
-    ) -> Result<Option<StoredCatalog>, StoreError> {
-        self.catalog_at(branch, "previous_id").await
-    }
-
-    async fn catalog_at(
-        &self,
-        branch: &str,
-        pointer: &str,
-    ) -> Result<Option<StoredCatalog>, StoreError> {
-        // `pointer` is one of two column names chosen in this module, never user input.
+        version: Version,
+        columns: &str,
+    ) -> Result<Option<SqliteRow>, StoreError> {
+        let pointer = match version {
+            Version::Current => "version_id",
+            Version::Previous => "previous_id",
+        };
+        // `columns` and `pointer` are fixed strings of this module, never user input.
         let sql = format!(
-            "SELECT v.id, v.branch, v.revision, v.synced_at, v.etag, v.catalog, v.public_catalog, v.report
-             FROM catalog_current c JOIN catalog_versions v ON v.id = c.{pointer}
+            "SELECT {columns} FROM catalog_current c JOIN catalog_versions v ON v.id = c.{pointer}
              WHERE c.branch = ?"
         );
-        let row = sqlx::query(&sql)
+        Ok(sqlx::query(&sql)
             .bind(branch)
             .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| stored_catalog(&row)).transpose()
+            .await?)
     }
 
     /// Makes the previous version current again (and the current one the new rollback target).
@@ -259,7 +266,7 @@ impl Store {
     }
 }
 
-fn stored_catalog(row: &sqlx::sqlite::SqliteRow) -> Result<StoredCatalog, StoreError> {
+fn stored_catalog(row: &SqliteRow) -> Result<StoredCatalog, StoreError> {
     let synced_at: String = row.get("synced_at");
     Ok(StoredCatalog {
         id: row.get("id"),

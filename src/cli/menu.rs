@@ -5,7 +5,7 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use super::Failure;
+use super::{Failure, SyncArgs};
 use crate::{
     config::{BranchConfig, Config},
     iiko::IikoClient,
@@ -65,12 +65,16 @@ pub fn branches<'a>(
 
 pub async fn sync(
     config: &Config,
-    branch: Option<&str>,
     kind: SyncKind,
-    options: SyncOptions,
-    json_output: bool,
+    args: &SyncArgs,
+    strict: bool,
 ) -> Result<(), Failure> {
-    let branches = branches(config, branch)?;
+    let branches = branches(config, args.branch.as_deref())?;
+    let options = SyncOptions {
+        dry_run: args.dry_run,
+        strict,
+    };
+    let json_output = args.json;
     let syncer = syncer(config).await?;
     let mut outcomes = Vec::new();
     let mut failures = Vec::new();

@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 use crate::{
     config::{self, Config, ConfigError, IikoConfig, Sources},
     iiko::{IikoClient, IikoError},
-    menu::{SyncKind, SyncOptions},
+    menu::SyncKind,
     sim,
 };
 
@@ -56,22 +56,28 @@ enum Command {
     Demo,
 }
 
+#[derive(Args)]
+struct SyncArgs {
+    /// Only this branch (default: every branch).
+    #[arg(long)]
+    branch: Option<String>,
+    /// Show the diff and the article report; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum MenuCommand {
     /// Fetch menu and prices, validate articles, store and export the catalog.
     Sync {
-        /// Only this branch (default: every branch).
-        #[arg(long)]
-        branch: Option<String>,
-        /// Show the diff and the article report; write nothing.
-        #[arg(long)]
-        dry_run: bool,
+        #[command(flatten)]
+        sync: SyncArgs,
         /// With article problems, keep the previous catalog.
         #[arg(long)]
         strict: bool,
-        /// Print JSON instead of tables.
-        #[arg(long)]
-        json: bool,
     },
     /// Make the previous catalog of a branch current again.
     Rollback {
@@ -83,17 +89,7 @@ enum MenuCommand {
 #[derive(Subcommand)]
 enum PricesCommand {
     /// Refresh prices, availability and stop lists of the stored catalog.
-    Sync {
-        /// Only this branch (default: every branch).
-        #[arg(long)]
-        branch: Option<String>,
-        /// Show the diff; write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Print JSON instead of tables.
-        #[arg(long)]
-        json: bool,
-    },
+    Sync(SyncArgs),
 }
 
 #[derive(Subcommand)]
@@ -228,30 +224,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Sim(args) => run_simulator(args).await,
         Command::Demo => demo::run().await,
-        Command::Menu(MenuCommand::Sync {
-            branch,
-            dry_run,
-            strict,
-            json,
-        }) => {
+        Command::Menu(MenuCommand::Sync { sync, strict }) => {
             let config = load_config(&cli.config)?;
-            let options = SyncOptions { dry_run, strict };
-            menu::sync(&config, branch.as_deref(), SyncKind::Full, options, json).await
+            menu::sync(&config, SyncKind::Full, &sync, strict).await
         }
         Command::Menu(MenuCommand::Rollback { branch }) => {
             menu::rollback(&load_config(&cli.config)?, &branch).await
         }
-        Command::Prices(PricesCommand::Sync {
-            branch,
-            dry_run,
-            json,
-        }) => {
+        Command::Prices(PricesCommand::Sync(sync)) => {
             let config = load_config(&cli.config)?;
-            let options = SyncOptions {
-                dry_run,
-                strict: false,
-            };
-            menu::sync(&config, branch.as_deref(), SyncKind::Prices, options, json).await
+            menu::sync(&config, SyncKind::Prices, &sync, false).await
         }
         Command::Orders(_) => Err(Failure::Usage(
             "this command is not yet available in this version".into(),

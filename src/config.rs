@@ -15,12 +15,13 @@ use figment::{
     providers::{Env, Format, Serialized, Toml},
     value::{Dict, Value},
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use url::Url;
 use uuid::Uuid;
 
 use crate::{
+    http::signature::WebhookSecret,
     iiko::{Credentials, IikoSettings},
     menu::ExternalMenuApi,
 };
@@ -566,6 +567,17 @@ impl Sources {
         if !config.iiko_webhook.path.starts_with('/') {
             problems.push(self.problem("iiko_webhook.path", "must start with /"));
         }
+        for (key, secret) in [
+            ("site.signing_secret", &config.site.signing_secret),
+            ("site.events_secret", &config.site.events_secret),
+        ] {
+            let malformed = secret
+                .as_ref()
+                .is_some_and(|s| WebhookSecret::parse(s.expose_secret()).is_err());
+            if malformed {
+                problems.push(self.problem(key, "not a whsec_<base64> secret"));
+            }
+        }
         if config.email.smtp_url.is_some() != config.email.from.is_some() {
             problems.push(self.problem("email", "smtp_url and from go together"));
         }
@@ -831,9 +843,14 @@ mod tests {
             .replace("max_attempts = 3", "max_attempts = 0")
             .replace("CookingStarted = \"cooking\"", "Cooking = \"cooking\"")
             .replace("limit_percent = 50", "limit_percent = 150")
+            .replace(
+                "# signing_secret = \"whsec_...\"",
+                "signing_secret = \"whsec_???\"",
+            )
             .replace("# api_key = \"...\"", "api_key = \"k\"");
         let problems = problems(&text);
         let keys = [
+            "site.signing_secret",
             "delivery.max_attempts",
             "status_map.Cooking",
             "bonus.limit_percent",
@@ -862,7 +879,6 @@ mod tests {
         let Credentials::ApiLogin(login) = config.iiko.settings().unwrap().credentials else {
             panic!("expected an API login");
         };
-        use secrecy::ExposeSecret;
         assert_eq!(login.expose_secret(), "very-secret-login");
         let debug = format!("{config:?}");
         assert!(

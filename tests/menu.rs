@@ -309,6 +309,21 @@ async fn an_unknown_branch_is_named_with_exit_code_2() {
 }
 
 #[tokio::test]
+async fn an_external_menu_iiko_does_not_know_is_named_with_exit_code_2() {
+    let bed = Bed::new(None).await;
+    bed.write_config(|text| {
+        text.replace("external_menu_id = \"4821\"", "external_menu_id = \"9999\"")
+    });
+    let out = bed.bridge(&["menu", "sync"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("9999") && stderr.contains("menu.external_menu_id"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn iiko_failing_mid_sync_leaves_the_previous_catalog_untouched() {
     let bed = Bed::new(None).await;
     assert!(bed.bridge(&["menu", "sync"]).await.status.success());

@@ -103,7 +103,7 @@ pub async fn sync(
         let text = serde_json::to_string_pretty(&json!({"outcomes": outcomes, "errors": errors}))
             .map_err(anyhow::Error::from)?;
         println!("{text}");
-    } else {
+    } else if !outcomes.is_empty() {
         print!("{}", render(&outcomes));
     }
     for (branch, error) in &failures {
@@ -123,6 +123,12 @@ fn exit_status(outcomes: &[SyncOutcome], failures: &[(String, SyncError)]) -> Re
     }
     if let Some((branch, error)) = failures.first() {
         return Err(match error {
+            // iiko refuses a menu or price category it does not know with a 400.
+            SyncError::Menu(MenuError::Iiko(e)) if e.http_status() == Some(400) => {
+                Failure::Usage(format!(
+                    "branch {branch}: iiko does not know its menu.external_menu_id or menu.price_category_id (see above)"
+                ))
+            }
             SyncError::Menu(_) => Failure::DataProblems(format!(
                 "branch {branch}: iiko's menu could not be used; the previous catalog is untouched"
             )),

@@ -56,8 +56,8 @@ pub struct AddressView {
 #[derive(Debug, Serialize)]
 pub struct LineView {
     pub position: usize,
-    /// The catalog's name, or the article as sent when the catalog does not know it.
-    pub name: String,
+    /// The catalog's name; `None` when the catalog does not know the article (shown as sent).
+    pub name: Option<String>,
     pub article: String,
     pub size: Option<String>,
     pub quantity: String,
@@ -69,7 +69,7 @@ pub struct LineView {
 
 #[derive(Debug, Serialize)]
 pub struct ModifierView {
-    pub name: String,
+    pub name: Option<String>,
     pub article: String,
     pub quantity: String,
     pub price: String,
@@ -176,7 +176,7 @@ fn line(position: usize, item: &Item, catalog: Option<&Catalog>) -> LineView {
     });
     LineView {
         position,
-        name: product.map_or_else(|| item.article.to_string(), |p| p.name.clone()),
+        name: product.map(|p| p.name.clone()),
         article: item.article.to_string(),
         size,
         quantity: quantity(item.quantity.amount()),
@@ -196,7 +196,7 @@ fn modifier_line(modifier: &ItemModifier, product: Option<&Product>) -> Modifier
     ModifierView {
         name: product
             .and_then(|p| p.modifier(article))
-            .map_or_else(|| article.to_owned(), |(_, m)| m.name.clone()),
+            .map(|(_, m)| m.name.clone()),
         article: article.to_owned(),
         quantity: quantity(modifier.quantity.amount()),
         price: rubles(modifier.price().amount()),

@@ -343,7 +343,7 @@ async fn the_telegram_text_escapes_the_customers_markup() {
     h.step(Utc::now()).await;
 
     let sent = h.messages_to(KITCHEN_CHAT);
-    assert_eq!(sent, [message.telegram_html.clone()]);
+    assert_eq!(sent, [message.telegram_html]);
     let text = &sent[0];
     assert!(tags_are_telegrams(text), "{text}");
     assert!(

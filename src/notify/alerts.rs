@@ -132,7 +132,7 @@ impl OperatorAlerter {
     pub async fn record_iiko_result(&self, branch: &BranchConfig, ok: bool, error: Option<&str>) {
         let text = |transition| match transition {
             Transition::Down => format!(
-                "🔴 <b>iiko не отвечает для филиала {}</b> ({} ошибок подряд): {}\nЗаказы уходят операторам по e-mail и в Telegram.",
+                "🔴 <b>iiko не отвечает для филиала {}</b> (после {} неудачных попыток подряд): {}\nЗаказы, которые iiko не примет, уйдут персоналу по e-mail и в Telegram.",
                 html::escape(&branch.name),
                 IIKO_FAILURES_BEFORE_ALERT,
                 html::escape(error.unwrap_or("причина неизвестна")),

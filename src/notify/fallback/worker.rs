@@ -226,8 +226,11 @@ fn undelivered_alert(order: &UndeliveredFallback) -> String {
     }
     for delivery in &order.deliveries {
         text.push_str(&format!(
-            "• {:?} {}: {}\n",
-            delivery.channel,
+            "• {} {}: {}\n",
+            match delivery.channel {
+                FallbackChannel::Email => "e-mail",
+                FallbackChannel::Telegram => "Telegram",
+            },
             html::escape(&delivery.recipient),
             html::escape(delivery.last_error.as_deref().unwrap_or("—")),
         ));

@@ -754,3 +754,30 @@ async fn a_template_that_does_not_compile_is_refused_at_load_with_its_name() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn the_running_worker_sends_a_new_order_and_stops_on_shutdown() {
+    let config = config(recipients());
+    let order = rich_order(&config);
+    let h = harness().await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(h.worker.clone().run(async {
+        let _ = stopped.await;
+    }));
+
+    h.enqueue(&config, &order).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while h.sink.mails().is_empty() || h.messages_to(KITCHEN_CHAT).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not sent within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(()).unwrap();
+
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the worker stops on shutdown")
+        .unwrap();
+}

@@ -144,12 +144,12 @@ impl Templates {
     ) -> Result<FallbackMessage, RenderError> {
         let view = view::OrderView::new(order, branch, catalog, reason);
         let context = minijinja::context! { order => Value::from(minijinja::value::Serde(&view)) };
-        let render = |name: &str| match render(&self.env, name, &context) {
-            Err(error) if self.defaults.is_some() => {
+        let render = |name: &str| match (render(&self.env, name, &context), &self.defaults) {
+            (Err(error), Some(defaults)) => {
                 tracing::error!(%error, "an edited fallback template failed; using the default");
-                render(self.defaults.as_ref().expect("checked"), name, &context)
+                render(defaults, name, &context)
             }
-            result => result,
+            (result, _) => result,
         };
         Ok(FallbackMessage {
             number: view.number.clone(),

@@ -3,11 +3,15 @@
 //! Each channel sends one thing and says honestly how it went: errors are typed and tell
 //! whether trying again can help, so the caller can retry each channel on its own with backoff.
 //! Secrets (the bot token, SMTP credentials) never reach `Display` or `Debug` output.
+pub mod alerts;
 pub mod email;
+pub mod fallback;
 pub mod html;
 pub mod telegram;
 
+pub use alerts::{OperatorAlerter, OperatorChats};
 pub use email::{Email, EmailError, Mailer};
+pub use fallback::{FallbackMessage, FallbackWorker, RenderError, Templates, enqueue_fallback};
 pub use telegram::{Telegram, TelegramError};
 
 /// `text` with every occurrence of each non-empty `secret` replaced by a marker.

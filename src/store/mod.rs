@@ -1,5 +1,12 @@
 //! Persistence behind one interface. SQLite (WAL) is the embedded default; the SQL stays
 //! portable so PostgreSQL can follow behind the same methods.
+mod fallback;
+
+pub use fallback::{
+    DeliveryState, FALLBACK_ATTEMPTS_BEFORE_ALERT, FallbackChannel, FallbackDelivery, NewDelivery,
+    NewFallback, UndeliveredFallback,
+};
+
 use std::{path::Path, str::FromStr, time::Duration};
 
 use chrono::{DateTime, Utc};

@@ -1,0 +1,272 @@
+//! Operator alerts in Telegram, one per change of state rather than one per failed order:
+//! iiko not answering for a branch, a terminal group going offline, and their recovery.
+use std::{collections::HashMap, sync::Mutex};
+
+use super::{Telegram, html};
+use crate::config::{BranchConfig, TelegramConfig};
+
+/// Consecutive iiko failures for a branch before operators hear of it: one timeout is noise.
+pub const IIKO_FAILURES_BEFORE_ALERT: u32 = 3;
+
+/// The operators' chats and the bot that writes to them.
+#[derive(Debug, Clone)]
+pub struct OperatorChats {
+    telegram: Option<Telegram>,
+    chats: Vec<i64>,
+}
+
+impl OperatorChats {
+    pub fn new(telegram: Option<Telegram>, chats: Vec<i64>) -> OperatorChats {
+        OperatorChats { telegram, chats }
+    }
+
+    /// `telegram.operator_chats` through the configured bot.
+    pub fn from_config(config: &TelegramConfig) -> OperatorChats {
+        OperatorChats::new(Telegram::from_config(config), config.operator_chats.clone())
+    }
+
+    /// Sends `text` (Telegram HTML) to every operator chat. `true` when at least one chat got
+    /// it, or when there is nobody to tell (logged): only then is the alert done with.
+    pub async fn send(&self, text: &str) -> bool {
+        let Some(telegram) = self.telegram.as_ref().filter(|_| !self.chats.is_empty()) else {
+            tracing::error!(
+                alert = text,
+                "no operator chats configured: alert only logged"
+            );
+            return true;
+        };
+        let mut delivered = false;
+        for &chat in &self.chats {
+            match telegram.send_html(chat, text).await {
+                Ok(()) => delivered = true,
+                Err(error) => tracing::warn!(chat, %error, "operator alert not delivered"),
+            }
+        }
+        delivered
+    }
+}
+
+/// What a branch's state turned into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Down,
+    Up,
+}
+
+/// The kinds of trouble tracked per branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Watch {
+    Iiko,
+    Terminal,
+}
+
+#[derive(Debug, Default)]
+struct Track {
+    failures: u32,
+    /// Operators were told it is down (and not yet that it is back).
+    alerted: bool,
+    /// A transition's message is being sent: others wait for its outcome.
+    sending: bool,
+}
+
+/// The hysteresis, without any I/O: after `threshold` consecutive failures one `Down`, then
+/// nothing until a success, then one `Up`. A transition counts only once its message is
+/// confirmed sent, so an alert lost to a Telegram outage is tried again on the next call.
+#[derive(Debug, Default)]
+pub struct AlertBook {
+    tracks: HashMap<(String, Watch), Track>,
+}
+
+impl AlertBook {
+    /// Records one observation; `Some` when operators should now be told.
+    pub fn observe(
+        &mut self,
+        branch: &str,
+        watch: Watch,
+        ok: bool,
+        threshold: u32,
+    ) -> Option<Transition> {
+        let track = self.tracks.entry((branch.to_owned(), watch)).or_default();
+        let transition = if ok {
+            track.failures = 0;
+            track.alerted.then_some(Transition::Up)
+        } else {
+            track.failures = track.failures.saturating_add(1);
+            (!track.alerted && track.failures >= threshold).then_some(Transition::Down)
+        };
+        // Concurrent callers must not send the same transition twice.
+        let transition = transition.filter(|_| !track.sending);
+        track.sending |= transition.is_some();
+        transition
+    }
+
+    /// The outcome of sending `transition`'s message.
+    pub fn confirm(&mut self, branch: &str, watch: Watch, transition: Transition, sent: bool) {
+        if let Some(track) = self.tracks.get_mut(&(branch.to_owned(), watch)) {
+            track.sending = false;
+            if sent {
+                track.alerted = transition == Transition::Down;
+            }
+        }
+    }
+}
+
+/// Tells operators when iiko stops answering for a branch or a terminal group goes offline,
+/// and when it recovers: once per change, never once per order.
+#[derive(Debug)]
+pub struct OperatorAlerter {
+    chats: OperatorChats,
+    book: Mutex<AlertBook>,
+}
+
+impl OperatorAlerter {
+    pub fn new(chats: OperatorChats) -> OperatorAlerter {
+        OperatorAlerter {
+            chats,
+            book: Mutex::default(),
+        }
+    }
+
+    /// Records the outcome of one call to iiko for `branch`; `error` is shown in the alert.
+    /// Awaits Telegram only on a change of state.
+    pub async fn record_iiko_result(&self, branch: &BranchConfig, ok: bool, error: Option<&str>) {
+        let text = |transition| match transition {
+            Transition::Down => format!(
+                "🔴 <b>iiko не отвечает для филиала {}</b> (после {} неудачных попыток подряд): {}\nЗаказы, которые iiko не примет, уйдут персоналу по e-mail и в Telegram.",
+                html::escape(&branch.name),
+                IIKO_FAILURES_BEFORE_ALERT,
+                html::escape(error.unwrap_or("причина неизвестна")),
+            ),
+            Transition::Up => format!(
+                "🟢 <b>iiko снова работает для филиала {}</b>",
+                html::escape(&branch.name)
+            ),
+        };
+        self.observe(branch, Watch::Iiko, ok, IIKO_FAILURES_BEFORE_ALERT, text)
+            .await;
+    }
+
+    /// The branch's terminal group is not alive (iiko cannot pass orders to iikoFront).
+    pub async fn terminal_offline(&self, branch: &BranchConfig) {
+        self.terminal(branch, false).await;
+    }
+
+    /// The branch's terminal group is alive again.
+    pub async fn terminal_back(&self, branch: &BranchConfig) {
+        self.terminal(branch, true).await;
+    }
+
+    async fn terminal(&self, branch: &BranchConfig, alive: bool) {
+        let name = html::escape(&branch.name);
+        // iiko's own "alive" check has already waited: the first "not alive" is news.
+        self.observe(branch, Watch::Terminal, alive, 1, |transition| match transition {
+            Transition::Down => format!(
+                "🔴 <b>Касса филиала {name} не на связи</b>: iiko не может передать заказы в iikoFront. Проверьте терминал."
+            ),
+            Transition::Up => format!("🟢 <b>Касса филиала {name} снова на связи</b>"),
+        })
+        .await;
+    }
+
+    async fn observe(
+        &self,
+        branch: &BranchConfig,
+        watch: Watch,
+        ok: bool,
+        threshold: u32,
+        text: impl FnOnce(Transition) -> String,
+    ) {
+        let transition = self.book().observe(&branch.key, watch, ok, threshold);
+        if let Some(transition) = transition {
+            let sent = self.chats.send(&text(transition)).await;
+            self.book().confirm(&branch.key, watch, transition, sent);
+        }
+    }
+
+    fn book(&self) -> std::sync::MutexGuard<'_, AlertBook> {
+        self.book
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observe_all(book: &mut AlertBook, outcomes: &[bool]) -> Vec<Transition> {
+        outcomes
+            .iter()
+            .filter_map(|&ok| {
+                let transition = book.observe("lenina", Watch::Iiko, ok, 3)?;
+                book.confirm("lenina", Watch::Iiko, transition, true);
+                Some(transition)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn three_failures_alert_once_and_a_success_recovers_once() {
+        let mut book = AlertBook::default();
+        let transitions = observe_all(
+            &mut book,
+            &[false, false, false, false, false, false, true, true],
+        );
+        assert_eq!(transitions, [Transition::Down, Transition::Up]);
+    }
+
+    #[test]
+    fn failures_broken_by_a_success_never_alert() {
+        let mut book = AlertBook::default();
+        let transitions = observe_all(&mut book, &[false, false, true, false, false, true]);
+        assert_eq!(transitions, []);
+    }
+
+    #[test]
+    fn an_alert_that_was_not_sent_is_tried_again_on_the_next_failure() {
+        let mut book = AlertBook::default();
+        for _ in 0..2 {
+            assert_eq!(book.observe("lenina", Watch::Iiko, false, 3), None);
+        }
+        let down = book.observe("lenina", Watch::Iiko, false, 3);
+        assert_eq!(down, Some(Transition::Down));
+        book.confirm("lenina", Watch::Iiko, Transition::Down, false);
+        assert_eq!(
+            book.observe("lenina", Watch::Iiko, false, 3),
+            Some(Transition::Down)
+        );
+    }
+
+    #[test]
+    fn a_transition_being_sent_is_not_handed_out_twice() {
+        let mut book = AlertBook::default();
+        assert_eq!(
+            book.observe("lenina", Watch::Terminal, false, 1),
+            Some(Transition::Down)
+        );
+        assert_eq!(book.observe("lenina", Watch::Terminal, false, 1), None);
+    }
+
+    #[test]
+    fn branches_and_watches_are_tracked_apart() {
+        let mut book = AlertBook::default();
+        assert_eq!(
+            book.observe("lenina", Watch::Terminal, false, 1),
+            Some(Transition::Down)
+        );
+        assert_eq!(
+            book.observe("mira", Watch::Terminal, false, 1),
+            Some(Transition::Down)
+        );
+        assert_eq!(
+            book.observe("lenina", Watch::Iiko, false, 1),
+            Some(Transition::Down)
+        );
+    }
+
+    #[test]
+    fn a_recovery_without_an_earlier_alert_says_nothing() {
+        let mut book = AlertBook::default();
+        assert_eq!(book.observe("lenina", Watch::Terminal, true, 1), None);
+    }
+}

@@ -1,0 +1,327 @@
+//! Fallback deliveries: each order iiko did not take, and one row per channel and recipient
+//! that the fallback worker sends and retries on its own.
+use chrono::{DateTime, Utc};
+use sqlx::{Row, sqlite::SqliteRow};
+
+use super::{Store, StoreError};
+
+/// Attempts on a channel after which it counts as not getting through (it is still retried):
+/// when no channel of an order has got through, operators are alerted.
+pub const FALLBACK_ATTEMPTS_BEFORE_ALERT: u32 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackChannel {
+    Email,
+    Telegram,
+}
+
+impl FallbackChannel {
+    fn as_str(self) -> &'static str {
+        match self {
+            FallbackChannel::Email => "email",
+            FallbackChannel::Telegram => "telegram",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "email" => Ok(FallbackChannel::Email),
+            "telegram" => Ok(FallbackChannel::Telegram),
+            other => Err(StoreError::Corrupt(format!("fallback channel {other:?}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    FailedPermanently,
+}
+
+impl DeliveryState {
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "pending" => Ok(DeliveryState::Pending),
+            "delivered" => Ok(DeliveryState::Delivered),
+            "failed_permanently" => Ok(DeliveryState::FailedPermanently),
+            other => Err(StoreError::Corrupt(format!("fallback state {other:?}"))),
+        }
+    }
+}
+
+/// An order to hand to staff, with what to send to whom.
+#[derive(Debug, Clone)]
+pub struct NewFallback<'a> {
+    pub branch: &'a str,
+    pub order_id: &'a str,
+    pub number: &'a str,
+    pub reason: &'a str,
+    pub created_at: DateTime<Utc>,
+    pub deliveries: Vec<NewDelivery<'a>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDelivery<'a> {
+    pub channel: FallbackChannel,
+    pub recipient: String,
+    pub subject: Option<&'a str>,
+    pub body: &'a str,
+    pub html: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FallbackDelivery {
+    pub id: i64,
+    pub branch: String,
+    pub order_id: String,
+    pub channel: FallbackChannel,
+    pub recipient: String,
+    pub subject: Option<String>,
+    pub body: String,
+    pub html: Option<String>,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// An order no channel has got through to staff: every delivery failed for good, or keeps
+/// failing, or the branch has no recipients at all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UndeliveredFallback {
+    pub branch: String,
+    pub order_id: String,
+    pub number: String,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+    pub alerted_at: Option<DateTime<Utc>>,
+    pub deliveries: Vec<FallbackDelivery>,
+}
+
+/// Orders with no delivered row and no row still within its first attempts.
+const UNDELIVERED: &str =
+    "SELECT o.branch, o.order_id, o.number, o.reason, o.created_at, o.alerted_at
+     FROM fallback_orders o
+     WHERE NOT EXISTS (
+         SELECT 1 FROM fallback_deliveries d
+         WHERE d.branch = o.branch AND d.order_id = o.order_id
+           AND (d.state = 'delivered' OR (d.state = 'pending' AND d.attempts < ?)))";
+
+const DELIVERY_COLUMNS: &str = "id, branch, order_id, channel, recipient, subject, body, html,
+     state, attempts, next_attempt_at, last_error, delivered_at";
+
+impl Store {
+    /// Stores the order and all its deliveries in one transaction; `false` when the order was
+    /// already there, whose deliveries are then left as they are (no duplicate messages).
+    pub async fn insert_fallback(&self, new: &NewFallback<'_>) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let inserted = sqlx::query(
+            "INSERT INTO fallback_orders (branch, order_id, number, reason, created_at)
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (branch, order_id) DO NOTHING",
+        )
+        .bind(new.branch)
+        .bind(new.order_id)
+        .bind(new.number)
+        .bind(new.reason)
+        .bind(new.created_at.to_rfc3339())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            for delivery in &new.deliveries {
+                sqlx::query(
+                    "INSERT INTO fallback_deliveries
+                         (branch, order_id, channel, recipient, subject, body, html, next_attempt_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (branch, order_id, channel, recipient) DO NOTHING",
+                )
+                .bind(new.branch)
+                .bind(new.order_id)
+                .bind(delivery.channel.as_str())
+                .bind(&delivery.recipient)
+                .bind(delivery.subject)
+                .bind(delivery.body)
+                .bind(delivery.html)
+                .bind(new.created_at.timestamp_millis())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// Pending deliveries due at `now`, the longest waiting first.
+    pub async fn due_fallback_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<FallbackDelivery>, StoreError> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM fallback_deliveries
+             WHERE state = 'pending' AND next_attempt_at <= ?
+             ORDER BY next_attempt_at, id LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now.timestamp_millis())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(delivery).collect()
+    }
+
+    /// Every delivery of one order, e-mail first.
+    pub async fn fallback_deliveries(
+        &self,
+        branch: &str,
+        order_id: &str,
+    ) -> Result<Vec<FallbackDelivery>, StoreError> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM fallback_deliveries
+             WHERE branch = ? AND order_id = ? ORDER BY channel, id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(branch)
+            .bind(order_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(delivery).collect()
+    }
+
+    pub async fn mark_fallback_delivered(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE fallback_deliveries
+             SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL
+             WHERE id = ?",
+        )
+        .bind(now.to_rfc3339())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Counts a failed attempt and schedules the next one.
+    pub async fn mark_fallback_retry(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE fallback_deliveries
+             SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+        )
+        .bind(error)
+        .bind(next_attempt_at.timestamp_millis())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn mark_fallback_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE fallback_deliveries
+             SET state = 'failed_permanently', attempts = attempts + 1, last_error = ?
+             WHERE id = ?",
+        )
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Orders no channel has got through to staff, oldest first (for the `orders` CLI).
+    pub async fn undelivered_fallbacks(&self) -> Result<Vec<UndeliveredFallback>, StoreError> {
+        self.undelivered(&format!("{UNDELIVERED} ORDER BY o.created_at"))
+            .await
+    }
+
+    /// Undelivered orders operators have not been told about yet.
+    pub async fn fallbacks_to_alert(&self) -> Result<Vec<UndeliveredFallback>, StoreError> {
+        self.undelivered(&format!(
+            "{UNDELIVERED} AND o.alerted_at IS NULL ORDER BY o.created_at"
+        ))
+        .await
+    }
+
+    pub async fn mark_fallback_alerted(
+        &self,
+        branch: &str,
+        order_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE fallback_orders SET alerted_at = ? WHERE branch = ? AND order_id = ?")
+            .bind(now.to_rfc3339())
+            .bind(branch)
+            .bind(order_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn undelivered(&self, sql: &str) -> Result<Vec<UndeliveredFallback>, StoreError> {
+        let rows = sqlx::query(sql)
+            .bind(FALLBACK_ATTEMPTS_BEFORE_ALERT)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut orders = Vec::with_capacity(rows.len());
+        for row in rows {
+            let branch: String = row.get("branch");
+            let order_id: String = row.get("order_id");
+            let deliveries = self.fallback_deliveries(&branch, &order_id).await?;
+            orders.push(UndeliveredFallback {
+                number: row.get("number"),
+                reason: row.get("reason"),
+                created_at: time(row.get("created_at"))?,
+                alerted_at: row
+                    .get::<Option<String>, _>("alerted_at")
+                    .map(time)
+                    .transpose()?,
+                branch,
+                order_id,
+                deliveries,
+            });
+        }
+        Ok(orders)
+    }
+}
+
+fn delivery(row: &SqliteRow) -> Result<FallbackDelivery, StoreError> {
+    let next_attempt_at: i64 = row.get("next_attempt_at");
+    Ok(FallbackDelivery {
+        id: row.get("id"),
+        branch: row.get("branch"),
+        order_id: row.get("order_id"),
+        channel: FallbackChannel::parse(row.get("channel"))?,
+        recipient: row.get("recipient"),
+        subject: row.get("subject"),
+        body: row.get("body"),
+        html: row.get("html"),
+        state: DeliveryState::parse(row.get("state"))?,
+        attempts: row.get("attempts"),
+        next_attempt_at: DateTime::from_timestamp_millis(next_attempt_at).ok_or_else(|| {
+            StoreError::Corrupt(format!("fallback next_attempt_at {next_attempt_at}"))
+        })?,
+        last_error: row.get("last_error"),
+        delivered_at: row
+            .get::<Option<String>, _>("delivered_at")
+            .map(time)
+            .transpose()?,
+    })
+}
+
+fn time(text: String) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(&text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("fallback time {text:?}: {e}")))
+}

@@ -6,6 +6,7 @@ use iiko_bridge::{
     config::Sources,
     http::Application,
     menu::{MenuScheduler, MenuSyncer},
+    notify::OperatorChats,
     sim::{self, Seed, SimConfig, SimHandle, demo_ids, telegram::FakeTelegram},
     store::Store,
 };
@@ -377,7 +378,7 @@ async fn the_nomenclature_source_survives_an_unchanged_revision() {
 async fn the_catalog_api_needs_the_token_and_honours_if_none_match() {
     let bed = Bed::new(None).await;
     let config = Sources::load(&bed.config).unwrap().config().unwrap();
-    let app = Application::build(config, None).await.unwrap();
+    let app = Application::build(config).await.unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
     tokio::spawn(app.run(std::future::pending()));
     let client = reqwest::Client::new();
@@ -441,7 +442,13 @@ async fn the_schedule_runs_a_full_sync_first_then_only_what_is_due() {
     let config = Sources::load(&bed.config).unwrap().config().unwrap();
     let client = iiko_bridge::iiko::IikoClient::new(config.iiko.settings().unwrap()).unwrap();
     let store = bed.store().await;
-    let syncer = MenuSyncer::new(client, store.clone(), config.menu.export_dir.clone(), None);
+    let nobody = OperatorChats::new(None, Vec::new());
+    let syncer = MenuSyncer::new(
+        client,
+        store.clone(),
+        config.menu.export_dir.clone(),
+        nobody,
+    );
     let start = Instant::now();
     let mut schedule =
         MenuScheduler::new(syncer.clone(), config.branches.clone(), &config.menu, start);

@@ -12,8 +12,8 @@ use super::{
 use crate::{
     config::{Config, Sources},
     iiko::IikoClient,
-    menu::{MenuSyncer, OperatorAlerts, SyncKind, SyncOptions},
-    notify::telegram::Telegram,
+    menu::{MenuSyncer, SyncKind, SyncOptions},
+    notify::OperatorChats,
     sim::{self, Seed, SimConfig, SimHandle, telegram::FakeTelegram},
 };
 
@@ -139,10 +139,7 @@ fn demo_config(
 
 async fn sync(config: &Config, client: IikoClient) -> Result<(), Failure> {
     let store = menu::open_store(config).await?;
-    let alerts = Telegram::from_config(&config.telegram).map(|telegram| OperatorAlerts {
-        telegram,
-        chats: config.telegram.operator_chats.clone(),
-    });
+    let alerts = OperatorChats::from_config(&config.telegram);
     let syncer = MenuSyncer::new(client, store, config.menu.export_dir.clone(), alerts);
     let outcome = syncer
         .sync(

@@ -9,10 +9,8 @@ use super::{Failure, SyncArgs};
 use crate::{
     config::{BranchConfig, Config},
     iiko::IikoClient,
-    menu::{
-        MenuError, MenuSyncer, OperatorAlerts, Stage, SyncError, SyncKind, SyncOptions, SyncOutcome,
-    },
-    notify::telegram::Telegram,
+    menu::{MenuError, MenuSyncer, Stage, SyncError, SyncKind, SyncOptions, SyncOutcome},
+    notify::OperatorChats,
     store::Store,
 };
 
@@ -23,7 +21,7 @@ pub async fn syncer(config: &Config) -> Result<MenuSyncer, Failure> {
         client,
         store,
         config.menu.export_dir.clone(),
-        operator_alerts(config),
+        OperatorChats::from_config(&config.telegram),
     ))
 }
 
@@ -31,15 +29,6 @@ pub async fn open_store(config: &Config) -> Result<Store, Failure> {
     Store::open(&config.store.url)
         .await
         .map_err(|e| Failure::Unexpected(e.into()))
-}
-
-/// Telegram to the operator chats, when both are configured.
-pub fn operator_alerts(config: &Config) -> Option<OperatorAlerts> {
-    let telegram = Telegram::from_config(&config.telegram)?;
-    (!config.telegram.operator_chats.is_empty()).then(|| OperatorAlerts {
-        telegram,
-        chats: config.telegram.operator_chats.clone(),
-    })
 }
 
 pub fn branches<'a>(
@@ -210,7 +199,9 @@ pub async fn rollback(config: &Config, branch: &str) -> Result<(), Failure> {
     let branch = branches(config, Some(branch))?[0];
     let store = open_store(config).await?;
     let client: IikoClient = super::iiko_client(&config.iiko)?;
-    let syncer = MenuSyncer::new(client, store, config.menu.export_dir.clone(), None);
+    // A rollback restores a version that was already reported; it alerts nobody.
+    let nobody = OperatorChats::new(None, Vec::new());
+    let syncer = MenuSyncer::new(client, store, config.menu.export_dir.clone(), nobody);
     match syncer.rollback(&branch.key).await {
         Ok(Some(restored)) => {
             println!(

@@ -209,8 +209,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve => {
             let config = load_config(&cli.config)?;
-            let alerts = menu::operator_alerts(&config);
-            crate::http::serve(config, alerts, shutdown_signal()).await?;
+            crate::http::serve(config, shutdown_signal()).await?;
             Ok(())
         }
         Command::Discover { json } => {

@@ -14,7 +14,8 @@ use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
 use crate::{
     config::Config,
     iiko::IikoClient,
-    menu::{MenuScheduler, MenuSyncer, OperatorAlerts},
+    menu::{MenuScheduler, MenuSyncer},
+    notify::OperatorChats,
     store::Store,
 };
 
@@ -34,7 +35,7 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(config: Config, alerts: Option<OperatorAlerts>) -> anyhow::Result<Self> {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
         if config.site.token.is_none() {
             anyhow::bail!("site.token: required to serve the API");
         }
@@ -48,7 +49,7 @@ impl Application {
             iiko.clone(),
             store.clone(),
             config.menu.export_dir.clone(),
-            alerts,
+            OperatorChats::from_config(&config.telegram),
         );
         let menu = MenuScheduler::new(
             syncer,
@@ -98,13 +99,9 @@ impl Application {
 
 pub async fn serve(
     config: Config,
-    alerts: Option<OperatorAlerts>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    Application::build(config, alerts)
-        .await?
-        .run(shutdown)
-        .await?;
+    Application::build(config).await?.run(shutdown).await?;
     Ok(())
 }
 

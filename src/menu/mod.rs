@@ -34,8 +34,8 @@ pub use report::{Finding, IntegrityReport, ItemRef};
 pub use schedule::MenuScheduler;
 pub use stop_list::{apply_stop_list, stop_list_of};
 pub use sync::{
-    MenuSyncer, OperatorAlerts, Stage, SyncError, SyncKind, SyncOptions, SyncOutcome, SyncResult,
-    etag_of, with_prices_of,
+    MenuSyncer, Stage, SyncError, SyncKind, SyncOptions, SyncOutcome, SyncResult, etag_of,
+    with_prices_of,
 };
 
 use crate::iiko::IikoError;

@@ -19,7 +19,7 @@ use super::{
 use crate::{
     config::BranchConfig,
     iiko::IikoClient,
-    notify::{html, telegram::Telegram},
+    notify::{OperatorChats, html},
     store::{NewCatalogVersion, Store, StoreError, StoredCatalog},
 };
 
@@ -106,15 +106,8 @@ pub struct MenuSyncer {
     client: IikoClient,
     store: Store,
     export_dir: PathBuf,
-    alerts: Option<OperatorAlerts>,
+    alerts: OperatorChats,
     locks: Arc<std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>>,
-}
-
-/// Where article problems are reported.
-#[derive(Clone)]
-pub struct OperatorAlerts {
-    pub telegram: Telegram,
-    pub chats: Vec<i64>,
 }
 
 impl MenuSyncer {
@@ -122,7 +115,7 @@ impl MenuSyncer {
         client: IikoClient,
         store: Store,
         export_dir: PathBuf,
-        alerts: Option<OperatorAlerts>,
+        alerts: OperatorChats,
     ) -> Self {
         Self {
             client,
@@ -307,7 +300,6 @@ impl MenuSyncer {
         report: &IntegrityReport,
         known: Option<&IntegrityReport>,
     ) {
-        let Some(alerts) = &self.alerts else { return };
         if !report.has_problems() {
             return;
         }
@@ -317,12 +309,7 @@ impl MenuSyncer {
         if known_problems.as_ref() == Some(&problems) {
             return;
         }
-        let text = alert_text(report, &problems);
-        for chat in &alerts.chats {
-            if let Err(error) = alerts.telegram.send_html(*chat, &text).await {
-                tracing::warn!(chat, %error, "menu problem alert not delivered");
-            }
-        }
+        self.alerts.send(&alert_text(report, &problems)).await;
     }
 }
 

@@ -1,5 +1,12 @@
 //! Persistence behind one interface. SQLite (WAL) is the embedded default; the SQL stays
 //! portable so PostgreSQL can follow behind the same methods.
+mod orders;
+
+pub use orders::{
+    ActionError, AttemptEnd, CallRecord, HistoryEntry, Inserted, NewOrder, OrderState, StoredOrder,
+    WebhookId,
+};
+
 use std::{path::Path, str::FromStr, time::Duration};
 
 use chrono::{DateTime, Utc};

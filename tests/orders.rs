@@ -766,3 +766,197 @@ async fn an_order_leased_by_a_crashed_worker_is_read_back_after_the_lease_and_co
     );
     assert_eq!(bed.order("WEB-15").await.state, OrderState::Created);
 }
+
+// ---- The command line and the binary ------------------------------------------------------------
+
+impl Bed {
+    async fn cli(&self, args: &[&str]) -> std::process::Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_iiko-bridge"))
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .await
+            .unwrap()
+    }
+
+    /// Runs `serve` as its own process on `port`.
+    fn spawn_serve(&self) -> tokio::process::Child {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_iiko-bridge"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config_path)
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn the_cli_lists_shows_retries_and_resolves_orders() {
+    let bed = Bed::new(|text| text).await;
+    let mut unknown = bed.body("WEB-20");
+    unknown["items"][0]["article"] = json!("NO-SUCH-ARTICLE");
+    bed.submit(&unknown).await;
+    bed.submit(&bed.body("WEB-21")).await;
+    bed.faults(json!({"rules": [{"path": CREATE, "status": 503, "times": 3}]}))
+        .await;
+    let dispatcher = bed.dispatcher();
+    for step in 0..3 {
+        dispatcher.try_step(later(step)).await.unwrap();
+    }
+    assert_eq!(bed.order("WEB-21").await.state, OrderState::Fallback);
+
+    let listed = bed.cli(&["orders", "list", "--json"]).await;
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let rows: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert_eq!(rows[0]["order_id"], "WEB-21");
+    assert_eq!(rows[0]["attempts"], 3);
+    let table = bed.cli(&["orders", "list", "--state", "fallback"]).await;
+    assert!(text(&table.stdout).contains("WEB-20") && text(&table.stdout).contains("WEB-21"));
+    let bad_state = bed.cli(&["orders", "list", "--state", "lost"]).await;
+    assert_eq!(bad_state.status.code(), Some(2));
+
+    let shown = bed
+        .cli(&["orders", "show", "WEB-21", "--branch", "lenina"])
+        .await;
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    let view: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(view["order"]["state"], "fallback");
+    assert_eq!(view["calls"][0]["operation"], "create");
+    assert_eq!(view["calls"][0]["http_status"], 503);
+    assert!(view["fallback_reason"].as_str().unwrap().contains("503"));
+    assert_eq!(view["history"][0]["state"], "queued");
+
+    // The unmappable order cannot go to iiko; it is resolved by hand.
+    let refused = bed.cli(&["orders", "retry", "WEB-20"]).await;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains("by hand"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let resolved = bed.cli(&["orders", "resolve", "WEB-20"]).await;
+    assert!(resolved.status.success(), "{}", text(&resolved.stderr));
+    assert_eq!(bed.order("WEB-20").await.state, OrderState::Resolved);
+    assert_eq!(
+        bed.cli(&["orders", "resolve", "WEB-20"])
+            .await
+            .status
+            .code(),
+        Some(2)
+    );
+
+    // iiko works again: the operator sends WEB-21 once more, with the same iiko order id.
+    let before = bed.order("WEB-21").await;
+    let retried = bed.cli(&["orders", "retry", "WEB-21"]).await;
+    assert!(retried.status.success(), "{}", text(&retried.stderr));
+    let queued = bed.order("WEB-21").await;
+    assert_eq!((queued.state, queued.attempts), (OrderState::Queued, 0));
+    dispatcher.try_step(Utc::now()).await.unwrap();
+    let created = bed.order("WEB-21").await;
+    assert_eq!(created.state, OrderState::Created);
+    assert_eq!(created.iiko_order_id, before.iiko_order_id);
+    assert_eq!(
+        bed.cli(&["orders", "retry", "WEB-21"]).await.status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        bed.cli(&["orders", "show", "WEB-99"]).await.status.code(),
+        Some(2)
+    );
+}
+
+#[tokio::test]
+async fn a_bridge_killed_mid_dispatch_finishes_the_order_once_after_a_restart() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bed = Bed::new(|text| {
+        text.replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        )
+        .replace("creation_wait_seconds = 3", "creation_wait_seconds = 1")
+    })
+    .await;
+    // iiko takes 800 ms to answer the create (within its 1 s Timeout): time to kill the bridge.
+    bed.faults(json!({"rules": [{"path": CREATE, "latency_ms": 800, "times": 1}]}))
+        .await;
+    let mut first = bed.spawn_serve();
+    let base = format!("http://127.0.0.1:{port}");
+    let body = bed.body("WEB-30").to_string();
+    let mut accepted = None;
+    for _ in 0..200 {
+        if let Ok(response) = post(&base, "/api/v1/orders", &body).await.send().await {
+            accepted = Some(response.status());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(accepted, Some(reqwest::StatusCode::ACCEPTED));
+    for _ in 0..200 {
+        if bed.order("WEB-30").await.create_sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    let orphan = bed.order("WEB-30").await;
+    assert_eq!(orphan.state, OrderState::Sending, "killed mid-dispatch");
+    assert!(orphan.lease_owner.is_some());
+
+    let mut second = bed.spawn_serve();
+    let order = bed.wait_for_long("WEB-30", OrderState::Created).await;
+    second.start_kill().unwrap();
+    assert!(order.iiko_number.is_some());
+    let created = bed
+        .requests(CREATE)
+        .await
+        .into_iter()
+        .filter(|r| r["status"] == 200)
+        .count();
+    let duplicates = bed
+        .requests(CREATE)
+        .await
+        .into_iter()
+        .filter(|r| r["status"] == 400)
+        .count();
+    assert_eq!(created, 1, "iiko has the order exactly once");
+    assert_eq!(
+        duplicates, 0,
+        "the restarted bridge read back before sending"
+    );
+    let calls = bed.store.order_calls(order.id).await.unwrap();
+    assert_eq!(
+        calls.first().map(|c| c.operation.as_str()),
+        Some("by_id"),
+        "the dead process recorded nothing; the new one read back first: {calls:?}"
+    );
+}
+
+impl Bed {
+    /// Like `wait_for`, for a lease that must run out first (about half a minute).
+    async fn wait_for_long(&self, site_id: &str, state: OrderState) -> StoredOrder {
+        for _ in 0..90 {
+            let found = self.store.orders_by_site_id(site_id, None).await.unwrap();
+            if let Some(order) = found.into_iter().find(|o| o.state == state) {
+                return order;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        panic!("order {site_id} never reached {state}");
+    }
+}

@@ -545,6 +545,73 @@ async fn an_order_with_an_unknown_article_is_accepted_and_goes_to_the_operators_
     assert!(bed.requests(CREATE).await.is_empty());
 }
 
+#[tokio::test]
+async fn a_store_that_cannot_write_answers_503_and_keeps_nothing() {
+    use sqlx::Connection;
+    let bed = Bed::new(|text| text).await;
+    let base = bed.serve(bed.config.clone()).await;
+    // Another writer holds the lock past the store's 5 s busy timeout.
+    let mut blocker = sqlx::SqliteConnection::connect(&bed.config.store.url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let body = bed.body("WEB-9").to_string();
+    let response = post(&base, "/api/v1/orders", &body)
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "unavailable"
+    );
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    assert!(
+        bed.store
+            .orders_by_site_id("WEB-9", None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let retried = post(&base, "/api/v1/orders", &body)
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retried.status(), 202, "the site's retry goes through");
+}
+
+#[tokio::test]
+async fn a_site_over_its_rate_gets_429() {
+    let bed =
+        Bed::new(|text| text.replace("requests_per_second = 200", "requests_per_second = 1")).await;
+    let base = bed.serve(bed.config.clone()).await;
+    let body = bed.body("WEB-19").to_string();
+    let statuses = futures::future::join_all((0..5).map(|_| {
+        let (base, body) = (base.clone(), body.clone());
+        async move {
+            let response = post(&base, "/api/v1/orders/check", &body)
+                .await
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let error = response.json::<Value>().await.unwrap()["error"].clone();
+            (status, error)
+        }
+    }))
+    .await;
+    assert!(
+        statuses.contains(&(429, json!("rate_limited"))),
+        "{statuses:?}"
+    );
+    assert!(statuses.iter().any(|(status, _)| *status == 200));
+}
+
 // ---- The dispatcher -----------------------------------------------------------------------------
 
 #[tokio::test]

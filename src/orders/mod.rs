@@ -38,7 +38,6 @@ pub use domain::{
     Address, Article, BranchKey, Customer, Discount, Item, ItemModifier, Money, Order, OrderId,
     Payment, PaymentMethod, Persons, Phone, Quantity, Refusal, Service, to_kopecks,
 };
-pub use follow::Attempt;
 pub use hash::content_hash;
 pub use ids::OrderIds;
 pub use intake::{IntakeError, parse_order, parse_order_at};

@@ -8,7 +8,10 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use tokio::sync::watch;
+use tokio::{
+    sync::{Semaphore, watch},
+    task::JoinSet,
+};
 use uuid::Uuid;
 
 use super::follow::{Attempt, Courier};
@@ -16,7 +19,7 @@ use crate::config::Config;
 use crate::iiko::IikoClient;
 use crate::store::{AttemptEnd, Store, StoreError, StoredOrder};
 
-/// Orders taken per step; they are sent concurrently, so this also bounds the calls in flight.
+/// Orders in flight at once (and taken per step): bounds the concurrent calls to iiko.
 const BATCH: i64 = 8;
 /// How often `run` looks for due orders.
 const TICK: Duration = Duration::from_millis(500);
@@ -67,16 +70,7 @@ impl Dispatcher {
     /// Attempts every order due at `now` (up to a batch) and waits for them to finish.
     /// Tests drive the dispatcher through this without sleeping.
     pub async fn try_step(&self, now: DateTime<Utc>) -> Result<StepOutcome, StoreError> {
-        let lease_until = now + chrono::Duration::from_std(self.lease).expect("a short lease");
-        let orders = self
-            .store
-            .lease_due_orders(
-                &self.owner,
-                now.timestamp_millis(),
-                lease_until.timestamp_millis(),
-                BATCH,
-            )
-            .await?;
+        let orders = self.lease(now, BATCH).await?;
         if orders.is_empty() {
             return Ok(StepOutcome::Idle);
         }
@@ -84,40 +78,67 @@ impl Dispatcher {
         let results =
             futures::future::join_all(orders.into_iter().map(|order| self.dispatch(order))).await;
         for result in results {
-            // One order's store failure must not hide the others' outcomes; its lease expires
-            // and it is attempted again.
-            if let Err(error) = result {
-                tracing::error!(%error, "could not record a dispatch outcome");
-            }
+            log_unrecorded(result);
         }
         Ok(StepOutcome::Dispatched(count))
     }
 
-    /// Steps until `shutdown` turns true; the orders in flight are finished first.
+    /// Dispatches until `shutdown` turns true, then lets the attempts in flight finish.
+    /// Each order runs on its own, so one slow branch (a creation followed for a minute) never
+    /// holds up the others' orders; at most a batch are in flight at once.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let this = Arc::new(self);
+        let slots = Arc::new(Semaphore::new(BATCH as usize));
+        let mut in_flight = JoinSet::new();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tick.tick() => {
-                    // Drain what is due now before sleeping again.
-                    loop {
-                        match self.try_step(Utc::now()).await {
-                            Ok(StepOutcome::Dispatched(_)) if !*shutdown.borrow() => continue,
-                            Ok(_) => break,
-                            Err(error) => {
-                                tracing::error!(%error, "dispatcher cannot read the store");
-                                break;
-                            }
-                        }
-                    }
-                }
+                _ = tick.tick() => {}
+                // A finished order frees a slot: look for the next one at once.
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
                 _ = shutdown.changed() => {}
             }
             if *shutdown.borrow() {
-                return;
+                break;
+            }
+            let free = slots.available_permits();
+            if free == 0 {
+                continue;
+            }
+            let orders = match this.lease(Utc::now(), free as i64).await {
+                Ok(orders) => orders,
+                Err(error) => {
+                    tracing::error!(%error, "dispatcher cannot read the store");
+                    continue;
+                }
+            };
+            for order in orders {
+                let slot = slots
+                    .clone()
+                    .try_acquire_owned()
+                    .expect("leased only free slots");
+                let this = this.clone();
+                in_flight.spawn(async move {
+                    log_unrecorded(this.dispatch(order).await);
+                    drop(slot);
+                });
             }
         }
+        // Stopping mid-attempt would leave orders leased until the lease runs out.
+        while in_flight.join_next().await.is_some() {}
+    }
+
+    async fn lease(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<StoredOrder>, StoreError> {
+        let lease_until = now + chrono::Duration::from_std(self.lease).expect("a short lease");
+        self.store
+            .lease_due_orders(
+                &self.owner,
+                now.timestamp_millis(),
+                lease_until.timestamp_millis(),
+                limit,
+            )
+            .await
     }
 
     async fn dispatch(&self, order: StoredOrder) -> Result<(), StoreError> {
@@ -204,6 +225,14 @@ impl Dispatcher {
                 *count = 0;
             }
         }
+    }
+}
+
+/// One order's store failure must not hide the others' outcomes; its lease runs out and it is
+/// attempted again (reading iiko back first).
+fn log_unrecorded(result: Result<(), StoreError>) {
+    if let Err(error) = result {
+        tracing::error!(%error, "could not record a dispatch outcome");
     }
 }
 

@@ -834,6 +834,55 @@ async fn an_order_leased_by_a_crashed_worker_is_read_back_after_the_lease_and_co
     assert_eq!(bed.order("WEB-15").await.state, OrderState::Created);
 }
 
+#[tokio::test]
+async fn shutting_down_lets_the_attempt_in_flight_finish_and_release_its_lease() {
+    let bed = Bed::new(|text| text).await;
+    bed.faults(json!({"rules": [{"path": CREATE, "latency_ms": 700, "times": 1}]}))
+        .await;
+    let app = Application::build(bed.config.clone(), None).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    bed.submit(&bed.body("WEB-16")).await;
+    for _ in 0..200 {
+        if bed.order("WEB-16").await.create_sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+    let order = bed.order("WEB-16").await;
+    assert_eq!(order.state, OrderState::Created, "{order:?}");
+    assert_eq!(order.lease_owner, None);
+}
+
+#[tokio::test]
+async fn a_slow_order_does_not_hold_up_the_next_one() {
+    let bed = Bed::new(|text| text.replace("timeout_seconds = 1", "timeout_seconds = 3")).await;
+    // The first create takes most of the 3 s Timeout; the second order must not wait for it.
+    bed.faults(json!({"rules": [{"path": CREATE, "latency_ms": 2500, "times": 1}]}))
+        .await;
+    let app = Application::build(bed.config.clone(), None).await.unwrap();
+    tokio::spawn(app.run(std::future::pending()));
+    bed.submit(&bed.body("WEB-17")).await;
+    for _ in 0..200 {
+        if bed.order("WEB-17").await.create_sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bed.submit(&bed.body("WEB-18")).await;
+    bed.wait_for("WEB-18", OrderState::Created).await;
+    assert_eq!(
+        bed.order("WEB-17").await.state,
+        OrderState::Sending,
+        "the second order was created while the first was still in flight"
+    );
+    bed.wait_for("WEB-17", OrderState::Created).await;
+}
+
 // ---- The command line and the binary ------------------------------------------------------------
 
 impl Bed {

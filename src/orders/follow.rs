@@ -323,3 +323,51 @@ fn transient(reason: String) -> Attempt {
 fn rejected(reason: String, code: Option<String>) -> Attempt {
     Attempt::Rejected { reason, code }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iiko::types::deliveries::ErrorInfo;
+
+    fn failed(code: &str, message: &str) -> OrderInfo {
+        OrderInfo {
+            id: Uuid::nil(),
+            pos_id: None,
+            external_number: None,
+            organization_id: Uuid::nil(),
+            timestamp: 0,
+            creation_status: CreationStatus::Error,
+            error_info: Some(ErrorInfo {
+                code: code.into(),
+                message: Some(message.into()),
+                description: None,
+                additional_data: None,
+                error_reason: None,
+            }),
+            order: None,
+        }
+    }
+
+    #[test]
+    fn an_offline_terminal_may_come_back_but_a_refused_order_goes_to_the_operators() {
+        let offline = failed(
+            "Common",
+            "Creation timeout expired, order automatically transited to error creation status",
+        );
+        assert!(matches!(
+            creation_error(&offline),
+            Attempt::Transient { .. }
+        ));
+        assert_eq!(
+            creation_error(&failed("PaymentTypeNotFound", "Payment type not found")),
+            Attempt::Rejected {
+                reason: "PaymentTypeNotFound: Payment type not found".into(),
+                code: Some("PaymentTypeNotFound".into()),
+            }
+        );
+        assert!(matches!(
+            creation_error(&failed("Common", "Products are in the stop list: X")),
+            Attempt::Rejected { .. }
+        ));
+    }
+}

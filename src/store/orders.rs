@@ -639,3 +639,111 @@ fn stored_order(row: &SqliteRow) -> Result<StoredOrder, StoreError> {
         updated_at: row.get("updated_at"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/bridge.db", dir.path().display());
+        (Store::open(&url).await.unwrap(), dir)
+    }
+
+    fn new_order(site_id: &str, state: OrderState) -> NewOrder<'_> {
+        NewOrder {
+            branch: "lenina",
+            site_id,
+            raw_body: "{}",
+            content_hash: "h",
+            answer: "{}",
+            iiko_ids: "{}",
+            iiko_order_id: "00000000-0000-0000-0000-000000000001",
+            request: (state == OrderState::Queued).then_some("{}"),
+            problems: None,
+            state,
+            fallback_reason: None,
+            now_ms: 1_000,
+        }
+    }
+
+    async fn insert(store: &Store, site_id: &str, state: OrderState) -> StoredOrder {
+        match store
+            .insert_order(new_order(site_id, state), None)
+            .await
+            .unwrap()
+        {
+            Inserted::New(order) => order,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_live_lease_keeps_other_workers_off_and_only_its_owner_finishes() {
+        let (store, _dir) = store().await;
+        let order = insert(&store, "A", OrderState::Queued).await;
+        assert_eq!(
+            store.lease_due_orders("w1", 999, 5_000, 8).await.unwrap(),
+            vec![],
+            "not due yet"
+        );
+        let leased = store.lease_due_orders("w1", 1_000, 5_000, 8).await.unwrap();
+        assert_eq!(leased[0].state, OrderState::Sending);
+        assert!(
+            store
+                .lease_due_orders("w2", 4_999, 9_000, 8)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let retry = AttemptEnd::Retrying {
+            reason: "503".into(),
+            next_attempt_at_ms: 6_000,
+        };
+        assert!(
+            !store
+                .finish_attempt(order.id, "w2", &retry, None, 2_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .finish_attempt(order.id, "w1", &retry, None, 2_000)
+                .await
+                .unwrap()
+        );
+        let stored = store.order(order.id).await.unwrap().unwrap();
+        assert_eq!((stored.state, stored.attempts), (OrderState::Retrying, 1));
+        assert_eq!(stored.lease_owner, None);
+        assert_eq!(
+            store
+                .lease_due_orders("w2", 6_000, 9_000, 8)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn operators_retry_and_resolve_only_what_is_theirs_to_touch() {
+        let (store, _dir) = store().await;
+        let unmapped = insert(&store, "U", OrderState::Fallback).await;
+        assert!(matches!(
+            store.requeue_order(unmapped.id, 2_000).await,
+            Err(ActionError::Refused(OrderState::Fallback, _))
+        ));
+        assert_eq!(
+            store.resolve_order(unmapped.id, 2_000).await.unwrap().state,
+            OrderState::Resolved
+        );
+        assert!(store.resolve_order(unmapped.id, 2_000).await.is_err());
+        let queued = insert(&store, "Q", OrderState::Queued).await;
+        assert!(store.resolve_order(queued.id, 2_000).await.is_err());
+        assert!(store.requeue_order(queued.id, 2_000).await.is_err());
+        assert!(matches!(
+            store.requeue_order(999, 2_000).await,
+            Err(ActionError::NotFound(999))
+        ));
+    }
+}

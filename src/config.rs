@@ -172,6 +172,9 @@ pub struct SiteConfig {
     pub events_secret: Option<SecretString>,
     #[serde(default = "default_source_key")]
     pub source_key: String,
+    /// Order API calls per second the site may make before it gets 429.
+    #[serde(default = "default_site_rps")]
+    pub requests_per_second: NonZeroU32,
 }
 
 impl Default for SiteConfig {
@@ -182,8 +185,13 @@ impl Default for SiteConfig {
             events_url: None,
             events_secret: None,
             source_key: default_source_key(),
+            requests_per_second: default_site_rps(),
         }
     }
+}
+
+fn default_site_rps() -> NonZeroU32 {
+    NonZeroU32::new(200).expect("non-zero")
 }
 
 fn default_source_key() -> String {
@@ -195,6 +203,9 @@ fn default_source_key() -> String {
 pub struct DeliveryConfig {
     pub retry_interval_seconds: f64,
     pub max_attempts: u32,
+    /// How long one attempt follows iiko's asynchronous creation before it counts as a
+    /// transient failure; longer than the order's transport-to-front timeout (60 s).
+    pub creation_wait_seconds: f64,
 }
 
 impl Default for DeliveryConfig {
@@ -202,6 +213,7 @@ impl Default for DeliveryConfig {
         Self {
             retry_interval_seconds: 15.0,
             max_attempts: 3,
+            creation_wait_seconds: 75.0,
         }
     }
 }
@@ -542,6 +554,9 @@ impl Sources {
         }
         if !positive(config.delivery.retry_interval_seconds) {
             problems.push(self.problem("delivery.retry_interval_seconds", "must be positive"));
+        }
+        if !positive(config.delivery.creation_wait_seconds) {
+            problems.push(self.problem("delivery.creation_wait_seconds", "must be positive"));
         }
         if !positive(config.status.poll_interval_seconds) {
             problems.push(self.problem("status.poll_interval_seconds", "must be positive"));

@@ -237,12 +237,6 @@ async fn secrets_never_reach_the_logs_even_at_trace_level() {
 }
 
 #[tokio::test]
-async fn commands_of_later_versions_say_so_with_exit_code_2() {
-    let out = bridge(&["orders", "list"], &[]).await;
-    assert_eq!(out.status.code(), Some(2));
-}
-
-#[tokio::test]
 async fn demo_runs_on_the_embedded_defaults() {
     let out = bridge(
         &["demo"],

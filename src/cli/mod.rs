@@ -2,6 +2,7 @@
 mod demo;
 mod discover;
 mod menu;
+mod orders;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -94,18 +95,36 @@ enum PricesCommand {
 
 #[derive(Subcommand)]
 enum OrdersCommand {
+    /// Stored orders, newest first.
     List {
+        /// Only orders in this state (queued, sending, retrying, created, fallback, resolved, cancelled).
         #[arg(long)]
         state: Option<String>,
+        /// Only this branch.
+        #[arg(long)]
+        branch: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
+    /// Everything about one order: iiko ids, every iiko call and the history.
     Show {
+        /// The site's order id.
         id: String,
+        #[arg(long)]
+        branch: Option<String>,
     },
+    /// Send a fallback or retrying order to iiko again now, with a fresh attempt budget.
     Retry {
         id: String,
+        #[arg(long)]
+        branch: Option<String>,
     },
+    /// Mark a fallback order as entered by hand; the bridge does nothing more with it.
     Resolve {
         id: String,
+        #[arg(long)]
+        branch: Option<String>,
     },
 }
 
@@ -172,7 +191,10 @@ impl From<IikoError> for Failure {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Discover { .. } | Command::Check);
+    let quiet = matches!(
+        cli.command,
+        Command::Discover { .. } | Command::Check | Command::Orders(_)
+    );
     init_tracing(if quiet { "warn" } else { "info" });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -234,9 +256,25 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let config = load_config(&cli.config)?;
             menu::sync(&config, SyncKind::Prices, &sync, false).await
         }
-        Command::Orders(_) => Err(Failure::Usage(
-            "this command is not yet available in this version".into(),
-        )),
+        Command::Orders(command) => {
+            let config = load_config(&cli.config)?;
+            match command {
+                OrdersCommand::List {
+                    state,
+                    branch,
+                    json,
+                } => orders::list(&config, state.as_deref(), branch.as_deref(), json).await,
+                OrdersCommand::Show { id, branch } => {
+                    orders::show(&config, &id, branch.as_deref()).await
+                }
+                OrdersCommand::Retry { id, branch } => {
+                    orders::retry(&config, &id, branch.as_deref()).await
+                }
+                OrdersCommand::Resolve { id, branch } => {
+                    orders::resolve(&config, &id, branch.as_deref()).await
+                }
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 mod auth;
 mod catalog;
 pub mod error;
+mod orders;
 pub mod signature;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
@@ -16,6 +17,7 @@ use crate::{
     iiko::IikoClient,
     menu::{MenuScheduler, MenuSyncer},
     notify::OperatorChats,
+    orders::Dispatcher,
     store::Store,
 };
 
@@ -32,6 +34,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     menu: MenuScheduler,
+    dispatcher: Dispatcher,
 }
 
 impl Application {
@@ -58,18 +61,22 @@ impl Application {
             Instant::now(),
         );
         let max_body = config.server.max_body_bytes;
+        let config = Arc::new(config);
+        let dispatcher = Dispatcher::new(store.clone(), iiko.clone(), config.clone());
         let state = AppState {
-            config: Arc::new(config),
+            config,
             iiko,
             store,
         };
         let router = router(state)
             .layer(RequestBodyLimitLayer::new(max_body))
+            .layer(middleware::map_response(orders::json_payload_too_large))
             .layer(TraceLayer::new_for_http());
         Ok(Self {
             listener,
             router,
             menu,
+            dispatcher,
         })
     }
 
@@ -85,13 +92,18 @@ impl Application {
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr()?, "iiko-bridge listening");
         let (stop_workers, workers_stopped) = watch::channel(false);
-        let menu = tokio::spawn(self.menu.run(workers_stopped));
+        let menu = tokio::spawn(self.menu.run(workers_stopped.clone()));
+        let dispatcher = tokio::spawn(self.dispatcher.run(workers_stopped));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop_workers.send(true);
         if let Err(error) = menu.await {
             tracing::error!(%error, "the menu worker failed");
+        }
+        // Orders in flight finish their attempt (or keep their lease until it runs out).
+        if let Err(error) = dispatcher.await {
+            tracing::error!(%error, "the dispatcher failed");
         }
         served
     }
@@ -106,10 +118,12 @@ pub async fn serve(
 }
 
 fn router(state: AppState) -> Router {
-    let site_api = catalog::router().route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_site_token,
-    ));
+    let site_api = catalog::router()
+        .merge(orders::router(state.config.site.requests_per_second))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_site_token,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -19,17 +19,21 @@
 //! - Mapping reasons are Russian sentences for restaurant staff; parsing messages are English
 //!   for the site's developers.
 mod check;
+mod dispatch;
 mod domain;
+mod follow;
 mod hash;
 mod ids;
 mod intake;
 mod lines;
 mod mapping;
 mod reader;
+pub mod service;
 #[cfg(test)]
 mod test_support;
 
 pub use check::check_order;
+pub use dispatch::{Dispatcher, StepOutcome};
 pub use domain::{
     Address, Article, BranchKey, Customer, Discount, Item, ItemModifier, Money, Order, OrderId,
     Payment, PaymentMethod, Persons, Phone, Quantity, Refusal, Service, to_kopecks,

@@ -1,10 +1,15 @@
 //! Persistence behind one interface. SQLite (WAL) is the embedded default; the SQL stays
 //! portable so PostgreSQL can follow behind the same methods.
 mod fallback;
+mod orders;
 
 pub use fallback::{
     DeliveryState, FALLBACK_ATTEMPTS_BEFORE_ALERT, FallbackChannel, FallbackDelivery, NewDelivery,
     NewFallback, UndeliveredFallback,
+};
+pub use orders::{
+    ActionError, AttemptEnd, CallRecord, HistoryEntry, Inserted, NewOrder, OrderState, StoredOrder,
+    WebhookId,
 };
 
 use std::{path::Path, str::FromStr, time::Duration};

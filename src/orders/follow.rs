@@ -1,0 +1,373 @@
+//! One dispatch attempt of one order: read back what an unclear earlier attempt left in iiko,
+//! send the stored `deliveries/create` if iiko does not have it, and follow the asynchronous
+//! creation to `Success` or `Error`. Every iiko call goes to the order's ledger.
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::iiko::IikoClient;
+use crate::iiko::IikoError;
+use crate::iiko::types::deliveries::{
+    CommandStatus, CommandStatusRequest, CreateDeliveryResponse, CreationStatus,
+    DeliveriesByIdRequest, DeliveriesResponse, OrderInfo,
+};
+use crate::store::{CallRecord, Store, StoredOrder};
+
+/// The first pause between creation polls; each next one is 1.5 times longer, up to the cap.
+const FIRST_POLL: Duration = Duration::from_millis(200);
+const MAX_POLL: Duration = Duration::from_secs(2);
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    /// iiko reports `creationStatus: Success`.
+    Created {
+        number: Option<i64>,
+        status: Option<String>,
+    },
+    /// iiko refused the order for good; sending it again cannot help.
+    Rejected {
+        reason: String,
+        code: Option<String>,
+    },
+    /// It may work later (network, 5xx, 408, offline terminal, creation still running).
+    Transient { reason: String },
+}
+
+/// The iiko operations the ledger names.
+#[derive(Debug, Clone, Copy)]
+pub enum Call {
+    Create,
+    CommandStatus,
+    ById,
+}
+
+impl Call {
+    fn as_str(self) -> &'static str {
+        match self {
+            Call::Create => "create",
+            Call::CommandStatus => "command_status",
+            Call::ById => "by_id",
+        }
+    }
+}
+
+pub struct Courier {
+    store: Store,
+    iiko: IikoClient,
+    creation_wait: Duration,
+}
+
+/// What an attempt needs to know of the order.
+struct Target<'a> {
+    row: i64,
+    organization_id: Uuid,
+    iiko_order_id: Uuid,
+    request: &'a Value,
+}
+
+impl Courier {
+    pub fn new(store: Store, iiko: IikoClient, creation_wait: Duration) -> Self {
+        Self {
+            store,
+            iiko,
+            creation_wait,
+        }
+    }
+
+    pub async fn attempt(&self, order: &StoredOrder, request: &str) -> Attempt {
+        let request: Value = match serde_json::from_str(request) {
+            Ok(request) => request,
+            Err(e) => return rejected(format!("сохранённый запрос не читается: {e}"), None),
+        };
+        let ids = (
+            request["organizationId"].as_str().map(Uuid::parse_str),
+            Uuid::parse_str(&order.iiko_order_id),
+        );
+        let (Some(Ok(organization_id)), Ok(iiko_order_id)) = ids else {
+            return rejected("в сохранённом запросе нет идентификаторов".into(), None);
+        };
+        let target = Target {
+            row: order.id,
+            organization_id,
+            iiko_order_id,
+            request: &request,
+        };
+        let deadline = Instant::now() + self.creation_wait;
+        // An earlier create may have reached iiko (timeout, 5xx, 408, or a crash mid-call):
+        // never send again before reading back, or iiko could get the order twice.
+        if order.create_sent {
+            match self.read_back(&target).await {
+                Ok(Some(info)) => return self.follow_order(&target, info, deadline).await,
+                Ok(None) => {}
+                Err(error) => {
+                    return transient(format!("не удалось проверить заказ в iiko: {error}"));
+                }
+            }
+        }
+        if let Err(error) = self
+            .store
+            .mark_create_sent(order.id, Utc::now().timestamp_millis())
+            .await
+        {
+            return transient(format!("хранилище недоступно: {error}"));
+        }
+        let sent = self
+            .logged(
+                &target,
+                Call::Create,
+                format!("order {}", target.iiko_order_id),
+                self.iiko.post::<Value, CreateDeliveryResponse>(
+                    "/api/1/deliveries/create",
+                    target.request,
+                ),
+                |response| Some(response.correlation_id),
+            )
+            .await;
+        match sent {
+            Ok(response) => {
+                self.follow_command(&target, response.correlation_id, deadline)
+                    .await
+            }
+            // iiko already has this order id (an earlier attempt got through): follow it.
+            Err(error) if error.code() == Some("DuplicatedOrderId") => {
+                match self.read_back(&target).await {
+                    Ok(Some(info)) => self.follow_order(&target, info, deadline).await,
+                    Ok(None) => transient("iiko сообщил о дубликате, но заказ не находится".into()),
+                    Err(error) => transient(error.to_string()),
+                }
+            }
+            Err(error @ IikoError::Api { .. }) if !error.is_transient() => {
+                let code = error.code().map(str::to_owned);
+                rejected(error.to_string(), code)
+            }
+            Err(error) => transient(error.to_string()),
+        }
+    }
+
+    /// Polls `commands/status` until the creation command finishes, then reads the order for
+    /// the final word (`creationStatus`, number, status).
+    async fn follow_command(
+        &self,
+        target: &Target<'_>,
+        correlation: Uuid,
+        deadline: Instant,
+    ) -> Attempt {
+        let request = CommandStatusRequest {
+            organization_id: target.organization_id,
+            correlation_id: correlation,
+        };
+        let mut pause = FIRST_POLL;
+        loop {
+            let status = self
+                .logged(
+                    target,
+                    Call::CommandStatus,
+                    format!("correlation {correlation}"),
+                    self.iiko.command_status(&request),
+                    |_| None,
+                )
+                .await;
+            match status {
+                Ok(CommandStatus::Success | CommandStatus::Error { .. }) => break,
+                // Too old to track: the order itself tells the rest.
+                Err(IikoError::CommandExpired { .. }) => break,
+                Ok(_) | Err(_) if Instant::now() >= deadline => break,
+                Ok(_) | Err(_) => {}
+            }
+            pause = sleep_and_grow(pause).await;
+        }
+        match self.read_back(target).await {
+            Ok(Some(info)) => self.follow_order(target, info, deadline).await,
+            Ok(None) => transient("iiko принял заказ, но не находит его".into()),
+            Err(error) => transient(format!("не удалось проверить заказ в iiko: {error}")),
+        }
+    }
+
+    /// Follows the order through `by_id` until its creation ends or the wait runs out.
+    async fn follow_order(
+        &self,
+        target: &Target<'_>,
+        mut info: OrderInfo,
+        deadline: Instant,
+    ) -> Attempt {
+        let mut pause = FIRST_POLL;
+        loop {
+            match &info.creation_status {
+                CreationStatus::Success => {
+                    return Attempt::Created {
+                        number: info.order.as_ref().map(|order| order.number),
+                        status: info.order.as_ref().map(|order| order.status.to_string()),
+                    };
+                }
+                CreationStatus::Error => return creation_error(&info),
+                _ if Instant::now() >= deadline => {
+                    return transient(format!(
+                        "iiko создаёт заказ дольше {} с",
+                        self.creation_wait.as_secs_f64()
+                    ));
+                }
+                _ => {}
+            }
+            pause = sleep_and_grow(pause).await;
+            match self.read_back(target).await {
+                Ok(Some(next)) => info = next,
+                Ok(None) => return transient("iiko перестал находить заказ".into()),
+                // A failed read is retried until the deadline.
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// The order as iiko has it, or `None` when iiko does not know the id.
+    async fn read_back(&self, target: &Target<'_>) -> Result<Option<OrderInfo>, IikoError> {
+        let request = DeliveriesByIdRequest {
+            organization_id: target.organization_id,
+            order_ids: Some(vec![target.iiko_order_id]),
+            ..DeliveriesByIdRequest::default()
+        };
+        let response: DeliveriesResponse = self
+            .logged(
+                target,
+                Call::ById,
+                format!("order {}", target.iiko_order_id),
+                self.iiko.deliveries_by_id(&request),
+                |response| Some(response.correlation_id),
+            )
+            .await?;
+        Ok(response
+            .orders
+            .into_iter()
+            .find(|info| info.id == target.iiko_order_id))
+    }
+
+    /// Runs one iiko call and appends it to the order's ledger.
+    async fn logged<T>(
+        &self,
+        target: &Target<'_>,
+        call: Call,
+        summary: String,
+        future: impl Future<Output = Result<T, IikoError>>,
+        correlation: impl Fn(&T) -> Option<Uuid>,
+    ) -> Result<T, IikoError> {
+        let at = Utc::now();
+        let started = Instant::now();
+        let result = future.await;
+        let record = CallRecord {
+            at_ms: at.timestamp_millis(),
+            operation: call.as_str().to_owned(),
+            request_summary: summary,
+            http_status: match &result {
+                Ok(_) => Some(200),
+                Err(error) => error.http_status().map(i64::from),
+            },
+            correlation_id: match &result {
+                Ok(value) => correlation(value),
+                Err(error) => error.correlation_id(),
+            }
+            .map(|id| id.to_string()),
+            error_code: result
+                .as_ref()
+                .err()
+                .and_then(|error| error.code().map(str::to_owned)),
+            error_message: result.as_ref().err().map(ToString::to_string),
+            latency_ms: started.elapsed().as_millis() as i64,
+        };
+        // A ledger write failing must not turn iiko's answer into a failure: the order's own
+        // state write, which follows, is what counts.
+        if let Err(error) = self.store.record_call(target.row, &record).await {
+            tracing::error!(%error, order = target.row, "could not record an iiko call");
+        }
+        result
+    }
+}
+
+/// `creationStatus: Error`. An offline terminal ("Creation timeout expired") may come back;
+/// anything else is iiko refusing the order itself.
+fn creation_error(info: &OrderInfo) -> Attempt {
+    let (code, message) = match &info.error_info {
+        Some(error) => (
+            error.code.to_string(),
+            error
+                .message
+                .clone()
+                .or_else(|| error.description.clone())
+                .unwrap_or_default(),
+        ),
+        None => ("Common".to_owned(), String::new()),
+    };
+    let reason = format!("{code}: {message}");
+    let offline = message.contains("Creation timeout expired")
+        || matches!(code.as_str(), "InternalServerError" | "UnknownError");
+    if offline {
+        transient(reason)
+    } else {
+        rejected(reason, Some(code))
+    }
+}
+
+async fn sleep_and_grow(pause: Duration) -> Duration {
+    tokio::time::sleep(pause).await;
+    (pause * 3 / 2).min(MAX_POLL)
+}
+
+fn transient(reason: String) -> Attempt {
+    Attempt::Transient { reason }
+}
+
+fn rejected(reason: String, code: Option<String>) -> Attempt {
+    Attempt::Rejected { reason, code }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iiko::types::deliveries::ErrorInfo;
+
+    fn failed(code: &str, message: &str) -> OrderInfo {
+        OrderInfo {
+            id: Uuid::nil(),
+            pos_id: None,
+            external_number: None,
+            organization_id: Uuid::nil(),
+            timestamp: 0,
+            creation_status: CreationStatus::Error,
+            error_info: Some(ErrorInfo {
+                code: code.into(),
+                message: Some(message.into()),
+                description: None,
+                additional_data: None,
+                error_reason: None,
+            }),
+            order: None,
+        }
+    }
+
+    #[test]
+    fn an_offline_terminal_may_come_back_but_a_refused_order_goes_to_the_operators() {
+        let offline = failed(
+            "Common",
+            "Creation timeout expired, order automatically transited to error creation status",
+        );
+        assert!(matches!(
+            creation_error(&offline),
+            Attempt::Transient { .. }
+        ));
+        assert_eq!(
+            creation_error(&failed("PaymentTypeNotFound", "Payment type not found")),
+            Attempt::Rejected {
+                reason: "PaymentTypeNotFound: Payment type not found".into(),
+                code: Some("PaymentTypeNotFound".into()),
+            }
+        );
+        assert!(matches!(
+            creation_error(&failed("Common", "Products are in the stop list: X")),
+            Attempt::Rejected { .. }
+        ));
+    }
+}

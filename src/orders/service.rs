@@ -1,0 +1,196 @@
+//! The order API's work, free of HTTP: accept an order durably and idempotently, or check one.
+//!
+//! Decisions: an order that cannot be mapped (no catalog yet, unknown article, price drift) is
+//! still accepted and stored in state `fallback` at once; its 202 answer says `"state":
+//! "fallback"` rather than pretending it is queued, so the site can tell the customer that staff
+//! will call. A repeat answers the stored body, whatever state the order is in now.
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::{IntakeError, Order, OrderIds, check_order, content_hash, map_order, parse_order};
+use crate::config::Config;
+use crate::http::error::{ApiError, FieldProblem};
+use crate::menu::Catalog;
+use crate::store::{Inserted, NewOrder, OrderState, Store, StoreError, WebhookId};
+
+/// The answer to an accepted submission: 202 the first time, 200 for an identical repeat.
+#[derive(Debug)]
+pub struct Accepted {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+/// Accepts an order: stored (with the webhook id it was signed with, if any) before this
+/// returns, so a 202 always means the order survives a crash.
+pub async fn submit_order(
+    store: &Store,
+    config: &Config,
+    raw: &[u8],
+    webhook_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Accepted, ApiError> {
+    let order = parse_order(raw, config, true)?;
+    let hash = content_hash(raw)?;
+    let site_id = order
+        .id
+        .as_ref()
+        .expect("parse_order with require_id gives an id")
+        .as_str()
+        .to_owned();
+    let branch = order.branch.as_str().to_owned();
+    let ids = OrderIds::generate(&order);
+    let (request, problems, reason) = match map(store, config, &order, &ids).await? {
+        Ok(request) => (Some(request), None, None),
+        Err((problems, reason)) => (None, Some(problems), Some(reason)),
+    };
+    let state = if request.is_some() {
+        OrderState::Queued
+    } else {
+        OrderState::Fallback
+    };
+    let answer = json!({
+        "order_id": site_id,
+        "branch": branch,
+        "iiko_order_id": ids.order_id,
+        "state": state.as_str(),
+    });
+    let new = NewOrder {
+        branch: &branch,
+        site_id: &site_id,
+        raw_body: &String::from_utf8_lossy(raw),
+        content_hash: &hash,
+        answer: &answer.to_string(),
+        iiko_ids: &serde_json::to_string(&ids).expect("ids serialize"),
+        iiko_order_id: &ids.order_id.to_string(),
+        request: request.as_deref(),
+        problems: problems.as_deref(),
+        state,
+        fallback_reason: reason.as_deref(),
+        now_ms: now.timestamp_millis(),
+    };
+    let webhook = webhook_id.map(|id| WebhookId {
+        id,
+        // Kept for both sides of the tolerance window, after which the signature check refuses it anyway.
+        expires_at_ms: (now
+            + chrono::Duration::seconds(2 * crate::http::signature::TOLERANCE_SECONDS))
+        .timestamp_millis(),
+    });
+    let inserted = store
+        .insert_order(new, webhook)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    match inserted {
+        Inserted::New(stored) => {
+            tracing::info!(branch, order = site_id, state = %stored.state, "order accepted");
+            Ok(Accepted {
+                status: StatusCode::ACCEPTED,
+                body: answer,
+            })
+        }
+        Inserted::Existing(stored) if stored.content_hash == hash => Ok(Accepted {
+            status: StatusCode::OK,
+            body: serde_json::from_str(&stored.answer).map_err(|e| {
+                ApiError::unavailable(&StoreError::Corrupt(format!("stored answer: {e}")))
+            })?,
+        }),
+        Inserted::Existing(_) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "order {site_id:?} of branch {branch:?} was already accepted with different content"
+            ),
+        )),
+        Inserted::ReplayedWebhook => Err(ApiError::unauthorized(
+            "webhook-id was already used for another message",
+        )),
+    }
+}
+
+/// `POST /orders/check`: what would keep this cart from reaching the kitchen. No side effects.
+pub async fn check(store: &Store, config: &Config, raw: &[u8]) -> Result<Value, ApiError> {
+    let order = match parse_order(raw, config, false) {
+        Ok(order) => order,
+        Err(IntakeError::Invalid(problems)) => return Ok(check_answer(problems, None)),
+        Err(malformed) => return Err(malformed.into()),
+    };
+    let branch = branch_config(config, &order);
+    let problems = match current_catalog(store, order.branch.as_str()).await? {
+        Some(catalog) => check_order(&order, branch, &catalog),
+        None => vec![FieldProblem::new(
+            "branch",
+            "no_catalog",
+            "the branch's menu has not been synced yet",
+        )],
+    };
+    Ok(check_answer(problems, Some(&order)))
+}
+
+fn check_answer(problems: Vec<FieldProblem>, order: Option<&Order>) -> Value {
+    json!({
+        "ok": problems.is_empty(),
+        "problems": problems,
+        "total": order.map(|order| order.total.amount()),
+        "bonus_max": null,
+    })
+}
+
+type Mapped = Result<String, (String, String)>;
+
+/// The stored `deliveries/create` request, or the problems as JSON and a reason for staff.
+async fn map(
+    store: &Store,
+    config: &Config,
+    order: &Order,
+    ids: &OrderIds,
+) -> Result<Mapped, ApiError> {
+    let Some(catalog) = current_catalog(store, order.branch.as_str()).await? else {
+        let reason = "Меню филиала ещё не загружено из iiko: заказ нельзя сопоставить с блюдами";
+        return Ok(Err(("[]".into(), reason.into())));
+    };
+    let branch = branch_config(config, order);
+    Ok(
+        match map_order(order, branch, &catalog, ids, &config.site.source_key) {
+            Ok(request) => Ok(serde_json::to_string(&request).expect("a request serializes")),
+            Err(problems) => {
+                let reason = problems
+                    .iter()
+                    .map(|p| p.reason.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let details: Vec<FieldProblem> =
+                    problems.into_iter().map(FieldProblem::from).collect();
+                Err((
+                    serde_json::to_string(&details).expect("problems serialize"),
+                    reason,
+                ))
+            }
+        },
+    )
+}
+
+fn branch_config<'c>(config: &'c Config, order: &Order) -> &'c crate::config::BranchConfig {
+    config
+        .branches
+        .iter()
+        .find(|b| b.key == order.branch.as_str())
+        .expect("parse_order only accepts configured branches")
+}
+
+async fn current_catalog(store: &Store, branch: &str) -> Result<Option<Catalog>, ApiError> {
+    let Some(source) = store
+        .current_catalog_source(branch)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?
+    else {
+        return Ok(None);
+    };
+    // A large catalog takes a while to parse: off the async threads.
+    tokio::task::spawn_blocking(move || serde_json::from_str::<Catalog>(&source.catalog_json))
+        .await
+        .expect("parsing a catalog does not panic")
+        .map(Some)
+        .map_err(|e| {
+            ApiError::unavailable(&StoreError::Corrupt(format!("catalog of {branch}: {e}")))
+        })
+}

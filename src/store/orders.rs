@@ -1,0 +1,749 @@
+//! Orders: intake, the dispatcher's leases and outcomes, the call ledger and the history.
+//! Every write is one `BEGIN IMMEDIATE` transaction and none spans an HTTP call.
+use std::fmt;
+
+use sqlx::{Row, sqlite::SqliteRow};
+
+use super::{Store, StoreError};
+
+/// The bridge's own life cycle of an order (CONTRACT section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderState {
+    Queued,
+    Sending,
+    Retrying,
+    Created,
+    Fallback,
+    Resolved,
+    Cancelled,
+}
+
+impl OrderState {
+    pub const ALL: [OrderState; 7] = [
+        Self::Queued,
+        Self::Sending,
+        Self::Retrying,
+        Self::Created,
+        Self::Fallback,
+        Self::Resolved,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Retrying => "retrying",
+            Self::Created => "created",
+            Self::Fallback => "fallback",
+            Self::Resolved => "resolved",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == text)
+    }
+}
+
+impl fmt::Display for OrderState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An order about to be stored.
+pub struct NewOrder<'a> {
+    pub branch: &'a str,
+    pub site_id: &'a str,
+    pub raw_body: &'a str,
+    pub content_hash: &'a str,
+    pub answer: &'a str,
+    pub iiko_ids: &'a str,
+    pub iiko_order_id: &'a str,
+    pub request: Option<&'a str>,
+    pub problems: Option<&'a str>,
+    /// `Queued`, or `Fallback` at once for an order that cannot be mapped.
+    pub state: OrderState,
+    pub fallback_reason: Option<&'a str>,
+    pub now_ms: i64,
+}
+
+/// The Standard Webhooks id a submission was signed with, remembered until `expires_at_ms`.
+pub struct WebhookId<'a> {
+    pub id: &'a str,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Debug)]
+pub enum Inserted {
+    New(StoredOrder),
+    /// An order with this (branch, site id) was already stored: the caller compares content.
+    Existing(StoredOrder),
+    /// The webhook id was already used by another order within its window.
+    ReplayedWebhook,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredOrder {
+    pub id: i64,
+    pub branch: String,
+    pub site_id: String,
+    pub raw_body: String,
+    pub content_hash: String,
+    pub answer: String,
+    pub iiko_ids: String,
+    pub iiko_order_id: String,
+    pub request: Option<String>,
+    pub problems: Option<String>,
+    pub state: OrderState,
+    pub fallback_reason: Option<String>,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub create_sent: bool,
+    pub correlation_id: Option<String>,
+    pub iiko_number: Option<i64>,
+    pub iiko_status: Option<String>,
+    pub creation_status: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One iiko call, for the ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRecord {
+    pub at_ms: i64,
+    pub operation: String,
+    pub request_summary: String,
+    pub http_status: Option<i64>,
+    pub correlation_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub latency_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    pub at_ms: i64,
+    pub state: Option<String>,
+    pub note: Option<String>,
+}
+
+/// How a dispatch attempt ended, written with the lease release.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptEnd {
+    Created {
+        number: Option<i64>,
+        status: Option<String>,
+    },
+    Retrying {
+        reason: String,
+        next_attempt_at_ms: i64,
+    },
+    Fallback {
+        reason: String,
+        error_code: Option<String>,
+    },
+}
+
+/// Why an operator's action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("no order {0}")]
+    NotFound(i64),
+    #[error("the order is {0}: {1}")]
+    Refused(OrderState, &'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+const ORDER_COLUMNS: &str = "id, branch, site_id, raw_body, content_hash, answer, iiko_ids,
+    iiko_order_id, request, problems, state, fallback_reason, attempts, next_attempt_at,
+    lease_owner, lease_until, create_sent, correlation_id, iiko_number, iiko_status,
+    creation_status, error_code, error_message, created_at, updated_at";
+
+impl Store {
+    /// Stores a new order with its first history entry and its webhook id, or finds the one
+    /// already stored under (branch, site id). `BEGIN IMMEDIATE` takes the write lock first, so
+    /// two concurrent submissions of one order cannot both insert (UNIQUE backs this up).
+    pub async fn insert_order(
+        &self,
+        new: NewOrder<'_>,
+        webhook: Option<WebhookId<'_>>,
+    ) -> Result<Inserted, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let existing = sqlx::query(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE branch = ? AND site_id = ?"
+        ))
+        .bind(new.branch)
+        .bind(new.site_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(webhook) = &webhook {
+            sqlx::query("DELETE FROM seen_webhook_ids WHERE expires_at <= ?")
+                .bind(new.now_ms)
+                .execute(&mut *tx)
+                .await?;
+            let seen: Option<i64> =
+                sqlx::query("SELECT order_id FROM seen_webhook_ids WHERE webhook_id = ?")
+                    .bind(webhook.id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|row| row.get(0));
+            let same_order = existing
+                .as_ref()
+                .is_some_and(|row| Some(row.get::<i64, _>("id")) == seen);
+            // The site retries a message with the same id (Standard Webhooks), so only an id
+            // reused for another order is a replay.
+            if seen.is_some() && !same_order {
+                return Ok(Inserted::ReplayedWebhook);
+            }
+        }
+        if let Some(row) = existing {
+            return Ok(Inserted::Existing(stored_order(&row)?));
+        }
+        let id: i64 = sqlx::query(
+            "INSERT INTO orders (branch, site_id, raw_body, content_hash, answer, iiko_ids,
+                 iiko_order_id, request, problems, state, fallback_reason, next_attempt_at,
+                 created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.branch)
+        .bind(new.site_id)
+        .bind(new.raw_body)
+        .bind(new.content_hash)
+        .bind(new.answer)
+        .bind(new.iiko_ids)
+        .bind(new.iiko_order_id)
+        .bind(new.request)
+        .bind(new.problems)
+        .bind(new.state.as_str())
+        .bind(new.fallback_reason)
+        .bind(new.now_ms)
+        .bind(new.now_ms)
+        .bind(new.now_ms)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        let note = new.fallback_reason.unwrap_or("accepted");
+        history(&mut tx, id, new.now_ms, Some(new.state), note).await?;
+        if let Some(webhook) = webhook {
+            sqlx::query(
+                "INSERT INTO seen_webhook_ids (webhook_id, order_id, expires_at) VALUES (?, ?, ?)",
+            )
+            .bind(webhook.id)
+            .bind(id)
+            .bind(webhook.expires_at_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let row = fetch(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(Inserted::New(row))
+    }
+
+    /// Leases up to `limit` due orders to `owner` until `lease_until_ms` and marks them
+    /// `sending`. An order whose lease ran out (its worker died) is due again.
+    pub async fn lease_due_orders(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredOrder>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let ids: Vec<i64> = sqlx::query(
+            "SELECT id FROM orders
+             WHERE state IN ('queued', 'retrying', 'sending') AND next_attempt_at <= ?
+               AND (lease_until IS NULL OR lease_until <= ?)
+             ORDER BY next_attempt_at, id LIMIT ?",
+        )
+        .bind(now_ms)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+        let mut leased = Vec::with_capacity(ids.len());
+        for id in ids {
+            sqlx::query(
+                "UPDATE orders SET state = 'sending', lease_owner = ?, lease_until = ?,
+                     updated_at = ? WHERE id = ?",
+            )
+            .bind(owner)
+            .bind(lease_until_ms)
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            leased.push(fetch(&mut tx, id).await?);
+        }
+        tx.commit().await?;
+        Ok(leased)
+    }
+
+    /// Notes, before the call, that a `deliveries/create` may reach iiko: a crash after this
+    /// makes the next attempt read the order back instead of sending blind.
+    pub async fn mark_create_sent(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE orders SET create_sent = 1, updated_at = ? WHERE id = ?")
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Appends one iiko call to the order's ledger (and keeps the last correlation id).
+    pub async fn record_call(&self, id: i64, call: &CallRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO order_attempts (order_id, at, operation, request_summary, http_status,
+                 correlation_id, error_code, error_message, latency_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(call.at_ms)
+        .bind(&call.operation)
+        .bind(&call.request_summary)
+        .bind(call.http_status)
+        .bind(&call.correlation_id)
+        .bind(&call.error_code)
+        .bind(&call.error_message)
+        .bind(call.latency_ms)
+        .execute(&mut *tx)
+        .await?;
+        if call.operation == "create" && call.correlation_id.is_some() {
+            sqlx::query("UPDATE orders SET correlation_id = ? WHERE id = ?")
+                .bind(&call.correlation_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes an attempt's outcome and releases the lease, but only while `owner` still holds
+    /// it: a worker whose lease ran out must not overwrite the one that took the order over.
+    /// Returns whether the write happened.
+    pub async fn finish_attempt(
+        &self,
+        id: i64,
+        owner: &str,
+        end: &AttemptEnd,
+        creation_status: Option<&str>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (state, note, next_at, reason, code, number, status) = match end {
+            AttemptEnd::Created { number, status } => (
+                OrderState::Created,
+                "iiko created the order".to_owned(),
+                None,
+                None,
+                None,
+                *number,
+                status.clone(),
+            ),
+            AttemptEnd::Retrying {
+                reason,
+                next_attempt_at_ms,
+            } => (
+                OrderState::Retrying,
+                reason.clone(),
+                Some(*next_attempt_at_ms),
+                None,
+                None,
+                None,
+                None,
+            ),
+            AttemptEnd::Fallback { reason, error_code } => (
+                OrderState::Fallback,
+                reason.clone(),
+                None,
+                Some(reason.clone()),
+                error_code.clone(),
+                None,
+                None,
+            ),
+        };
+        let error_message = match end {
+            AttemptEnd::Created { .. } => None,
+            AttemptEnd::Retrying { reason, .. } | AttemptEnd::Fallback { reason, .. } => {
+                Some(reason.clone())
+            }
+        };
+        let changed = sqlx::query(
+            "UPDATE orders SET state = ?, attempts = attempts + 1,
+                 next_attempt_at = COALESCE(?, next_attempt_at),
+                 fallback_reason = ?, error_code = COALESCE(?, error_code),
+                 error_message = ?, iiko_number = COALESCE(?, iiko_number),
+                 iiko_status = COALESCE(?, iiko_status),
+                 creation_status = COALESCE(?, creation_status),
+                 lease_owner = NULL, lease_until = NULL, updated_at = ?
+             WHERE id = ? AND lease_owner = ?",
+        )
+        .bind(state.as_str())
+        .bind(next_at)
+        .bind(reason)
+        .bind(code)
+        .bind(error_message)
+        .bind(number)
+        .bind(status)
+        .bind(creation_status)
+        .bind(now_ms)
+        .bind(id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            history(&mut tx, id, now_ms, Some(state), &note).await?;
+        }
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
+    pub async fn order(&self, id: i64) -> Result<Option<StoredOrder>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| stored_order(&row)).transpose()
+    }
+
+    /// Orders with this site id, in every branch or in one.
+    pub async fn orders_by_site_id(
+        &self,
+        site_id: &str,
+        branch: Option<&str>,
+    ) -> Result<Vec<StoredOrder>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders
+             WHERE site_id = ? AND (? IS NULL OR branch = ?) ORDER BY id"
+        ))
+        .bind(site_id)
+        .bind(branch)
+        .bind(branch)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_order).collect()
+    }
+
+    /// Orders newest first, optionally of one state and/or branch.
+    pub async fn list_orders(
+        &self,
+        state: Option<OrderState>,
+        branch: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredOrder>, StoreError> {
+        let state = state.map(OrderState::as_str);
+        let rows = sqlx::query(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders
+             WHERE (? IS NULL OR state = ?) AND (? IS NULL OR branch = ?)
+             ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(state)
+        .bind(state)
+        .bind(branch)
+        .bind(branch)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_order).collect()
+    }
+
+    /// Every order in `state`, oldest first: the fallback worker polls `fallback` here.
+    pub async fn orders_in_state(&self, state: OrderState) -> Result<Vec<StoredOrder>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE state = ? ORDER BY id"
+        ))
+        .bind(state.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_order).collect()
+    }
+
+    pub async fn order_calls(&self, id: i64) -> Result<Vec<CallRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, operation, request_summary, http_status, correlation_id, error_code,
+                 error_message, latency_ms
+             FROM order_attempts WHERE order_id = ? ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| CallRecord {
+                at_ms: row.get("at"),
+                operation: row.get("operation"),
+                request_summary: row.get("request_summary"),
+                http_status: row.get("http_status"),
+                correlation_id: row.get("correlation_id"),
+                error_code: row.get("error_code"),
+                error_message: row.get("error_message"),
+                latency_ms: row.get("latency_ms"),
+            })
+            .collect())
+    }
+
+    pub async fn order_history(&self, id: i64) -> Result<Vec<HistoryEntry>, StoreError> {
+        let rows =
+            sqlx::query("SELECT at, state, note FROM order_history WHERE order_id = ? ORDER BY id")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .iter()
+            .map(|row| HistoryEntry {
+                at_ms: row.get("at"),
+                state: row.get("state"),
+                note: row.get("note"),
+            })
+            .collect())
+    }
+
+    /// An operator sends a `fallback` or `retrying` order to iiko again now, with a fresh
+    /// attempt budget and the same iiko ids (so iiko still cannot get it twice).
+    pub async fn requeue_order(&self, id: i64, now_ms: i64) -> Result<StoredOrder, ActionError> {
+        self.operator_action(id, now_ms, |order| match order.state {
+            OrderState::Fallback | OrderState::Retrying if order.request.is_none() => {
+                Err("it could not be mapped to iiko; enter it by hand and resolve it")
+            }
+            OrderState::Fallback | OrderState::Retrying if order.lease_owner.is_none() => {
+                Ok((OrderState::Queued, "queued again by an operator"))
+            }
+            OrderState::Queued | OrderState::Sending | OrderState::Retrying => {
+                Err("it is being sent to iiko right now")
+            }
+            _ => Err("it is finished"),
+        })
+        .await
+    }
+
+    /// An operator entered a `fallback` order by hand: nothing more is done with it.
+    pub async fn resolve_order(&self, id: i64, now_ms: i64) -> Result<StoredOrder, ActionError> {
+        self.operator_action(id, now_ms, |order| match order.state {
+            OrderState::Fallback => Ok((OrderState::Resolved, "entered by hand by an operator")),
+            _ => Err("only a fallback order can be resolved"),
+        })
+        .await
+    }
+
+    async fn operator_action(
+        &self,
+        id: i64,
+        now_ms: i64,
+        decide: impl FnOnce(&StoredOrder) -> Result<(OrderState, &'static str), &'static str>,
+    ) -> Result<StoredOrder, ActionError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(StoreError::from)?;
+        let order = match fetch(&mut tx, id).await {
+            Ok(order) => order,
+            Err(StoreError::Unavailable(sqlx::Error::RowNotFound)) => {
+                return Err(ActionError::NotFound(id));
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let (state, note) = decide(&order).map_err(|why| ActionError::Refused(order.state, why))?;
+        let requeue = state == OrderState::Queued;
+        sqlx::query(
+            "UPDATE orders SET state = ?, updated_at = ?,
+                 attempts = CASE WHEN ? THEN 0 ELSE attempts END,
+                 next_attempt_at = CASE WHEN ? THEN ? ELSE next_attempt_at END,
+                 fallback_reason = CASE WHEN ? THEN NULL ELSE fallback_reason END
+             WHERE id = ?",
+        )
+        .bind(state.as_str())
+        .bind(now_ms)
+        .bind(requeue)
+        .bind(requeue)
+        .bind(now_ms)
+        .bind(requeue)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        history(&mut tx, id, now_ms, Some(state), note).await?;
+        let order = fetch(&mut tx, id).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(order)
+    }
+}
+
+async fn history(
+    tx: &mut sqlx::SqliteConnection,
+    id: i64,
+    at_ms: i64,
+    state: Option<OrderState>,
+    note: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO order_history (order_id, at, state, note) VALUES (?, ?, ?, ?)")
+        .bind(id)
+        .bind(at_ms)
+        .bind(state.map(OrderState::as_str))
+        .bind(note)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+async fn fetch(tx: &mut sqlx::SqliteConnection, id: i64) -> Result<StoredOrder, StoreError> {
+    let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"))
+        .bind(id)
+        .fetch_one(tx)
+        .await?;
+    stored_order(&row)
+}
+
+fn stored_order(row: &SqliteRow) -> Result<StoredOrder, StoreError> {
+    let state: String = row.get("state");
+    Ok(StoredOrder {
+        id: row.get("id"),
+        branch: row.get("branch"),
+        site_id: row.get("site_id"),
+        raw_body: row.get("raw_body"),
+        content_hash: row.get("content_hash"),
+        answer: row.get("answer"),
+        iiko_ids: row.get("iiko_ids"),
+        iiko_order_id: row.get("iiko_order_id"),
+        request: row.get("request"),
+        problems: row.get("problems"),
+        state: OrderState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("order state {state:?}")))?,
+        fallback_reason: row.get("fallback_reason"),
+        attempts: row.get("attempts"),
+        next_attempt_at: row.get("next_attempt_at"),
+        lease_owner: row.get("lease_owner"),
+        lease_until: row.get("lease_until"),
+        create_sent: row.get::<i64, _>("create_sent") != 0,
+        correlation_id: row.get("correlation_id"),
+        iiko_number: row.get("iiko_number"),
+        iiko_status: row.get("iiko_status"),
+        creation_status: row.get("creation_status"),
+        error_code: row.get("error_code"),
+        error_message: row.get("error_message"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/bridge.db", dir.path().display());
+        (Store::open(&url).await.unwrap(), dir)
+    }
+
+    fn new_order(site_id: &str, state: OrderState) -> NewOrder<'_> {
+        NewOrder {
+            branch: "lenina",
+            site_id,
+            raw_body: "{}",
+            content_hash: "h",
+            answer: "{}",
+            iiko_ids: "{}",
+            iiko_order_id: "00000000-0000-0000-0000-000000000001",
+            request: (state == OrderState::Queued).then_some("{}"),
+            problems: None,
+            state,
+            fallback_reason: None,
+            now_ms: 1_000,
+        }
+    }
+
+    async fn insert(store: &Store, site_id: &str, state: OrderState) -> StoredOrder {
+        match store
+            .insert_order(new_order(site_id, state), None)
+            .await
+            .unwrap()
+        {
+            Inserted::New(order) => order,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_live_lease_keeps_other_workers_off_and_only_its_owner_finishes() {
+        let (store, _dir) = store().await;
+        let order = insert(&store, "A", OrderState::Queued).await;
+        assert_eq!(
+            store.lease_due_orders("w1", 999, 5_000, 8).await.unwrap(),
+            vec![],
+            "not due yet"
+        );
+        let leased = store.lease_due_orders("w1", 1_000, 5_000, 8).await.unwrap();
+        assert_eq!(leased[0].state, OrderState::Sending);
+        assert!(
+            store
+                .lease_due_orders("w2", 4_999, 9_000, 8)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let retry = AttemptEnd::Retrying {
+            reason: "503".into(),
+            next_attempt_at_ms: 6_000,
+        };
+        assert!(
+            !store
+                .finish_attempt(order.id, "w2", &retry, None, 2_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .finish_attempt(order.id, "w1", &retry, None, 2_000)
+                .await
+                .unwrap()
+        );
+        let stored = store.order(order.id).await.unwrap().unwrap();
+        assert_eq!((stored.state, stored.attempts), (OrderState::Retrying, 1));
+        assert_eq!(stored.lease_owner, None);
+        assert_eq!(
+            store
+                .lease_due_orders("w2", 6_000, 9_000, 8)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn operators_retry_and_resolve_only_what_is_theirs_to_touch() {
+        let (store, _dir) = store().await;
+        let unmapped = insert(&store, "U", OrderState::Fallback).await;
+        assert!(matches!(
+            store.requeue_order(unmapped.id, 2_000).await,
+            Err(ActionError::Refused(OrderState::Fallback, _))
+        ));
+        assert_eq!(
+            store.resolve_order(unmapped.id, 2_000).await.unwrap().state,
+            OrderState::Resolved
+        );
+        assert!(store.resolve_order(unmapped.id, 2_000).await.is_err());
+        let queued = insert(&store, "Q", OrderState::Queued).await;
+        assert!(store.resolve_order(queued.id, 2_000).await.is_err());
+        assert!(store.requeue_order(queued.id, 2_000).await.is_err());
+        assert!(matches!(
+            store.requeue_order(999, 2_000).await,
+            Err(ActionError::NotFound(999))
+        ));
+    }
+}

@@ -1,0 +1,1079 @@
+//! Orders end to end: the order API on a real server, the dispatcher against the simulator,
+//! the CLI, and the binary killed mid-dispatch.
+#[path = "support/iiko_schema.rs"]
+mod iiko_schema;
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use iiko_bridge::{
+    config::{Config, Sources},
+    http::{
+        Application,
+        signature::{WebhookSecret, sign},
+    },
+    iiko::IikoClient,
+    menu::{Catalog, MenuSyncer, SyncKind, SyncOptions},
+    notify::OperatorChats,
+    orders::{Dispatcher, StepOutcome, service},
+    sim::{SimConfig, SimHandle, Simulator, demo_ids},
+    store::{OrderState, Store, StoredOrder},
+};
+
+const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
+const CREATE: &str = "/api/1/deliveries/create";
+const BY_ID: &str = "/api/1/deliveries/by_id";
+const TOKEN: &str = "change-me";
+const SECRET: &str = "whsec_c2VjcmV0LWZvci10ZXN0cy1vbmx5";
+
+struct Bed {
+    sim: SimHandle,
+    dir: TempDir,
+    config_path: PathBuf,
+    config: Config,
+    store: Store,
+    catalog: Catalog,
+}
+
+impl Bed {
+    /// A simulator (creation takes 50 ms), a config pointing at it with short iiko timeouts,
+    /// and a store holding the branch's synced catalog.
+    async fn new(edit: impl Fn(String) -> String) -> Bed {
+        let sim = Simulator::spawn(SimConfig {
+            products: 60,
+            creation_delay: Duration::from_millis(50),
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().display().to_string();
+        let text = EXAMPLE
+            .replace(
+                "http://127.0.0.1:9900",
+                sim.base_url.as_str().trim_end_matches('/'),
+            )
+            .replace(
+                "sqlite://data/bridge.db",
+                &format!("sqlite://{path}/bridge.db"),
+            )
+            .replace(
+                "export_dir = \"export\"",
+                &format!("export_dir = \"{path}/export\""),
+            )
+            .replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:0\"")
+            .replace("timeout_seconds = 15", "timeout_seconds = 1")
+            .replace(
+                "retry_interval_seconds = 15",
+                "retry_interval_seconds = 0.2",
+            )
+            .replace("creation_wait_seconds = 75", "creation_wait_seconds = 3");
+        let config_path = dir.path().join("bridge.toml");
+        std::fs::write(&config_path, edit(text)).unwrap();
+        let config = Sources::load(&config_path).unwrap().config().unwrap();
+        let store = Store::open(&config.store.url).await.unwrap();
+        let syncer = MenuSyncer::new(
+            iiko(&config),
+            store.clone(),
+            config.menu.export_dir.clone(),
+            OperatorChats::new(None, Vec::new()),
+        );
+        syncer
+            .sync(
+                &config.branches[0],
+                SyncKind::Full,
+                SyncOptions::default(),
+                &|_| {},
+            )
+            .await
+            .unwrap();
+        let source = store
+            .current_catalog_source("lenina")
+            .await
+            .unwrap()
+            .unwrap();
+        let catalog = serde_json::from_str(&source.catalog_json).unwrap();
+        Bed {
+            sim,
+            dir,
+            config_path,
+            config,
+            store,
+            catalog,
+        }
+    }
+
+    /// An order for one sellable dish without sizes or modifiers, paid by card.
+    fn body(&self, id: &str) -> Value {
+        let dish = self
+            .catalog
+            .products
+            .iter()
+            .find(|p| {
+                !p.hidden
+                    && p.available
+                    && p.sizes.len() == 1
+                    && p.sizes[0].iiko_id.is_none()
+                    && p.sizes[0].available
+                    && p.modifier_groups.is_empty()
+            })
+            .expect("the simulator menu has plain dishes");
+        let price = dish.sizes[0].price;
+        json!({
+            "id": id, "branch": "lenina", "service": "delivery",
+            "customer": {"name": "Иван", "phone": demo_ids::CUSTOMER_PHONE},
+            "address": {"city": "Москва", "street": "Ленина", "house": "10"},
+            "items": [{"article": dish.article, "quantity": 1, "price": price}],
+            "payment": {"method": "card"},
+            "total": price,
+        })
+    }
+
+    fn dispatcher(&self) -> Dispatcher {
+        Dispatcher::new(
+            self.store.clone(),
+            iiko(&self.config),
+            Arc::new(self.config.clone()),
+        )
+    }
+
+    async fn submit(&self, body: &Value) -> service::Accepted {
+        service::submit_order(
+            &self.store,
+            &self.config,
+            body.to_string().as_bytes(),
+            None,
+            Utc::now(),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn order(&self, site_id: &str) -> StoredOrder {
+        let mut found = self.store.orders_by_site_id(site_id, None).await.unwrap();
+        assert_eq!(found.len(), 1, "one stored order {site_id}");
+        found.remove(0)
+    }
+
+    async fn requests(&self, path: &str) -> Vec<Value> {
+        let log: Vec<Value> = reqwest::get(self.sim.url("sim/requests"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        log.into_iter().filter(|r| r["path"] == path).collect()
+    }
+
+    async fn faults(&self, settings: Value) {
+        let response = reqwest::Client::new()
+            .post(self.sim.url("sim/faults"))
+            .json(&settings)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+    }
+
+    /// Serves the API (with its workers) in the background; returns its base URL.
+    async fn serve(&self, config: Config) -> String {
+        let app = Application::build(config).await.unwrap();
+        let base = format!("http://{}", app.local_addr().unwrap());
+        tokio::spawn(app.run(std::future::pending()));
+        base
+    }
+
+    /// Waits (polling, at most 20 s) until the order reaches `state`.
+    async fn wait_for(&self, site_id: &str, state: OrderState) -> StoredOrder {
+        for _ in 0..400 {
+            let found = self.store.orders_by_site_id(site_id, None).await.unwrap();
+            if let Some(order) = found.into_iter().find(|o| o.state == state) {
+                return order;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "order {site_id} never reached {state}: {:?}",
+            self.store.orders_by_site_id(site_id, None).await.unwrap()
+        );
+    }
+}
+
+fn iiko(config: &Config) -> IikoClient {
+    IikoClient::new(config.iiko.settings().unwrap()).unwrap()
+}
+
+fn later(seconds: i64) -> chrono::DateTime<Utc> {
+    Utc::now() + chrono::Duration::seconds(seconds)
+}
+
+async fn post(base: &str, path: &str, body: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+}
+
+// ---- The order API ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_submitted_order_reaches_iiko_once_and_ends_created() {
+    let bed = Bed::new(|text| text).await;
+    let base = bed.serve(bed.config.clone()).await;
+    let body = bed.body("WEB-1");
+
+    let response = post(&base, "/api/v1/orders", &body.to_string())
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["order_id"], "WEB-1");
+    assert_eq!(answer["branch"], "lenina");
+    assert_eq!(answer["state"], "queued");
+
+    let order = bed.wait_for("WEB-1", OrderState::Created).await;
+    assert_eq!(answer["iiko_order_id"], order.iiko_order_id.as_str());
+    assert!(order.iiko_number.is_some());
+    assert_eq!(order.creation_status.as_deref(), Some("Success"));
+    assert_eq!(order.lease_owner, None);
+    let creates = bed.requests(CREATE).await;
+    assert_eq!(creates.len(), 1);
+    assert_eq!(
+        creates[0]["body"]["order"]["id"],
+        order.iiko_order_id.as_str()
+    );
+    iiko_schema::assert_valid_request(CREATE, &creates[0]["body"]);
+    let calls = bed.store.order_calls(order.id).await.unwrap();
+    assert_eq!(calls[0].operation, "create");
+    assert!(calls[0].correlation_id.is_some());
+    let history = bed.store.order_history(order.id).await.unwrap();
+    assert_eq!(history.first().unwrap().state.as_deref(), Some("queued"));
+    assert_eq!(history.last().unwrap().state.as_deref(), Some("created"));
+}
+
+#[tokio::test]
+async fn a_repeat_answers_200_with_the_same_body_and_changed_content_409() {
+    let bed = Bed::new(|text| text).await;
+    let base = bed.serve(bed.config.clone()).await;
+    let body = bed.body("WEB-2");
+    let first = post(&base, "/api/v1/orders", &body.to_string())
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+
+    // Same content, other formatting.
+    let repeat = post(
+        &base,
+        "/api/v1/orders",
+        &serde_json::to_string_pretty(&body).unwrap(),
+    )
+    .await
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(repeat.status(), 200);
+    assert_eq!(repeat.json::<Value>().await.unwrap(), first);
+
+    let mut changed = body.clone();
+    changed["comment"] = json!("Позвоните заранее");
+    let conflict = post(&base, "/api/v1/orders", &changed.to_string())
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(conflict.status(), 409);
+    assert_eq!(conflict.json::<Value>().await.unwrap()["error"], "conflict");
+    bed.wait_for("WEB-2", OrderState::Created).await;
+    assert_eq!(bed.requests(CREATE).await.len(), 1);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_submissions_store_one_order_and_iiko_gets_one() {
+    let bed = Bed::new(|text| text).await;
+    let base = bed.serve(bed.config.clone()).await;
+    let body = bed.body("WEB-3").to_string();
+    let answers = futures::future::join_all((0..20).map(|_| {
+        let (base, body) = (base.clone(), body.clone());
+        async move {
+            let response = post(&base, "/api/v1/orders", &body)
+                .await
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    }))
+    .await;
+    assert_eq!(
+        answers.iter().filter(|(status, _)| *status == 202).count(),
+        1
+    );
+    assert_eq!(
+        answers.iter().filter(|(status, _)| *status == 200).count(),
+        19
+    );
+    assert!(answers.iter().all(|(_, body)| *body == answers[0].1));
+    bed.wait_for("WEB-3", OrderState::Created).await;
+    assert_eq!(bed.requests(CREATE).await.len(), 1);
+}
+
+#[tokio::test]
+async fn bad_submissions_get_json_errors_and_store_nothing() {
+    let bed =
+        Bed::new(|text| text.replace("max_body_bytes = 262144", "max_body_bytes = 4096")).await;
+    let base = bed.serve(bed.config.clone()).await;
+    let body = bed.body("WEB-4");
+
+    let malformed = post(&base, "/api/v1/orders", "{\"id\":")
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    assert_eq!(
+        malformed.json::<Value>().await.unwrap()["error"],
+        "malformed_json"
+    );
+
+    let mut invalid = body.clone();
+    invalid["total"] = json!(1);
+    invalid["customer"]["phone"] = json!("12");
+    let invalid = post(&base, "/api/v1/orders", &invalid.to_string())
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 422);
+    let details = invalid.json::<Value>().await.unwrap()["details"].clone();
+    let fields: Vec<&str> = details
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert!(fields.contains(&"customer.phone"), "{details}");
+    assert!(fields.contains(&"total"), "{details}");
+
+    let wrong_token = reqwest::Client::new()
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth("wrong")
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_token.status(), 401);
+    assert_eq!(
+        wrong_token.json::<Value>().await.unwrap()["error"],
+        "unauthorized"
+    );
+
+    let not_json = reqwest::Client::new()
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "text/plain")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), 415);
+    assert_eq!(
+        not_json.json::<Value>().await.unwrap()["error"],
+        "unsupported_media_type"
+    );
+
+    let huge = format!("{{\"comment\": \"{}\"}}", "x".repeat(10_000));
+    let too_large = post(&base, "/api/v1/orders", &huge)
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_large.status(), 413);
+    assert_eq!(
+        too_large.json::<Value>().await.unwrap()["error"],
+        "payload_too_large"
+    );
+
+    assert!(
+        bed.store
+            .list_orders(None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn signed_submissions_need_a_valid_fresh_signature_and_a_webhook_id_is_used_once() {
+    let bed = Bed::new(|text| {
+        text.replace(
+            "# signing_secret = \"whsec_...\"",
+            &format!("signing_secret = \"{SECRET}\""),
+        )
+    })
+    .await;
+    let base = bed.serve(bed.config.clone()).await;
+    let secret = WebhookSecret::parse(SECRET).unwrap();
+    let signed = |id: &str, body: &str, timestamp: i64, signature: Option<String>| {
+        let signature = signature.unwrap_or_else(|| sign(&secret, id, timestamp, body.as_bytes()));
+        let (base, id, body) = (base.clone(), id.to_owned(), body.to_owned());
+        async move {
+            post(&base, "/api/v1/orders", &body)
+                .await
+                .header("webhook-id", id)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header("webhook-signature", signature)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let now = Utc::now().timestamp();
+    let body = bed.body("WEB-5").to_string();
+
+    let unsigned = post(&base, "/api/v1/orders", &body)
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+    assert_eq!(
+        unsigned.json::<Value>().await.unwrap()["error"],
+        "unauthorized"
+    );
+    let forged = signed("msg_1", &body, now, Some("v1,AAAA".into())).await;
+    assert_eq!(forged.status(), 401);
+    let stale = signed("msg_1", &body, now - 600, None).await;
+    assert_eq!(stale.status(), 401);
+
+    assert_eq!(signed("msg_1", &body, now, None).await.status(), 202);
+    // The site's own retry of the same message is answered idempotently ...
+    assert_eq!(signed("msg_1", &body, now, None).await.status(), 200);
+    // ... but the id cannot carry another message.
+    let other = bed.body("WEB-6").to_string();
+    let replayed = signed("msg_1", &other, now, None).await;
+    assert_eq!(replayed.status(), 401);
+    assert!(
+        bed.store
+            .orders_by_site_id("WEB-6", None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn check_reports_problems_without_storing_anything() {
+    let bed = Bed::new(|text| text).await;
+    let base = bed.serve(bed.config.clone()).await;
+    let mut body = bed.body("WEB-7");
+    let good: Value = post(&base, "/api/v1/orders/check", &body.to_string())
+        .await
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(good["ok"], true, "{good}");
+    assert_eq!(good["problems"], json!([]));
+    assert_eq!(good["total"], body["total"]);
+    assert_eq!(good["bonus_max"], Value::Null);
+
+    body["items"][0]["article"] = json!("NO-SUCH-ARTICLE");
+    let bad: Value = post(&base, "/api/v1/orders/check", &body.to_string())
+        .await
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bad["ok"], false);
+    assert_eq!(bad["problems"][0]["field"], "items[0].article", "{bad}");
+    assert!(
+        bed.store
+            .list_orders(None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_order_with_an_unknown_article_is_accepted_and_goes_to_the_operators_at_once() {
+    let bed = Bed::new(|text| text).await;
+    let mut body = bed.body("WEB-8");
+    body["items"][0]["article"] = json!("NO-SUCH-ARTICLE");
+
+    let accepted = bed.submit(&body).await;
+    assert_eq!(accepted.status, 202);
+    assert_eq!(accepted.body["state"], "fallback");
+    let order = bed.order("WEB-8").await;
+    assert_eq!(order.state, OrderState::Fallback);
+    assert!(
+        order
+            .fallback_reason
+            .as_deref()
+            .unwrap()
+            .contains("NO-SUCH-ARTICLE")
+    );
+    assert_eq!(order.request, None);
+    assert_eq!(
+        bed.store
+            .orders_in_state(OrderState::Fallback)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        bed.dispatcher().try_step(Utc::now()).await.unwrap(),
+        StepOutcome::Idle
+    );
+    assert!(bed.requests(CREATE).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_write_answers_503_and_keeps_nothing() {
+    use sqlx::Connection;
+    let bed = Bed::new(|text| text).await;
+    let base = bed.serve(bed.config.clone()).await;
+    // Another writer holds the lock past the store's 5 s busy timeout.
+    let mut blocker = sqlx::SqliteConnection::connect(&bed.config.store.url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let body = bed.body("WEB-9").to_string();
+    let response = post(&base, "/api/v1/orders", &body)
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "unavailable"
+    );
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    assert!(
+        bed.store
+            .orders_by_site_id("WEB-9", None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let retried = post(&base, "/api/v1/orders", &body)
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retried.status(), 202, "the site's retry goes through");
+}
+
+#[tokio::test]
+async fn a_site_over_its_rate_gets_429() {
+    let bed =
+        Bed::new(|text| text.replace("requests_per_second = 200", "requests_per_second = 1")).await;
+    let base = bed.serve(bed.config.clone()).await;
+    let body = bed.body("WEB-19").to_string();
+    let statuses = futures::future::join_all((0..5).map(|_| {
+        let (base, body) = (base.clone(), body.clone());
+        async move {
+            let response = post(&base, "/api/v1/orders/check", &body)
+                .await
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let error = response.json::<Value>().await.unwrap()["error"].clone();
+            (status, error)
+        }
+    }))
+    .await;
+    assert!(
+        statuses.contains(&(429, json!("rate_limited"))),
+        "{statuses:?}"
+    );
+    assert!(statuses.iter().any(|(status, _)| *status == 200));
+}
+
+// ---- The dispatcher -----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_transient_create_failure_is_retried_and_created_on_the_second_attempt() {
+    let bed = Bed::new(|text| text).await;
+    bed.submit(&bed.body("WEB-10")).await;
+    bed.faults(json!({"rules": [{"path": CREATE, "status": 500, "times": 1}]}))
+        .await;
+    let dispatcher = bed.dispatcher();
+
+    assert_eq!(
+        dispatcher.try_step(Utc::now()).await.unwrap(),
+        StepOutcome::Dispatched(1)
+    );
+    let order = bed.order("WEB-10").await;
+    assert_eq!(order.state, OrderState::Retrying);
+    assert_eq!(order.attempts, 1);
+    assert_eq!(
+        dispatcher.try_step(Utc::now()).await.unwrap(),
+        StepOutcome::Idle,
+        "not due before the retry interval"
+    );
+
+    dispatcher.try_step(later(1)).await.unwrap();
+    let order = bed.order("WEB-10").await;
+    assert_eq!(order.state, OrderState::Created);
+    assert_eq!(order.attempts, 2);
+    // The 500 left the outcome unclear: the second attempt read back before sending again.
+    let operations: Vec<String> = bed
+        .store
+        .order_calls(order.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.operation)
+        .collect();
+    assert_eq!(&operations[..3], ["create", "by_id", "create"]);
+    let creates = bed.requests(CREATE).await;
+    assert_eq!(creates.len(), 2);
+    assert_eq!(
+        creates[0]["body"], creates[1]["body"],
+        "the same request both times"
+    );
+}
+
+#[tokio::test]
+async fn a_create_that_timed_out_is_read_back_before_any_resend_and_iiko_ends_with_one_order() {
+    let bed = Bed::new(|text| text).await;
+    bed.submit(&bed.body("WEB-11")).await;
+    // Slower than the Timeout header (1 s): iiko answers 408.
+    bed.faults(json!({"rules": [{"path": CREATE, "latency_ms": 1500, "times": 1}]}))
+        .await;
+    let dispatcher = bed.dispatcher();
+    dispatcher.try_step(Utc::now()).await.unwrap();
+    let order = bed.order("WEB-11").await;
+    assert_eq!(order.state, OrderState::Retrying);
+    assert!(
+        order.error_message.as_deref().unwrap().contains("408"),
+        "{order:?}"
+    );
+
+    dispatcher.try_step(later(1)).await.unwrap();
+    let order = bed.order("WEB-11").await;
+    assert_eq!(order.state, OrderState::Created);
+    let log: Vec<Value> = reqwest::get(bed.sim.url("sim/requests"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths: Vec<&str> = log
+        .iter()
+        .filter_map(|r| r["path"].as_str())
+        .filter(|p| *p == CREATE || *p == BY_ID)
+        .collect();
+    assert_eq!(&paths[..3], [CREATE, BY_ID, CREATE]);
+    let stored = log
+        .iter()
+        .filter(|r| r["path"] == CREATE && r["status"] == 200)
+        .count();
+    assert_eq!(stored, 1, "iiko created the order once");
+}
+
+#[tokio::test]
+async fn iiko_failing_every_time_sends_the_order_to_the_operators_after_max_attempts() {
+    let bed = Bed::new(|text| text).await;
+    bed.submit(&bed.body("WEB-12")).await;
+    bed.faults(json!({"rules": [{"path": CREATE, "status": 503}]}))
+        .await;
+    let dispatcher = bed.dispatcher();
+    for step in 0..3 {
+        dispatcher.try_step(later(step)).await.unwrap();
+    }
+    let order = bed.order("WEB-12").await;
+    assert_eq!(order.state, OrderState::Fallback);
+    assert_eq!(order.attempts, 3);
+    let reason = order.fallback_reason.unwrap();
+    assert!(
+        reason.contains("после 3 попыток") && reason.contains("503"),
+        "{reason}"
+    );
+    assert_eq!(
+        dispatcher.try_step(later(10)).await.unwrap(),
+        StepOutcome::Idle
+    );
+}
+
+#[tokio::test]
+async fn an_offline_terminal_is_transient_and_ends_in_the_fallback_with_the_reason() {
+    let bed = Bed::new(|text| text).await;
+    bed.submit(&bed.body("WEB-13")).await;
+    bed.faults(json!({"offline_terminal_groups": [demo_ids::TG_LENINA]}))
+        .await;
+    let dispatcher = bed.dispatcher();
+    dispatcher.try_step(Utc::now()).await.unwrap();
+    assert_eq!(bed.order("WEB-13").await.state, OrderState::Retrying);
+    dispatcher.try_step(later(1)).await.unwrap();
+    dispatcher.try_step(later(2)).await.unwrap();
+    let order = bed.order("WEB-13").await;
+    assert_eq!(order.state, OrderState::Fallback);
+    assert!(
+        order
+            .fallback_reason
+            .unwrap()
+            .contains("Creation timeout expired"),
+        "the operators see why"
+    );
+    // iiko keeps the failed order under its id: later attempts read it back, never re-create.
+    assert_eq!(bed.requests(CREATE).await.len(), 1);
+    assert!(bed.requests(BY_ID).await.len() >= 3);
+}
+
+#[tokio::test]
+async fn a_permanent_creation_error_goes_to_the_operators_at_once() {
+    let bed = Bed::new(|text| {
+        text.replace(
+            &format!("card = \"{}\"", demo_ids::PAYMENT_CARD),
+            "card = \"00000000-0000-4000-8000-00000000dead\"",
+        )
+    })
+    .await;
+    bed.submit(&bed.body("WEB-14")).await;
+    bed.dispatcher().try_step(Utc::now()).await.unwrap();
+    let order = bed.order("WEB-14").await;
+    assert_eq!(order.state, OrderState::Fallback);
+    assert_eq!(order.attempts, 1);
+    assert_eq!(order.error_code.as_deref(), Some("PaymentTypeNotFound"));
+    assert!(
+        order
+            .fallback_reason
+            .unwrap()
+            .contains("PaymentTypeNotFound")
+    );
+}
+
+#[tokio::test]
+async fn an_order_leased_by_a_crashed_worker_is_read_back_after_the_lease_and_completed_once() {
+    let bed = Bed::new(|text| text).await;
+    bed.submit(&bed.body("WEB-15")).await;
+    // A worker leases the order, marks the create as sent, gets it into iiko, and dies.
+    let now = Utc::now();
+    let leased = bed
+        .store
+        .lease_due_orders(
+            "crashed",
+            now.timestamp_millis(),
+            (now + chrono::Duration::seconds(30)).timestamp_millis(),
+            8,
+        )
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 1);
+    bed.store
+        .mark_create_sent(leased[0].id, now.timestamp_millis())
+        .await
+        .unwrap();
+    let request: Value = serde_json::from_str(leased[0].request.as_deref().unwrap()).unwrap();
+    let iiko = iiko(&bed.config);
+    let token = iiko.access_token().await.unwrap();
+    let sent = reqwest::Client::new()
+        .post(bed.sim.url(CREATE))
+        .bearer_auth(token.expose_secret())
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+
+    let dispatcher = bed.dispatcher();
+    assert_eq!(
+        dispatcher.try_step(later(10)).await.unwrap(),
+        StepOutcome::Idle,
+        "the lease is still live"
+    );
+    assert_eq!(
+        dispatcher.try_step(later(31)).await.unwrap(),
+        StepOutcome::Dispatched(1)
+    );
+    let order = bed.order("WEB-15").await;
+    assert_eq!(order.state, OrderState::Created);
+    assert!(order.iiko_number.is_some());
+    assert_eq!(bed.requests(CREATE).await.len(), 1, "never sent again");
+    // The crashed worker's late outcome cannot overwrite the finished order.
+    let late = iiko_bridge::store::AttemptEnd::Retrying {
+        reason: "late".into(),
+        next_attempt_at_ms: 0,
+    };
+    assert!(
+        !bed.store
+            .finish_attempt(
+                order.id,
+                "crashed",
+                &late,
+                None,
+                Utc::now().timestamp_millis()
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(bed.order("WEB-15").await.state, OrderState::Created);
+}
+
+#[tokio::test]
+async fn shutting_down_lets_the_attempt_in_flight_finish_and_release_its_lease() {
+    let bed = Bed::new(|text| text).await;
+    bed.faults(json!({"rules": [{"path": CREATE, "latency_ms": 700, "times": 1}]}))
+        .await;
+    let app = Application::build(bed.config.clone()).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    bed.submit(&bed.body("WEB-16")).await;
+    for _ in 0..200 {
+        if bed.order("WEB-16").await.create_sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+    let order = bed.order("WEB-16").await;
+    assert_eq!(order.state, OrderState::Created, "{order:?}");
+    assert_eq!(order.lease_owner, None);
+}
+
+#[tokio::test]
+async fn a_slow_order_does_not_hold_up_the_next_one() {
+    let bed = Bed::new(|text| text.replace("timeout_seconds = 1", "timeout_seconds = 3")).await;
+    // The first create takes most of the 3 s Timeout; the second order must not wait for it.
+    bed.faults(json!({"rules": [{"path": CREATE, "latency_ms": 2500, "times": 1}]}))
+        .await;
+    let app = Application::build(bed.config.clone()).await.unwrap();
+    tokio::spawn(app.run(std::future::pending()));
+    bed.submit(&bed.body("WEB-17")).await;
+    for _ in 0..200 {
+        if bed.order("WEB-17").await.create_sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bed.submit(&bed.body("WEB-18")).await;
+    bed.wait_for("WEB-18", OrderState::Created).await;
+    assert_eq!(
+        bed.order("WEB-17").await.state,
+        OrderState::Sending,
+        "the second order was created while the first was still in flight"
+    );
+    bed.wait_for("WEB-17", OrderState::Created).await;
+}
+
+// ---- The command line and the binary ------------------------------------------------------------
+
+impl Bed {
+    async fn cli(&self, args: &[&str]) -> std::process::Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_iiko-bridge"))
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .await
+            .unwrap()
+    }
+
+    /// Runs `serve` as its own process on `port`.
+    fn spawn_serve(&self) -> tokio::process::Child {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_iiko-bridge"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config_path)
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn the_cli_lists_shows_retries_and_resolves_orders() {
+    let bed = Bed::new(|text| text).await;
+    let mut unknown = bed.body("WEB-20");
+    unknown["items"][0]["article"] = json!("NO-SUCH-ARTICLE");
+    bed.submit(&unknown).await;
+    bed.submit(&bed.body("WEB-21")).await;
+    bed.faults(json!({"rules": [{"path": CREATE, "status": 503, "times": 3}]}))
+        .await;
+    let dispatcher = bed.dispatcher();
+    for step in 0..3 {
+        dispatcher.try_step(later(step)).await.unwrap();
+    }
+    assert_eq!(bed.order("WEB-21").await.state, OrderState::Fallback);
+
+    let listed = bed.cli(&["orders", "list", "--json"]).await;
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let rows: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert_eq!(rows[0]["order_id"], "WEB-21");
+    assert_eq!(rows[0]["attempts"], 3);
+    let table = bed.cli(&["orders", "list", "--state", "fallback"]).await;
+    assert!(text(&table.stdout).contains("WEB-20") && text(&table.stdout).contains("WEB-21"));
+    let bad_state = bed.cli(&["orders", "list", "--state", "lost"]).await;
+    assert_eq!(bad_state.status.code(), Some(2));
+
+    let shown = bed
+        .cli(&["orders", "show", "WEB-21", "--branch", "lenina"])
+        .await;
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    let view: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(view["order"]["state"], "fallback");
+    assert_eq!(view["calls"][0]["operation"], "create");
+    assert_eq!(view["calls"][0]["http_status"], 503);
+    assert!(view["fallback_reason"].as_str().unwrap().contains("503"));
+    assert_eq!(view["history"][0]["state"], "queued");
+
+    // The unmappable order cannot go to iiko; it is resolved by hand.
+    let refused = bed.cli(&["orders", "retry", "WEB-20"]).await;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains("by hand"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let resolved = bed.cli(&["orders", "resolve", "WEB-20"]).await;
+    assert!(resolved.status.success(), "{}", text(&resolved.stderr));
+    assert_eq!(bed.order("WEB-20").await.state, OrderState::Resolved);
+    assert_eq!(
+        bed.cli(&["orders", "resolve", "WEB-20"])
+            .await
+            .status
+            .code(),
+        Some(2)
+    );
+
+    // iiko works again: the operator sends WEB-21 once more, with the same iiko order id.
+    let before = bed.order("WEB-21").await;
+    let retried = bed.cli(&["orders", "retry", "WEB-21"]).await;
+    assert!(retried.status.success(), "{}", text(&retried.stderr));
+    let queued = bed.order("WEB-21").await;
+    assert_eq!((queued.state, queued.attempts), (OrderState::Queued, 0));
+    dispatcher.try_step(Utc::now()).await.unwrap();
+    let created = bed.order("WEB-21").await;
+    assert_eq!(created.state, OrderState::Created);
+    assert_eq!(created.iiko_order_id, before.iiko_order_id);
+    assert_eq!(
+        bed.cli(&["orders", "retry", "WEB-21"]).await.status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        bed.cli(&["orders", "show", "WEB-99"]).await.status.code(),
+        Some(2)
+    );
+}
+
+#[tokio::test]
+async fn a_bridge_killed_mid_dispatch_finishes_the_order_once_after_a_restart() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bed = Bed::new(|text| {
+        text.replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        )
+        .replace("creation_wait_seconds = 3", "creation_wait_seconds = 1")
+    })
+    .await;
+    // iiko takes 800 ms to answer the create (within its 1 s Timeout): time to kill the bridge.
+    bed.faults(json!({"rules": [{"path": CREATE, "latency_ms": 800, "times": 1}]}))
+        .await;
+    let mut first = bed.spawn_serve();
+    let base = format!("http://127.0.0.1:{port}");
+    let body = bed.body("WEB-30").to_string();
+    let mut accepted = None;
+    for _ in 0..200 {
+        if let Ok(response) = post(&base, "/api/v1/orders", &body).await.send().await {
+            accepted = Some(response.status());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(accepted, Some(reqwest::StatusCode::ACCEPTED));
+    for _ in 0..200 {
+        if bed.order("WEB-30").await.create_sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    let orphan = bed.order("WEB-30").await;
+    assert_eq!(orphan.state, OrderState::Sending, "killed mid-dispatch");
+    assert!(orphan.lease_owner.is_some());
+
+    let mut second = bed.spawn_serve();
+    let order = bed.wait_for_long("WEB-30", OrderState::Created).await;
+    second.start_kill().unwrap();
+    assert!(order.iiko_number.is_some());
+    let created = bed
+        .requests(CREATE)
+        .await
+        .into_iter()
+        .filter(|r| r["status"] == 200)
+        .count();
+    let duplicates = bed
+        .requests(CREATE)
+        .await
+        .into_iter()
+        .filter(|r| r["status"] == 400)
+        .count();
+    assert_eq!(created, 1, "iiko has the order exactly once");
+    assert_eq!(
+        duplicates, 0,
+        "the restarted bridge read back before sending"
+    );
+    let calls = bed.store.order_calls(order.id).await.unwrap();
+    assert_eq!(
+        calls.first().map(|c| c.operation.as_str()),
+        Some("by_id"),
+        "the dead process recorded nothing; the new one read back first: {calls:?}"
+    );
+}
+
+impl Bed {
+    /// Like `wait_for`, for a lease that must run out first (about half a minute).
+    async fn wait_for_long(&self, site_id: &str, state: OrderState) -> StoredOrder {
+        for _ in 0..90 {
+            let found = self.store.orders_by_site_id(site_id, None).await.unwrap();
+            if let Some(order) = found.into_iter().find(|o| o.state == state) {
+                return order;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        panic!("order {site_id} never reached {state}");
+    }
+}

@@ -13,6 +13,7 @@ COPY templates /etc/iiko-bridge/templates
 WORKDIR /var/lib/iiko-bridge
 ENV IIKO_BRIDGE_CONFIG=/etc/iiko-bridge/bridge.toml \
     IIKO_BRIDGE__SERVER__LISTEN=0.0.0.0:8080 \
+    IIKO_BRIDGE__TEMPLATES__DIR=/etc/iiko-bridge/templates \
     RUST_LOG=info
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/iiko-bridge"]

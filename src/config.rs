@@ -65,6 +65,8 @@ pub struct Config {
     #[serde(default)]
     pub menu: MenuConfig,
     #[serde(default)]
+    pub templates: TemplatesConfig,
+    #[serde(default)]
     pub branches: Vec<BranchConfig>,
 }
 
@@ -304,6 +306,21 @@ impl Default for MenuConfig {
             sync_interval_minutes: 30.0,
             prices_interval_minutes: 5.0,
             stop_list_interval_seconds: 60.0,
+        }
+    }
+}
+
+/// Where edited operator templates are read from; the compiled-in defaults fill the gaps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplatesConfig {
+    pub dir: PathBuf,
+}
+
+impl Default for TemplatesConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("templates"),
         }
     }
 }

@@ -19,7 +19,7 @@ use iiko_bridge::{
     menu::{Catalog, MenuSyncer, SyncKind, SyncOptions},
     notify::OperatorChats,
     orders::{Dispatcher, StepOutcome, service},
-    sim::{SimConfig, SimHandle, Simulator, demo_ids},
+    sim::{SimConfig, SimHandle, Simulator, demo_ids, smtp::SmtpSink, telegram::FakeTelegram},
     store::{OrderState, Store, StoredOrder},
 };
 
@@ -544,6 +544,56 @@ async fn an_order_with_an_unknown_article_is_accepted_and_goes_to_the_operators_
         StepOutcome::Idle
     );
     assert!(bed.requests(CREATE).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_order_that_cannot_go_to_iiko_reaches_the_operators_by_email_and_telegram_once() {
+    let smtp = SmtpSink::start().await.unwrap();
+    let telegram = FakeTelegram::start().await.unwrap();
+    let chat = 777;
+    let (smtp_url, token, api_url) = (smtp.url(), telegram.token().to_owned(), telegram.api_url());
+    let bed = Bed::new(move |text| {
+        text.replace(
+            "# smtp_url = \"smtp://127.0.0.1:2525\"\n# from = \"iiko-bridge <bridge@example.ru>\"",
+            &format!("smtp_url = \"{smtp_url}\"\nfrom = \"iiko-bridge <bridge@example.ru>\""),
+        )
+        .replace(
+            "operator_chats = []",
+            &format!("operator_chats = []\nbot_token = \"{token}\"\napi_url = \"{api_url}\""),
+        )
+        .replace("telegram_chats = []", &format!("telegram_chats = [{chat}]"))
+    })
+    .await;
+    let base = bed.serve(bed.config.clone()).await;
+    let mut body = bed.body("WEB-FB");
+    body["items"][0]["article"] = json!("NO-SUCH-ARTICLE");
+    let response = post(&base, "/api/v1/orders", &body.to_string())
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+
+    for _ in 0..200 {
+        if !smtp.mails().is_empty() && !telegram.messages().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1, "one e-mail to the branch's one address");
+    assert_eq!(mails[0].to, vec!["orders@example.ru".to_owned()]);
+    let text = mails[0].text().unwrap();
+    assert!(
+        text.contains("WEB-FB") && text.contains("NO-SUCH-ARTICLE"),
+        "{text}"
+    );
+    let messages = telegram.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].chat_id, chat);
+    assert!(messages[0].text.contains("NO-SUCH-ARTICLE"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(smtp.mails().len(), 1, "handed over once, never again");
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use crate::{
     config::Config,
     iiko::IikoClient,
     menu::{MenuScheduler, MenuSyncer},
-    notify::OperatorChats,
+    notify::{FallbackWorker, Handover, Mailer, OperatorChats, Telegram, Templates},
     orders::Dispatcher,
     store::Store,
 };
@@ -35,6 +35,7 @@ pub struct Application {
     router: Router,
     menu: MenuScheduler,
     dispatcher: Dispatcher,
+    fallback: FallbackWorker,
 }
 
 impl Application {
@@ -63,6 +64,19 @@ impl Application {
         let max_body = config.server.max_body_bytes;
         let config = Arc::new(config);
         let dispatcher = Dispatcher::new(store.clone(), iiko.clone(), config.clone());
+        let templates = Templates::load(&config.templates.dir)
+            .map_err(|e| anyhow::anyhow!("templates.dir: {e}"))?;
+        let fallback = FallbackWorker::new(
+            store.clone(),
+            Mailer::from_config(&config.email).map_err(|e| anyhow::anyhow!("email: {e}"))?,
+            Telegram::from_config(&config.telegram),
+            OperatorChats::from_config(&config.telegram),
+        )
+        .with_handover(Handover::new(
+            store.clone(),
+            config.clone(),
+            Arc::new(templates),
+        ));
         let state = AppState {
             config,
             iiko,
@@ -77,6 +91,7 @@ impl Application {
             router,
             menu,
             dispatcher,
+            fallback,
         })
     }
 
@@ -93,7 +108,11 @@ impl Application {
         tracing::info!(address = %self.local_addr()?, "iiko-bridge listening");
         let (stop_workers, workers_stopped) = watch::channel(false);
         let menu = tokio::spawn(self.menu.run(workers_stopped.clone()));
-        let dispatcher = tokio::spawn(self.dispatcher.run(workers_stopped));
+        let dispatcher = tokio::spawn(self.dispatcher.run(workers_stopped.clone()));
+        let mut fallback_stopped = workers_stopped;
+        let fallback = tokio::spawn(self.fallback.run(async move {
+            let _ = fallback_stopped.wait_for(|stopped| *stopped).await;
+        }));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
@@ -104,6 +123,9 @@ impl Application {
         // Orders in flight finish their attempt (or keep their lease until it runs out).
         if let Err(error) = dispatcher.await {
             tracing::error!(%error, "the dispatcher failed");
+        }
+        if let Err(error) = fallback.await {
+            tracing::error!(%error, "the fallback worker failed");
         }
         served
     }
@@ -135,17 +157,31 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Ready only when iiko really hands out a token, so a load balancer never routes to a bridge
-/// whose credentials are wrong or whose iiko is unreachable.
+/// Ready only when the store takes writes and iiko really hands out a token, so a load
+/// balancer never routes orders to a bridge that could not keep or deliver them.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    match state.iiko.access_token().await {
-        Ok(_) => (
-            StatusCode::OK,
-            Json(json!({"status": "ready", "iiko": "ok"})),
-        ),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not ready", "iiko": e.to_string()})),
-        ),
-    }
+    let store = state
+        .store
+        .check_writable()
+        .await
+        .map_err(|e| e.to_string());
+    let iiko = state
+        .iiko
+        .access_token()
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string());
+    let ready = store.is_ok() && iiko.is_ok();
+    let describe = |result: Result<(), String>| result.err().unwrap_or_else(|| "ok".into());
+    let body = json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "store": describe(store),
+        "iiko": describe(iiko),
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
 }

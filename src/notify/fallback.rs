@@ -7,6 +7,7 @@
 //! replaces its default. Templates render with strict undefined values: a misspelt field in an
 //! edited template is an error, and that message is then rendered from the default instead,
 //! so staff never get a silently incomplete order.
+mod handover;
 mod view;
 mod worker;
 
@@ -19,6 +20,7 @@ use crate::config::BranchConfig;
 use crate::menu::Catalog;
 use crate::orders::Order;
 
+pub use handover::Handover;
 pub use view::rubles;
 pub use worker::{ATTEMPTS_BEFORE_ALERT, FallbackWorker, StepReport, backoff, enqueue_fallback};
 

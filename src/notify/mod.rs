@@ -11,7 +11,9 @@ pub mod telegram;
 
 pub use alerts::{OperatorAlerter, OperatorChats};
 pub use email::{Email, EmailError, Mailer};
-pub use fallback::{FallbackMessage, FallbackWorker, RenderError, Templates, enqueue_fallback};
+pub use fallback::{
+    FallbackMessage, FallbackWorker, Handover, RenderError, Templates, enqueue_fallback,
+};
 pub use telegram::{Telegram, TelegramError};
 
 /// `text` with every occurrence of each non-empty `secret` replaced by a marker.

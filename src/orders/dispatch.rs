@@ -1,6 +1,6 @@
 //! The dispatcher: takes stored orders to iiko `deliveries/create`, follows the asynchronous
 //! creation to its end, retries transient failures and hands the rest to the operators
-//! (state `fallback`, picked up by the fallback worker through `Store::orders_in_state`).
+//! (state `fallback`, picked up by the fallback worker through `Store::orders_awaiting_fallback`).
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},

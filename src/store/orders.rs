@@ -472,6 +472,23 @@ impl Store {
         rows.iter().map(stored_order).collect()
     }
 
+    /// Orders in `fallback` not yet handed to the operators' channels, oldest first.
+    pub async fn orders_awaiting_fallback(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<StoredOrder>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders o
+             WHERE state = 'fallback' AND NOT EXISTS (
+                 SELECT 1 FROM fallback_orders f WHERE f.branch = o.branch AND f.order_id = o.site_id)
+             ORDER BY id LIMIT ?"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_order).collect()
+    }
+
     pub async fn order_calls(&self, id: i64) -> Result<Vec<CallRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT at, operation, request_summary, http_status, correlation_id, error_code,

@@ -5,7 +5,7 @@ use std::{future::Future, time::Duration};
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 
-use super::FallbackMessage;
+use super::{FallbackMessage, Handover};
 use crate::config::FallbackConfig;
 use crate::notify::{Email, Mailer, Telegram, alerts::OperatorChats, html};
 use crate::store::{
@@ -73,6 +73,8 @@ pub async fn enqueue_fallback(
 /// What one step did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepReport {
+    /// Orders newly handed to the channels.
+    pub handed_over: usize,
     pub delivered: usize,
     pub retrying: usize,
     pub failed: usize,
@@ -87,6 +89,7 @@ pub struct FallbackWorker {
     mailer: Option<Mailer>,
     telegram: Option<Telegram>,
     operators: OperatorChats,
+    handover: Option<Handover>,
 }
 
 enum Outcome {
@@ -108,16 +111,32 @@ impl FallbackWorker {
             mailer,
             telegram,
             operators,
+            handover: None,
+        }
+    }
+
+    /// Also hands each order that enters `fallback` to the channels, at the start of a step.
+    pub fn with_handover(self, handover: Handover) -> FallbackWorker {
+        FallbackWorker {
+            handover: Some(handover),
+            ..self
         }
     }
 
     /// Sends what is due at `now`, records each outcome, then alerts operators about orders no
     /// channel got through. Does not sleep, so tests drive it with any `now`.
     pub async fn try_step(&self, now: DateTime<Utc>) -> Result<StepReport, StoreError> {
+        let handed_over = match &self.handover {
+            Some(handover) => handover.try_step().await?,
+            None => 0,
+        };
         let due = self.store.due_fallback_deliveries(now, BATCH).await?;
         // All at once: a hanging SMTP server must not hold back the Telegram messages.
         let outcomes = join_all(due.iter().map(|delivery| self.send(delivery))).await;
-        let mut report = StepReport::default();
+        let mut report = StepReport {
+            handed_over,
+            ..StepReport::default()
+        };
         for (delivery, outcome) in due.iter().zip(outcomes) {
             // A crash between sending and this write sends the message again after restart:
             // a duplicate is better than a lost order.

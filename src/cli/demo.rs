@@ -88,8 +88,7 @@ pub async fn run() -> Result<(), Failure> {
     );
     sync(&config, client).await?;
     println!(
-        "\nThe site reads the catalog at GET /api/v1/catalog?branch=lenina (ETag, If-None-Match),\nor from {}.",
-        config.menu.export_dir.join("catalog-lenina.json").display()
+        "\nThe site reads the catalog at GET /api/v1/catalog?branch=lenina (ETag, If-None-Match)\nor from menu.export_dir/catalog-lenina.json (the demo's folder is removed when it ends)."
     );
     Ok(())
 }

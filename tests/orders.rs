@@ -771,6 +771,51 @@ async fn iiko_failing_every_time_sends_the_order_to_the_operators_after_max_atte
 }
 
 #[tokio::test]
+async fn operators_hear_once_that_iiko_keeps_failing_for_a_branch_and_once_that_it_is_back() {
+    let telegram = FakeTelegram::start().await.unwrap();
+    let operators = 555;
+    let (token, api_url) = (telegram.token().to_owned(), telegram.api_url());
+    let bed = Bed::new(move |text| {
+        text.replace(
+            "operator_chats = []",
+            &format!(
+                "operator_chats = [{operators}]\nbot_token = \"{token}\"\napi_url = \"{api_url}\""
+            ),
+        )
+    })
+    .await;
+    bed.faults(json!({"rules": [{"path": CREATE, "status": 503}]}))
+        .await;
+    for n in 0..2 {
+        bed.submit(&bed.body(&format!("WEB-A{n}"))).await;
+    }
+    let dispatcher = bed.dispatcher();
+    for step in 0..3 {
+        dispatcher.try_step(later(step)).await.unwrap();
+    }
+    let alerts = telegram.messages();
+    assert_eq!(alerts.len(), 1, "six failures, one alert: {alerts:?}");
+    assert_eq!(alerts[0].chat_id, operators);
+    assert!(
+        alerts[0].text.contains("iiko не отвечает"),
+        "{}",
+        alerts[0].text
+    );
+
+    bed.faults(json!({"rules": []})).await;
+    bed.submit(&bed.body("WEB-A9")).await;
+    dispatcher.try_step(later(10)).await.unwrap();
+    assert_eq!(bed.order("WEB-A9").await.state, OrderState::Created);
+    let alerts = telegram.messages();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert!(
+        alerts[1].text.contains("снова работает"),
+        "{}",
+        alerts[1].text
+    );
+}
+
+#[tokio::test]
 async fn an_offline_terminal_is_transient_and_ends_in_the_fallback_with_the_reason() {
     let bed = Bed::new(|text| text).await;
     bed.submit(&bed.body("WEB-13")).await;

@@ -2,8 +2,7 @@
 //! creation to its end, retries transient failures and hands the rest to the operators
 //! (state `fallback`, picked up by the fallback worker through `Store::orders_awaiting_fallback`).
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -17,14 +16,13 @@ use uuid::Uuid;
 use super::follow::{Attempt, Courier};
 use crate::config::Config;
 use crate::iiko::IikoClient;
+use crate::notify::{OperatorAlerter, OperatorChats};
 use crate::store::{AttemptEnd, Store, StoreError, StoredOrder};
 
 /// Orders in flight at once (and taken per step): bounds the concurrent calls to iiko.
 const BATCH: i64 = 8;
 /// How often `run` looks for due orders.
 const TICK: Duration = Duration::from_millis(500);
-/// Consecutive transient failures of a branch that count as "iiko keeps failing there".
-const BRANCH_FAILURE_THRESHOLD: u32 = 3;
 /// The iiko client waits this much longer than the `Timeout` header (see `iiko::client`).
 const HTTP_MARGIN: Duration = Duration::from_secs(5);
 /// iiko calls one attempt may make outside the creation follow-up: read back, create, read back.
@@ -44,7 +42,8 @@ pub struct Dispatcher {
     /// Identifies this worker's leases, so it never finishes an order another worker took over.
     owner: String,
     lease: Duration,
-    failures: Mutex<HashMap<String, u32>>,
+    /// Tells the operators when iiko keeps failing for a branch, and when it works again.
+    alerter: OperatorAlerter,
 }
 
 impl Dispatcher {
@@ -60,10 +59,10 @@ impl Dispatcher {
         Self {
             courier: Courier::new(store.clone(), iiko, creation_wait),
             store,
-            config,
             owner: Uuid::new_v4().to_string(),
             lease,
-            failures: Mutex::new(HashMap::new()),
+            alerter: OperatorAlerter::new(OperatorChats::from_config(&config.telegram)),
+            config,
         }
     }
 
@@ -150,7 +149,16 @@ impl Dispatcher {
                 code: None,
             },
         };
-        self.watch_branch(&order.branch, &attempt);
+        if let Some(branch) = self.config.branches.iter().find(|b| b.key == order.branch) {
+            // Anything but a transient failure means iiko answered.
+            let failure = match &attempt {
+                Attempt::Transient { reason } => Some(reason.as_str()),
+                Attempt::Created { .. } | Attempt::Rejected { .. } => None,
+            };
+            self.alerter
+                .record_iiko_result(branch, failure.is_none(), failure)
+                .await;
+        }
         let now = Utc::now();
         let attempts = order.attempts + 1;
         let max_attempts = i64::from(self.config.delivery.max_attempts);
@@ -203,28 +211,6 @@ impl Dispatcher {
                 "lease lost while dispatching; another worker owns the order now");
         }
         Ok(())
-    }
-
-    /// Counts a branch's consecutive transient failures and logs when it crosses the threshold
-    /// and when it recovers (the alerting hook).
-    fn watch_branch(&self, branch: &str, attempt: &Attempt) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let count = failures.entry(branch.to_owned()).or_default();
-        match attempt {
-            Attempt::Transient { reason } => {
-                *count += 1;
-                if *count == BRANCH_FAILURE_THRESHOLD {
-                    tracing::warn!(branch, failures = *count, %reason,
-                        "iiko keeps failing for this branch");
-                }
-            }
-            Attempt::Created { .. } | Attempt::Rejected { .. } => {
-                if *count >= BRANCH_FAILURE_THRESHOLD {
-                    tracing::info!(branch, "iiko works again for this branch");
-                }
-                *count = 0;
-            }
-        }
     }
 }
 

@@ -583,10 +583,10 @@ async fn an_order_that_cannot_go_to_iiko_reaches_the_operators_by_email_and_tele
     let mails = smtp.mails();
     assert_eq!(mails.len(), 1, "one e-mail to the branch's one address");
     assert_eq!(mails[0].to, vec!["orders@example.ru".to_owned()]);
-    let text = mails[0].text().unwrap();
+    let mail = mails[0].text().unwrap();
     assert!(
-        text.contains("WEB-FB") && text.contains("NO-SUCH-ARTICLE"),
-        "{text}"
+        mail.contains("WEB-FB") && mail.contains("NO-SUCH-ARTICLE"),
+        "{mail}"
     );
     let messages = telegram.messages();
     assert_eq!(messages.len(), 1);
@@ -594,6 +594,16 @@ async fn an_order_that_cannot_go_to_iiko_reaches_the_operators_by_email_and_tele
     assert!(messages[0].text.contains("NO-SUCH-ARTICLE"));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(smtp.mails().len(), 1, "handed over once, never again");
+
+    let shown = bed.cli(&["orders", "show", "WEB-FB"]).await;
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    let view: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let deliveries = view["fallback_deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 2, "{deliveries:?}");
+    assert!(
+        deliveries.iter().all(|d| d["state"] == "delivered"),
+        "{deliveries:?}"
+    );
 }
 
 #[tokio::test]

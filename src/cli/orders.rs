@@ -75,6 +75,11 @@ pub async fn show(config: &Config, id: &str, branch: Option<&str>) -> Result<(),
         .order_history(order.id)
         .await
         .map_err(|e| Failure::Unexpected(e.into()))?;
+    // How far the operators' copies got, channel by channel, for an order in `fallback`.
+    let deliveries = store
+        .fallback_deliveries(&order.branch, &order.site_id)
+        .await
+        .map_err(|e| Failure::Unexpected(e.into()))?;
     let parse = |text: Option<&str>| text.and_then(|t| serde_json::from_str::<Value>(t).ok());
     let view = json!({
         "order": summary(&order),
@@ -103,6 +108,12 @@ pub async fn show(config: &Config, id: &str, branch: Option<&str>) -> Result<(),
         })).collect::<Vec<_>>(),
         "history": history.iter().map(|h| json!({
             "at": time(h.at_ms), "state": h.state, "note": h.note,
+        })).collect::<Vec<_>>(),
+        "fallback_deliveries": deliveries.iter().map(|d| json!({
+            "channel": format!("{:?}", d.channel).to_lowercase(), "recipient": d.recipient,
+            "state": format!("{:?}", d.state).to_lowercase(), "attempts": d.attempts,
+            "next_attempt_at": d.next_attempt_at, "last_error": d.last_error,
+            "delivered_at": d.delivered_at,
         })).collect::<Vec<_>>(),
     });
     println!("{}", serde_json::to_string_pretty(&view).expect("JSON"));

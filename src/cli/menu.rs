@@ -71,8 +71,7 @@ pub async fn sync(
         let progress = spinner(&branch.key, json_output);
         let on_stage = |stage: Stage| {
             progress.set_message(match stage {
-                Stage::Fetching => "fetching the menu from iiko",
-                Stage::StopList => "reading the stop list",
+                Stage::Fetching => "reading the menu and stop list from iiko",
                 Stage::Comparing => "comparing with the stored catalog",
                 Stage::Storing => "storing and exporting",
             })

@@ -93,8 +93,8 @@ pub enum SyncError {
 /// The stages a sync goes through, for progress display.
 #[derive(Clone, Copy, Debug)]
 pub enum Stage {
+    /// The menu (unless only the stop list is refreshed) and the stop list, side by side.
     Fetching,
-    StopList,
     Comparing,
     Storing,
 }
@@ -154,9 +154,7 @@ impl MenuSyncer {
         // other on a large menu.
         let revision = self.store.current_iiko_revision(&branch.key).await?;
         let loading = tokio::spawn(load_previous(self.store.clone(), branch.key.clone()));
-        if kind != SyncKind::StopList {
-            on_stage(Stage::Fetching);
-        }
+        on_stage(Stage::Fetching);
         let (fetched, stop_list) = tokio::join!(
             async {
                 match kind {
@@ -199,7 +197,6 @@ impl MenuSyncer {
                 .into());
             }
         };
-        on_stage(Stage::StopList);
         let mut catalog = apply_stop_list(fresh, &stop_list);
         on_stage(Stage::Comparing);
         let changes = match previous.as_ref() {
@@ -338,9 +335,12 @@ async fn load_previous(store: Store, branch: String) -> Result<Option<Previous>,
 /// A catalog with nothing in it, to diff a branch's first sync against.
 fn empty_like(catalog: &Catalog) -> Catalog {
     Catalog {
+        branch: catalog.branch.clone(),
+        format: catalog.format,
+        iiko_revision: catalog.iiko_revision,
+        synced_at: catalog.synced_at,
         groups: Vec::new(),
         products: Vec::new(),
-        ..catalog.clone()
     }
 }
 

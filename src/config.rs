@@ -128,7 +128,7 @@ fn default_iiko_rps() -> NonZeroU32 {
 
 impl IikoConfig {
     /// The client settings, or the one problem that stops us from building them.
-    pub fn settings(&self) -> Result<IikoSettings, String> {
+    pub fn settings(&self) -> Result<IikoSettings, SettingsProblem> {
         let credentials = match (
             &self.api_login,
             &self.api_key,
@@ -142,19 +142,29 @@ impl IikoConfig {
                 client_secret: secret.clone(),
             },
             (None, None, None, None) => {
-                return Err("iiko: give api_login, or api_key + app_id + client_secret".into());
+                return Err(SettingsProblem::new(
+                    "iiko",
+                    "give api_login, or api_key + app_id + client_secret",
+                ));
             }
             (Some(_), ..) => {
-                return Err(
-                    "iiko: api_login cannot be combined with api_key/app_id/client_secret".into(),
-                );
+                return Err(SettingsProblem::new(
+                    "iiko",
+                    "api_login cannot be combined with api_key/app_id/client_secret",
+                ));
             }
             (None, ..) => {
-                return Err("iiko: api_key, app_id and client_secret go together".into());
+                return Err(SettingsProblem::new(
+                    "iiko",
+                    "api_key, app_id and client_secret go together",
+                ));
             }
         };
         if !(1..=120).contains(&self.timeout_seconds) {
-            return Err("iiko.timeout_seconds: must be between 1 and 120".into());
+            return Err(SettingsProblem::new(
+                "iiko.timeout_seconds",
+                "must be between 1 and 120",
+            ));
         }
         Ok(IikoSettings {
             base_url: self.base_url.clone(),
@@ -162,6 +172,25 @@ impl IikoConfig {
             timeout: Duration::from_secs(self.timeout_seconds),
             requests_per_second: self.requests_per_second,
         })
+    }
+}
+
+/// Why the `[iiko]` section cannot make client settings, and which key to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsProblem {
+    pub key: &'static str,
+    pub message: &'static str,
+}
+
+impl SettingsProblem {
+    fn new(key: &'static str, message: &'static str) -> Self {
+        Self { key, message }
+    }
+}
+
+impl fmt::Display for SettingsProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
     }
 }
 
@@ -563,8 +592,7 @@ impl Sources {
     fn validate(&self, config: &Config) -> Vec<String> {
         let mut problems = Vec::new();
         if let Err(e) = config.iiko.settings() {
-            let key = e.split(':').next().unwrap_or("iiko").to_owned();
-            problems.push(self.problem(&key, e.split_once(": ").map_or(&e[..], |(_, m)| m)));
+            problems.push(self.problem(e.key, e.message));
         }
         if config.delivery.max_attempts == 0 {
             problems.push(self.problem("delivery.max_attempts", "must be at least 1"));

@@ -38,8 +38,7 @@ pub async fn run() -> Result<(), Failure> {
     println!("configuration: config/bridge.example.toml, pointed at the simulator");
     println!("store: {}\n", config.store.url);
 
-    let client = IikoClient::new(config.iiko.settings().map_err(Failure::Usage)?)
-        .map_err(anyhow::Error::from)?;
+    let client = super::iiko_client(&config.iiko)?;
     println!("== discover: what the iiko credentials see");
     let discovery = Discovery::gather(&client, None).await?;
     print!("{}", render(&discovery));
@@ -80,8 +79,7 @@ pub async fn run() -> Result<(), Failure> {
     let simulator = spawn_simulator(&seed, dir, "afternoon").await?;
     stop(&simulator, &stopped).await?;
     let config = demo_config(&simulator, dir, &telegram)?;
-    let client = IikoClient::new(config.iiko.settings().map_err(Failure::Usage)?)
-        .map_err(anyhow::Error::from)?;
+    let client = super::iiko_client(&config.iiko)?;
     println!(
         "\n== menu sync again: {changed}, and {:?} is on the stop list",
         stopped.name

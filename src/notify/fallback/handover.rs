@@ -1,6 +1,6 @@
 //! Hands each order that entered `fallback` to the operators' channels: renders it from the
 //! stored site payload and enqueues one delivery per recipient.
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
 
@@ -34,6 +34,8 @@ impl Handover {
     /// Enqueues every order awaiting its fallback; returns how many were handed over.
     pub async fn try_step(&self) -> Result<usize, StoreError> {
         let orders = self.store.orders_awaiting_fallback(BATCH).await?;
+        // A branch's catalog is read once per step, not once per order: it can be large.
+        let mut catalogs: HashMap<String, Option<Catalog>> = HashMap::new();
         let mut handed = 0;
         for order in &orders {
             let Some(branch) = self.config.branches.iter().find(|b| b.key == order.branch) else {
@@ -41,7 +43,10 @@ impl Handover {
                     "a fallback order of a branch no longer configured");
                 continue;
             };
-            let message = self.render(order, branch).await?;
+            if !catalogs.contains_key(&branch.key) {
+                catalogs.insert(branch.key.clone(), self.catalog(&branch.key).await?);
+            }
+            let message = self.render(order, branch, catalogs[&branch.key].as_ref());
             enqueue_fallback(
                 &self.store,
                 &branch.key,
@@ -55,11 +60,12 @@ impl Handover {
         Ok(handed)
     }
 
-    async fn render(
+    fn render(
         &self,
         order: &StoredOrder,
         branch: &crate::config::BranchConfig,
-    ) -> Result<FallbackMessage, StoreError> {
+        catalog: Option<&Catalog>,
+    ) -> FallbackMessage {
         let reason = order
             .fallback_reason
             .as_deref()
@@ -67,17 +73,16 @@ impl Handover {
         // Parsed as of its acceptance, so a delivery time that has passed since is no error.
         let accepted = DateTime::<Utc>::from_timestamp_millis(order.created_at).unwrap_or_default();
         let parsed = parse_order_at(order.raw_body.as_bytes(), &self.config, true, accepted);
-        let catalog = self.catalog(&branch.key).await?;
         let rendered = parsed.map_err(|e| format!("{e:?}")).and_then(|parsed| {
             self.templates
-                .render_fallback(&parsed, branch, catalog.as_ref(), reason)
+                .render_fallback(&parsed, branch, catalog, reason)
                 .map_err(|e| e.to_string())
         });
-        Ok(rendered.unwrap_or_else(|error| {
+        rendered.unwrap_or_else(|error| {
             // The order was accepted, so someone must still get it: send the payload as received.
             tracing::error!(order = %order.site_id, %error, "fallback rendered from the raw payload");
             raw_message(order, reason)
-        }))
+        })
     }
 
     async fn catalog(&self, branch: &str) -> Result<Option<Catalog>, StoreError> {

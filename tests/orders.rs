@@ -16,7 +16,7 @@ use iiko_bridge::{
         signature::{WebhookSecret, sign},
     },
     iiko::IikoClient,
-    menu::{Catalog, MenuSyncer, SyncKind, SyncOptions},
+    menu::{Catalog, CatalogCache, MenuSyncer, SyncKind, SyncOptions},
     notify::OperatorChats,
     orders::{Dispatcher, StepOutcome, service},
     sim::{SimConfig, SimHandle, Simulator, demo_ids, smtp::SmtpSink, telegram::FakeTelegram},
@@ -143,6 +143,7 @@ impl Bed {
     async fn submit(&self, body: &Value) -> service::Accepted {
         service::submit_order(
             &self.store,
+            &CatalogCache::new(self.store.clone()),
             &self.config,
             body.to_string().as_bytes(),
             None,

@@ -15,7 +15,7 @@ use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
 use crate::{
     config::Config,
     iiko::IikoClient,
-    menu::{MenuScheduler, MenuSyncer},
+    menu::{CatalogCache, MenuScheduler, MenuSyncer},
     notify::{FallbackWorker, Handover, Mailer, OperatorChats, Telegram, Templates},
     orders::Dispatcher,
     store::Store,
@@ -26,6 +26,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub iiko: IikoClient,
     pub store: Store,
+    pub catalogs: CatalogCache,
 }
 
 /// A bound, ready-to-run server with its workers; binding to port 0 lets tests run the real
@@ -64,6 +65,7 @@ impl Application {
         let max_body = config.server.max_body_bytes;
         let config = Arc::new(config);
         let dispatcher = Dispatcher::new(store.clone(), iiko.clone(), config.clone());
+        let catalogs = CatalogCache::new(store.clone());
         let templates = Templates::load(&config.templates.dir)
             .map_err(|e| anyhow::anyhow!("templates.dir: {e}"))?;
         let fallback = FallbackWorker::new(
@@ -74,6 +76,7 @@ impl Application {
         )
         .with_handover(Handover::new(
             store.clone(),
+            catalogs.clone(),
             config.clone(),
             Arc::new(templates),
         ));
@@ -81,6 +84,7 @@ impl Application {
             config,
             iiko,
             store,
+            catalogs,
         };
         let router = router(state)
             .layer(RequestBodyLimitLayer::new(max_body))

@@ -63,6 +63,7 @@ async fn submit(
     };
     let accepted = service::submit_order(
         &state.store,
+        &state.catalogs,
         &state.config,
         &body,
         webhook_id.as_deref(),
@@ -78,7 +79,7 @@ async fn check(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     require_json(&headers)?;
-    let answer = service::check(&state.store, &state.config, &body).await?;
+    let answer = service::check(&state.catalogs, &state.config, &body).await?;
     Ok(Json(answer).into_response())
 }
 

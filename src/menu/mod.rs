@@ -6,6 +6,7 @@
 //! builds like a full sync (iiko sends prices only inside the whole menu), diffs against the
 //! stored catalog and re-applies the stop list.
 mod build;
+mod cache;
 mod catalog;
 mod diff;
 mod fetch;
@@ -22,6 +23,7 @@ pub use build::{
     BuildTarget, Built, Fetched, build_from_external_menu, build_from_menu_v3,
     build_from_nomenclature,
 };
+pub use cache::CatalogCache;
 pub use catalog::{Catalog, Group, MenuFormat, Modifier, ModifierGroup, Product, Size};
 pub use diff::{
     AvailabilityChange, CatalogDiff, DiffCounts, PriceChange, ProductRef, Renamed, diff,

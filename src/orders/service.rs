@@ -4,6 +4,8 @@
 //! still accepted and stored in state `fallback` at once; its 202 answer says `"state":
 //! "fallback"` rather than pretending it is queued, so the site can tell the customer that staff
 //! will call. A repeat answers the stored body, whatever state the order is in now.
+use std::sync::Arc;
+
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -11,7 +13,7 @@ use serde_json::{Value, json};
 use super::{IntakeError, Order, OrderIds, check_order, content_hash, map_order, parse_order};
 use crate::config::Config;
 use crate::http::error::{ApiError, FieldProblem};
-use crate::menu::Catalog;
+use crate::menu::{Catalog, CatalogCache};
 use crate::store::{Inserted, NewOrder, OrderState, Store, StoreError, WebhookId};
 
 /// The answer to an accepted submission: 202 the first time, 200 for an identical repeat.
@@ -25,6 +27,7 @@ pub struct Accepted {
 /// returns, so a 202 always means the order survives a crash.
 pub async fn submit_order(
     store: &Store,
+    catalogs: &CatalogCache,
     config: &Config,
     raw: &[u8],
     webhook_id: Option<&str>,
@@ -40,7 +43,7 @@ pub async fn submit_order(
         .to_owned();
     let branch = order.branch.as_str().to_owned();
     let ids = OrderIds::generate(&order);
-    let (request, problems, reason) = match map(store, config, &order, &ids).await? {
+    let (request, problems, reason) = match map(catalogs, config, &order, &ids).await? {
         Ok(request) => (Some(request), None, None),
         Err((problems, reason)) => (None, Some(problems), Some(reason)),
     };
@@ -108,14 +111,18 @@ pub async fn submit_order(
 }
 
 /// `POST /orders/check`: what would keep this cart from reaching the kitchen. No side effects.
-pub async fn check(store: &Store, config: &Config, raw: &[u8]) -> Result<Value, ApiError> {
+pub async fn check(
+    catalogs: &CatalogCache,
+    config: &Config,
+    raw: &[u8],
+) -> Result<Value, ApiError> {
     let order = match parse_order(raw, config, false) {
         Ok(order) => order,
         Err(IntakeError::Invalid(problems)) => return Ok(check_answer(problems, None)),
         Err(malformed) => return Err(malformed.into()),
     };
     let branch = branch_config(config, &order);
-    let problems = match current_catalog(store, order.branch.as_str()).await? {
+    let problems = match current_catalog(catalogs, order.branch.as_str()).await? {
         Some(catalog) => check_order(&order, branch, &catalog),
         None => vec![FieldProblem::new(
             "branch",
@@ -139,12 +146,12 @@ type Mapped = Result<String, (String, String)>;
 
 /// The stored `deliveries/create` request, or the problems as JSON and a reason for staff.
 async fn map(
-    store: &Store,
+    catalogs: &CatalogCache,
     config: &Config,
     order: &Order,
     ids: &OrderIds,
 ) -> Result<Mapped, ApiError> {
-    let Some(catalog) = current_catalog(store, order.branch.as_str()).await? else {
+    let Some(catalog) = current_catalog(catalogs, order.branch.as_str()).await? else {
         let reason = "Меню филиала ещё не загружено из iiko: заказ нельзя сопоставить с блюдами";
         return Ok(Err(("[]".into(), reason.into())));
     };
@@ -177,20 +184,12 @@ fn branch_config<'c>(config: &'c Config, order: &Order) -> &'c crate::config::Br
         .expect("parse_order only accepts configured branches")
 }
 
-async fn current_catalog(store: &Store, branch: &str) -> Result<Option<Catalog>, ApiError> {
-    let Some(source) = store
-        .current_catalog_source(branch)
+async fn current_catalog(
+    catalogs: &CatalogCache,
+    branch: &str,
+) -> Result<Option<Arc<Catalog>>, ApiError> {
+    catalogs
+        .current(branch)
         .await
-        .map_err(|e| ApiError::unavailable(&e))?
-    else {
-        return Ok(None);
-    };
-    // A large catalog takes a while to parse: off the async threads.
-    tokio::task::spawn_blocking(move || serde_json::from_str::<Catalog>(&source.catalog_json))
-        .await
-        .expect("parsing a catalog does not panic")
-        .map(Some)
-        .map_err(|e| {
-            ApiError::unavailable(&StoreError::Corrupt(format!("catalog of {branch}: {e}")))
-        })
+        .map_err(|e| ApiError::unavailable(&e))
 }

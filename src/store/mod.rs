@@ -211,6 +211,28 @@ impl Store {
         }))
     }
 
+    /// The id of a branch's current catalog version: a cheap way to tell whether a parsed copy
+    /// is still current.
+    pub async fn current_catalog_id(&self, branch: &str) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT version_id FROM catalog_current WHERE branch = ?")
+                .bind(branch)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The current version's id with its internal catalog document.
+    pub async fn current_catalog_document(
+        &self,
+        branch: &str,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        let row = self
+            .version_row(branch, Version::Current, "v.id, v.catalog")
+            .await?;
+        Ok(row.map(|row| (row.get("id"), row.get("catalog"))))
+    }
+
     /// iiko's revision behind the current version (the nomenclature cursor), if any.
     pub async fn current_iiko_revision(&self, branch: &str) -> Result<Option<i64>, StoreError> {
         let row = self

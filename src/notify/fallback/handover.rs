@@ -1,13 +1,13 @@
 //! Hands each order that entered `fallback` to the operators' channels: renders it from the
 //! stored site payload and enqueues one delivery per recipient.
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::{FallbackMessage, Templates, enqueue_fallback};
 use crate::{
     config::Config,
-    menu::Catalog,
+    menu::{Catalog, CatalogCache},
     orders::parse_order_at,
     store::{Store, StoreError, StoredOrder},
 };
@@ -18,14 +18,21 @@ const BATCH: u32 = 50;
 #[derive(Clone)]
 pub struct Handover {
     store: Store,
+    catalogs: CatalogCache,
     config: Arc<Config>,
     templates: Arc<Templates>,
 }
 
 impl Handover {
-    pub fn new(store: Store, config: Arc<Config>, templates: Arc<Templates>) -> Handover {
+    pub fn new(
+        store: Store,
+        catalogs: CatalogCache,
+        config: Arc<Config>,
+        templates: Arc<Templates>,
+    ) -> Handover {
         Handover {
             store,
+            catalogs,
             config,
             templates,
         }
@@ -34,8 +41,6 @@ impl Handover {
     /// Enqueues every order awaiting its fallback; returns how many were handed over.
     pub async fn try_step(&self) -> Result<usize, StoreError> {
         let orders = self.store.orders_awaiting_fallback(BATCH).await?;
-        // A branch's catalog is read once per step, not once per order: it can be large.
-        let mut catalogs: HashMap<String, Option<Catalog>> = HashMap::new();
         let mut handed = 0;
         for order in &orders {
             let Some(branch) = self.config.branches.iter().find(|b| b.key == order.branch) else {
@@ -43,10 +48,8 @@ impl Handover {
                     "a fallback order of a branch no longer configured");
                 continue;
             };
-            if !catalogs.contains_key(&branch.key) {
-                catalogs.insert(branch.key.clone(), self.catalog(&branch.key).await?);
-            }
-            let message = self.render(order, branch, catalogs[&branch.key].as_ref());
+            let catalog = self.catalog(&branch.key).await?;
+            let message = self.render(order, branch, catalog.as_deref());
             enqueue_fallback(
                 &self.store,
                 &branch.key,
@@ -85,9 +88,15 @@ impl Handover {
         })
     }
 
-    async fn catalog(&self, branch: &str) -> Result<Option<Catalog>, StoreError> {
-        let source = self.store.current_catalog_source(branch).await?;
-        Ok(source.and_then(|s| serde_json::from_str(&s.catalog_json).ok()))
+    /// A catalog that no longer parses only costs the staff the dishes' names.
+    async fn catalog(&self, branch: &str) -> Result<Option<Arc<Catalog>>, StoreError> {
+        match self.catalogs.current(branch).await {
+            Err(StoreError::Corrupt(problem)) => {
+                tracing::error!(branch, problem, "fallback rendered without the catalog");
+                Ok(None)
+            }
+            other => other,
+        }
     }
 }
 

@@ -1,7 +1,10 @@
 //! Persistence behind one interface. SQLite (WAL) is the embedded default; the SQL stays
 //! portable so PostgreSQL can follow behind the same methods.
+mod events;
 mod fallback;
 mod orders;
+
+pub use events::{EventType, NewEvent};
 
 pub use fallback::{
     DeliveryState, FALLBACK_ATTEMPTS_BEFORE_ALERT, FallbackChannel, FallbackDelivery, NewDelivery,

@@ -4,7 +4,12 @@ use std::fmt;
 
 use sqlx::{Row, sqlite::SqliteRow};
 
-use super::{Store, StoreError};
+use serde_json::json;
+
+use super::{
+    Store, StoreError,
+    events::{EventType, NewEvent, enqueue_event},
+};
 
 /// The bridge's own life cycle of an order (CONTRACT section 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +236,16 @@ impl Store {
         .get(0);
         let note = new.fallback_reason.unwrap_or("accepted");
         history(&mut tx, id, new.now_ms, Some(new.state), note).await?;
+        if let Some(reason) = new.fallback_reason {
+            let event = NewEvent {
+                kind: EventType::OrderFallback,
+                branch: new.branch,
+                order_id: Some(new.site_id),
+                data: json!({ "reason": reason }),
+                at_ms: new.now_ms,
+            };
+            enqueue_event(&mut tx, &event).await?;
+        }
         if let Some(webhook) = webhook {
             sqlx::query(
                 "INSERT INTO seen_webhook_ids (webhook_id, order_id, expires_at) VALUES (?, ?, ?)",
@@ -407,6 +422,27 @@ impl Store {
         .rows_affected();
         if changed == 1 {
             history(&mut tx, id, now_ms, Some(state), &note).await?;
+            let order = fetch(&mut tx, id).await?;
+            let data = match end {
+                AttemptEnd::Created { number, .. } => Some((
+                    EventType::OrderCreated,
+                    json!({ "iiko_order_id": order.iiko_order_id, "iiko_number": number }),
+                )),
+                AttemptEnd::Fallback { reason, .. } => {
+                    Some((EventType::OrderFallback, json!({ "reason": reason })))
+                }
+                AttemptEnd::Retrying { .. } => None,
+            };
+            if let Some((kind, data)) = data {
+                let event = NewEvent {
+                    kind,
+                    branch: &order.branch,
+                    order_id: Some(&order.site_id),
+                    data,
+                    at_ms: now_ms,
+                };
+                enqueue_event(&mut tx, &event).await?;
+            }
         }
         tx.commit().await?;
         Ok(changed == 1)

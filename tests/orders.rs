@@ -15,7 +15,7 @@ use iiko_bridge::{
         Application,
         signature::{WebhookSecret, sign},
     },
-    iiko::IikoClient,
+    iiko::{IikoClient, types::deliveries::DeliveriesByIdRequest},
     menu::{Catalog, CatalogCache, MenuSyncer, SyncKind, SyncOptions},
     notify::OperatorChats,
     orders::{Dispatcher, StepOutcome, service},
@@ -846,9 +846,79 @@ async fn an_offline_terminal_is_transient_and_ends_in_the_fallback_with_the_reas
             .contains("Creation timeout expired"),
         "the operators see why"
     );
-    // iiko keeps the failed order under its id: later attempts read it back, never re-create.
-    assert_eq!(bed.requests(CREATE).await.len(), 1);
-    assert!(bed.requests(BY_ID).await.len() >= 3);
+    // iiko keeps each failed order under its id, so every attempt reads back first and then
+    // sends the order under fresh ids.
+    let ids: std::collections::HashSet<String> = bed
+        .requests(CREATE)
+        .await
+        .iter()
+        .map(|r| r["body"]["order"]["id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), 3, "three attempts, three iiko ids");
+}
+
+#[tokio::test]
+async fn a_terminal_back_online_gets_the_order_under_fresh_ids_and_iiko_creates_it_once() {
+    let bed = Bed::new(|text| text).await;
+    bed.submit(&bed.body("WEB-16")).await;
+    bed.faults(json!({"offline_terminal_groups": [demo_ids::TG_LENINA]}))
+        .await;
+    let dispatcher = bed.dispatcher();
+    dispatcher.try_step(Utc::now()).await.unwrap();
+    let failed = bed.order("WEB-16").await;
+    assert_eq!(failed.state, OrderState::Retrying);
+
+    bed.faults(json!({"offline_terminal_groups": []})).await;
+    dispatcher.try_step(later(1)).await.unwrap();
+    let order = bed.order("WEB-16").await;
+    assert_eq!(order.state, OrderState::Created);
+    assert_ne!(order.iiko_order_id, failed.iiko_order_id);
+    let creates = bed.requests(CREATE).await;
+    assert_eq!(creates.len(), 2);
+    let (first, second) = (&creates[0]["body"]["order"], &creates[1]["body"]["order"]);
+    assert_eq!(first["id"], failed.iiko_order_id.as_str());
+    assert_eq!(second["id"], order.iiko_order_id.as_str());
+    assert_ne!(
+        first["items"][0]["positionId"],
+        second["items"][0]["positionId"]
+    );
+    assert_eq!(
+        first["items"][0]["productId"],
+        second["items"][0]["productId"]
+    );
+    let history = bed.store.order_history(order.id).await.unwrap();
+    assert!(
+        history.iter().any(|h| h
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("под новым id"))),
+        "{history:?}"
+    );
+    // Only the second id exists in iiko as a created order.
+    let by_id = iiko(&bed.config)
+        .deliveries_by_id(&DeliveriesByIdRequest {
+            organization_id: demo_ids::ORG_LENINA,
+            order_ids: Some(vec![
+                failed.iiko_order_id.parse().unwrap(),
+                order.iiko_order_id.parse().unwrap(),
+            ]),
+            ..DeliveriesByIdRequest::default()
+        })
+        .await
+        .unwrap();
+    let statuses: Vec<String> = by_id
+        .orders
+        .iter()
+        .map(|o| format!("{}={}", o.id, o.creation_status))
+        .collect();
+    assert!(
+        statuses.contains(&format!("{}=Error", failed.iiko_order_id)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&format!("{}=Success", order.iiko_order_id)),
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]

@@ -7,16 +7,17 @@ use std::{
 };
 
 use chrono::Utc;
-use serde_json::Value;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::OrderIds;
 use crate::iiko::IikoClient;
 use crate::iiko::IikoError;
 use crate::iiko::types::deliveries::{
     CommandStatus, CommandStatusRequest, CreateDeliveryResponse, CreationStatus,
     DeliveriesByIdRequest, DeliveriesResponse, OrderInfo,
 };
-use crate::store::{CallRecord, Store, StoredOrder};
+use crate::store::{CallRecord, RenewedIds, Store, StoredOrder};
 
 /// The first pause between creation polls; each next one is 1.5 times longer, up to the cap.
 const FIRST_POLL: Duration = Duration::from_millis(200);
@@ -81,7 +82,7 @@ impl Courier {
     }
 
     pub async fn attempt(&self, order: &StoredOrder, request: &str) -> Attempt {
-        let request: Value = match serde_json::from_str(request) {
+        let mut request: Value = match serde_json::from_str(request) {
             Ok(request) => request,
             Err(e) => return rejected(format!("сохранённый запрос не читается: {e}"), None),
         };
@@ -89,20 +90,28 @@ impl Courier {
             request["organizationId"].as_str().map(Uuid::parse_str),
             Uuid::parse_str(&order.iiko_order_id),
         );
-        let (Some(Ok(organization_id)), Ok(iiko_order_id)) = ids else {
+        let (Some(Ok(organization_id)), Ok(mut iiko_order_id)) = ids else {
             return rejected("в сохранённом запросе нет идентификаторов".into(), None);
-        };
-        let target = Target {
-            row: order.id,
-            organization_id,
-            iiko_order_id,
-            request: &request,
         };
         let deadline = Instant::now() + self.creation_wait;
         // An earlier create may have reached iiko (timeout, 5xx, 408, or a crash mid-call):
         // never send again before reading back, or iiko could get the order twice.
         if order.create_sent {
+            let target = Target {
+                row: order.id,
+                organization_id,
+                iiko_order_id,
+                request: &request,
+            };
             match self.read_back(&target).await {
+                // iiko closed that id as failed (an offline terminal): it can never be created
+                // under it now, and nothing was cooked, so this attempt sends fresh ids.
+                Ok(Some(info)) if retryable_failure(&info) => {
+                    match self.renew_ids(order, &info, &request).await {
+                        Ok(renewed) => (iiko_order_id, request) = renewed,
+                        Err(attempt) => return attempt,
+                    }
+                }
                 Ok(Some(info)) => return self.follow_order(&target, info, deadline).await,
                 Ok(None) => {}
                 Err(error) => {
@@ -110,6 +119,12 @@ impl Courier {
                 }
             }
         }
+        let target = Target {
+            row: order.id,
+            organization_id,
+            iiko_order_id,
+            request: &request,
+        };
         if let Err(error) = self
             .store
             .mark_create_sent(order.id, Utc::now().timestamp_millis())
@@ -147,6 +162,42 @@ impl Courier {
                 rejected(error.to_string(), code)
             }
             Err(error) => transient(error.to_string()),
+        }
+    }
+
+    /// Stores fresh iiko ids for an order iiko closed as failed and returns the request to send.
+    /// Only the attempt that still sees the old id renews it, so two workers cannot both send.
+    async fn renew_ids(
+        &self,
+        order: &StoredOrder,
+        failed: &OrderInfo,
+        request: &Value,
+    ) -> Result<(Uuid, Value), Attempt> {
+        let (ids, request) = with_fresh_ids(request);
+        let reason = failure_reason(failed);
+        let renewed = self
+            .store
+            .renew_iiko_ids(
+                order.id,
+                &order.iiko_order_id,
+                &RenewedIds {
+                    order_id: &ids.order_id.to_string(),
+                    ids_json: &serde_json::to_string(&ids).expect("ids serialize"),
+                    request: &request.to_string(),
+                    note: &format!(
+                        "iiko закрыл заказ {} с ошибкой ({reason}); отправляем заново под новым id {}",
+                        order.iiko_order_id, ids.order_id
+                    ),
+                },
+                Utc::now().timestamp_millis(),
+            )
+            .await;
+        match renewed {
+            Ok(true) => Ok((ids.order_id, request)),
+            Ok(false) => Err(transient(
+                "заказ уже отправляет другой обработчик под новым id".into(),
+            )),
+            Err(error) => Err(transient(format!("хранилище недоступно: {error}"))),
         }
     }
 
@@ -290,25 +341,69 @@ impl Courier {
 /// `creationStatus: Error`. An offline terminal ("Creation timeout expired") may come back;
 /// anything else is iiko refusing the order itself.
 fn creation_error(info: &OrderInfo) -> Attempt {
-    let (code, message) = match &info.error_info {
-        Some(error) => (
-            error.code.to_string(),
-            error
-                .message
-                .clone()
-                .or_else(|| error.description.clone())
-                .unwrap_or_default(),
-        ),
-        None => ("Common".to_owned(), String::new()),
-    };
-    let reason = format!("{code}: {message}");
-    let offline = message.contains("Creation timeout expired")
-        || matches!(code.as_str(), "InternalServerError" | "UnknownError");
-    if offline {
+    let (code, reason) = (error_code(info), failure_reason(info));
+    if retryable_failure(info) {
         transient(reason)
     } else {
         rejected(reason, Some(code))
     }
+}
+
+/// An order iiko closed with `creationStatus: Error` for a reason that may pass (the terminal
+/// was offline, iiko failed inside).
+fn retryable_failure(info: &OrderInfo) -> bool {
+    info.creation_status == CreationStatus::Error
+        && (error_message(info).contains("Creation timeout expired")
+            || matches!(
+                error_code(info).as_str(),
+                "InternalServerError" | "UnknownError"
+            ))
+}
+
+fn error_code(info: &OrderInfo) -> String {
+    info.error_info
+        .as_ref()
+        .map_or_else(|| "Common".to_owned(), |error| error.code.to_string())
+}
+
+fn error_message(info: &OrderInfo) -> String {
+    info.error_info
+        .as_ref()
+        .and_then(|error| error.message.clone().or_else(|| error.description.clone()))
+        .unwrap_or_default()
+}
+
+fn failure_reason(info: &OrderInfo) -> String {
+    format!("{}: {}", error_code(info), error_message(info))
+}
+
+/// The stored request with a new `order.id` and new `positionId`s, and those ids in
+/// [`OrderIds`] order (each line, then its modifiers).
+fn with_fresh_ids(request: &Value) -> (OrderIds, Value) {
+    let mut request = request.clone();
+    let order_id = Uuid::new_v4();
+    request["order"]["id"] = json!(order_id);
+    let mut position_ids = Vec::new();
+    if let Some(items) = request["order"]["items"].as_array_mut() {
+        for item in items {
+            let id = Uuid::new_v4();
+            item["positionId"] = json!(id);
+            position_ids.push(id);
+            let modifiers = item.get_mut("modifiers").and_then(Value::as_array_mut);
+            for modifier in modifiers.into_iter().flatten() {
+                let id = Uuid::new_v4();
+                modifier["positionId"] = json!(id);
+                position_ids.push(id);
+            }
+        }
+    }
+    (
+        OrderIds {
+            order_id,
+            position_ids,
+        },
+        request,
+    )
 }
 
 async fn sleep_and_grow(pause: Duration) -> Duration {
@@ -346,6 +441,26 @@ mod tests {
             }),
             order: None,
         }
+    }
+
+    #[test]
+    fn fresh_ids_replace_the_order_id_and_every_position_id_in_line_order() {
+        let request = json!({"organizationId": "o", "order": {"id": "old", "items": [
+            {"productId": "p1", "positionId": "a", "modifiers": [{"productId": "m", "positionId": "b"}]},
+            {"productId": "p2", "positionId": "c"},
+        ]}});
+        let (ids, renewed) = with_fresh_ids(&request);
+        let order = &renewed["order"];
+        assert_eq!(order["id"], json!(ids.order_id));
+        let positions = [
+            &order["items"][0]["positionId"],
+            &order["items"][0]["modifiers"][0]["positionId"],
+            &order["items"][1]["positionId"],
+        ];
+        let expected: Vec<Value> = ids.position_ids.iter().map(|id| json!(id)).collect();
+        assert_eq!(positions.map(Clone::clone).to_vec(), expected);
+        assert_eq!(order["items"][1]["productId"], "p2", "nothing else changes");
+        assert_eq!(renewed["organizationId"], "o");
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! The iiko ids of one order, generated once and stored with it before the first call, so that
 //! every retry sends the same ids and iiko never creates the order twice (`DuplicatedOrderId`).
+//! The one exception: when iiko closed the id with `creationStatus: Error` for a reason that may
+//! pass (an offline terminal), that id can never be created, so the next attempt stores and
+//! sends fresh ones (see `follow::Courier::attempt`).
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

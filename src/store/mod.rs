@@ -11,8 +11,8 @@ pub use fallback::{
     NewFallback, UndeliveredFallback,
 };
 pub use orders::{
-    ActionError, AttemptEnd, CallRecord, HistoryEntry, Inserted, NewOrder, OrderState, StoredOrder,
-    WebhookId,
+    ActionError, AttemptEnd, CallRecord, HistoryEntry, Inserted, NewOrder, OrderState, RenewedIds,
+    StoredOrder, WebhookId,
 };
 
 use std::{path::Path, str::FromStr, time::Duration};

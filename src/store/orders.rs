@@ -155,6 +155,14 @@ pub enum AttemptEnd {
     },
 }
 
+/// New iiko ids for an order iiko closed as failed, with the request that carries them.
+pub struct RenewedIds<'a> {
+    pub order_id: &'a str,
+    pub ids_json: &'a str,
+    pub request: &'a str,
+    pub note: &'a str,
+}
+
 /// Why an operator's action was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
@@ -443,6 +451,37 @@ impl Store {
                 };
                 enqueue_event(&mut tx, &event).await?;
             }
+        }
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
+    /// Replaces the iiko ids and request of an order iiko closed as failed, but only while it
+    /// still has `old_order_id`: of two workers, only one renews. Returns whether it did.
+    pub async fn renew_iiko_ids(
+        &self,
+        id: i64,
+        old_order_id: &str,
+        renewed: &RenewedIds<'_>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let changed = sqlx::query(
+            "UPDATE orders SET iiko_order_id = ?, iiko_ids = ?, request = ?, create_sent = 0,
+                 creation_status = NULL, updated_at = ?
+             WHERE id = ? AND iiko_order_id = ?",
+        )
+        .bind(renewed.order_id)
+        .bind(renewed.ids_json)
+        .bind(renewed.request)
+        .bind(now_ms)
+        .bind(id)
+        .bind(old_order_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            history(&mut tx, id, now_ms, None, renewed.note).await?;
         }
         tx.commit().await?;
         Ok(changed == 1)

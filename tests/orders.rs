@@ -17,7 +17,7 @@ use iiko_bridge::{
     },
     iiko::{IikoClient, types::deliveries::DeliveriesByIdRequest},
     menu::{Catalog, CatalogCache, MenuSyncer, SyncKind, SyncOptions},
-    notify::OperatorChats,
+    notify::{Handover, OperatorChats, Templates},
     orders::{Dispatcher, StepOutcome, service},
     sim::{SimConfig, SimHandle, Simulator, demo_ids, smtp::SmtpSink, telegram::FakeTelegram},
     store::{OrderState, Store, StoredOrder},
@@ -1165,6 +1165,45 @@ async fn the_cli_lists_shows_retries_and_resolves_orders() {
     assert_eq!(
         bed.cli(&["orders", "show", "WEB-99"]).await.status.code(),
         Some(2)
+    );
+}
+
+#[tokio::test]
+async fn the_cli_lists_fallback_orders_no_channel_got_through_and_exits_4_while_there_are_any() {
+    let bed =
+        Bed::new(|text| text.replace("emails = [\"orders@example.ru\"]", "emails = []")).await;
+    let none = bed.cli(&["orders", "undelivered"]).await;
+    assert_eq!(none.status.code(), Some(0), "{}", text(&none.stderr));
+
+    let mut unknown = bed.body("WEB-30");
+    unknown["items"][0]["article"] = json!("NO-SUCH-ARTICLE");
+    bed.submit(&unknown).await;
+    let config = Arc::new(bed.config.clone());
+    let templates = Templates::load(&config.templates.dir).unwrap();
+    let handover = Handover::new(
+        bed.store.clone(),
+        CatalogCache::new(bed.store.clone()),
+        config,
+        Arc::new(templates),
+    );
+    assert_eq!(handover.try_step().await.unwrap(), 1);
+
+    let listed = bed.cli(&["orders", "undelivered", "--json"]).await;
+    assert_eq!(listed.status.code(), Some(4), "{}", text(&listed.stderr));
+    let rows: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["order_id"], "WEB-30");
+    assert!(
+        rows[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("NO-SUCH-ARTICLE")
+    );
+    let table = bed.cli(&["orders", "undelivered"]).await;
+    assert!(
+        text(&table.stdout).contains("no recipients configured"),
+        "{}",
+        text(&table.stdout)
     );
 }
 

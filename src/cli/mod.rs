@@ -126,6 +126,12 @@ enum OrdersCommand {
         #[arg(long)]
         branch: Option<String>,
     },
+    /// Fallback orders that no channel has got through to staff yet; exits 4 when there are any.
+    Undelivered {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -273,6 +279,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 OrdersCommand::Resolve { id, branch } => {
                     orders::resolve(&config, &id, branch.as_deref()).await
                 }
+                OrdersCommand::Undelivered { json } => orders::undelivered(&config, json).await,
             }
         }
     }

@@ -1,4 +1,4 @@
-//! `orders list|show|retry|resolve`: look at and act on stored orders.
+//! `orders list|show|retry|resolve|undelivered`: look at and act on stored orders.
 use chrono::{DateTime, Utc};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::{Failure, menu::open_store};
 use crate::{
     config::Config,
-    store::{ActionError, OrderState, Store, StoredOrder},
+    store::{ActionError, FallbackDelivery, OrderState, Store, StoredOrder},
 };
 
 /// How many orders `list` shows, newest first.
@@ -109,12 +109,7 @@ pub async fn show(config: &Config, id: &str, branch: Option<&str>) -> Result<(),
         "history": history.iter().map(|h| json!({
             "at": time(h.at_ms), "state": h.state, "note": h.note,
         })).collect::<Vec<_>>(),
-        "fallback_deliveries": deliveries.iter().map(|d| json!({
-            "channel": format!("{:?}", d.channel).to_lowercase(), "recipient": d.recipient,
-            "state": format!("{:?}", d.state).to_lowercase(), "attempts": d.attempts,
-            "next_attempt_at": d.next_attempt_at, "last_error": d.last_error,
-            "delivered_at": d.delivered_at,
-        })).collect::<Vec<_>>(),
+        "fallback_deliveries": deliveries.iter().map(delivery_json).collect::<Vec<_>>(),
     });
     println!("{}", serde_json::to_string_pretty(&view).expect("JSON"));
     Ok(())
@@ -146,6 +141,81 @@ pub async fn resolve(config: &Config, id: &str, branch: Option<&str>) -> Result<
         order.site_id, order.branch
     );
     Ok(())
+}
+
+/// Every fallback order staff have not got on any channel, with how each channel is doing.
+pub async fn undelivered(config: &Config, as_json: bool) -> Result<(), Failure> {
+    let store = open_store(config).await?;
+    let orders = store
+        .undelivered_fallbacks()
+        .await
+        .map_err(|e| Failure::Unexpected(e.into()))?;
+    if as_json {
+        let rows: Vec<Value> = orders
+            .iter()
+            .map(|o| {
+                json!({
+                    "branch": o.branch, "order_id": o.order_id, "number": o.number,
+                    "reason": o.reason, "since": o.created_at.to_rfc3339(),
+                    "operators_alerted_at": o.alerted_at.map(|t| t.to_rfc3339()),
+                    "deliveries": o.deliveries.iter().map(delivery_json).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows).expect("JSON"));
+    } else if orders.is_empty() {
+        println!("every fallback order has reached staff on at least one channel");
+    } else {
+        let mut table = Table::new();
+        table
+            .load_preset(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_header(["branch", "order", "since", "reason", "channels"]);
+        for order in &orders {
+            let channels: Vec<String> = order
+                .deliveries
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{} {}: {} after {} attempts{}",
+                        d.channel.as_str(),
+                        d.recipient,
+                        d.state.as_str(),
+                        d.attempts,
+                        d.last_error
+                            .as_ref()
+                            .map_or_else(String::new, |e| format!(" ({e})"))
+                    )
+                })
+                .collect();
+            table.add_row([
+                order.branch.clone(),
+                order.order_id.clone(),
+                order.created_at.to_rfc3339(),
+                order.reason.clone(),
+                if channels.is_empty() {
+                    "no recipients configured".to_owned()
+                } else {
+                    channels.join("\n")
+                },
+            ]);
+        }
+        println!("{table}");
+    }
+    match orders.len() {
+        0 => Ok(()),
+        n => Err(Failure::DataProblems(format!(
+            "{n} fallback order(s) have not reached staff on any channel"
+        ))),
+    }
+}
+
+fn delivery_json(d: &FallbackDelivery) -> Value {
+    json!({
+        "channel": d.channel.as_str(), "recipient": d.recipient, "state": d.state.as_str(),
+        "attempts": d.attempts, "next_attempt_at": d.next_attempt_at.to_rfc3339(),
+        "last_error": d.last_error, "delivered_at": d.delivered_at.map(|t| t.to_rfc3339()),
+    })
 }
 
 /// The one order with this site id; `--branch` tells apart equal ids of different branches.

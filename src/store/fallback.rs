@@ -16,7 +16,7 @@ pub enum FallbackChannel {
 }
 
 impl FallbackChannel {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             FallbackChannel::Email => "email",
             FallbackChannel::Telegram => "telegram",
@@ -40,6 +40,14 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::FailedPermanently => "failed_permanently",
+        }
+    }
+
     fn parse(text: &str) -> Result<Self, StoreError> {
         match text {
             "pending" => Ok(DeliveryState::Pending),

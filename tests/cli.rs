@@ -249,5 +249,28 @@ async fn demo_runs_on_the_embedded_defaults() {
         text(&out.stdout),
         text(&out.stderr)
     );
-    assert!(text(&out.stdout).contains("ok: 1 branch(es) match what iiko has"));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("ok: 1 branch(es) match what iiko has"));
+    // Every order path, in the closing table.
+    let table = stdout
+        .split("== what happened to each order")
+        .nth(1)
+        .expect("the demo ends with its table");
+    let row = |order: &str| {
+        table
+            .lines()
+            .find(|line| line.contains(&format!("│ {order} ")))
+            .unwrap_or_else(|| panic!("no row for {order} in {table}"))
+            .to_owned()
+    };
+    assert!(row("WEB-1001").contains("202 queued") && row("WEB-1001").contains("after 1 attempt"));
+    assert!(
+        row("WEB-1002").contains("created in iiko") && row("WEB-1002").contains("after 2 attempt")
+    );
+    assert!(row("WEB-1003").contains("fallback, delivered by email and telegram"));
+    assert!(row("WEB-1004").contains("202 fallback"));
+    assert!(row("WEB-1001 (repeat)").contains("200 queued"));
+    assert!(row("WEB-1001 (changed)").contains("409 conflict"));
+    assert!(row("WEB-1005").contains("422 invalid: customer.phone, total"));
+    assert!(stdout.contains("Причина: iiko отклонил заказ: ProductNotFound"));
 }

@@ -199,7 +199,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,
-        Command::Discover { .. } | Command::Check | Command::Orders(_)
+        Command::Discover { .. } | Command::Check | Command::Orders(_) | Command::Demo
     );
     init_tracing(if quiet { "warn" } else { "info" });
     let runtime = match tokio::runtime::Runtime::new() {

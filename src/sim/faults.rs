@@ -9,7 +9,8 @@ use uuid::Uuid;
 /// ```json
 /// {"rules": [{"path": "/api/1/deliveries/create", "status": 500, "rate": 1.0, "times": 2,
 ///             "retry_after": 1, "latency_ms": 0}],
-///  "expire_tokens": true, "offline_terminal_groups": ["<uuid>"]}
+///  "expire_tokens": true, "offline_terminal_groups": ["<uuid>"],
+///  "reject_orders": {"code": "ProductNotFound", "message": "..."}}
 /// ```
 /// POST replaces the rules and the offline terminal groups; `expire_tokens: true` makes every
 /// token issued so far answer 401 (new tokens work). DELETE clears everything.
@@ -23,6 +24,17 @@ pub struct FaultSettings {
     /// `is_alive` answers false.
     #[serde(default)]
     pub offline_terminal_groups: Vec<Uuid>,
+    /// Orders whose creation finishes while this is set end in `creationStatus: Error` with
+    /// this error, the way iiko refuses an order for a business reason.
+    #[serde(default)]
+    pub reject_orders: Option<Rejection>,
+}
+
+/// The `errorInfo` of a refused creation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rejection {
+    pub code: String,
+    pub message: String,
 }
 
 /// One fault rule. `path` is an exact request path, or a prefix ending in `*`.

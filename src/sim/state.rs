@@ -353,6 +353,17 @@ impl State {
             let delivery = &self.deliveries[&id];
             self.terminal_is_alive(seed, delivery.terminal_group_id)
         };
+        let refused = if alive {
+            self.faults
+                .reject_orders
+                .as_ref()
+                .map(|r| CreationError::new(&r.code, r.message.clone()))
+        } else {
+            Some(CreationError::new(
+                "Common",
+                "Creation timeout expired, order automatically transited to error creation status",
+            ))
+        };
         let revision = self.bump_revision();
         let number = self.next_number;
         let delivery = self.deliveries.get_mut(&id).expect("delivery exists");
@@ -362,12 +373,9 @@ impl State {
         else {
             return;
         };
-        let outcome = match prepared {
-            _ if !alive => Err(CreationError::new(
-                "Common",
-                "Creation timeout expired, order automatically transited to error creation status",
-            )),
-            Ok(prepared) => match prepared.bonus {
+        let outcome = match (refused, prepared) {
+            (Some(error), _) => Err(error),
+            (None, Ok(prepared)) => match prepared.bonus {
                 Some((customer, sum)) => {
                     let balance = self.wallets.entry(customer).or_default();
                     if *balance < sum {
@@ -384,7 +392,7 @@ impl State {
                 }
                 None => Ok(prepared),
             },
-            Err(error) => Err(error),
+            (None, Err(error)) => Err(error),
         };
         delivery.revision = revision;
         let event = match outcome {

@@ -1,5 +1,7 @@
 //! `demo`: the bridge's main job on embedded defaults, against the bundled simulator, with no
 //! configuration and no network.
+mod orders;
+
 use std::path::Path;
 
 use rust_decimal::Decimal;
@@ -14,11 +16,11 @@ use crate::{
     iiko::IikoClient,
     menu::{MenuSyncer, SyncKind, SyncOptions},
     notify::OperatorChats,
-    sim::{self, Seed, SimConfig, SimHandle, telegram::FakeTelegram},
+    sim::{self, Seed, SimConfig, SimHandle, smtp::SmtpSink, telegram::FakeTelegram},
 };
 
 /// The shipped example configuration: the demo runs on it, so it cannot rot unnoticed.
-const EXAMPLE_CONFIG: &str = include_str!("../../config/bridge.example.toml");
+const EXAMPLE_CONFIG: &str = include_str!("../../../config/bridge.example.toml");
 const PRODUCTS: usize = 120;
 
 pub async fn run() -> Result<(), Failure> {
@@ -88,7 +90,11 @@ pub async fn run() -> Result<(), Failure> {
     println!(
         "\nThe site reads the catalog at GET /api/v1/catalog?branch=lenina (ETag, If-None-Match)\nor from menu.export_dir/catalog-lenina.json (the demo's folder is removed when it ends)."
     );
-    Ok(())
+
+    println!("\n== orders: the site sends orders through every path");
+    let smtp = SmtpSink::start().await.map_err(anyhow::Error::from)?;
+    let config = serving_config(&simulator, dir, &telegram, &smtp)?;
+    orders::run(config, &simulator, &smtp, &telegram).await
 }
 
 async fn spawn_simulator(seed: &Seed, dir: &Path, name: &str) -> Result<SimHandle, Failure> {
@@ -101,14 +107,75 @@ async fn spawn_simulator(seed: &Seed, dir: &Path, name: &str) -> Result<SimHandl
     .await?)
 }
 
-/// The example configuration with the simulator, a store and an export folder in `dir`, and the
-/// fake Telegram as the operators' chat.
+/// The example configuration pointed at `simulator`, for the menu steps.
 fn demo_config(
     simulator: &SimHandle,
     dir: &Path,
     telegram: &FakeTelegram,
 ) -> Result<Config, Failure> {
-    let text = EXAMPLE_CONFIG
+    load(dir, &example_text(simulator, dir, telegram))
+}
+
+/// The demo's configuration for `serve`: a free port, the operators' e-mail through the local
+/// SMTP sink and their Telegram chat, and retries a second apart instead of 15 s.
+fn serving_config(
+    simulator: &SimHandle,
+    dir: &Path,
+    telegram: &FakeTelegram,
+    smtp: &SmtpSink,
+) -> Result<Config, Failure> {
+    let mut text = example_text(simulator, dir, telegram);
+    let edits = [
+        (
+            "listen = \"0.0.0.0:8080\"",
+            "listen = \"127.0.0.1:0\"".to_owned(),
+        ),
+        (
+            "# smtp_url = \"smtp://127.0.0.1:2525\"",
+            format!("smtp_url = \"{}\"", smtp.url()),
+        ),
+        (
+            "# from = \"iiko-bridge <bridge@example.ru>\"",
+            "from = \"iiko-bridge <bridge@pizzeria.example>\"".to_owned(),
+        ),
+        (
+            "emails = [\"orders@example.ru\"]",
+            format!("emails = [\"{}\"]", orders::FALLBACK_EMAIL),
+        ),
+        (
+            "telegram_chats = []",
+            format!("telegram_chats = [{}]", orders::FALLBACK_CHAT),
+        ),
+        (
+            "retry_interval_seconds = 15",
+            "retry_interval_seconds = 1".to_owned(),
+        ),
+        (
+            "creation_wait_seconds = 75",
+            "creation_wait_seconds = 10".to_owned(),
+        ),
+    ];
+    for (from, to) in edits {
+        if !text.contains(from) {
+            return Err(
+                anyhow::anyhow!("config/bridge.example.toml no longer has {from:?}").into(),
+            );
+        }
+        text = text.replacen(from, &to, 1);
+    }
+    load(dir, &text)
+}
+
+fn load(dir: &Path, text: &str) -> Result<Config, Failure> {
+    let path = dir.join("bridge.toml");
+    std::fs::write(&path, text).map_err(anyhow::Error::from)?;
+    Ok(Sources::load(&path)?.config()?)
+}
+
+/// The example configuration with the simulator, a store and an export folder in `dir`, and
+/// the fake Telegram as the operators' chat.
+fn example_text(simulator: &SimHandle, dir: &Path, telegram: &FakeTelegram) -> String {
+    EXAMPLE_CONFIG
         .replace(
             "http://127.0.0.1:9900",
             simulator.base_url.as_str().trim_end_matches('/'),
@@ -128,10 +195,7 @@ fn demo_config(
                 telegram.token(),
                 telegram.api_url()
             ),
-        );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).map_err(anyhow::Error::from)?;
-    Ok(Sources::load(&path)?.config()?)
+        )
 }
 
 async fn sync(config: &Config, client: IikoClient) -> Result<(), Failure> {

@@ -1,0 +1,421 @@
+//! The demo's order paths: the real server (`serve`'s `Application`) on a free port takes orders
+//! from a pretend site over HTTP and the simulator plays iiko, with faults switched on where a
+//! path needs them; fallback orders reach a local SMTP sink and the fake Telegram.
+use std::time::{Duration, Instant};
+
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::Failure;
+use crate::{
+    config::Config,
+    http::Application,
+    menu::Catalog,
+    sim::{SimHandle, smtp::SmtpSink, telegram::FakeTelegram},
+    store::{DeliveryState, OrderState, Store, StoredOrder},
+};
+
+/// The Telegram chat of the restaurant's operators that receives fallback orders.
+pub const FALLBACK_CHAT: i64 = 200;
+pub const FALLBACK_EMAIL: &str = "kitchen@pizzeria.example";
+const SITE_TOKEN: &str = "change-me";
+/// Long enough for the slowest path (three attempts a second apart, each waiting for creation).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// One line of the closing table.
+struct Outcome {
+    order: String,
+    path: &'static str,
+    answer: String,
+    end: String,
+}
+
+pub async fn run(
+    config: Config,
+    simulator: &SimHandle,
+    smtp: &SmtpSink,
+    telegram: &FakeTelegram,
+) -> Result<(), Failure> {
+    let store = super::menu::open_store(&config).await?;
+    let catalog = catalog(&store).await?;
+    let app = Application::build(config)
+        .await
+        .map_err(Failure::Unexpected)?;
+    let base = format!("http://{}", app.local_addr().map_err(anyhow::Error::from)?);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    println!("the bridge (serve) listens on {base}; the site's token is {SITE_TOKEN:?}");
+    let site = Site {
+        http: reqwest::Client::new(),
+        base,
+    };
+    let dishes = plain_dishes(&catalog);
+    let mut outcomes = Vec::new();
+
+    println!("\n-- WEB-1001: an ordinary delivery");
+    let body = site_order("WEB-1001", &dishes[..2], "Ленина", "10");
+    let answer = site.submit(&body).await?;
+    let order = wait(&store, "WEB-1001", |o| o.state == OrderState::Created).await?;
+    outcomes.push(Outcome {
+        order: "WEB-1001".into(),
+        path: "accepted and created",
+        answer: answer.summary(),
+        end: created(&order),
+    });
+    print_calls(&store, &order).await?;
+
+    println!(
+        "\n-- WEB-1002: iiko answers 503 to the first deliveries/create (retried after delivery.retry_interval_seconds)"
+    );
+    fault(
+        simulator,
+        json!({"rules": [{"path": "/api/1/deliveries/create", "status": 503, "times": 1}]}),
+    )
+    .await?;
+    let answer = site
+        .submit(&site_order("WEB-1002", &dishes[2..3], "Мира", "5"))
+        .await?;
+    let order = wait(&store, "WEB-1002", |o| o.state == OrderState::Created).await?;
+    outcomes.push(Outcome {
+        order: "WEB-1002".into(),
+        path: "retried after a fault, then created",
+        answer: answer.summary(),
+        end: created(&order),
+    });
+    print_calls(&store, &order).await?;
+
+    println!(
+        "\n-- WEB-1003: iiko refuses the order (the dish was deleted in iiko after the last menu sync)"
+    );
+    fault(
+        simulator,
+        json!({"reject_orders": {"code": "ProductNotFound",
+            "message": format!("Product {} not found", dishes[3]["name"].as_str().unwrap_or_default())}}),
+    )
+    .await?;
+    let mut body = site_order("WEB-1003", &dishes[3..5], "Гагарина", "7");
+    body["comment"] = json!("Домофон не работает, позвоните");
+    let answer = site.submit(&body).await?;
+    let order = wait(&store, "WEB-1003", |o| o.state == OrderState::Fallback).await?;
+    fault(simulator, json!({})).await?;
+    let reached = wait_for_operators(&store, &order, smtp, telegram).await?;
+    outcomes.push(Outcome {
+        order: "WEB-1003".into(),
+        path: "rejected by iiko, sent to the operators",
+        answer: answer.summary(),
+        end: reached,
+    });
+
+    println!("\n-- WEB-1004: the site sends an article the menu does not have");
+    let mut body = site_order("WEB-1004", &dishes[..1], "Ленина", "12");
+    body["items"][0]["article"] = json!("NO-SUCH-DISH");
+    let answer = site.submit(&body).await?;
+    let order = wait(&store, "WEB-1004", |o| o.state == OrderState::Fallback).await?;
+    let reached = wait_for_operators(&store, &order, smtp, telegram).await?;
+    outcomes.push(Outcome {
+        order: "WEB-1004".into(),
+        path: "cannot be mapped, sent to the operators at once",
+        answer: answer.summary(),
+        end: reached,
+    });
+
+    println!("\n-- WEB-1001 again: the site retries a submission it got no answer to");
+    let answer = site
+        .submit(&site_order("WEB-1001", &dishes[..2], "Ленина", "10"))
+        .await?;
+    let order = wait(&store, "WEB-1001", |_| true).await?;
+    outcomes.push(Outcome {
+        order: "WEB-1001 (repeat)".into(),
+        path: "duplicate submission: the first answer again",
+        answer: answer.summary(),
+        end: format!("still one order, {}", created(&order)),
+    });
+    let mut changed = order_body_with_quantity(&dishes[..2], 3);
+    changed["id"] = json!("WEB-1001");
+    let answer = site.submit(&changed).await?;
+    outcomes.push(Outcome {
+        order: "WEB-1001 (changed)".into(),
+        path: "same id, other content",
+        answer: answer.summary(),
+        end: "refused: nothing stored".into(),
+    });
+    let mut wrong = site_order("WEB-1005", &dishes[..1], "Ленина", "1");
+    wrong["total"] = json!(1);
+    wrong["customer"]["phone"] = json!("12345");
+    let answer = site.submit(&wrong).await?;
+    outcomes.push(Outcome {
+        order: "WEB-1005".into(),
+        path: "bad phone and wrong total",
+        answer: answer.summary(),
+        end: "refused: nothing stored".into(),
+    });
+
+    let _ = stop.send(());
+    server
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(anyhow::Error::from)?;
+
+    println!("\n== what happened to each order");
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(["order", "path", "the site's answer", "the end"]);
+    for outcome in outcomes {
+        table.add_row([
+            outcome.order,
+            outcome.path.into(),
+            outcome.answer,
+            outcome.end,
+        ]);
+    }
+    println!("{table}");
+    Ok(())
+}
+
+struct Site {
+    http: reqwest::Client,
+    base: String,
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+impl Answer {
+    fn summary(&self) -> String {
+        match self.body["state"].as_str() {
+            Some(state) => format!("{} {state}", self.status),
+            None => {
+                let details: Vec<&str> = self.body["details"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| d["field"].as_str())
+                    .collect();
+                let error = self.body["error"].as_str().unwrap_or_default();
+                match details.is_empty() {
+                    true => format!("{} {error}", self.status),
+                    false => format!("{} {error}: {}", self.status, details.join(", ")),
+                }
+            }
+        }
+    }
+}
+
+impl Site {
+    async fn submit(&self, body: &Value) -> Result<Answer, Failure> {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/orders", self.base))
+            .bearer_auth(SITE_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .map_err(anyhow::Error::from)?;
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.map_err(anyhow::Error::from)?;
+        println!("site → POST /api/v1/orders: {status} {answer}");
+        Ok(Answer {
+            status,
+            body: answer,
+        })
+    }
+}
+
+async fn catalog(store: &Store) -> Result<Catalog, Failure> {
+    let document = store
+        .current_catalog_document("lenina")
+        .await
+        .map_err(anyhow::Error::from)?
+        .ok_or_else(|| anyhow::anyhow!("the demo synced no catalog"))?;
+    Ok(serde_json::from_str(&document.1).map_err(anyhow::Error::from)?)
+}
+
+/// Sellable dishes without sizes or modifiers: `{article, name, price}`.
+fn plain_dishes(catalog: &Catalog) -> Vec<Value> {
+    catalog
+        .products
+        .iter()
+        .filter(|p| {
+            !p.hidden
+                && p.available
+                && p.modifier_groups.is_empty()
+                && matches!(p.sizes.as_slice(), [size] if size.iiko_id.is_none() && size.available)
+        })
+        .map(|p| json!({"article": p.article, "name": p.name, "price": p.sizes[0].price}))
+        .take(5)
+        .collect()
+}
+
+fn site_order(id: &str, dishes: &[Value], street: &str, house: &str) -> Value {
+    let mut body = order_body_with_quantity(dishes, 1);
+    body["id"] = json!(id);
+    body["address"]["street"] = json!(street);
+    body["address"]["house"] = json!(house);
+    body
+}
+
+/// A card-paid delivery of `quantity` of each dish.
+fn order_body_with_quantity(dishes: &[Value], quantity: u32) -> Value {
+    let items: Vec<Value> = dishes
+        .iter()
+        .map(|d| json!({"article": d["article"], "quantity": quantity, "price": d["price"]}))
+        .collect();
+    let total: rust_decimal::Decimal = dishes
+        .iter()
+        .map(|d| {
+            serde_json::from_value::<rust_decimal::Decimal>(d["price"].clone()).unwrap_or_default()
+                * rust_decimal::Decimal::from(quantity)
+        })
+        .sum();
+    json!({
+        "branch": "lenina",
+        "service": "delivery",
+        "customer": {"name": "Анна", "phone": "+79990001122"},
+        "address": {"city": "Москва", "street": "Ленина", "house": "10", "flat": "12"},
+        "persons": 2,
+        "items": items,
+        "payment": {"method": "card"},
+        "total": total,
+    })
+}
+
+async fn fault(simulator: &SimHandle, settings: Value) -> Result<(), Failure> {
+    reqwest::Client::new()
+        .post(simulator.url("sim/faults"))
+        .json(&settings)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(anyhow::Error::from)?;
+    Ok(())
+}
+
+/// Polls the store until the order satisfies `done`.
+async fn wait(
+    store: &Store,
+    id: &str,
+    done: impl Fn(&StoredOrder) -> bool,
+) -> Result<StoredOrder, Failure> {
+    let started = Instant::now();
+    loop {
+        let found = store
+            .orders_by_site_id(id, Some("lenina"))
+            .await
+            .map_err(anyhow::Error::from)?;
+        match found.into_iter().next() {
+            Some(order) if done(&order) => return Ok(order),
+            _ if started.elapsed() > PATIENCE => {
+                return Err(
+                    anyhow::anyhow!("order {id} did not get where the demo expected").into(),
+                );
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+fn created(order: &StoredOrder) -> String {
+    format!(
+        "created in iiko, number {}, after {} attempt(s)",
+        order
+            .iiko_number
+            .map_or_else(|| "?".into(), |n| n.to_string()),
+        order.attempts
+    )
+}
+
+/// The order's iiko calls, one line each, as `orders show` has them.
+async fn print_calls(store: &Store, order: &StoredOrder) -> Result<(), Failure> {
+    let calls = store
+        .order_calls(order.id)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let history = store
+        .order_history(order.id)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let states: Vec<String> = history.iter().filter_map(|h| h.state.clone()).collect();
+    println!("states: {}", states.join(" → "));
+    // Creation polls repeat: one line per run of equal calls.
+    let lines: Vec<String> = calls
+        .iter()
+        .map(|call| {
+            let status = call
+                .http_status
+                .map_or_else(|| "—".into(), |status| status.to_string());
+            let error = call.error_message.as_deref().unwrap_or_default();
+            format!("{:<14} {status} {error}", call.operation)
+        })
+        .collect();
+    for run in lines.chunk_by(|a, b| a == b) {
+        let times = match run.len() {
+            1 => String::new(),
+            n => format!(" ×{n}"),
+        };
+        println!("  iiko {}{times}", run[0].trim_end());
+    }
+    Ok(())
+}
+
+/// Waits until every channel has the fallback order, then shows what staff received.
+async fn wait_for_operators(
+    store: &Store,
+    order: &StoredOrder,
+    smtp: &SmtpSink,
+    telegram: &FakeTelegram,
+) -> Result<String, Failure> {
+    println!(
+        "reason: {}",
+        order.fallback_reason.as_deref().unwrap_or_default()
+    );
+    let started = Instant::now();
+    let deliveries = loop {
+        let deliveries = store
+            .fallback_deliveries(&order.branch, &order.site_id)
+            .await
+            .map_err(anyhow::Error::from)?;
+        let done = !deliveries.is_empty()
+            && deliveries
+                .iter()
+                .all(|d| d.state == DeliveryState::Delivered);
+        if done {
+            break deliveries;
+        }
+        if started.elapsed() > PATIENCE {
+            return Err(
+                anyhow::anyhow!("order {} did not reach the operators", order.site_id).into(),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mail = smtp
+        .mails()
+        .into_iter()
+        .rev()
+        .find(|m| m.subject().is_some_and(|s| s.contains(&order.site_id)));
+    if let Some(mail) = mail {
+        println!(
+            "e-mail to {}, subject {:?}:",
+            mail.to.join(", "),
+            mail.subject().unwrap_or_default()
+        );
+        for line in mail.text().unwrap_or_default().lines() {
+            println!("  │ {line}");
+        }
+    }
+    let messages = telegram
+        .messages()
+        .into_iter()
+        .filter(|m| m.chat_id == FALLBACK_CHAT && m.text.contains(&order.site_id))
+        .count();
+    println!("Telegram to chat {FALLBACK_CHAT}: {messages} message(s), the same order in HTML");
+    let channels: Vec<&str> = deliveries.iter().map(|d| d.channel.as_str()).collect();
+    Ok(format!("fallback, delivered by {}", channels.join(" and ")))
+}

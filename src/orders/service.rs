@@ -59,21 +59,21 @@ pub async fn submit_order(
         "state": state.as_str(),
     });
     let new = NewOrder {
-        branch: &branch,
-        site_id: &site_id,
-        raw_body: &String::from_utf8_lossy(raw),
-        content_hash: &hash,
-        answer: &answer.to_string(),
-        iiko_ids: &serde_json::to_string(&ids).expect("ids serialize"),
-        iiko_order_id: &ids.order_id.to_string(),
-        request: request.as_deref(),
-        problems: problems.as_deref(),
+        branch: branch.clone(),
+        site_id: site_id.clone(),
+        raw_body: String::from_utf8_lossy(raw).into_owned(),
+        content_hash: hash.clone(),
+        answer: answer.to_string(),
+        iiko_ids: serde_json::to_string(&ids).expect("ids serialize"),
+        iiko_order_id: ids.order_id.to_string(),
+        request,
+        problems,
         state,
-        fallback_reason: reason.as_deref(),
+        fallback_reason: reason,
         now_ms: now.timestamp_millis(),
     };
     let webhook = webhook_id.map(|id| WebhookId {
-        id,
+        id: id.to_owned(),
         // Kept for both sides of the tolerance window, after which the signature check refuses it anyway.
         expires_at_ms: (now
             + chrono::Duration::seconds(2 * crate::http::signature::TOLERANCE_SECONDS))

@@ -1,5 +1,6 @@
 //! Persistence behind one interface. SQLite (WAL) is the embedded default; the SQL stays
 //! portable so PostgreSQL can follow behind the same methods.
+mod batch;
 mod events;
 mod fallback;
 mod orders;
@@ -47,6 +48,8 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("the store could not commit: {0}")]
+    CommitFailed(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -58,6 +61,8 @@ impl From<sqlx::Error> for StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Group commit for the order hot path (see `batch`).
+    writer: batch::Writer,
 }
 
 /// A catalog about to be stored: the documents are opaque JSON to the store.
@@ -128,7 +133,10 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            writer: batch::Writer::start(pool.clone()),
+            pool,
+        })
     }
 
     /// Proves the store accepts writes (for `/readyz`) without changing anything.

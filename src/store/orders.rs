@@ -2,7 +2,8 @@
 //! Every write is one `BEGIN IMMEDIATE` transaction and none spans an HTTP call.
 use std::fmt;
 
-use sqlx::{Row, sqlite::SqliteRow};
+use futures::FutureExt;
+use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
 
 use serde_json::json;
 
@@ -58,25 +59,25 @@ impl fmt::Display for OrderState {
 }
 
 /// An order about to be stored.
-pub struct NewOrder<'a> {
-    pub branch: &'a str,
-    pub site_id: &'a str,
-    pub raw_body: &'a str,
-    pub content_hash: &'a str,
-    pub answer: &'a str,
-    pub iiko_ids: &'a str,
-    pub iiko_order_id: &'a str,
-    pub request: Option<&'a str>,
-    pub problems: Option<&'a str>,
+pub struct NewOrder {
+    pub branch: String,
+    pub site_id: String,
+    pub raw_body: String,
+    pub content_hash: String,
+    pub answer: String,
+    pub iiko_ids: String,
+    pub iiko_order_id: String,
+    pub request: Option<String>,
+    pub problems: Option<String>,
     /// `Queued`, or `Fallback` at once for an order that cannot be mapped.
     pub state: OrderState,
-    pub fallback_reason: Option<&'a str>,
+    pub fallback_reason: Option<String>,
     pub now_ms: i64,
 }
 
 /// The Standard Webhooks id a submission was signed with, remembered until `expires_at_ms`.
-pub struct WebhookId<'a> {
-    pub id: &'a str,
+pub struct WebhookId {
+    pub id: String,
     pub expires_at_ms: i64,
 }
 
@@ -185,88 +186,12 @@ impl Store {
     /// two concurrent submissions of one order cannot both insert (UNIQUE backs this up).
     pub async fn insert_order(
         &self,
-        new: NewOrder<'_>,
-        webhook: Option<WebhookId<'_>>,
+        new: NewOrder,
+        webhook: Option<WebhookId>,
     ) -> Result<Inserted, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let existing = sqlx::query(&format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE branch = ? AND site_id = ?"
-        ))
-        .bind(new.branch)
-        .bind(new.site_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(webhook) = &webhook {
-            sqlx::query("DELETE FROM seen_webhook_ids WHERE expires_at <= ?")
-                .bind(new.now_ms)
-                .execute(&mut *tx)
-                .await?;
-            let seen: Option<i64> =
-                sqlx::query("SELECT order_id FROM seen_webhook_ids WHERE webhook_id = ?")
-                    .bind(webhook.id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .map(|row| row.get(0));
-            let same_order = existing
-                .as_ref()
-                .is_some_and(|row| Some(row.get::<i64, _>("id")) == seen);
-            // The site retries a message with the same id (Standard Webhooks), so only an id
-            // reused for another order is a replay.
-            if seen.is_some() && !same_order {
-                return Ok(Inserted::ReplayedWebhook);
-            }
-        }
-        if let Some(row) = existing {
-            return Ok(Inserted::Existing(stored_order(&row)?));
-        }
-        let id: i64 = sqlx::query(
-            "INSERT INTO orders (branch, site_id, raw_body, content_hash, answer, iiko_ids,
-                 iiko_order_id, request, problems, state, fallback_reason, next_attempt_at,
-                 created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(new.branch)
-        .bind(new.site_id)
-        .bind(new.raw_body)
-        .bind(new.content_hash)
-        .bind(new.answer)
-        .bind(new.iiko_ids)
-        .bind(new.iiko_order_id)
-        .bind(new.request)
-        .bind(new.problems)
-        .bind(new.state.as_str())
-        .bind(new.fallback_reason)
-        .bind(new.now_ms)
-        .bind(new.now_ms)
-        .bind(new.now_ms)
-        .fetch_one(&mut *tx)
-        .await?
-        .get(0);
-        let note = new.fallback_reason.unwrap_or("accepted");
-        history(&mut tx, id, new.now_ms, Some(new.state), note).await?;
-        if let Some(reason) = new.fallback_reason {
-            let event = NewEvent {
-                kind: EventType::OrderFallback,
-                branch: new.branch,
-                order_id: Some(new.site_id),
-                data: json!({ "reason": reason }),
-                at_ms: new.now_ms,
-            };
-            enqueue_event(&mut tx, &event).await?;
-        }
-        if let Some(webhook) = webhook {
-            sqlx::query(
-                "INSERT INTO seen_webhook_ids (webhook_id, order_id, expires_at) VALUES (?, ?, ?)",
-            )
-            .bind(webhook.id)
-            .bind(id)
-            .bind(webhook.expires_at_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let row = fetch(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(Inserted::New(row))
+        self.writer
+            .run(move |conn| insert_order(conn, new, webhook).boxed())
+            .await
     }
 
     /// Leases up to `limit` due orders to `owner` until `lease_until_ms` and marks them
@@ -278,80 +203,26 @@ impl Store {
         lease_until_ms: i64,
         limit: i64,
     ) -> Result<Vec<StoredOrder>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let ids: Vec<i64> = sqlx::query(
-            "SELECT id FROM orders
-             WHERE state IN ('queued', 'retrying', 'sending') AND next_attempt_at <= ?
-               AND (lease_until IS NULL OR lease_until <= ?)
-             ORDER BY next_attempt_at, id LIMIT ?",
-        )
-        .bind(now_ms)
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-        let mut leased = Vec::with_capacity(ids.len());
-        for id in ids {
-            sqlx::query(
-                "UPDATE orders SET state = 'sending', lease_owner = ?, lease_until = ?,
-                     updated_at = ? WHERE id = ?",
-            )
-            .bind(owner)
-            .bind(lease_until_ms)
-            .bind(now_ms)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            leased.push(fetch(&mut tx, id).await?);
-        }
-        tx.commit().await?;
-        Ok(leased)
+        let owner = owner.to_owned();
+        self.writer
+            .run(move |conn| lease_due_orders(conn, owner, now_ms, lease_until_ms, limit).boxed())
+            .await
     }
 
     /// Notes, before the call, that a `deliveries/create` may reach iiko: a crash after this
     /// makes the next attempt read the order back instead of sending blind.
     pub async fn mark_create_sent(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE orders SET create_sent = 1, updated_at = ? WHERE id = ?")
-            .bind(now_ms)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.writer
+            .run(move |conn| mark_create_sent(conn, id, now_ms).boxed())
+            .await
     }
 
     /// Appends one iiko call to the order's ledger (and keeps the last correlation id).
     pub async fn record_call(&self, id: i64, call: &CallRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO order_attempts (order_id, at, operation, request_summary, http_status,
-                 correlation_id, error_code, error_message, latency_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(call.at_ms)
-        .bind(&call.operation)
-        .bind(&call.request_summary)
-        .bind(call.http_status)
-        .bind(&call.correlation_id)
-        .bind(&call.error_code)
-        .bind(&call.error_message)
-        .bind(call.latency_ms)
-        .execute(&mut *tx)
-        .await?;
-        if call.operation == "create" && call.correlation_id.is_some() {
-            sqlx::query("UPDATE orders SET correlation_id = ? WHERE id = ?")
-                .bind(&call.correlation_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let call = call.clone();
+        self.writer
+            .run(move |conn| record_call(conn, id, call).boxed())
+            .await
     }
 
     /// Writes an attempt's outcome and releases the lease, but only while `owner` still holds
@@ -365,95 +236,11 @@ impl Store {
         creation_status: Option<&str>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let (state, note, next_at, reason, code, number, status) = match end {
-            AttemptEnd::Created { number, status } => (
-                OrderState::Created,
-                "iiko created the order".to_owned(),
-                None,
-                None,
-                None,
-                *number,
-                status.clone(),
-            ),
-            AttemptEnd::Retrying {
-                reason,
-                next_attempt_at_ms,
-            } => (
-                OrderState::Retrying,
-                reason.clone(),
-                Some(*next_attempt_at_ms),
-                None,
-                None,
-                None,
-                None,
-            ),
-            AttemptEnd::Fallback { reason, error_code } => (
-                OrderState::Fallback,
-                reason.clone(),
-                None,
-                Some(reason.clone()),
-                error_code.clone(),
-                None,
-                None,
-            ),
-        };
-        let error_message = match end {
-            AttemptEnd::Created { .. } => None,
-            AttemptEnd::Retrying { reason, .. } | AttemptEnd::Fallback { reason, .. } => {
-                Some(reason.clone())
-            }
-        };
-        let changed = sqlx::query(
-            "UPDATE orders SET state = ?, attempts = attempts + 1,
-                 next_attempt_at = COALESCE(?, next_attempt_at),
-                 fallback_reason = ?, error_code = COALESCE(?, error_code),
-                 error_message = ?, iiko_number = COALESCE(?, iiko_number),
-                 iiko_status = COALESCE(?, iiko_status),
-                 creation_status = COALESCE(?, creation_status),
-                 lease_owner = NULL, lease_until = NULL, updated_at = ?
-             WHERE id = ? AND lease_owner = ?",
-        )
-        .bind(state.as_str())
-        .bind(next_at)
-        .bind(reason)
-        .bind(code)
-        .bind(error_message)
-        .bind(number)
-        .bind(status)
-        .bind(creation_status)
-        .bind(now_ms)
-        .bind(id)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 1 {
-            history(&mut tx, id, now_ms, Some(state), &note).await?;
-            let order = fetch(&mut tx, id).await?;
-            let data = match end {
-                AttemptEnd::Created { number, .. } => Some((
-                    EventType::OrderCreated,
-                    json!({ "iiko_order_id": order.iiko_order_id, "iiko_number": number }),
-                )),
-                AttemptEnd::Fallback { reason, .. } => {
-                    Some((EventType::OrderFallback, json!({ "reason": reason })))
-                }
-                AttemptEnd::Retrying { .. } => None,
-            };
-            if let Some((kind, data)) = data {
-                let event = NewEvent {
-                    kind,
-                    branch: &order.branch,
-                    order_id: Some(&order.site_id),
-                    data,
-                    at_ms: now_ms,
-                };
-                enqueue_event(&mut tx, &event).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(changed == 1)
+        let (owner, end) = (owner.to_owned(), end.clone());
+        let creation_status = creation_status.map(str::to_owned);
+        self.writer
+            .run(move |conn| finish_attempt(conn, id, owner, end, creation_status, now_ms).boxed())
+            .await
     }
 
     /// Replaces the iiko ids and request of an order iiko closed as failed, but only while it
@@ -675,6 +462,274 @@ impl Store {
     }
 }
 
+/// See [`Store::insert_order`]; runs inside a group-commit batch.
+async fn insert_order(
+    conn: &mut SqliteConnection,
+    new: NewOrder,
+    webhook: Option<WebhookId>,
+) -> Result<Inserted, StoreError> {
+    let existing = sqlx::query(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE branch = ? AND site_id = ?"
+    ))
+    .bind(&new.branch)
+    .bind(&new.site_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(webhook) = &webhook {
+        sqlx::query("DELETE FROM seen_webhook_ids WHERE expires_at <= ?")
+            .bind(new.now_ms)
+            .execute(&mut *conn)
+            .await?;
+        let seen: Option<i64> =
+            sqlx::query("SELECT order_id FROM seen_webhook_ids WHERE webhook_id = ?")
+                .bind(&webhook.id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|row| row.get(0));
+        let same_order = existing
+            .as_ref()
+            .is_some_and(|row| Some(row.get::<i64, _>("id")) == seen);
+        // The site retries a message with the same id (Standard Webhooks), so only an id
+        // reused for another order is a replay.
+        if seen.is_some() && !same_order {
+            return Ok(Inserted::ReplayedWebhook);
+        }
+    }
+    if let Some(row) = existing {
+        return Ok(Inserted::Existing(stored_order(&row)?));
+    }
+    let id: i64 = sqlx::query(
+        "INSERT INTO orders (branch, site_id, raw_body, content_hash, answer, iiko_ids,
+             iiko_order_id, request, problems, state, fallback_reason, next_attempt_at,
+             created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(&new.branch)
+    .bind(&new.site_id)
+    .bind(&new.raw_body)
+    .bind(&new.content_hash)
+    .bind(&new.answer)
+    .bind(&new.iiko_ids)
+    .bind(&new.iiko_order_id)
+    .bind(&new.request)
+    .bind(&new.problems)
+    .bind(new.state.as_str())
+    .bind(&new.fallback_reason)
+    .bind(new.now_ms)
+    .bind(new.now_ms)
+    .bind(new.now_ms)
+    .fetch_one(&mut *conn)
+    .await?
+    .get(0);
+    let note = new.fallback_reason.as_deref().unwrap_or("accepted");
+    history(conn, id, new.now_ms, Some(new.state), note).await?;
+    if let Some(reason) = &new.fallback_reason {
+        let event = NewEvent {
+            kind: EventType::OrderFallback,
+            branch: &new.branch,
+            order_id: Some(&new.site_id),
+            data: json!({ "reason": reason }),
+            at_ms: new.now_ms,
+        };
+        enqueue_event(conn, &event).await?;
+    }
+    if let Some(webhook) = webhook {
+        sqlx::query(
+            "INSERT INTO seen_webhook_ids (webhook_id, order_id, expires_at) VALUES (?, ?, ?)",
+        )
+        .bind(&webhook.id)
+        .bind(id)
+        .bind(webhook.expires_at_ms)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let row = fetch(conn, id).await?;
+    Ok(Inserted::New(row))
+}
+
+/// See [`Store::lease_due_orders`]; runs inside a group-commit batch.
+async fn lease_due_orders(
+    conn: &mut SqliteConnection,
+    owner: String,
+    now_ms: i64,
+    lease_until_ms: i64,
+    limit: i64,
+) -> Result<Vec<StoredOrder>, StoreError> {
+    let ids: Vec<i64> = sqlx::query(
+        "SELECT id FROM orders
+         WHERE state IN ('queued', 'retrying', 'sending') AND next_attempt_at <= ?
+           AND (lease_until IS NULL OR lease_until <= ?)
+         ORDER BY next_attempt_at, id LIMIT ?",
+    )
+    .bind(now_ms)
+    .bind(now_ms)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|row| row.get(0))
+    .collect();
+    let mut leased = Vec::with_capacity(ids.len());
+    for id in ids {
+        sqlx::query(
+            "UPDATE orders SET state = 'sending', lease_owner = ?, lease_until = ?,
+                 updated_at = ? WHERE id = ?",
+        )
+        .bind(&owner)
+        .bind(lease_until_ms)
+        .bind(now_ms)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        leased.push(fetch(conn, id).await?);
+    }
+    Ok(leased)
+}
+
+/// See [`Store::mark_create_sent`]; runs inside a group-commit batch.
+async fn mark_create_sent(
+    conn: &mut SqliteConnection,
+    id: i64,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE orders SET create_sent = 1, updated_at = ? WHERE id = ?")
+        .bind(now_ms)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// See [`Store::record_call`]; runs inside a group-commit batch.
+async fn record_call(
+    conn: &mut SqliteConnection,
+    id: i64,
+    call: CallRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO order_attempts (order_id, at, operation, request_summary, http_status,
+             correlation_id, error_code, error_message, latency_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(call.at_ms)
+    .bind(&call.operation)
+    .bind(&call.request_summary)
+    .bind(call.http_status)
+    .bind(&call.correlation_id)
+    .bind(&call.error_code)
+    .bind(&call.error_message)
+    .bind(call.latency_ms)
+    .execute(&mut *conn)
+    .await?;
+    if call.operation == "create" && call.correlation_id.is_some() {
+        sqlx::query("UPDATE orders SET correlation_id = ? WHERE id = ?")
+            .bind(&call.correlation_id)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// See [`Store::finish_attempt`]; runs inside a group-commit batch.
+async fn finish_attempt(
+    conn: &mut SqliteConnection,
+    id: i64,
+    owner: String,
+    end: AttemptEnd,
+    creation_status: Option<String>,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let (state, note, next_at, reason, code, number, status) = match &end {
+        AttemptEnd::Created { number, status } => (
+            OrderState::Created,
+            "iiko created the order".to_owned(),
+            None,
+            None,
+            None,
+            *number,
+            status.clone(),
+        ),
+        AttemptEnd::Retrying {
+            reason,
+            next_attempt_at_ms,
+        } => (
+            OrderState::Retrying,
+            reason.clone(),
+            Some(*next_attempt_at_ms),
+            None,
+            None,
+            None,
+            None,
+        ),
+        AttemptEnd::Fallback { reason, error_code } => (
+            OrderState::Fallback,
+            reason.clone(),
+            None,
+            Some(reason.clone()),
+            error_code.clone(),
+            None,
+            None,
+        ),
+    };
+    let error_message = match &end {
+        AttemptEnd::Created { .. } => None,
+        AttemptEnd::Retrying { reason, .. } | AttemptEnd::Fallback { reason, .. } => {
+            Some(reason.clone())
+        }
+    };
+    let changed = sqlx::query(
+        "UPDATE orders SET state = ?, attempts = attempts + 1,
+             next_attempt_at = COALESCE(?, next_attempt_at),
+             fallback_reason = ?, error_code = COALESCE(?, error_code),
+             error_message = ?, iiko_number = COALESCE(?, iiko_number),
+             iiko_status = COALESCE(?, iiko_status),
+             creation_status = COALESCE(?, creation_status),
+             lease_owner = NULL, lease_until = NULL, updated_at = ?
+         WHERE id = ? AND lease_owner = ?",
+    )
+    .bind(state.as_str())
+    .bind(next_at)
+    .bind(reason)
+    .bind(code)
+    .bind(error_message)
+    .bind(number)
+    .bind(status)
+    .bind(creation_status)
+    .bind(now_ms)
+    .bind(id)
+    .bind(owner)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if changed == 1 {
+        history(conn, id, now_ms, Some(state), &note).await?;
+        let order = fetch(conn, id).await?;
+        let data = match end {
+            AttemptEnd::Created { number, .. } => Some((
+                EventType::OrderCreated,
+                json!({ "iiko_order_id": order.iiko_order_id, "iiko_number": number }),
+            )),
+            AttemptEnd::Fallback { reason, .. } => {
+                Some((EventType::OrderFallback, json!({ "reason": reason })))
+            }
+            AttemptEnd::Retrying { .. } => None,
+        };
+        if let Some((kind, data)) = data {
+            let event = NewEvent {
+                kind,
+                branch: &order.branch,
+                order_id: Some(&order.site_id),
+                data,
+                at_ms: now_ms,
+            };
+            enqueue_event(conn, &event).await?;
+        }
+    }
+    Ok(changed == 1)
+}
+
 async fn history(
     tx: &mut sqlx::SqliteConnection,
     id: i64,
@@ -742,16 +797,16 @@ mod tests {
         (Store::open(&url).await.unwrap(), dir)
     }
 
-    fn new_order(site_id: &str, state: OrderState) -> NewOrder<'_> {
+    fn new_order(site_id: &str, state: OrderState) -> NewOrder {
         NewOrder {
-            branch: "lenina",
-            site_id,
-            raw_body: "{}",
-            content_hash: "h",
-            answer: "{}",
-            iiko_ids: "{}",
-            iiko_order_id: "00000000-0000-0000-0000-000000000001",
-            request: (state == OrderState::Queued).then_some("{}"),
+            branch: "lenina".into(),
+            site_id: site_id.into(),
+            raw_body: "{}".into(),
+            content_hash: "h".into(),
+            answer: "{}".into(),
+            iiko_ids: "{}".into(),
+            iiko_order_id: "00000000-0000-0000-0000-000000000001".into(),
+            request: (state == OrderState::Queued).then(|| "{}".into()),
             problems: None,
             state,
             fallback_reason: None,

@@ -237,6 +237,8 @@ pub struct DeliveryConfig {
     /// How long one attempt follows iiko's asynchronous creation before it counts as a
     /// transient failure; longer than the order's transport-to-front timeout (60 s).
     pub creation_wait_seconds: f64,
+    /// Orders being sent to iiko at once, across branches.
+    pub concurrency: u32,
 }
 
 impl Default for DeliveryConfig {
@@ -245,6 +247,7 @@ impl Default for DeliveryConfig {
             retry_interval_seconds: 15.0,
             max_attempts: 3,
             creation_wait_seconds: 75.0,
+            concurrency: 16,
         }
     }
 }
@@ -596,6 +599,9 @@ impl Sources {
         }
         if config.delivery.max_attempts == 0 {
             problems.push(self.problem("delivery.max_attempts", "must be at least 1"));
+        }
+        if !(1..=1024).contains(&config.delivery.concurrency) {
+            problems.push(self.problem("delivery.concurrency", "must be 1 to 1024"));
         }
         if !positive(config.delivery.retry_interval_seconds) {
             problems.push(self.problem("delivery.retry_interval_seconds", "must be positive"));

@@ -19,8 +19,6 @@ use crate::iiko::IikoClient;
 use crate::notify::{OperatorAlerter, OperatorChats};
 use crate::store::{AttemptEnd, Store, StoreError, StoredOrder};
 
-/// Orders in flight at once (and taken per step): bounds the concurrent calls to iiko.
-const BATCH: i64 = 8;
 /// How often `run` looks for due orders.
 const TICK: Duration = Duration::from_millis(500);
 /// The iiko client waits this much longer than the `Timeout` header (see `iiko::client`).
@@ -66,10 +64,10 @@ impl Dispatcher {
         }
     }
 
-    /// Attempts every order due at `now` (up to a batch) and waits for them to finish.
+    /// Attempts every order due at `now` (up to `delivery.concurrency`) and waits for them to finish.
     /// Tests drive the dispatcher through this without sleeping.
     pub async fn try_step(&self, now: DateTime<Utc>) -> Result<StepOutcome, StoreError> {
-        let orders = self.lease(now, BATCH).await?;
+        let orders = self.lease(now, self.concurrency() as i64).await?;
         if orders.is_empty() {
             return Ok(StepOutcome::Idle);
         }
@@ -84,10 +82,10 @@ impl Dispatcher {
 
     /// Dispatches until `shutdown` turns true, then lets the attempts in flight finish.
     /// Each order runs on its own, so one slow branch (a creation followed for a minute) never
-    /// holds up the others' orders; at most a batch are in flight at once.
+    /// holds up the others' orders; at most `delivery.concurrency` are in flight at once.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let this = Arc::new(self);
-        let slots = Arc::new(Semaphore::new(BATCH as usize));
+        let slots = Arc::new(Semaphore::new(this.concurrency()));
         let mut in_flight = JoinSet::new();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -126,6 +124,11 @@ impl Dispatcher {
         }
         // Stopping mid-attempt would leave orders leased until the lease runs out.
         while in_flight.join_next().await.is_some() {}
+    }
+
+    /// Orders in flight at once (and taken per step): bounds the concurrent calls to iiko.
+    fn concurrency(&self) -> usize {
+        self.config.delivery.concurrency as usize
     }
 
     async fn lease(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<StoredOrder>, StoreError> {

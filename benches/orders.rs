@@ -82,10 +82,7 @@ async fn main() {
     let template = bridge.order_template().await;
     let load = intake_load(&bridge, &template, options.clients, options.seconds).await;
     let stored = bridge.count("SELECT COUNT(*) FROM orders").await;
-    assert_eq!(
-        stored, load.accepted,
-        "every 202 is an order in the store"
-    );
+    assert_eq!(stored, load.accepted, "every 202 is an order in the store");
     rows.push([
         format!(
             "intake: POST /api/v1/orders, {} clients, {} s",
@@ -271,18 +268,9 @@ impl Bridge {
                 "listen = \"0.0.0.0:8080\"",
                 &format!("listen = \"127.0.0.1:{port}\""),
             )
-            .replace(
-                "requests_per_second = 10",
-                "requests_per_second = 1000000",
-            )
-            .replace(
-                "requests_per_second = 200",
-                "requests_per_second = 1000000",
-            )
-            .replace(
-                "concurrency = 16",
-                &format!("concurrency = {concurrency}"),
-            );
+            .replace("requests_per_second = 10", "requests_per_second = 1000000")
+            .replace("requests_per_second = 200", "requests_per_second = 1000000")
+            .replace("concurrency = 16", &format!("concurrency = {concurrency}"));
         let config = dir.join("bridge.toml");
         std::fs::write(&config, text).unwrap();
         let synced = Command::new(BINARY)

@@ -961,10 +961,6 @@ async fn an_order_leased_by_a_crashed_worker_is_read_back_after_the_lease_and_co
         .await
         .unwrap();
     assert_eq!(leased.len(), 1);
-    bed.store
-        .mark_create_sent(leased[0].id, now.timestamp_millis())
-        .await
-        .unwrap();
     let request: Value = serde_json::from_str(leased[0].request.as_deref().unwrap()).unwrap();
     let iiko = iiko(&bed.config);
     let token = iiko.access_token().await.unwrap();

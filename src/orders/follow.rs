@@ -94,8 +94,9 @@ impl Courier {
             return rejected("в сохранённом запросе нет идентификаторов".into(), None);
         };
         let deadline = Instant::now() + self.creation_wait;
-        // An earlier create may have reached iiko (timeout, 5xx, 408, or a crash mid-call):
-        // never send again before reading back, or iiko could get the order twice.
+        // An earlier create may have reached iiko (timeout, 5xx, 408, or a crash mid-call; the
+        // lease marks every attempt as possibly sent): never send again before reading back,
+        // or iiko could get the order twice.
         if order.create_sent {
             let target = Target {
                 row: order.id,
@@ -125,13 +126,6 @@ impl Courier {
             iiko_order_id,
             request: &request,
         };
-        if let Err(error) = self
-            .store
-            .mark_create_sent(order.id, Utc::now().timestamp_millis())
-            .await
-        {
-            return transient(format!("хранилище недоступно: {error}"));
-        }
         let sent = self
             .logged(
                 &target,
@@ -329,11 +323,9 @@ impl Courier {
             error_message: result.as_ref().err().map(ToString::to_string),
             latency_ms: started.elapsed().as_millis() as i64,
         };
-        // A ledger write failing must not turn iiko's answer into a failure: the order's own
-        // state write, which follows, is what counts.
-        if let Err(error) = self.store.record_call(target.row, &record).await {
-            tracing::error!(%error, order = target.row, "could not record an iiko call");
-        }
+        // Not waited for: the order's own state write, which follows in the same or a later
+        // batch, is what counts, and a lost ledger line must not fail the attempt.
+        self.store.record_call(target.row, &record).await;
         result
     }
 }

@@ -36,6 +36,23 @@ impl Writer {
         Writer { jobs }
     }
 
+    /// Queues `work` for the next batch without waiting for its commit; a failure is logged.
+    pub(super) async fn run_detached(
+        &self,
+        work: impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<(), StoreError>>
+        + Send
+        + 'static,
+    ) {
+        let job = job(work, |result| {
+            if let Err(error) = result {
+                tracing::error!(%error, "a queued store write was lost");
+            }
+        });
+        if self.jobs.send(job).await.is_err() {
+            tracing::error!("a queued store write was lost: the store's writer has stopped");
+        }
+    }
+
     /// Runs `work` in the next batch and returns its result once that batch is committed. An
     /// error from `work` undoes only its own writes.
     pub(super) async fn run<T: Send + 'static>(
@@ -45,18 +62,8 @@ impl Writer {
         + 'static,
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            Box::pin(async move {
-                let (result, sound) = in_savepoint(conn, work).await;
-                let answer = Box::new(move |committed: Result<(), &str>| {
-                    let result = match committed {
-                        Ok(()) => result,
-                        Err(error) => Err(StoreError::CommitFailed(error.to_owned())),
-                    };
-                    let _ = reply.send(result);
-                }) as Answer;
-                (answer, sound)
-            })
+        let job = job(work, move |result| {
+            let _ = reply.send(result);
         });
         self.jobs
             .send(job)
@@ -68,6 +75,27 @@ impl Writer {
             ))
         })
     }
+}
+
+/// Wraps `work` in its savepoint; `deliver` gets its result once the batch's fate is known.
+fn job<T: Send + 'static>(
+    work: impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+    + Send
+    + 'static,
+    deliver: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+) -> Job {
+    Box::new(move |conn| {
+        Box::pin(async move {
+            let (result, sound) = in_savepoint(conn, work).await;
+            let answer = Box::new(move |committed: Result<(), &str>| {
+                deliver(match committed {
+                    Ok(()) => result,
+                    Err(error) => Err(StoreError::CommitFailed(error.to_owned())),
+                })
+            }) as Answer;
+            (answer, sound)
+        })
+    })
 }
 
 async fn in_savepoint<T>(

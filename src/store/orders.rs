@@ -209,20 +209,14 @@ impl Store {
             .await
     }
 
-    /// Notes, before the call, that a `deliveries/create` may reach iiko: a crash after this
-    /// makes the next attempt read the order back instead of sending blind.
-    pub async fn mark_create_sent(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
-        self.writer
-            .run(move |conn| mark_create_sent(conn, id, now_ms).boxed())
-            .await
-    }
-
     /// Appends one iiko call to the order's ledger (and keeps the last correlation id).
-    pub async fn record_call(&self, id: i64, call: &CallRecord) -> Result<(), StoreError> {
+    /// The caller does not wait for the commit: the record goes out with the next batch, ahead
+    /// of the attempt's outcome, and a failure is logged by the writer.
+    pub async fn record_call(&self, id: i64, call: &CallRecord) {
         let call = call.clone();
         self.writer
-            .run(move |conn| record_call(conn, id, call).boxed())
-            .await
+            .run_detached(move |conn| record_call(conn, id, call).boxed())
+            .await;
     }
 
     /// Writes an attempt's outcome and releases the lease, but only while `owner` still holds
@@ -254,7 +248,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let changed = sqlx::query(
-            "UPDATE orders SET iiko_order_id = ?, iiko_ids = ?, request = ?, create_sent = 0,
+            "UPDATE orders SET iiko_order_id = ?, iiko_ids = ?, request = ?, create_sent = 1,
                  creation_status = NULL, updated_at = ?
              WHERE id = ? AND iiko_order_id = ?",
         )
@@ -498,12 +492,12 @@ async fn insert_order(
     if let Some(row) = existing {
         return Ok(Inserted::Existing(stored_order(&row)?));
     }
-    let id: i64 = sqlx::query(
+    let inserted = sqlx::query(&format!(
         "INSERT INTO orders (branch, site_id, raw_body, content_hash, answer, iiko_ids,
              iiko_order_id, request, problems, state, fallback_reason, next_attempt_at,
              created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {ORDER_COLUMNS}"
+    ))
     .bind(&new.branch)
     .bind(&new.site_id)
     .bind(&new.raw_body)
@@ -519,8 +513,8 @@ async fn insert_order(
     .bind(new.now_ms)
     .bind(new.now_ms)
     .fetch_one(&mut *conn)
-    .await?
-    .get(0);
+    .await?;
+    let id: i64 = inserted.get("id");
     let note = new.fallback_reason.as_deref().unwrap_or("accepted");
     history(conn, id, new.now_ms, Some(new.state), note).await?;
     if let Some(reason) = &new.fallback_reason {
@@ -543,8 +537,7 @@ async fn insert_order(
         .execute(&mut *conn)
         .await?;
     }
-    let row = fetch(conn, id).await?;
-    Ok(Inserted::New(row))
+    Ok(Inserted::New(stored_order(&inserted)?))
 }
 
 /// See [`Store::lease_due_orders`]; runs inside a group-commit batch.
@@ -555,49 +548,46 @@ async fn lease_due_orders(
     lease_until_ms: i64,
     limit: i64,
 ) -> Result<Vec<StoredOrder>, StoreError> {
-    let ids: Vec<i64> = sqlx::query(
-        "SELECT id FROM orders
+    let due = sqlx::query(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders
          WHERE state IN ('queued', 'retrying', 'sending') AND next_attempt_at <= ?
            AND (lease_until IS NULL OR lease_until <= ?)
-         ORDER BY next_attempt_at, id LIMIT ?",
-    )
+         ORDER BY next_attempt_at, id LIMIT ?"
+    ))
     .bind(now_ms)
     .bind(now_ms)
     .bind(limit)
     .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|row| row.get(0))
-    .collect();
-    let mut leased = Vec::with_capacity(ids.len());
-    for id in ids {
-        sqlx::query(
-            "UPDATE orders SET state = 'sending', lease_owner = ?, lease_until = ?,
-                 updated_at = ? WHERE id = ?",
-        )
-        .bind(&owner)
-        .bind(lease_until_ms)
-        .bind(now_ms)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-        leased.push(fetch(conn, id).await?);
+    .await?;
+    let mut leased = due
+        .iter()
+        .map(stored_order)
+        .collect::<Result<Vec<_>, _>>()?;
+    if leased.is_empty() {
+        return Ok(leased);
+    }
+    let ids: Vec<i64> = leased.iter().map(|order| order.id).collect();
+    // One statement for the whole lease. A mappable order is marked as possibly sent before
+    // any call, so whatever happens to this attempt, the next one reads iiko back first; the
+    // snapshot keeps the earlier flag, which is what this attempt must go by.
+    sqlx::query(
+        "UPDATE orders SET state = 'sending', lease_owner = ?, lease_until = ?, updated_at = ?,
+             create_sent = CASE WHEN request IS NULL THEN create_sent ELSE 1 END
+         WHERE id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(&owner)
+    .bind(lease_until_ms)
+    .bind(now_ms)
+    .bind(serde_json::to_string(&ids).expect("ids serialize"))
+    .execute(&mut *conn)
+    .await?;
+    for order in &mut leased {
+        order.state = OrderState::Sending;
+        order.lease_owner = Some(owner.clone());
+        order.lease_until = Some(lease_until_ms);
+        order.updated_at = now_ms;
     }
     Ok(leased)
-}
-
-/// See [`Store::mark_create_sent`]; runs inside a group-commit batch.
-async fn mark_create_sent(
-    conn: &mut SqliteConnection,
-    id: i64,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE orders SET create_sent = 1, updated_at = ? WHERE id = ?")
-        .bind(now_ms)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 /// See [`Store::record_call`]; runs inside a group-commit batch.

@@ -144,6 +144,7 @@ impl Bed {
         service::submit_order(
             &self.store,
             &CatalogCache::new(self.store.clone()),
+            &iiko(&self.config),
             &self.config,
             body.to_string().as_bytes(),
             None,

@@ -36,9 +36,9 @@ pub use check::check_order;
 pub use dispatch::{Dispatcher, StepOutcome};
 pub use domain::{
     Address, Article, BranchKey, Customer, Discount, Item, ItemModifier, Money, Order, OrderId,
-    Payment, PaymentMethod, Persons, Phone, Quantity, Refusal, Service, to_kopecks,
+    Payment, PaymentMethod, Persons, Phone, Quantity, Refusal, Service, percent_limit, to_kopecks,
 };
 pub use hash::content_hash;
 pub use ids::OrderIds;
-pub use intake::{IntakeError, parse_order, parse_order_at};
+pub use intake::{IntakeError, parse_cart, parse_order, parse_order_at};
 pub use mapping::{MappingProblem, TRANSPORT_TO_FRONT_TIMEOUT_SECONDS, map_order};

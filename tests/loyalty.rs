@@ -636,6 +636,35 @@ async fn discount_and_bonus_orders_reach_iiko_with_exact_bodies_and_iiko_bills_w
 }
 
 #[tokio::test]
+async fn the_sample_order_with_a_discount_a_promo_code_and_points_is_created_in_iiko() {
+    for send_codes in ["false", "true"] {
+        let bed = Bed::new(|text| {
+            text.replace("send_codes = false", &format!("send_codes = {send_codes}"))
+        })
+        .await;
+        let source = bed
+            .store
+            .current_catalog_source("lenina")
+            .await
+            .unwrap()
+            .unwrap();
+        let catalog = serde_json::from_str(&source.catalog_json).unwrap();
+        let body = iiko_bridge::loyalty::sample_order(&catalog, "lenina", "DEMO-1").unwrap();
+        let (status, answer) = bed.post("/api/v1/orders", &body).await;
+        assert_eq!(status, 202, "{answer}");
+        let stored = bed.wait_for("DEMO-1", OrderState::Created).await;
+        let items = decimal(&body["items"][0]["quantity"]) * decimal(&body["items"][0]["price"]);
+        assert_eq!(
+            bed.iiko_sum(&stored).await,
+            items - dec!(150),
+            "send_codes = {send_codes}"
+        );
+        let (_, left) = bed.balance("branch=lenina&phone=%2B79990001122").await;
+        assert_eq!(left["balance"], json!(1300.0));
+    }
+}
+
+#[tokio::test]
 async fn a_sent_promo_code_takes_iikos_own_discount_off_the_universal_one() {
     let bed = Bed::new(|text| text.replace("send_codes = false", "send_codes = true")).await;
     let one = (DEAR, dec!(1), dec!(1000));

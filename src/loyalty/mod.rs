@@ -29,6 +29,7 @@
 //!   branch uses iiko's codes (`promo.use_iiko_codes`); without iiko's answer it is not sent
 //!   either: an unregistered coupon is better than a discount counted twice.
 mod limit;
+mod sample;
 mod service;
 
 use std::{future::Future, time::Duration};
@@ -37,6 +38,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 pub use limit::{BonusLimit, CouponOverDiscount, drop_coupon, settle_coupon};
+pub use sample::sample_order;
 pub use service::{balance_answer, calculate_answer, check_bonus_max, settle_at_intake};
 
 use crate::config::BranchConfig;

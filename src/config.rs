@@ -206,6 +206,19 @@ pub struct SiteConfig {
     /// Order API calls per second the site may make before it gets 429.
     #[serde(default = "default_site_rps")]
     pub requests_per_second: NonZeroU32,
+    /// How long a site request waits for iiko's loyalty answers before going on without them.
+    #[serde(default = "default_loyalty_wait_ms")]
+    pub loyalty_wait_ms: u64,
+}
+
+impl SiteConfig {
+    pub fn loyalty_wait(&self) -> Duration {
+        Duration::from_millis(self.loyalty_wait_ms)
+    }
+}
+
+fn default_loyalty_wait_ms() -> u64 {
+    2000
 }
 
 impl Default for SiteConfig {
@@ -217,6 +230,7 @@ impl Default for SiteConfig {
             events_secret: None,
             source_key: default_source_key(),
             requests_per_second: default_site_rps(),
+            loyalty_wait_ms: default_loyalty_wait_ms(),
         }
     }
 }
@@ -646,6 +660,9 @@ impl Sources {
         }
         if config.email.smtp_url.is_some() != config.email.from.is_some() {
             problems.push(self.problem("email", "smtp_url and from go together"));
+        }
+        if !(100..=30_000).contains(&config.site.loyalty_wait_ms) {
+            problems.push(self.problem("site.loyalty_wait_ms", "must be between 100 and 30000"));
         }
         if config.branches.is_empty() {
             problems.push(self.problem("branches", "at least one [[branches]] entry is needed"));

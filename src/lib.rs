@@ -3,6 +3,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod iiko;
+pub mod loyalty;
 pub mod menu;
 pub mod notify;
 pub mod orders;

@@ -2,6 +2,7 @@
 mod auth;
 mod catalog;
 pub mod error;
+mod loyalty;
 mod orders;
 pub mod signature;
 
@@ -146,6 +147,7 @@ pub async fn serve(
 fn router(state: AppState) -> Router {
     let site_api = catalog::router()
         .merge(orders::router(state.config.site.requests_per_second))
+        .merge(loyalty::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_site_token,

@@ -64,6 +64,7 @@ async fn submit(
     let accepted = service::submit_order(
         &state.store,
         &state.catalogs,
+        &state.iiko,
         &state.config,
         &body,
         webhook_id.as_deref(),
@@ -79,7 +80,7 @@ async fn check(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     require_json(&headers)?;
-    let answer = service::check(&state.catalogs, &state.config, &body).await?;
+    let answer = service::check(&state.catalogs, &state.iiko, &state.config, &body).await?;
     Ok(Json(answer).into_response())
 }
 
@@ -97,7 +98,7 @@ fn verified_webhook_id(
 }
 
 /// `application/json`, with or without parameters such as `charset`.
-fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())

@@ -170,6 +170,13 @@ pub fn to_kopecks(value: Decimal) -> Decimal {
     value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
+/// The share `percent` of `base`, rounded down to kopecks: the most bonus points a percent rule
+/// allows, so that spending all of it never exceeds the share.
+pub fn percent_limit(base: Decimal, percent: Decimal) -> Decimal {
+    (base.max(Decimal::ZERO) * percent / Decimal::ONE_HUNDRED)
+        .round_dp_with_strategy(2, RoundingStrategy::ToZero)
+}
+
 /// An item or modifier amount: 0 < q <= 999.999 (iiko's item limit), at most 3 decimals (grams
 /// of a weighed dish).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -438,6 +445,15 @@ mod tests {
             "too_long"
         );
         assert_eq!(OrderId::parse("").unwrap_err().code, "empty");
+    }
+
+    #[test]
+    fn percent_limit_rounds_down_to_kopecks() {
+        // 50 % of 99.99 is 49.995: 49.99 may be spent, 50.00 would be over the share.
+        assert_eq!(percent_limit(dec!(99.99), dec!(50)), dec!(49.99));
+        assert_eq!(percent_limit(dec!(99.98), dec!(100)), dec!(99.98));
+        assert_eq!(percent_limit(dec!(0.01), dec!(33)), dec!(0));
+        assert_eq!(percent_limit(dec!(-5), dec!(50)), dec!(0));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::domain::{
     Address, Article, BranchKey, Customer, Discount, Item, ItemModifier, Money, Order, OrderId,
-    Payment, PaymentMethod, Persons, Phone, Quantity, Service, items_sum,
+    Payment, PaymentMethod, Persons, Phone, Quantity, Service, items_sum, percent_limit,
 };
 use super::reader::{Object, Reader, get, join};
 use crate::config::{BranchConfig, Config};
@@ -55,7 +55,7 @@ const ORDER_FIELDS: &[&str] = &[
     "total",
 ];
 
-/// Parses an order body. `require_id` is false for `/orders/check` and loyalty calculation.
+/// Parses an order body. `require_id` is false for `/orders/check`.
 pub fn parse_order(raw: &[u8], config: &Config, require_id: bool) -> Result<Order, IntakeError> {
     parse_order_at(raw, config, require_id, Utc::now())
 }
@@ -67,13 +67,51 @@ pub fn parse_order_at(
     require_id: bool,
     now: DateTime<Utc>,
 ) -> Result<Order, IntakeError> {
+    parse(
+        raw,
+        config,
+        Need {
+            id: require_id,
+            total: true,
+        },
+        now,
+    )
+}
+
+/// A cart for loyalty calculation: an order body whose `id` and `total` may be left out (the
+/// total is then the items less discount and bonus).
+pub fn parse_cart(raw: &[u8], config: &Config) -> Result<Order, IntakeError> {
+    parse(
+        raw,
+        config,
+        Need {
+            id: false,
+            total: false,
+        },
+        Utc::now(),
+    )
+}
+
+/// Which fields a body must carry.
+#[derive(Clone, Copy)]
+struct Need {
+    id: bool,
+    total: bool,
+}
+
+fn parse(
+    raw: &[u8],
+    config: &Config,
+    need: Need,
+    now: DateTime<Utc>,
+) -> Result<Order, IntakeError> {
     let value: Value =
         serde_json::from_slice(raw).map_err(|e| IntakeError::Malformed(e.to_string()))?;
     let mut r = Reader::default();
     let Some(body) = r.object(&value, "", ORDER_FIELDS) else {
         return Err(IntakeError::Invalid(r.problems));
     };
-    let order = read_order(&mut r, body, config, require_id, now);
+    let order = read_order(&mut r, body, config, need, now);
     match order {
         Some(order) if r.problems.is_empty() => Ok(order),
         _ => Err(IntakeError::Invalid(r.problems)),
@@ -84,14 +122,14 @@ fn read_order(
     r: &mut Reader,
     body: &Object,
     config: &Config,
-    require_id: bool,
+    need: Need,
     now: DateTime<Utc>,
 ) -> Option<Order> {
     let id = match get(body, "id") {
         Some(value) => r
             .string(value, "id", 1, OrderId::MAX_CHARS)
             .map(|s| OrderId::parse(&s).ok()),
-        None if require_id => {
+        None if need.id => {
             r.missing("id");
             None
         }
@@ -134,25 +172,38 @@ fn read_order(
     let payment = r
         .required(body, "", "payment")
         .and_then(|value| read_payment(r, value));
-    let total = r
-        .required(body, "", "total")
-        .and_then(|value| r.parsed(value, "total", Money::parse));
+    // `Some(None)`: a cart without a total, which is then computed.
+    let total = match get(body, "total") {
+        Some(value) => r.parsed(value, "total", Money::parse).map(Some),
+        None if need.total => {
+            r.missing("total");
+            None
+        }
+        None => Some(None),
+    };
 
     // The money rules run whenever their own inputs parsed, so a wrong total is reported
     // beside, say, a bad phone rather than after the site fixed it.
-    if let (Some(items), Some(discount), Some(bonus), Some(total)) =
+    let mut total = total;
+    if let (Some(items), Some(discount), Some(bonus), Some(given)) =
         (&items, &discount, &bonus, &total)
     {
+        let items = items_sum(items);
+        let discount = discount
+            .as_ref()
+            .map_or(Decimal::ZERO, |d| d.amount.amount());
+        let bonus = bonus.amount();
+        let computed = Money::parse(items - discount - bonus).ok();
         let sums = Sums {
-            items: items_sum(items),
-            discount: discount
-                .as_ref()
-                .map_or(Decimal::ZERO, |d| d.amount.amount()),
-            bonus: bonus.amount(),
-            total: *total,
+            items,
+            discount,
+            bonus,
+            total: given.or(computed),
         };
         check_sums(r, &sums, branch.as_ref().map(|b| b.1), payment.as_ref());
+        total = sums.total.map(Some);
     }
+    let total = total.flatten();
     let (
         Some(id),
         Some((branch, _)),
@@ -542,7 +593,8 @@ struct Sums {
     items: Decimal,
     discount: Decimal,
     bonus: Decimal,
-    total: Money,
+    /// `None` for a cart whose discount and bonus exceed its items.
+    total: Option<Money>,
 }
 
 /// The arithmetic (CONTRACT §1) and the money rules that need several fields.
@@ -559,14 +611,27 @@ fn check_sums(
         total,
     } = *sums;
     let expected = items - discount - bonus;
-    if expected != total.amount() {
+    if discount > items {
         r.problem(
+            "discount.amount",
+            "over_items",
+            format!("{discount:.2} is more than the items' sum {items:.2}"),
+        );
+    }
+    match total {
+        Some(total) if expected != total.amount() => r.problem(
             "total",
             "mismatch",
             format!(
                 "items {items:.2} - discount {discount:.2} - bonus {bonus:.2} = {expected:.2}, but total is {total}"
             ),
-        );
+        ),
+        None if discount <= items => r.problem(
+            "bonus.amount",
+            "over_items",
+            format!("{bonus:.2} is more than the items' sum less the discount, {:.2}", items - discount),
+        ),
+        _ => {}
     }
     if let Some(branch) = branch.filter(|_| !bonus.is_zero()) {
         if !branch.bonus.enabled {
@@ -576,7 +641,7 @@ fn check_sums(
                 "this branch does not take bonus points",
             );
         } else {
-            let limit = (items - discount) * branch.bonus.limit_percent / Decimal::ONE_HUNDRED;
+            let limit = percent_limit(items - discount, branch.bonus.limit_percent);
             if bonus > limit {
                 r.problem(
                     "bonus.amount",
@@ -589,7 +654,11 @@ fn check_sums(
             }
         }
     }
-    if let Some(change_from) = payment.and_then(|p| p.change_from).filter(|c| *c < total) {
+    if let Some((change_from, total)) = payment
+        .and_then(|p| p.change_from)
+        .zip(total)
+        .filter(|(c, t)| c < t)
+    {
         r.problem(
             "payment.change_from",
             "less_than_total",

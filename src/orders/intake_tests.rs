@@ -399,3 +399,53 @@ fn extreme_numbers_are_field_problems_not_panics() {
         );
     }
 }
+
+#[test]
+fn a_discount_above_the_items_is_refused_naming_the_discount() {
+    let body = with(|b| {
+        b["discount"]["amount"] = json!(1150.01);
+        b["bonus"] = json!(null);
+        b["total"] = json!(0);
+    });
+    assert_eq!(
+        problems(&body),
+        pairs(&[("discount.amount", "over_items"), ("total", "mismatch")])
+    );
+}
+
+#[test]
+fn a_cart_may_leave_out_id_and_total_and_its_total_is_computed() {
+    let cart = |changes: fn(&mut Value)| {
+        let mut body = order_json();
+        body.as_object_mut().unwrap().remove("id");
+        body.as_object_mut().unwrap().remove("total");
+        // A cart for calculation carries no change note yet.
+        body["payment"] = json!({"method": "card"});
+        changes(&mut body);
+        parse_cart(body.to_string().as_bytes(), &config())
+    };
+    let parsed = cart(|_| {}).unwrap();
+    assert_eq!(parsed.id, None);
+    assert_eq!(parsed.total.amount(), dec!(1000));
+    // A given total is still checked.
+    let wrong = cart(|b| b["total"] = json!(999)).unwrap_err();
+    assert!(
+        matches!(&wrong, IntakeError::Invalid(p) if p[0].field == "total"),
+        "{wrong:?}"
+    );
+    // Points beyond what is left to pay leave no total to compute.
+    let over = cart(|b| b["bonus"]["amount"] = json!(1050.01)).unwrap_err();
+    let IntakeError::Invalid(found) = over else {
+        panic!("{over:?}")
+    };
+    assert!(
+        found
+            .iter()
+            .any(|p| p.field == "bonus.amount" && p.code == "over_items"),
+        "{found:?}"
+    );
+    // An order submission still needs both.
+    let mut body = order_json();
+    body.as_object_mut().unwrap().remove("total");
+    assert_eq!(problems(&body), pairs(&[("total", "required")]));
+}

@@ -13,7 +13,9 @@
 //! - A modifier without a price is free; charging 0 for a modifier of a group with free
 //!   pieces is not price drift (iiko applies the free quantity itself).
 //! - Bonus points need `bonus.enabled` and stay within `bonus.limit_percent` of the items
-//!   less the discount.
+//!   less the discount; the guest's balance and iiko's own limit are settled with iiko at
+//!   submission ([`crate::loyalty`]), since parsing never waits for iiko.
+//! - A discount above the items is refused naming `discount.amount`.
 //! - `change_from` is only for cash and at least the total; `transaction_id` only for online.
 //! - An address on a pickup order is checked but dropped.
 //! - Mapping reasons are Russian sentences for restaurant staff; parsing messages are English
@@ -36,9 +38,9 @@ pub use check::check_order;
 pub use dispatch::{Dispatcher, StepOutcome};
 pub use domain::{
     Address, Article, BranchKey, Customer, Discount, Item, ItemModifier, Money, Order, OrderId,
-    Payment, PaymentMethod, Persons, Phone, Quantity, Refusal, Service, to_kopecks,
+    Payment, PaymentMethod, Persons, Phone, Quantity, Refusal, Service, percent_limit, to_kopecks,
 };
 pub use hash::content_hash;
 pub use ids::OrderIds;
-pub use intake::{IntakeError, parse_order, parse_order_at};
+pub use intake::{IntakeError, parse_cart, parse_order, parse_order_at};
 pub use mapping::{MappingProblem, TRANSPORT_TO_FRONT_TIMEOUT_SECONDS, map_order};

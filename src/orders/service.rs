@@ -4,6 +4,11 @@
 //! still accepted and stored in state `fallback` at once; its 202 answer says `"state":
 //! "fallback"` rather than pretending it is queued, so the site can tell the customer that staff
 //! will call. A repeat answers the stored body, whatever state the order is in now.
+//!
+//! A new order that spends bonus points or sends a promo code is settled with iiko's loyalty
+//! before it is stored ([`crate::loyalty::settle_at_intake`]): over `bonus_max` it is refused
+//! (422); when iiko cannot answer within `site.loyalty_wait_ms` it is accepted within the
+//! branch's percent rule.
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -13,6 +18,9 @@ use serde_json::{Value, json};
 use super::{IntakeError, Order, OrderIds, check_order, content_hash, map_order, parse_order};
 use crate::config::Config;
 use crate::http::error::{ApiError, FieldProblem};
+use crate::iiko::IikoClient;
+use crate::iiko::types::deliveries::CreateDeliveryRequest;
+use crate::loyalty;
 use crate::menu::{Catalog, CatalogCache};
 use crate::store::{Inserted, NewOrder, OrderState, Store, StoreError, WebhookId};
 
@@ -28,6 +36,7 @@ pub struct Accepted {
 pub async fn submit_order(
     store: &Store,
     catalogs: &CatalogCache,
+    iiko: &IikoClient,
     config: &Config,
     raw: &[u8],
     webhook_id: Option<&str>,
@@ -44,7 +53,11 @@ pub async fn submit_order(
     let branch = order.branch.as_str().to_owned();
     let ids = OrderIds::generate(&order);
     let (request, problems, reason) = match map(catalogs, config, &order, &ids).await? {
-        Ok(request) => (Some(request), None, None),
+        Ok(mut request) => {
+            loyalty::settle_at_intake(iiko, store, config, &order, &mut request).await?;
+            let request = serde_json::to_string(&request).expect("a request serializes");
+            (Some(request), None, None)
+        }
         Err((problems, reason)) => (None, Some(problems), Some(reason)),
     };
     let state = if request.is_some() {
@@ -110,39 +123,63 @@ pub async fn submit_order(
     }
 }
 
-/// `POST /orders/check`: what would keep this cart from reaching the kitchen. No side effects.
+/// `POST /orders/check`: what would keep this cart from reaching the kitchen, and how many
+/// bonus points it may take (`null` while the cart has problems). No side effects.
 pub async fn check(
     catalogs: &CatalogCache,
+    iiko: &IikoClient,
     config: &Config,
     raw: &[u8],
 ) -> Result<Value, ApiError> {
     let order = match parse_order(raw, config, false) {
         Ok(order) => order,
-        Err(IntakeError::Invalid(problems)) => return Ok(check_answer(problems, None)),
+        Err(IntakeError::Invalid(problems)) => return Ok(check_answer(problems, None, None)),
         Err(malformed) => return Err(malformed.into()),
     };
     let branch = branch_config(config, &order);
-    let problems = match current_catalog(catalogs, order.branch.as_str()).await? {
-        Some(catalog) => check_order(&order, branch, &catalog),
-        None => vec![FieldProblem::new(
+    let Some(catalog) = current_catalog(catalogs, order.branch.as_str()).await? else {
+        let problem = FieldProblem::new(
             "branch",
             "no_catalog",
             "the branch's menu has not been synced yet",
-        )],
+        );
+        return Ok(check_answer(vec![problem], Some(&order), None));
     };
-    Ok(check_answer(problems, Some(&order)))
+    let mut problems = check_order(&order, branch, &catalog);
+    if !problems.is_empty() {
+        return Ok(check_answer(problems, Some(&order), None));
+    }
+    let ids = OrderIds::generate(&order);
+    let request = map_order(&order, branch, &catalog, &ids, &config.site.source_key)
+        .expect("check_order found no problem");
+    let (bonus_max, warnings) = loyalty::check_bonus_max(iiko, config, &order, &request).await;
+    // Intake would refuse these points; the site hears it before payment.
+    problems.extend(
+        warnings
+            .iter()
+            .filter(|w| w.code == "over_bonus_max")
+            .map(|w| FieldProblem::new("bonus.amount", w.code, w.message.clone())),
+    );
+    let mut answer = check_answer(problems, Some(&order), Some(bonus_max));
+    answer["warnings"] = json!(warnings);
+    Ok(answer)
 }
 
-fn check_answer(problems: Vec<FieldProblem>, order: Option<&Order>) -> Value {
+fn check_answer(
+    problems: Vec<FieldProblem>,
+    order: Option<&Order>,
+    bonus_max: Option<rust_decimal::Decimal>,
+) -> Value {
     json!({
         "ok": problems.is_empty(),
         "problems": problems,
         "total": order.map(|order| order.total.amount()),
-        "bonus_max": null,
+        "bonus_max": bonus_max,
+        "warnings": [],
     })
 }
 
-type Mapped = Result<String, (String, String)>;
+type Mapped = Result<CreateDeliveryRequest, (String, String)>;
 
 /// The stored `deliveries/create` request, or the problems as JSON and a reason for staff.
 async fn map(
@@ -158,7 +195,7 @@ async fn map(
     let branch = branch_config(config, order);
     Ok(
         match map_order(order, branch, &catalog, ids, &config.site.source_key) {
-            Ok(request) => Ok(serde_json::to_string(&request).expect("a request serializes")),
+            Ok(request) => Ok(request),
             Err(problems) => {
                 let reason = problems
                     .iter()

@@ -17,7 +17,13 @@
 //!   `creationStatus: Error`;
 //! - a `by_revision` cursor older than the floor set by `POST /sim/expire_revisions` answers 400
 //!   with `error: "RevisionTooOld"`;
-//! - an unknown loyalty customer answers 400 with a "not found" description and no `error` code.
+//! - an unknown loyalty customer answers 400 with a "not found" description and no `error` code;
+//! - `loyalty/iiko/calculate` gives a known coupon its fixed discount (an unknown one is a
+//!   `CouponNotFound` warning) and limits bonus payments to the program's percent of the sum
+//!   after that discount and to the wallet; `deliveries/create` applies a coupon in
+//!   `loyaltyInfo` on top of the RMS discounts, as iiko's loyalty would, and a bonus payment
+//!   larger than the wallet ends the creation in `Error`;
+//! - prices in a marked-up price category are rounded to rubles; base prices keep their kopecks.
 //!
 //! Control routes (no token needed):
 //! - `POST /sim/advance {"steps": n}`: moves every open delivery n statuses on at once.

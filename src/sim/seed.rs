@@ -236,10 +236,14 @@ impl Seed {
     }
 
     /// The price of a product (or one of its sizes) in a price category, or the base price.
+    /// A marked-up price is rounded to rubles; a base price stays as seeded, kopecks and all.
     pub fn price_in_category(&self, base: Decimal, category: Option<&str>) -> Decimal {
         let markup = category
             .and_then(|c| self.price_categories.iter().find(|p| p.id == c))
             .map_or(Decimal::ZERO, |p| p.markup_percent);
+        if markup.is_zero() {
+            return base;
+        }
         (base * (Decimal::ONE_HUNDRED + markup) / Decimal::ONE_HUNDRED).round()
     }
 

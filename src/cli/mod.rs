@@ -1,6 +1,7 @@
 //! The `iiko-bridge` command line: one binary, a subcommand per job.
 mod demo;
 mod discover;
+mod events;
 mod menu;
 mod orders;
 
@@ -51,6 +52,9 @@ enum Command {
     /// Look at and act on stored orders.
     #[command(subcommand)]
     Orders(OrdersCommand),
+    /// Look at the events sent (or waiting to be sent) to the site.
+    #[command(subcommand)]
+    Events(EventsCommand),
     /// Run the bundled iikoCloud simulator.
     Sim(SimArgs),
     /// Start the simulator and the bridge on embedded defaults and show what they do.
@@ -128,6 +132,19 @@ enum OrdersCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Stored events, newest first, with what the site answered.
+    List {
+        /// Only events in this state (pending, delivered, stopped).
+        #[arg(long)]
+        state: Option<String>,
+        /// Print JSON (with every delivery attempt) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Args)]
 struct SimArgs {
     /// Address to listen on.
@@ -193,7 +210,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,
-        Command::Discover { .. } | Command::Check | Command::Orders(_)
+        Command::Discover { .. } | Command::Check | Command::Orders(_) | Command::Events(_)
     );
     init_tracing(if quiet { "warn" } else { "info" });
     let runtime = match tokio::runtime::Runtime::new() {
@@ -274,6 +291,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     orders::resolve(&config, &id, branch.as_deref()).await
                 }
             }
+        }
+        Command::Events(EventsCommand::List { state, json }) => {
+            events::list(&load_config(&cli.config)?, state.as_deref(), json).await
         }
     }
 }

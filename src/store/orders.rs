@@ -155,6 +155,17 @@ pub enum AttemptEnd {
     },
 }
 
+impl AttemptEnd {
+    /// The state the order goes to, as a metrics label.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            AttemptEnd::Created { .. } => "created",
+            AttemptEnd::Retrying { .. } => "retrying",
+            AttemptEnd::Fallback { .. } => "fallback",
+        }
+    }
+}
+
 /// Why an operator's action was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {

@@ -971,6 +971,36 @@ mod tests {
     }
 
     #[test]
+    fn site_events_need_a_secret_and_sane_delays() {
+        let text = EXAMPLE
+            .replace(
+                "# events_url = \"https://example.ru/iiko-bridge/events\"",
+                "events_url = \"https://example.ru/iiko-bridge/events\"",
+            )
+            .replace("[5, 30, 120, 600, 1800, 3600]", "[5, 0]")
+            .replace(
+                "events_timeout_seconds = 10",
+                "events_timeout_seconds = 600",
+            );
+        let problems = problems(&text);
+        for key in [
+            "site.events_secret: required when site.events_url is set",
+            "site.events_retry_delays_seconds",
+            "site.events_timeout_seconds",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(key)),
+                "{key} not in {problems:?}"
+            );
+        }
+        let config = load(EXAMPLE).unwrap();
+        assert_eq!(
+            config.site.events_retry_delays_seconds,
+            [5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0]
+        );
+    }
+
+    #[test]
     fn secrets_can_come_from_files_and_never_show_in_debug_output() {
         let dir = tempfile::tempdir().unwrap();
         let secret_path = dir.path().join("login");

@@ -213,7 +213,7 @@ impl Store {
             EventAttemptEnd::Gone => ("stopped", None, None),
         };
         // Only a pending event changes: a concurrent 410 may have stopped it meanwhile.
-        sqlx::query(
+        let changed = sqlx::query(
             "UPDATE site_events SET state = ?, attempts = attempts + 1,
                  next_attempt_at = COALESCE(?, next_attempt_at), last_error = ?,
                  delivered_at = ?
@@ -225,9 +225,11 @@ impl Store {
         .bind(delivered_at)
         .bind(id)
         .execute(&mut *tx)
-        .await?;
-        let mut stopped = u64::from(*end == EventAttemptEnd::Gone);
+        .await?
+        .rows_affected();
+        let mut stopped = 0;
         if *end == EventAttemptEnd::Gone {
+            stopped += changed;
             sqlx::query(
                 "INSERT INTO site_event_stops (url, stopped_at) VALUES (?, ?)
                  ON CONFLICT (url) DO NOTHING",

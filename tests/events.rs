@@ -559,9 +559,30 @@ async fn a_sync_that_changed_prices_writes_catalog_updated_and_one_that_changed_
     })
     .await
     .unwrap();
+    // `menu sync` only writes the event; `serve` delivers it.
+    let text = std::fs::read_to_string(&bed.config_path).unwrap().replace(
+        bed.sim.base_url.as_str().trim_end_matches('/'),
+        repriced.base_url.as_str().trim_end_matches('/'),
+    );
+    let repriced_config = bed.dir.path().join("repriced.toml");
+    std::fs::write(&repriced_config, text).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_iiko-bridge"))
+        .args([
+            "--config",
+            repriced_config.to_str().unwrap(),
+            "menu",
+            "sync",
+        ])
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut config = bed.config.clone();
-    config.iiko.base_url = repriced.base_url.clone();
-    assert_eq!(sync(&config, &bed.store).await, SyncResult::Stored);
 
     let events = bed.stored_events().await;
     assert_eq!(events.len(), 2, "{events:?}");

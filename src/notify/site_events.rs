@@ -102,11 +102,14 @@ impl EventsWorker {
         };
         let mut step = EventsStep::default();
         if let Some(stop) = self.store.stopped_event_url(target.url.as_str()).await? {
-            // Events written since the 410 have nowhere to go either.
-            step.stopped = self
-                .store
-                .stop_pending_site_events("the site answered 410 Gone")
-                .await? as usize;
+            // Events written since the 410 have nowhere to go either; read first, so an idle
+            // step does not take the store's write lock every second.
+            if self.store.pending_site_events().await? > 0 {
+                step.stopped = self
+                    .store
+                    .stop_pending_site_events("the site answered 410 Gone")
+                    .await? as usize;
+            }
             if !stop.alerted {
                 step.alerted = self.alert_gone(target, now).await?;
             }

@@ -372,3 +372,96 @@ async fn stop_pending(tx: &mut sqlx::SqliteConnection, reason: &str) -> Result<u
     .await?
     .rows_affected())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/bridge.db", dir.path().display());
+        (Store::open(&url).await.unwrap(), dir)
+    }
+
+    async fn enqueue(store: &Store, order_id: Option<&str>, at_ms: i64) -> String {
+        let mut tx = store.pool.begin().await.unwrap();
+        let event = NewEvent {
+            kind: EventType::OrderFallback,
+            branch: "lenina",
+            order_id,
+            data: json!({"reason": "test"}),
+            at_ms,
+        };
+        let id = enqueue_event(&mut tx, &event).await.unwrap();
+        tx.commit().await.unwrap();
+        id
+    }
+
+    fn attempt(at_ms: i64) -> EventAttempt<'static> {
+        EventAttempt {
+            at_ms,
+            url: "http://site/events",
+            http_status: Some(503),
+            error: Some("the site answered 503"),
+            latency_ms: 3,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_orders_later_event_waits_for_the_earlier_one_and_other_orders_do_not() {
+        let (store, _dir) = store().await;
+        let a1 = enqueue(&store, Some("A"), 1).await;
+        let a2 = enqueue(&store, Some("A"), 2).await;
+        let b1 = enqueue(&store, Some("B"), 3).await;
+        let c1 = enqueue(&store, None, 4).await;
+        let c2 = enqueue(&store, None, 5).await;
+        let ids = |due: Vec<DueEvent>| due.into_iter().map(|e| e.event_id).collect::<Vec<_>>();
+        let due = store.due_site_events(10, 10).await.unwrap();
+        let (a1_row, b1_row) = (due[0].id, due[1].id);
+        assert_eq!(ids(due), [a1.clone(), b1.clone(), c1.clone()]);
+
+        // A1 fails and waits until 100: A2 still waits behind it; B1's delivery lets nobody on.
+        let retry = EventAttemptEnd::Retry {
+            next_attempt_at_ms: 100,
+        };
+        store
+            .finish_site_event_attempt(a1_row, &attempt(10), &retry)
+            .await
+            .unwrap();
+        store
+            .finish_site_event_attempt(b1_row, &attempt(10), &EventAttemptEnd::Delivered)
+            .await
+            .unwrap();
+        assert_eq!(ids(store.due_site_events(20, 10).await.unwrap()), [c1]);
+        assert!(ids(store.due_site_events(100, 10).await.unwrap()).contains(&a1));
+        store
+            .finish_site_event_attempt(a1_row, &attempt(100), &EventAttemptEnd::Delivered)
+            .await
+            .unwrap();
+        let due = ids(store.due_site_events(100, 10).await.unwrap());
+        assert!(due.contains(&a2) && !due.contains(&a1), "{due:?}");
+        assert_eq!(store.site_event_attempts(a1_row).await.unwrap().len(), 2);
+
+        // A 410 stops everything pending, and the URL is remembered.
+        let gone = store
+            .finish_site_event_attempt(a1_row + 1, &attempt(110), &EventAttemptEnd::Gone)
+            .await
+            .unwrap();
+        assert_eq!(gone, 3, "A2, C1 and C2");
+        assert!(store.due_site_events(1000, 10).await.unwrap().is_empty());
+        let stop = store.stopped_event_url("http://site/events").await.unwrap();
+        assert_eq!(
+            stop,
+            Some(StoppedUrl {
+                stopped_at_ms: 110,
+                alerted: false
+            })
+        );
+        assert_eq!(
+            store.stopped_event_url("http://other/").await.unwrap(),
+            None
+        );
+        let stopped = store.list_site_events(Some("stopped"), 10).await.unwrap();
+        assert!(stopped.iter().any(|e| e.event_id == c2));
+    }
+}

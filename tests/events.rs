@@ -354,7 +354,11 @@ async fn a_site_that_fails_then_recovers_gets_every_event_in_order_signed_and_un
     for step in 0..5 {
         steps.push(worker.try_step(later(10 * step)).await.unwrap());
     }
-    assert_eq!((steps[0].delivered, steps[0].retrying), (1, 3), "{steps:?}");
+    assert_eq!(
+        (steps[0].sent, steps[0].delivered, steps[0].retrying),
+        (4, 1, 3),
+        "{steps:?}"
+    );
     let received = site.received();
     assert!(
         received.iter().all(|r| r.signature_valid),

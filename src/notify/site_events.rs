@@ -44,6 +44,8 @@ struct Target {
 /// What one step did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EventsStep {
+    /// Events taken (a full batch means more may be due).
+    pub sent: usize,
     pub delivered: usize,
     pub retrying: usize,
     /// Events stopped because the URL answered (or had answered) 410 Gone.
@@ -119,6 +121,7 @@ impl EventsWorker {
             .store
             .due_site_events(now.timestamp_millis(), BATCH)
             .await?;
+        step.sent = due.len();
         // Collected first: rustc cannot prove a lazy map of borrowing futures `Send` inside
         // `tokio::spawn` (rust-lang/rust#102211).
         let sends: Vec<_> = due
@@ -148,8 +151,9 @@ impl EventsWorker {
             .await
     }
 
-    /// Steps every second and prunes every hour until `shutdown`; the step in flight finishes
-    /// first. A store error is logged and the next tick retries.
+    /// Steps every second (at once again after a full batch) and prunes every hour until
+    /// `shutdown`; the step in flight finishes first. A store error is logged and the next
+    /// tick retries.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut tick = tokio::time::interval(TICK);
@@ -167,8 +171,11 @@ impl EventsWorker {
                             Err(error) => tracing::error!(%error, "pruning site events failed"),
                         }
                     }
-                    if let Err(error) = self.try_step(Utc::now()).await {
-                        tracing::error!(%error, "site events step failed");
+                    match self.try_step(Utc::now()).await {
+                        // A backlog (the site was down) drains without waiting for ticks.
+                        Ok(step) if step.sent as i64 == BATCH => tick.reset_immediately(),
+                        Ok(_) => {}
+                        Err(error) => tracing::error!(%error, "site events step failed"),
                     }
                 }
             }

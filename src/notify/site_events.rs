@@ -269,9 +269,10 @@ impl EventsWorker {
         {
             return Ok(false);
         }
-        // The query may hold a token of the site's: the alert shows the rest.
+        // The query or the user part may hold the site's credentials: the alert shows the rest.
         let mut shown = target.url.clone();
         shown.set_query(None);
+        let _ = shown.set_password(None);
         let text = format!(
             "🔴 <b>Сайт ответил 410 Gone на событие</b>: отправка событий на {} остановлена.\nСайт больше не получает новости о заказах и меню. Укажите новый адрес в <code>site.events_url</code>, чтобы возобновить отправку.",
             html::escape(shown.as_str())

@@ -206,6 +206,16 @@ pub struct SiteConfig {
     /// Order API calls per second the site may make before it gets 429.
     #[serde(default = "default_site_rps")]
     pub requests_per_second: NonZeroU32,
+    /// The waits before the 1st, 2nd ... retry of an event; the last one repeats.
+    #[serde(default = "default_events_retry_delays")]
+    pub events_retry_delays_seconds: Vec<f64>,
+    /// How long one POST of an event may take.
+    #[serde(default = "default_events_timeout")]
+    pub events_timeout_seconds: f64,
+    /// Delivered and stopped events (and, without `events_url`, every event) are deleted
+    /// after this many days.
+    #[serde(default = "default_events_retention")]
+    pub events_retention_days: f64,
     /// How long a site request waits for iiko's loyalty answers before going on without them.
     #[serde(default = "default_loyalty_wait_ms")]
     pub loyalty_wait_ms: u64,
@@ -230,9 +240,24 @@ impl Default for SiteConfig {
             events_secret: None,
             source_key: default_source_key(),
             requests_per_second: default_site_rps(),
+            events_retry_delays_seconds: default_events_retry_delays(),
+            events_timeout_seconds: default_events_timeout(),
+            events_retention_days: default_events_retention(),
             loyalty_wait_ms: default_loyalty_wait_ms(),
         }
     }
+}
+
+fn default_events_retry_delays() -> Vec<f64> {
+    vec![5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0]
+}
+
+fn default_events_timeout() -> f64 {
+    10.0
+}
+
+fn default_events_retention() -> f64 {
+    7.0
 }
 
 fn default_site_rps() -> NonZeroU32 {
@@ -658,6 +683,27 @@ impl Sources {
                 problems.push(self.problem(key, "not a whsec_<base64> secret"));
             }
         }
+        if config.site.events_url.is_some() && config.site.events_secret.is_none() {
+            problems.push(self.problem(
+                "site.events_secret",
+                "required when site.events_url is set (events are signed)",
+            ));
+        }
+        let delays = &config.site.events_retry_delays_seconds;
+        if delays.is_empty() || !delays.iter().all(|&d| positive(d)) {
+            problems.push(self.problem(
+                "site.events_retry_delays_seconds",
+                "needs at least one delay, each positive",
+            ));
+        }
+        if !(positive(config.site.events_timeout_seconds)
+            && config.site.events_timeout_seconds <= 120.0)
+        {
+            problems.push(self.problem("site.events_timeout_seconds", "must be between 0 and 120"));
+        }
+        if !positive(config.site.events_retention_days) {
+            problems.push(self.problem("site.events_retention_days", "must be positive"));
+        }
         if config.email.smtp_url.is_some() != config.email.from.is_some() {
             problems.push(self.problem("email", "smtp_url and from go together"));
         }
@@ -945,6 +991,36 @@ mod tests {
                 "{key} not in {problems:?}"
             );
         }
+    }
+
+    #[test]
+    fn site_events_need_a_secret_and_sane_delays() {
+        let text = EXAMPLE
+            .replace(
+                "# events_url = \"https://example.ru/iiko-bridge/events\"",
+                "events_url = \"https://example.ru/iiko-bridge/events\"",
+            )
+            .replace("[5, 30, 120, 600, 1800, 3600]", "[5, 0]")
+            .replace(
+                "events_timeout_seconds = 10",
+                "events_timeout_seconds = 600",
+            );
+        let problems = problems(&text);
+        for key in [
+            "site.events_secret: required when site.events_url is set",
+            "site.events_retry_delays_seconds",
+            "site.events_timeout_seconds",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(key)),
+                "{key} not in {problems:?}"
+            );
+        }
+        let config = load(EXAMPLE).unwrap();
+        assert_eq!(
+            config.site.events_retry_delays_seconds,
+            [5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0]
+        );
     }
 
     #[test]

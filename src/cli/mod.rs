@@ -1,6 +1,7 @@
 //! The `iiko-bridge` command line: one binary, a subcommand per job.
 mod demo;
 mod discover;
+mod events;
 mod menu;
 mod orders;
 
@@ -51,6 +52,9 @@ enum Command {
     /// Look at and act on stored orders.
     #[command(subcommand)]
     Orders(OrdersCommand),
+    /// Look at the events sent (or waiting to be sent) to the site.
+    #[command(subcommand)]
+    Events(EventsCommand),
     /// Run the bundled iikoCloud simulator.
     Sim(SimArgs),
     /// Start the simulator and the bridge on embedded defaults and show what they do.
@@ -134,6 +138,19 @@ enum OrdersCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Stored events, newest first, with what the site answered.
+    List {
+        /// Only events in this state (pending, delivered, stopped).
+        #[arg(long)]
+        state: Option<String>,
+        /// Print JSON (with every delivery attempt) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Args)]
 struct SimArgs {
     /// Address to listen on.
@@ -199,7 +216,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,
-        Command::Discover { .. } | Command::Check | Command::Orders(_) | Command::Demo
+        Command::Discover { .. }
+            | Command::Check
+            | Command::Orders(_)
+            | Command::Demo
+            | Command::Events(_)
     );
     init_tracing(if quiet { "warn" } else { "info" });
     let runtime = match tokio::runtime::Runtime::new() {
@@ -281,6 +302,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 OrdersCommand::Undelivered { json } => orders::undelivered(&config, json).await,
             }
+        }
+        Command::Events(EventsCommand::List { state, json }) => {
+            events::list(&load_config(&cli.config)?, state.as_deref(), json).await
         }
     }
 }

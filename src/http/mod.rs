@@ -3,8 +3,11 @@ mod auth;
 mod catalog;
 pub mod error;
 mod loyalty;
+mod ops;
 mod orders;
 pub mod signature;
+
+pub use ops::{OPENAPI, prometheus};
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
 
@@ -17,7 +20,7 @@ use crate::{
     config::Config,
     iiko::IikoClient,
     menu::{CatalogCache, MenuScheduler, MenuSyncer},
-    notify::{FallbackWorker, Handover, Mailer, OperatorChats, Telegram, Templates},
+    notify::{EventsWorker, FallbackWorker, Handover, Mailer, OperatorChats, Telegram, Templates},
     orders::Dispatcher,
     store::Store,
 };
@@ -38,6 +41,7 @@ pub struct Application {
     menu: MenuScheduler,
     dispatcher: Dispatcher,
     fallback: FallbackWorker,
+    events: EventsWorker,
 }
 
 impl Application {
@@ -48,6 +52,8 @@ impl Application {
         let settings = config.iiko.settings().map_err(|e| anyhow::anyhow!("{e}"))?;
         let iiko = IikoClient::new(settings)?;
         let store = Store::open(&config.store.url).await?;
+        prometheus();
+        let events = EventsWorker::from_config(store.clone(), &config)?;
         let listener = TcpListener::bind(config.server.listen)
             .await
             .map_err(|e| anyhow::anyhow!("server.listen {}: {e}", config.server.listen))?;
@@ -97,6 +103,7 @@ impl Application {
             menu,
             dispatcher,
             fallback,
+            events,
         })
     }
 
@@ -114,9 +121,13 @@ impl Application {
         let (stop_workers, workers_stopped) = watch::channel(false);
         let menu = tokio::spawn(self.menu.run(workers_stopped.clone()));
         let dispatcher = tokio::spawn(self.dispatcher.run(workers_stopped.clone()));
-        let mut fallback_stopped = workers_stopped;
+        let mut fallback_stopped = workers_stopped.clone();
         let fallback = tokio::spawn(self.fallback.run(async move {
             let _ = fallback_stopped.wait_for(|stopped| *stopped).await;
+        }));
+        let mut events_stopped = workers_stopped;
+        let events = tokio::spawn(self.events.run(async move {
+            let _ = events_stopped.wait_for(|stopped| *stopped).await;
         }));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
@@ -131,6 +142,10 @@ impl Application {
         }
         if let Err(error) = fallback.await {
             tracing::error!(%error, "the fallback worker failed");
+        }
+        // Events still pending are durable: the next start delivers them.
+        if let Err(error) = events.await {
+            tracing::error!(%error, "the site events worker failed");
         }
         served
     }
@@ -155,6 +170,8 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
         .merge(site_api)
         .with_state(state)
 }

@@ -205,8 +205,12 @@ impl IikoClient {
             let response = request
                 .send()
                 .await
-                .map_err(|error| IikoError::from_reqwest(path, error))?;
+                .map_err(|error| {
+                    metrics::counter!("iiko_bridge_iiko_calls_total", "operation" => path.to_owned(), "outcome" => "no_answer").increment(1);
+                    IikoError::from_reqwest(path, error)
+                })?;
             let status = response.status();
+            metrics::counter!("iiko_bridge_iiko_calls_total", "operation" => path.to_owned(), "outcome" => status_class(status)).increment(1);
             let retry_after = retry_after(response.headers());
             let body: Vec<u8> = response
                 .bytes()
@@ -254,6 +258,16 @@ impl fmt::Debug for IikoClient {
             .field("auth", &auth)
             .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
+    }
+}
+
+/// An answer's class as a metrics label: `2xx`, `4xx`, `5xx` ...
+fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() / 100 {
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
     }
 }
 

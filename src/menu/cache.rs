@@ -82,6 +82,7 @@ mod tests {
                 catalog_json: &serde_json::to_string(catalog).unwrap(),
                 public_json: "{}",
                 report_json: "{}",
+                updated_event: None,
             })
             .await
             .unwrap();

@@ -61,7 +61,9 @@ pub struct DiffCounts {
     pub added: usize,
     pub removed: usize,
     pub changed: usize,
+    pub renamed: usize,
     pub price_changes: usize,
+    pub availability_changes: usize,
 }
 
 /// Compares two versions of one branch's catalog.
@@ -177,7 +179,9 @@ impl CatalogDiff {
             added: self.added.len(),
             removed: self.removed.len(),
             changed: self.changed,
+            renamed: self.renamed.len(),
             price_changes: self.price_changes.len(),
+            availability_changes: self.availability_changes.len(),
         }
     }
 
@@ -291,7 +295,9 @@ mod tests {
                 added: 1,
                 removed: 1,
                 changed: 1,
-                price_changes: 0
+                renamed: 1,
+                price_changes: 0,
+                availability_changes: 0,
             }
         );
     }

@@ -217,7 +217,7 @@ impl MenuSyncer {
         }
         on_stage(Stage::Storing);
         catalog.synced_at = Utc::now();
-        let stored = self.store_catalog(&catalog, &report).await?;
+        let stored = self.store_catalog(&catalog, &report, &changes).await?;
         let exported = self.export(&stored).await?;
         Ok(SyncOutcome {
             exported: Some(exported),
@@ -245,6 +245,7 @@ impl MenuSyncer {
         &self,
         catalog: &Catalog,
         report: &IntegrityReport,
+        changes: &CatalogDiff,
     ) -> Result<StoredCatalog, SyncError> {
         let revision = catalog.synced_at.timestamp_millis();
         let public_json = serde_json::to_string(&catalog.public_view(revision))
@@ -262,6 +263,10 @@ impl MenuSyncer {
                 catalog_json: &catalog_json,
                 public_json: &public_json,
                 report_json: &report_json,
+                // Every stored version changed something (or is the first): the site hears of it.
+                updated_event: Some(
+                    serde_json::to_value(changes.counts()).expect("counts always serialize"),
+                ),
             })
             .await?;
         Ok(StoredCatalog {

@@ -1,4 +1,5 @@
-//! Channels to humans: Telegram and e-mail, used for fallback orders and operator alerts.
+//! Channels to humans: Telegram and e-mail, used for fallback orders and operator alerts; and
+//! the signed events to the site.
 //!
 //! Each channel sends one thing and says honestly how it went: errors are typed and tell
 //! whether trying again can help, so the caller can retry each channel on its own with backoff.
@@ -7,6 +8,7 @@ pub mod alerts;
 pub mod email;
 pub mod fallback;
 pub mod html;
+pub mod site_events;
 pub mod telegram;
 
 pub use alerts::{OperatorAlerter, OperatorChats};
@@ -14,6 +16,7 @@ pub use email::{Email, EmailError, Mailer};
 pub use fallback::{
     FallbackMessage, FallbackWorker, Handover, RenderError, Templates, enqueue_fallback,
 };
+pub use site_events::{EventsStep, EventsWorker};
 pub use telegram::{Telegram, TelegramError};
 
 /// `text` with every occurrence of each non-empty `secret` replaced by a marker.

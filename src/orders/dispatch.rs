@@ -207,6 +207,7 @@ impl Dispatcher {
             )
             .await?;
         if written {
+            metrics::counter!("iiko_bridge_dispatch_outcomes_total", "branch" => order.branch.clone(), "outcome" => end.outcome()).increment(1);
             tracing::info!(branch = %order.branch, order = %order.site_id, attempt = attempts,
                 outcome = ?end, elapsed_ms = started.elapsed().as_millis() as u64, "order dispatched");
         } else {

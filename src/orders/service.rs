@@ -99,6 +99,7 @@ pub async fn submit_order(
     match inserted {
         Inserted::New(stored) => {
             tracing::info!(branch, order = site_id, state = %stored.state, "order accepted");
+            metrics::counter!("iiko_bridge_orders_accepted_total", "branch" => branch.clone(), "state" => stored.state.as_str()).increment(1);
             Ok(Accepted {
                 status: StatusCode::ACCEPTED,
                 body: answer,

@@ -2,8 +2,9 @@
 //! event exists exactly when its change does.
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
+use sqlx::Row;
 
-use super::StoreError;
+use super::{Store, StoreError};
 
 /// The event types of CONTRACT section 2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,4 +79,389 @@ pub(crate) async fn enqueue_event(
     .execute(tx)
     .await?;
     Ok(event_id)
+}
+
+/// A pending event whose turn has come: every earlier event of its order is delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueEvent {
+    pub id: i64,
+    pub event_id: String,
+    pub kind: String,
+    pub branch: String,
+    pub order_id: Option<String>,
+    /// The exact bytes to POST, the same on every attempt.
+    pub body: String,
+    pub attempts: i64,
+}
+
+/// How one delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventAttemptEnd {
+    /// The site answered 2xx.
+    Delivered,
+    /// Try again at `next_attempt_at_ms`.
+    Retry { next_attempt_at_ms: i64 },
+    /// The site answered 410 Gone: this URL takes no more events.
+    Gone,
+}
+
+/// One recorded attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventAttempt<'a> {
+    pub at_ms: i64,
+    pub url: &'a str,
+    pub http_status: Option<u16>,
+    pub error: Option<&'a str>,
+    pub latency_ms: i64,
+}
+
+/// An attempt as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedAttempt {
+    pub at_ms: i64,
+    pub url: String,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    pub latency_ms: i64,
+}
+
+/// A stored event, for `events list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub event_id: String,
+    pub kind: String,
+    pub branch: String,
+    pub order_id: Option<String>,
+    pub state: String,
+    pub attempts: i64,
+    pub created_at_ms: i64,
+    pub next_attempt_at_ms: i64,
+    pub last_error: Option<String>,
+    pub delivered_at_ms: Option<i64>,
+}
+
+/// An event URL that answered 410 Gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoppedUrl {
+    pub stopped_at_ms: i64,
+    pub alerted: bool,
+}
+
+impl Store {
+    /// Up to `limit` pending events due at `now_ms`, at most one per order (the earliest not yet
+    /// delivered): a later event of an order waits for the earlier ones, other orders do not.
+    /// Branch-wide events (no order id) queue per branch the same way.
+    pub async fn due_site_events(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<DueEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.event_id, e.type, e.branch, e.order_id, e.body, e.attempts
+             FROM site_events e
+             WHERE e.state = 'pending' AND e.next_attempt_at <= ?
+               AND NOT EXISTS (SELECT 1 FROM site_events p
+                   WHERE p.branch = e.branch AND p.order_id IS e.order_id
+                     AND p.state = 'pending' AND p.id < e.id)
+             ORDER BY e.next_attempt_at, e.id LIMIT ?",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| DueEvent {
+                id: row.get("id"),
+                event_id: row.get("event_id"),
+                kind: row.get("type"),
+                branch: row.get("branch"),
+                order_id: row.get("order_id"),
+                body: row.get("body"),
+                attempts: row.get("attempts"),
+            })
+            .collect())
+    }
+
+    /// Records an attempt and its consequence in one transaction. `Gone` also remembers the
+    /// URL as stopped and stops every pending event; returns how many events that stopped.
+    pub async fn finish_site_event_attempt(
+        &self,
+        id: i64,
+        attempt: &EventAttempt<'_>,
+        end: &EventAttemptEnd,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO site_event_attempts (event, at, url, http_status, error, latency_ms)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(attempt.at_ms)
+        .bind(attempt.url)
+        .bind(attempt.http_status)
+        .bind(attempt.error)
+        .bind(attempt.latency_ms)
+        .execute(&mut *tx)
+        .await?;
+        let (state, next, delivered_at) = match end {
+            EventAttemptEnd::Delivered => ("delivered", None, Some(attempt.at_ms)),
+            EventAttemptEnd::Retry { next_attempt_at_ms } => {
+                ("pending", Some(*next_attempt_at_ms), None)
+            }
+            EventAttemptEnd::Gone => ("stopped", None, None),
+        };
+        // Only a pending event changes: a concurrent 410 may have stopped it meanwhile.
+        let changed = sqlx::query(
+            "UPDATE site_events SET state = ?, attempts = attempts + 1,
+                 next_attempt_at = COALESCE(?, next_attempt_at), last_error = ?,
+                 delivered_at = ?
+             WHERE id = ? AND state = 'pending'",
+        )
+        .bind(state)
+        .bind(next)
+        .bind(attempt.error)
+        .bind(delivered_at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let mut stopped = 0;
+        if *end == EventAttemptEnd::Gone {
+            stopped += changed;
+            sqlx::query(
+                "INSERT INTO site_event_stops (url, stopped_at) VALUES (?, ?)
+                 ON CONFLICT (url) DO NOTHING",
+            )
+            .bind(attempt.url)
+            .bind(attempt.at_ms)
+            .execute(&mut *tx)
+            .await?;
+            stopped += stop_pending(&mut tx, "the site answered 410 Gone").await?;
+        }
+        tx.commit().await?;
+        Ok(stopped)
+    }
+
+    /// Whether `url` answered 410 Gone before.
+    pub async fn stopped_event_url(&self, url: &str) -> Result<Option<StoppedUrl>, StoreError> {
+        let row = sqlx::query("SELECT stopped_at, alerted_at FROM site_event_stops WHERE url = ?")
+            .bind(url)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| StoppedUrl {
+            stopped_at_ms: row.get("stopped_at"),
+            alerted: row.get::<Option<i64>, _>("alerted_at").is_some(),
+        }))
+    }
+
+    /// Stops events written after their URL answered 410; returns how many.
+    pub async fn stop_pending_site_events(&self, reason: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let stopped = stop_pending(&mut tx, reason).await?;
+        tx.commit().await?;
+        Ok(stopped)
+    }
+
+    pub async fn mark_event_url_alerted(&self, url: &str, at_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE site_event_stops SET alerted_at = ? WHERE url = ?")
+            .bind(at_ms)
+            .bind(url)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes events (with their attempts) written before `before_ms` that are done with:
+    /// delivered or stopped, and, when `undeliverable` (no `site.events_url`), pending ones too.
+    pub async fn prune_site_events(
+        &self,
+        before_ms: i64,
+        undeliverable: bool,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let pruned = sqlx::query(
+            "DELETE FROM site_events WHERE created_at < ?
+                 AND (state IN ('delivered', 'stopped') OR ?)",
+        )
+        .bind(before_ms)
+        .bind(undeliverable)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(pruned)
+    }
+
+    /// Events waiting to be delivered (the backlog gauge).
+    pub async fn pending_site_events(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM site_events WHERE state = 'pending'")
+                .fetch_one(&self.pool)
+                .await?
+                .get(0),
+        )
+    }
+
+    /// The newest events first, optionally in one state (`pending`, `delivered`, `stopped`).
+    pub async fn list_site_events(
+        &self,
+        state: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, event_id, type, branch, order_id, state, attempts, created_at,
+                    next_attempt_at, last_error, delivered_at
+             FROM site_events WHERE ? IS NULL OR state = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(state)
+        .bind(state)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| StoredEvent {
+                id: row.get("id"),
+                event_id: row.get("event_id"),
+                kind: row.get("type"),
+                branch: row.get("branch"),
+                order_id: row.get("order_id"),
+                state: row.get("state"),
+                attempts: row.get("attempts"),
+                created_at_ms: row.get("created_at"),
+                next_attempt_at_ms: row.get("next_attempt_at"),
+                last_error: row.get("last_error"),
+                delivered_at_ms: row.get("delivered_at"),
+            })
+            .collect())
+    }
+
+    /// The attempts of one event, oldest first.
+    pub async fn site_event_attempts(&self, id: i64) -> Result<Vec<RecordedAttempt>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, url, http_status, error, latency_ms FROM site_event_attempts
+             WHERE event = ? ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| RecordedAttempt {
+                at_ms: row.get("at"),
+                url: row.get("url"),
+                http_status: row
+                    .get::<Option<i64>, _>("http_status")
+                    .and_then(|s| u16::try_from(s).ok()),
+                error: row.get("error"),
+                latency_ms: row.get("latency_ms"),
+            })
+            .collect())
+    }
+}
+
+async fn stop_pending(tx: &mut sqlx::SqliteConnection, reason: &str) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE site_events SET state = 'stopped', last_error = COALESCE(last_error, ?)
+         WHERE state = 'pending'",
+    )
+    .bind(reason)
+    .execute(tx)
+    .await?
+    .rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/bridge.db", dir.path().display());
+        (Store::open(&url).await.unwrap(), dir)
+    }
+
+    async fn enqueue(store: &Store, order_id: Option<&str>, at_ms: i64) -> String {
+        let mut tx = store.pool.begin().await.unwrap();
+        let event = NewEvent {
+            kind: EventType::OrderFallback,
+            branch: "lenina",
+            order_id,
+            data: json!({"reason": "test"}),
+            at_ms,
+        };
+        let id = enqueue_event(&mut tx, &event).await.unwrap();
+        tx.commit().await.unwrap();
+        id
+    }
+
+    fn attempt(at_ms: i64) -> EventAttempt<'static> {
+        EventAttempt {
+            at_ms,
+            url: "http://site/events",
+            http_status: Some(503),
+            error: Some("the site answered 503"),
+            latency_ms: 3,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_orders_later_event_waits_for_the_earlier_one_and_other_orders_do_not() {
+        let (store, _dir) = store().await;
+        let a1 = enqueue(&store, Some("A"), 1).await;
+        let a2 = enqueue(&store, Some("A"), 2).await;
+        let b1 = enqueue(&store, Some("B"), 3).await;
+        let c1 = enqueue(&store, None, 4).await;
+        let c2 = enqueue(&store, None, 5).await;
+        let ids = |due: Vec<DueEvent>| due.into_iter().map(|e| e.event_id).collect::<Vec<_>>();
+        let due = store.due_site_events(10, 10).await.unwrap();
+        let (a1_row, b1_row) = (due[0].id, due[1].id);
+        assert_eq!(ids(due), [a1.clone(), b1.clone(), c1.clone()]);
+
+        // A1 fails and waits until 100: A2 still waits behind it; B1's delivery lets nobody on.
+        let retry = EventAttemptEnd::Retry {
+            next_attempt_at_ms: 100,
+        };
+        store
+            .finish_site_event_attempt(a1_row, &attempt(10), &retry)
+            .await
+            .unwrap();
+        store
+            .finish_site_event_attempt(b1_row, &attempt(10), &EventAttemptEnd::Delivered)
+            .await
+            .unwrap();
+        assert_eq!(ids(store.due_site_events(20, 10).await.unwrap()), [c1]);
+        assert!(ids(store.due_site_events(100, 10).await.unwrap()).contains(&a1));
+        store
+            .finish_site_event_attempt(a1_row, &attempt(100), &EventAttemptEnd::Delivered)
+            .await
+            .unwrap();
+        let due = ids(store.due_site_events(100, 10).await.unwrap());
+        assert!(due.contains(&a2) && !due.contains(&a1), "{due:?}");
+        assert_eq!(store.site_event_attempts(a1_row).await.unwrap().len(), 2);
+
+        // A 410 stops everything pending, and the URL is remembered.
+        let gone = store
+            .finish_site_event_attempt(a1_row + 1, &attempt(110), &EventAttemptEnd::Gone)
+            .await
+            .unwrap();
+        assert_eq!(gone, 3, "A2, C1 and C2");
+        assert!(store.due_site_events(1000, 10).await.unwrap().is_empty());
+        let stop = store.stopped_event_url("http://site/events").await.unwrap();
+        assert_eq!(
+            stop,
+            Some(StoppedUrl {
+                stopped_at_ms: 110,
+                alerted: false
+            })
+        );
+        assert_eq!(
+            store.stopped_event_url("http://other/").await.unwrap(),
+            None
+        );
+        let stopped = store.list_site_events(Some("stopped"), 10).await.unwrap();
+        assert!(stopped.iter().any(|e| e.event_id == c2));
+    }
 }

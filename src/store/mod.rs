@@ -5,7 +5,10 @@ mod events;
 mod fallback;
 mod orders;
 
-pub use events::{EventType, NewEvent};
+pub use events::{
+    DueEvent, EventAttempt, EventAttemptEnd, EventType, NewEvent, RecordedAttempt, StoppedUrl,
+    StoredEvent,
+};
 
 pub use fallback::{
     DeliveryState, FALLBACK_ATTEMPTS_BEFORE_ALERT, FallbackChannel, FallbackDelivery, NewDelivery,
@@ -74,6 +77,9 @@ pub struct NewCatalogVersion<'a> {
     pub catalog_json: &'a str,
     pub public_json: &'a str,
     pub report_json: &'a str,
+    /// The `data` of the `catalog.updated` event written with this version (the diff counts);
+    /// `None` writes no event.
+    pub updated_event: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -147,7 +153,8 @@ impl Store {
     }
 
     /// Stores a new catalog version and makes it current, keeping the old current one as the
-    /// rollback target, in one transaction: a crash never leaves a branch without a catalog.
+    /// rollback target, in one transaction with its `catalog.updated` event: a crash never
+    /// leaves a branch without a catalog, nor the site without news of a stored change.
     pub async fn save_catalog(&self, new: NewCatalogVersion<'_>) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let id: i64 = sqlx::query(
@@ -188,6 +195,16 @@ impl Store {
         .bind(new.branch)
         .execute(&mut *tx)
         .await?;
+        if let Some(data) = new.updated_event {
+            let event = NewEvent {
+                kind: EventType::CatalogUpdated,
+                branch: new.branch,
+                order_id: None,
+                data,
+                at_ms: new.synced_at.timestamp_millis(),
+            };
+            events::enqueue_event(&mut tx, &event).await?;
+        }
         tx.commit().await?;
         Ok(id)
     }
@@ -347,6 +364,7 @@ mod tests {
                 catalog_json: &format!("{{\"etag\":\"{etag}\"}}"),
                 public_json: "{}",
                 report_json: "{}",
+                updated_event: None,
             })
             .await
             .unwrap()

@@ -156,6 +156,17 @@ pub enum AttemptEnd {
     },
 }
 
+impl AttemptEnd {
+    /// The state the order goes to, as a metrics label.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            AttemptEnd::Created { .. } => "created",
+            AttemptEnd::Retrying { .. } => "retrying",
+            AttemptEnd::Fallback { .. } => "fallback",
+        }
+    }
+}
+
 /// New iiko ids for an order iiko closed as failed, with the request that carries them.
 pub struct RenewedIds<'a> {
     pub order_id: &'a str,

@@ -142,10 +142,12 @@ impl FallbackWorker {
             // a duplicate is better than a lost order.
             match outcome {
                 Outcome::Delivered => {
+                    fallback_metric(delivery, "delivered");
                     self.store.mark_fallback_delivered(delivery.id, now).await?;
                     report.delivered += 1;
                 }
                 Outcome::Retry(error, asked) => {
+                    fallback_metric(delivery, "retrying");
                     let wait = backoff(delivery.attempts + 1, rand::random())
                         .max(asked.unwrap_or_default());
                     tracing::warn!(order = %delivery.order_id, channel = ?delivery.channel,
@@ -156,6 +158,7 @@ impl FallbackWorker {
                     report.retrying += 1;
                 }
                 Outcome::Failed(error) => {
+                    fallback_metric(delivery, "failed");
                     tracing::error!(order = %delivery.order_id, channel = ?delivery.channel,
                         recipient = %delivery.recipient, %error, "fallback delivery failed for good");
                     self.store.mark_fallback_failed(delivery.id, &error).await?;
@@ -229,6 +232,15 @@ impl FallbackWorker {
             }
         }
     }
+}
+
+fn fallback_metric(delivery: &FallbackDelivery, outcome: &'static str) {
+    let channel = match delivery.channel {
+        FallbackChannel::Email => "email",
+        FallbackChannel::Telegram => "telegram",
+    };
+    metrics::counter!("iiko_bridge_fallback_deliveries_total", "channel" => channel, "outcome" => outcome)
+        .increment(1);
 }
 
 fn undelivered_alert(order: &UndeliveredFallback) -> String {

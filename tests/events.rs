@@ -1,0 +1,693 @@
+//! Events back to the site end to end: real `order.created`/`order.fallback` events from the
+//! dispatcher against the simulator and `catalog.updated` from menu syncs, delivered to a local
+//! site receiver that checks every signature; retries, ordering per order, 410 Gone, pruning,
+//! and the `/metrics` and `/openapi.json` endpoints of `serve`.
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post};
+use chrono::Utc;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use iiko_bridge::{
+    config::{Config, Sources},
+    http::{
+        Application,
+        signature::{SignedHeaders, WebhookSecret, verify},
+    },
+    iiko::IikoClient,
+    menu::{Catalog, CatalogCache, MenuSyncer, SyncKind, SyncOptions, SyncResult},
+    notify::{EventsWorker, OperatorChats},
+    orders::{Dispatcher, service},
+    sim::{Seed, SimConfig, SimHandle, Simulator, demo_ids, telegram::FakeTelegram},
+    store::{OrderState, Store, StoredEvent},
+};
+
+const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
+const CREATE: &str = "/api/1/deliveries/create";
+const TOKEN: &str = "change-me";
+const SECRET: &str = "whsec_c2l0ZS1ldmVudHMtc2VjcmV0LWZvci10ZXN0cw==";
+const PRODUCTS: usize = 60;
+
+// ---- A site that receives events --------------------------------------------------------------
+
+/// One request as the site saw it.
+#[derive(Debug, Clone)]
+struct Received {
+    id: String,
+    raw: String,
+    body: Value,
+    signature_valid: bool,
+    answered: u16,
+}
+
+/// A site endpoint on port 0 that verifies every signature and answers from a script
+/// (then `default`).
+struct Site {
+    url: String,
+    log: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Site {
+    async fn start(default: u16, script: &[u16]) -> Site {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
+        let state = (log.clone(), script, default);
+        let app = axum::Router::new()
+            .route("/events", post(receive))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/events", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Site { url, log }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The event ids the site acknowledged (answered 2xx), in order.
+    fn acknowledged(&self) -> Vec<String> {
+        self.received()
+            .into_iter()
+            .filter(|r| (200..300).contains(&r.answered))
+            .map(|r| r.id)
+            .collect()
+    }
+}
+
+type SiteState = (Arc<Mutex<Vec<Received>>>, Arc<Mutex<VecDeque<u16>>>, u16);
+
+async fn receive(
+    State((log, script, default)): State<SiteState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let secret = WebhookSecret::parse(SECRET).unwrap();
+    let signature_valid = verify(
+        &secret,
+        SignedHeaders::from_map(&headers),
+        &body,
+        Utc::now(),
+    )
+    .is_ok()
+        && headers["content-type"] == "application/json";
+    let answered = script.lock().unwrap().pop_front().unwrap_or(default);
+    log.lock().unwrap().push(Received {
+        id: headers["webhook-id"].to_str().unwrap().to_owned(),
+        raw: String::from_utf8(body.to_vec()).unwrap(),
+        body: serde_json::from_slice(&body).unwrap(),
+        signature_valid,
+        answered,
+    });
+    StatusCode::from_u16(answered).unwrap()
+}
+
+// ---- The bridge under test ----------------------------------------------------------------------
+
+struct Bed {
+    sim: SimHandle,
+    dir: TempDir,
+    config_path: std::path::PathBuf,
+    config: Config,
+    store: Store,
+    catalog: Catalog,
+}
+
+/// Points the example config at `site` with short retry delays.
+fn with_site(text: String, site: &str) -> String {
+    text.replace(
+        "# events_url = \"https://example.ru/iiko-bridge/events\"\n# events_secret = \"whsec_...\"",
+        &format!("events_url = \"{site}\"\nevents_secret = \"{SECRET}\""),
+    )
+    .replace(
+        "events_retry_delays_seconds = [5, 30, 120, 600, 1800, 3600]",
+        "events_retry_delays_seconds = [1, 2]",
+    )
+}
+
+/// Operator alerts to `telegram`'s chat 555.
+fn with_operators(text: String, telegram: &FakeTelegram) -> String {
+    text.replace(
+        "operator_chats = []",
+        &format!(
+            "operator_chats = [555]\nbot_token = \"{}\"\napi_url = \"{}\"",
+            telegram.token(),
+            telegram.api_url()
+        ),
+    )
+}
+
+impl Bed {
+    /// A simulator, a config pointing at it (edited by `edit`) and a store holding the
+    /// branch's first synced catalog (and so its first `catalog.updated`).
+    async fn new(edit: impl Fn(String) -> String) -> Bed {
+        let sim = Simulator::spawn(SimConfig {
+            products: PRODUCTS,
+            creation_delay: Duration::from_millis(50),
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().display().to_string();
+        let text = EXAMPLE
+            .replace(
+                "http://127.0.0.1:9900",
+                sim.base_url.as_str().trim_end_matches('/'),
+            )
+            .replace(
+                "sqlite://data/bridge.db",
+                &format!("sqlite://{path}/bridge.db"),
+            )
+            .replace(
+                "export_dir = \"export\"",
+                &format!("export_dir = \"{path}/export\""),
+            )
+            .replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:0\"")
+            .replace("timeout_seconds = 15", "timeout_seconds = 1")
+            .replace("max_attempts = 3", "max_attempts = 1")
+            .replace("creation_wait_seconds = 75", "creation_wait_seconds = 3");
+        let config_path = dir.path().join("bridge.toml");
+        std::fs::write(&config_path, edit(text)).unwrap();
+        let config = Sources::load(&config_path).unwrap().config().unwrap();
+        let store = Store::open(&config.store.url).await.unwrap();
+        let outcome = sync(&config, &store).await;
+        assert_eq!(outcome, SyncResult::Stored);
+        let source = store
+            .current_catalog_source("lenina")
+            .await
+            .unwrap()
+            .unwrap();
+        let catalog = serde_json::from_str(&source.catalog_json).unwrap();
+        Bed {
+            sim,
+            dir,
+            config_path,
+            config,
+            store,
+            catalog,
+        }
+    }
+
+    /// An order for one plain dish, paid by card.
+    fn body(&self, id: &str) -> Value {
+        let dish = self
+            .catalog
+            .products
+            .iter()
+            .find(|p| {
+                !p.hidden
+                    && p.available
+                    && p.sizes.len() == 1
+                    && p.sizes[0].iiko_id.is_none()
+                    && p.sizes[0].available
+                    && p.modifier_groups.is_empty()
+            })
+            .expect("the simulator menu has plain dishes");
+        let price = dish.sizes[0].price;
+        json!({
+            "id": id, "branch": "lenina", "service": "delivery",
+            "customer": {"name": "Иван", "phone": demo_ids::CUSTOMER_PHONE},
+            "address": {"city": "Москва", "street": "Ленина", "house": "10"},
+            "items": [{"article": dish.article, "quantity": 1, "price": price}],
+            "payment": {"method": "card"},
+            "total": price,
+        })
+    }
+
+    fn unmappable(&self, id: &str) -> Value {
+        let mut body = self.body(id);
+        body["items"][0]["article"] = json!("NO-SUCH-ARTICLE");
+        body
+    }
+
+    async fn submit(&self, body: &Value) {
+        let accepted = service::submit_order(
+            &self.store,
+            &CatalogCache::new(self.store.clone()),
+            &iiko(&self.config),
+            &self.config,
+            body.to_string().as_bytes(),
+            None,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(accepted.status, 202);
+    }
+
+    fn dispatcher(&self) -> Dispatcher {
+        Dispatcher::new(
+            self.store.clone(),
+            iiko(&self.config),
+            Arc::new(self.config.clone()),
+        )
+    }
+
+    fn events(&self) -> EventsWorker {
+        EventsWorker::from_config(self.store.clone(), &self.config).unwrap()
+    }
+
+    async fn faults(&self, settings: Value) {
+        let response = reqwest::Client::new()
+            .post(self.sim.url("sim/faults"))
+            .json(&settings)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+    }
+
+    async fn stored_events(&self) -> Vec<StoredEvent> {
+        let mut events = self.store.list_site_events(None, 1000).await.unwrap();
+        events.reverse();
+        events
+    }
+
+    async fn order_state(&self, site_id: &str) -> OrderState {
+        self.store.orders_by_site_id(site_id, None).await.unwrap()[0].state
+    }
+}
+
+fn iiko(config: &Config) -> IikoClient {
+    IikoClient::new(config.iiko.settings().unwrap()).unwrap()
+}
+
+async fn sync(config: &Config, store: &Store) -> SyncResult {
+    MenuSyncer::new(
+        iiko(config),
+        store.clone(),
+        config.menu.export_dir.clone(),
+        OperatorChats::new(None, Vec::new()),
+    )
+    .sync(
+        &config.branches[0],
+        SyncKind::Full,
+        SyncOptions::default(),
+        &|_| {},
+    )
+    .await
+    .unwrap()
+    .result
+}
+
+fn later(seconds: i64) -> chrono::DateTime<Utc> {
+    Utc::now() + chrono::Duration::seconds(seconds)
+}
+
+// ---- Delivery ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_site_that_fails_then_recovers_gets_every_event_in_order_signed_and_under_one_webhook_id()
+{
+    let site = Site::start(200, &[503, 503, 503]).await;
+    let url = site.url.clone();
+    let bed = Bed::new(move |text| with_site(text, &url)).await;
+    let dispatcher = bed.dispatcher();
+
+    // WEB-1 is created at once.
+    bed.submit(&bed.body("WEB-1")).await;
+    dispatcher.try_step(Utc::now()).await.unwrap();
+    assert_eq!(bed.order_state("WEB-1").await, OrderState::Created);
+    // WEB-3 goes to the operators (iiko fails, one attempt allowed), then is retried by hand
+    // and created: two events of one order, fallback before created.
+    bed.faults(json!({"rules": [{"path": CREATE, "status": 503}]}))
+        .await;
+    bed.submit(&bed.body("WEB-3")).await;
+    dispatcher.try_step(later(1)).await.unwrap();
+    assert_eq!(bed.order_state("WEB-3").await, OrderState::Fallback);
+    bed.faults(json!({"rules": []})).await;
+    let web3 = bed.store.orders_by_site_id("WEB-3", None).await.unwrap()[0].id;
+    bed.store
+        .requeue_order(web3, Utc::now().timestamp_millis())
+        .await
+        .unwrap();
+    dispatcher.try_step(later(2)).await.unwrap();
+    assert_eq!(bed.order_state("WEB-3").await, OrderState::Created);
+    // WEB-2 cannot be mapped: accepted straight into the fallback.
+    bed.submit(&bed.unmappable("WEB-2")).await;
+
+    let stored = bed.stored_events().await;
+    let kinds: Vec<(Option<&str>, &str)> = stored
+        .iter()
+        .map(|e| (e.order_id.as_deref(), e.kind.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (None, "catalog.updated"),
+            (Some("WEB-1"), "order.created"),
+            (Some("WEB-3"), "order.fallback"),
+            (Some("WEB-3"), "order.created"),
+            (Some("WEB-2"), "order.fallback"),
+        ]
+    );
+
+    let worker = bed.events();
+    // Step 1: the head of each queue (four) is sent; three fail. Step 2: the failed ones again,
+    // and WEB-3's second event only once its first one is delivered.
+    let mut steps = Vec::new();
+    for step in 0..5 {
+        steps.push(worker.try_step(later(10 * step)).await.unwrap());
+    }
+    assert_eq!(
+        (steps[0].sent, steps[0].delivered, steps[0].retrying),
+        (4, 1, 3),
+        "{steps:?}"
+    );
+    let received = site.received();
+    assert!(
+        received.iter().all(|r| r.signature_valid),
+        "every event carries a valid signature: {received:?}"
+    );
+    let acknowledged = site.acknowledged();
+    let mut expected: Vec<String> = stored.iter().map(|e| e.event_id.clone()).collect();
+    let mut acked_sorted = acknowledged.clone();
+    acked_sorted.sort();
+    expected.sort();
+    assert_eq!(
+        acked_sorted, expected,
+        "each event acknowledged exactly once"
+    );
+    assert_eq!(received.len(), stored.len() + 3, "three retries");
+    // A retry is the same message: the same webhook-id and the same bytes.
+    for failed in received.iter().filter(|r| r.answered == 503) {
+        let retried = received
+            .iter()
+            .find(|r| r.id == failed.id && r.answered == 200)
+            .expect("every failed event is sent again");
+        assert_eq!(retried.raw, failed.raw);
+    }
+    // In order per order: WEB-3's created is first sent after its fallback was acknowledged.
+    let position = |id: &str, acked: bool| {
+        received
+            .iter()
+            .position(|r| r.id == id && (!acked || r.answered == 200))
+            .unwrap()
+    };
+    assert!(position(&stored[3].event_id, false) > position(&stored[2].event_id, true));
+
+    // The bodies, as CONTRACT section 2 has them.
+    let body = |id: &str| {
+        received
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.body.clone())
+            .unwrap()
+    };
+    let web1 = &bed.store.orders_by_site_id("WEB-1", None).await.unwrap()[0];
+    let created = body(&stored[1].event_id);
+    assert_eq!(created["type"], "order.created");
+    assert_eq!(created["branch"], "lenina");
+    assert_eq!(created["order_id"], "WEB-1");
+    assert_eq!(
+        created["data"]["iiko_order_id"],
+        web1.iiko_order_id.as_str()
+    );
+    assert_eq!(created["data"]["iiko_number"], json!(web1.iiko_number));
+    assert!(chrono::DateTime::parse_from_rfc3339(created["at"].as_str().unwrap()).is_ok());
+    let fallback = body(&stored[4].event_id);
+    assert!(
+        fallback["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("NO-SUCH-ARTICLE"),
+        "{fallback}"
+    );
+    let catalog = body(&stored[0].event_id);
+    assert_eq!(catalog["type"], "catalog.updated");
+    assert!(catalog.get("order_id").is_none());
+    assert_eq!(catalog["data"]["added"], json!(bed.catalog.products.len()));
+
+    // Every attempt is recorded; nothing is left to send.
+    let after = bed.stored_events().await;
+    assert!(after.iter().all(|e| e.state == "delivered"), "{after:?}");
+    let mut statuses = Vec::new();
+    for event in &after {
+        let attempts = bed.store.site_event_attempts(event.id).await.unwrap();
+        assert_eq!(attempts.len() as i64, event.attempts);
+        assert!(attempts.iter().all(|a| a.url == site.url));
+        statuses.extend(attempts.iter().map(|a| a.http_status));
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == Some(503)).count(), 3);
+    assert_eq!(statuses.iter().filter(|s| **s == Some(200)).count(), 5);
+    let sent = site.received().len();
+    worker.try_step(later(100)).await.unwrap();
+    assert_eq!(site.received().len(), sent);
+
+    // `events list` shows them with their attempts.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_iiko-bridge"))
+        .args(["--config", bed.config_path.to_str().unwrap()])
+        .args(["events", "list", "--state", "delivered", "--json"])
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 5);
+    let web3_fallback = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_id"] == stored[2].event_id.as_str())
+        .unwrap();
+    assert!(!web3_fallback["attempts"].as_array().unwrap().is_empty());
+
+    // Delivered events go after the retention (7 days), with their attempts.
+    assert_eq!(worker.prune(later(3600)).await.unwrap(), 0);
+    assert_eq!(worker.prune(later(8 * 86_400)).await.unwrap(), 5);
+    assert!(bed.stored_events().await.is_empty());
+    assert!(
+        bed.store
+            .site_event_attempts(after[0].id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_410_stops_delivery_to_that_url_for_good_and_operators_hear_once() {
+    let gone = Site::start(410, &[]).await;
+    let telegram = FakeTelegram::start().await.unwrap();
+    let url = gone.url.clone();
+    let bed = Bed::new(|text| with_operators(with_site(text, &url), &telegram)).await;
+    bed.submit(&bed.unmappable("WEB-G1")).await;
+
+    let worker = bed.events();
+    let step = worker.try_step(later(1)).await.unwrap();
+    assert_eq!(step.stopped, 2, "{step:?}");
+    assert!(step.alerted);
+    let alerts = telegram.messages();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].chat_id, 555);
+    assert!(
+        alerts[0].text.contains("410") && alerts[0].text.contains(&gone.url),
+        "{}",
+        alerts[0].text
+    );
+    let tried = gone.received().len();
+    assert!((1..=2).contains(&tried), "{tried}");
+    assert!(gone.received().iter().all(|r| r.signature_valid));
+
+    // A later event is stopped without a request, and nobody is told again, also after a
+    // restart (a new worker over the same store).
+    bed.submit(&bed.unmappable("WEB-G2")).await;
+    let restarted = bed.events();
+    let step = restarted.try_step(later(60)).await.unwrap();
+    assert_eq!((step.stopped, step.alerted), (1, false));
+    assert_eq!(gone.received().len(), tried);
+    assert_eq!(telegram.messages().len(), 1);
+    assert!(
+        bed.stored_events()
+            .await
+            .iter()
+            .all(|e| e.state == "stopped")
+    );
+
+    // A new URL in the config resumes delivery with the events written from then on.
+    let site = Site::start(200, &[]).await;
+    let mut config = bed.config.clone();
+    config.site.events_url = Some(site.url.parse().unwrap());
+    let moved = EventsWorker::from_config(bed.store.clone(), &config).unwrap();
+    bed.submit(&bed.unmappable("WEB-G3")).await;
+    let step = moved.try_step(later(120)).await.unwrap();
+    assert_eq!(step.delivered, 1, "{step:?}");
+    assert_eq!(site.received()[0].body["order_id"], "WEB-G3");
+    assert_eq!(telegram.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn without_an_events_url_nothing_is_sent_and_events_are_pruned_after_the_retention() {
+    let bed = Bed::new(|text| text).await;
+    bed.submit(&bed.unmappable("WEB-N1")).await;
+    let worker = bed.events();
+    assert_eq!(worker.try_step(later(1)).await.unwrap(), Default::default());
+    assert_eq!(bed.stored_events().await.len(), 2);
+    assert_eq!(worker.prune(later(6 * 86_400)).await.unwrap(), 0);
+    assert_eq!(worker.prune(later(8 * 86_400)).await.unwrap(), 2);
+}
+
+// ---- catalog.updated --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_sync_that_changed_prices_writes_catalog_updated_and_one_that_changed_nothing_writes_nothing()
+ {
+    let bed = Bed::new(|text| text).await;
+    assert_eq!(bed.stored_events().await.len(), 1, "the first sync");
+    assert_eq!(sync(&bed.config, &bed.store).await, SyncResult::Unchanged);
+    assert_eq!(bed.stored_events().await.len(), 1, "nothing changed");
+
+    // The same menu with one dish 10 rubles dearer, served by a second simulator.
+    let mut seed = Seed::generate(PRODUCTS, SimConfig::default().rng_seed);
+    let dish = seed
+        .products
+        .iter_mut()
+        .find(|p| p.sizes.is_empty() && !p.hidden && p.not_sold_in.is_empty())
+        .unwrap();
+    dish.price += rust_decimal::Decimal::TEN;
+    let seed_path = bed.dir.path().join("seed.json");
+    seed.save(&seed_path).unwrap();
+    let repriced = Simulator::spawn(SimConfig {
+        seed: Some(seed_path),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    // `menu sync` only writes the event; `serve` delivers it.
+    let text = std::fs::read_to_string(&bed.config_path).unwrap().replace(
+        bed.sim.base_url.as_str().trim_end_matches('/'),
+        repriced.base_url.as_str().trim_end_matches('/'),
+    );
+    let repriced_config = bed.dir.path().join("repriced.toml");
+    std::fs::write(&repriced_config, text).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_iiko-bridge"))
+        .args([
+            "--config",
+            repriced_config.to_str().unwrap(),
+            "menu",
+            "sync",
+        ])
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut config = bed.config.clone();
+
+    let events = bed.stored_events().await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[1].kind, "catalog.updated");
+    assert_eq!(events[1].order_id, None);
+    let site = Site::start(200, &[]).await;
+    config.site.events_url = Some(site.url.parse().unwrap());
+    config.site.events_secret = Some(SECRET.into());
+    let worker = EventsWorker::from_config(bed.store.clone(), &config).unwrap();
+    // Branch-wide events queue per branch: the second goes once the first is delivered.
+    assert_eq!(worker.try_step(later(1)).await.unwrap().delivered, 1);
+    assert_eq!(worker.try_step(later(2)).await.unwrap().delivered, 1);
+    let body = site
+        .received()
+        .into_iter()
+        .find(|r| r.id == events[1].event_id)
+        .unwrap()
+        .body;
+    assert_eq!(
+        body["data"],
+        json!({"added": 0, "removed": 0, "changed": 1, "renamed": 0, "price_changes": 1,
+               "availability_changes": 0}),
+        "{body}"
+    );
+}
+
+// ---- serve ------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn serve_delivers_events_and_answers_metrics_and_its_openapi_without_a_token() {
+    let site = Site::start(200, &[]).await;
+    let url = site.url.clone();
+    let bed = Bed::new(move |text| with_site(text, &url)).await;
+    let app = Application::build(bed.config.clone()).await.unwrap();
+    let base = format!("http://{}", app.local_addr().unwrap());
+    tokio::spawn(app.run(std::future::pending()));
+    let http = reqwest::Client::new();
+    let response = http
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(bed.body("WEB-S1").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    for _ in 0..400 {
+        if site
+            .received()
+            .iter()
+            .any(|r| r.body["type"] == "order.created")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let received = site.received();
+    let mut types: Vec<&str> = received
+        .iter()
+        .map(|r| r.body["type"].as_str().unwrap())
+        .collect();
+    types.sort();
+    assert_eq!(types, ["catalog.updated", "order.created"]);
+    assert!(received.iter().all(|r| r.signature_valid));
+
+    let expected = [
+        "iiko_bridge_orders_accepted_total{branch=\"lenina\",state=\"queued\"}",
+        "iiko_bridge_dispatch_outcomes_total{branch=\"lenina\",outcome=\"created\"}",
+        "iiko_bridge_iiko_calls_total{operation=\"/api/1/deliveries/create\",outcome=\"2xx\"}",
+        "iiko_bridge_site_events_total{type=\"order.created\",outcome=\"delivered\"}",
+        "iiko_bridge_site_events_pending 0",
+    ];
+    // The worker records the delivery just after the site answered: scrape until it has.
+    let mut text = String::new();
+    for _ in 0..100 {
+        let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
+        assert_eq!(metrics.status(), 200);
+        assert!(
+            metrics.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        text = metrics.text().await.unwrap();
+        if expected.iter().all(|line| text.contains(line)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for line in expected {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
+
+    let openapi = http
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(openapi.status(), 200);
+    let document: Value = openapi.json().await.unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    assert!(document["paths"]["/api/v1/orders"]["post"].is_object());
+}

@@ -273,4 +273,19 @@ async fn demo_runs_on_the_embedded_defaults() {
     assert!(row("WEB-1001 (changed)").contains("409 conflict"));
     assert!(row("WEB-1005").contains("422 invalid: customer.phone, total"));
     assert!(stdout.contains("Причина: iiko отклонил заказ: ProductNotFound"));
+    assert!(row("WEB-1006").contains("points 1500.0 → 1300.0"));
+    // Every event reached the demo's site with a signature it verified.
+    let events = stdout
+        .split("== events the site received")
+        .nth(1)
+        .expect("the demo shows the site's events");
+    for expected in [
+        "│ WEB-1001 ┆ order.created",
+        "│ WEB-1003 ┆ order.fallback",
+        "│ WEB-1006 ┆ order.created",
+        "catalog.updated",
+    ] {
+        assert!(events.contains(expected), "{expected} in {events}");
+    }
+    assert!(!events.contains("INVALID"), "{events}");
 }

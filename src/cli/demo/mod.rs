@@ -1,6 +1,7 @@
 //! `demo`: the bridge's main job on embedded defaults, against the bundled simulator, with no
 //! configuration and no network.
 mod orders;
+mod site;
 
 use std::path::Path;
 
@@ -93,8 +94,11 @@ pub async fn run() -> Result<(), Failure> {
 
     println!("\n== orders: the site sends orders through every path");
     let smtp = SmtpSink::start().await.map_err(anyhow::Error::from)?;
-    let config = serving_config(&simulator, dir, &telegram, &smtp)?;
-    orders::run(config, &simulator, &smtp, &telegram).await
+    let site = site::SiteReceiver::start()
+        .await
+        .map_err(anyhow::Error::from)?;
+    let config = serving_config(&simulator, dir, &telegram, &smtp, &site)?;
+    orders::run(config, &simulator, &smtp, &telegram, &site).await
 }
 
 async fn spawn_simulator(seed: &Seed, dir: &Path, name: &str) -> Result<SimHandle, Failure> {
@@ -123,6 +127,7 @@ fn serving_config(
     dir: &Path,
     telegram: &FakeTelegram,
     smtp: &SmtpSink,
+    site: &site::SiteReceiver,
 ) -> Result<Config, Failure> {
     let mut text = example_text(simulator, dir, telegram);
     let edits = [
@@ -149,6 +154,14 @@ fn serving_config(
         (
             "retry_interval_seconds = 15",
             "retry_interval_seconds = 1".to_owned(),
+        ),
+        (
+            "# events_url = \"https://example.ru/iiko-bridge/events\"",
+            format!("events_url = \"{}\"", site.url),
+        ),
+        (
+            "# events_secret = \"whsec_...\"",
+            format!("events_secret = \"{}\"", site::EVENTS_SECRET),
         ),
         (
             "creation_wait_seconds = 75",

@@ -7,10 +7,14 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use super::Failure;
+use super::{
+    Failure,
+    site::{Received, SiteReceiver},
+};
 use crate::{
     config::Config,
     http::Application,
+    loyalty::sample_order,
     menu::Catalog,
     sim::{SimHandle, smtp::SmtpSink, telegram::FakeTelegram},
     store::{DeliveryState, OrderState, Store, StoredOrder},
@@ -36,6 +40,7 @@ pub async fn run(
     simulator: &SimHandle,
     smtp: &SmtpSink,
     telegram: &FakeTelegram,
+    receiver: &SiteReceiver,
 ) -> Result<(), Failure> {
     let store = super::menu::open_store(&config).await?;
     let catalog = catalog(&store).await?;
@@ -122,6 +127,33 @@ pub async fn run(
         end: reached,
     });
 
+    println!(
+        "\n-- WEB-1006: 150 ₽ off with promo code SIM-100 and 200 bonus points of the guest +79990001122"
+    );
+    let body = sample_order(&catalog, "lenina", "WEB-1006")
+        .ok_or_else(|| anyhow::anyhow!("the demo menu has no plain dish"))?;
+    let before = site.balance("+79990001122").await?;
+    let calculated = site.calculate(&body).await?;
+    println!(
+        "site → POST /api/v1/loyalty/calculate: discount {}, bonus_max {} (balance {before})",
+        calculated["discount"], calculated["bonus_max"]
+    );
+    let answer = site.submit(&body).await?;
+    let order = wait(&store, "WEB-1006", |o| o.state == OrderState::Created).await?;
+    let request: Value = serde_json::from_str(order.request.as_deref().unwrap_or("{}"))
+        .map_err(anyhow::Error::from)?;
+    println!(
+        "iiko got: items at menu price, discountsInfo {}, payments {}",
+        request["order"]["discountsInfo"], request["order"]["payments"]
+    );
+    let after = site.balance("+79990001122").await?;
+    outcomes.push(Outcome {
+        order: "WEB-1006".into(),
+        path: "universal discount and bonus points",
+        answer: answer.summary(),
+        end: format!("{}; the guest's points {before} → {after}", created(&order)),
+    });
+
     println!("\n-- WEB-1001 again: the site retries a submission it got no answer to");
     let answer = site
         .submit(&site_order("WEB-1001", &dishes[..2], "Ленина", "10"))
@@ -153,6 +185,7 @@ pub async fn run(
         end: "refused: nothing stored".into(),
     });
 
+    let events = wait_for_events(receiver, &store).await?;
     let _ = stop.send(());
     server
         .await
@@ -174,7 +207,47 @@ pub async fn run(
         ]);
     }
     println!("{table}");
+
+    println!("\n== events the site received (POSTed to site.events_url, signed)");
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(["order", "type", "data", "webhook-id", "signature"]);
+    for event in events {
+        table.add_row([
+            event.body["order_id"].as_str().unwrap_or("—").to_owned(),
+            event.body["type"].as_str().unwrap_or_default().to_owned(),
+            event.body["data"].to_string(),
+            event.webhook_id,
+            if event.signature_ok {
+                "valid"
+            } else {
+                "INVALID"
+            }
+            .to_owned(),
+        ]);
+    }
+    println!("{table}");
     Ok(())
+}
+
+/// Waits until the outbox has delivered everything it holds, and returns what arrived.
+async fn wait_for_events(receiver: &SiteReceiver, store: &Store) -> Result<Vec<Received>, Failure> {
+    let started = Instant::now();
+    loop {
+        let pending = store
+            .pending_site_events()
+            .await
+            .map_err(anyhow::Error::from)?;
+        if pending == 0 {
+            return Ok(receiver.received());
+        }
+        if started.elapsed() > PATIENCE {
+            return Err(anyhow::anyhow!("{pending} events did not reach the site").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 struct Site {
@@ -209,6 +282,37 @@ impl Answer {
 }
 
 impl Site {
+    async fn balance(&self, phone: &str) -> Result<Value, Failure> {
+        let answer: Value = self
+            .http
+            .get(format!("{}/api/v1/loyalty/balance", self.base))
+            .query(&[("branch", "lenina"), ("phone", phone)])
+            .bearer_auth(SITE_TOKEN)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(anyhow::Error::from)?
+            .json()
+            .await
+            .map_err(anyhow::Error::from)?;
+        Ok(answer["balance"].clone())
+    }
+
+    async fn calculate(&self, body: &Value) -> Result<Value, Failure> {
+        Ok(self
+            .http
+            .post(format!("{}/api/v1/loyalty/calculate", self.base))
+            .bearer_auth(SITE_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(anyhow::Error::from)?
+            .json()
+            .await
+            .map_err(anyhow::Error::from)?)
+    }
+
     async fn submit(&self, body: &Value) -> Result<Answer, Failure> {
         let response = self
             .http

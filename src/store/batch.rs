@@ -13,7 +13,7 @@ use super::StoreError;
 /// Jobs per transaction at most, so one batch never holds the write lock for long.
 const MAX_BATCH: usize = 256;
 /// Jobs waiting for the writer at most; callers beyond it wait for room.
-const QUEUE: usize = 4096;
+pub(super) const QUEUE: usize = 4096;
 
 /// A job's work inside the shared transaction; it returns how to answer its caller once the
 /// transaction's fate is known, and whether the transaction may still be committed.

@@ -3,6 +3,7 @@
 mod batch;
 mod events;
 mod fallback;
+mod intake;
 mod orders;
 
 pub use events::{
@@ -66,6 +67,8 @@ pub struct Store {
     pool: SqlitePool,
     /// Group commit for the order hot path (see `batch`).
     writer: batch::Writer,
+    /// Order submissions, stored a batch at a time (see `intake`).
+    intake: tokio::sync::mpsc::Sender<intake::Submission>,
 }
 
 /// A catalog about to be stored: the documents are opaque JSON to the store.
@@ -139,8 +142,10 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        let writer = batch::Writer::start(pool.clone());
         Ok(Store {
-            writer: batch::Writer::start(pool.clone()),
+            intake: intake::start(writer.clone()),
+            writer,
             pool,
         })
     }

@@ -4,12 +4,14 @@ use std::fmt;
 
 use futures::FutureExt;
 use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
+use tokio::sync::oneshot;
 
 use serde_json::json;
 
 use super::{
     Store, StoreError,
     events::{EventType, NewEvent, enqueue_event},
+    intake::Submission,
 };
 
 /// The bridge's own life cycle of an order (CONTRACT section 3).
@@ -186,23 +188,31 @@ pub enum ActionError {
     Store(#[from] StoreError),
 }
 
-const ORDER_COLUMNS: &str = "id, branch, site_id, raw_body, content_hash, answer, iiko_ids,
+pub(super) const ORDER_COLUMNS: &str =
+    "id, branch, site_id, raw_body, content_hash, answer, iiko_ids,
     iiko_order_id, request, problems, state, fallback_reason, attempts, next_attempt_at,
     lease_owner, lease_until, create_sent, correlation_id, iiko_number, iiko_status,
     creation_status, error_code, error_message, created_at, updated_at";
 
 impl Store {
     /// Stores a new order with its first history entry and its webhook id, or finds the one
-    /// already stored under (branch, site id). `BEGIN IMMEDIATE` takes the write lock first, so
-    /// two concurrent submissions of one order cannot both insert (UNIQUE backs this up).
+    /// already stored under (branch, site id); returns once it is committed. Submissions are
+    /// stored in batches by one writer, so two concurrent submissions of one order cannot both
+    /// insert (UNIQUE backs this up).
     pub async fn insert_order(
         &self,
         new: NewOrder,
         webhook: Option<WebhookId>,
     ) -> Result<Inserted, StoreError> {
-        self.writer
-            .run(move |conn| insert_order(conn, new, webhook).boxed())
-            .await
+        let (reply, answer) = oneshot::channel();
+        let submission = Submission {
+            new,
+            webhook,
+            reply,
+        };
+        let stopped = || StoreError::CommitFailed("the store's intake has stopped".into());
+        self.intake.send(submission).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// Leases up to `limit` due orders to `owner` until `lease_until_ms` and marks them
@@ -467,90 +477,6 @@ impl Store {
     }
 }
 
-/// See [`Store::insert_order`]; runs inside a group-commit batch.
-async fn insert_order(
-    conn: &mut SqliteConnection,
-    new: NewOrder,
-    webhook: Option<WebhookId>,
-) -> Result<Inserted, StoreError> {
-    let existing = sqlx::query(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE branch = ? AND site_id = ?"
-    ))
-    .bind(&new.branch)
-    .bind(&new.site_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(webhook) = &webhook {
-        sqlx::query("DELETE FROM seen_webhook_ids WHERE expires_at <= ?")
-            .bind(new.now_ms)
-            .execute(&mut *conn)
-            .await?;
-        let seen: Option<i64> =
-            sqlx::query("SELECT order_id FROM seen_webhook_ids WHERE webhook_id = ?")
-                .bind(&webhook.id)
-                .fetch_optional(&mut *conn)
-                .await?
-                .map(|row| row.get(0));
-        let same_order = existing
-            .as_ref()
-            .is_some_and(|row| Some(row.get::<i64, _>("id")) == seen);
-        // The site retries a message with the same id (Standard Webhooks), so only an id
-        // reused for another order is a replay.
-        if seen.is_some() && !same_order {
-            return Ok(Inserted::ReplayedWebhook);
-        }
-    }
-    if let Some(row) = existing {
-        return Ok(Inserted::Existing(stored_order(&row)?));
-    }
-    let inserted = sqlx::query(&format!(
-        "INSERT INTO orders (branch, site_id, raw_body, content_hash, answer, iiko_ids,
-             iiko_order_id, request, problems, state, fallback_reason, next_attempt_at,
-             created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {ORDER_COLUMNS}"
-    ))
-    .bind(&new.branch)
-    .bind(&new.site_id)
-    .bind(&new.raw_body)
-    .bind(&new.content_hash)
-    .bind(&new.answer)
-    .bind(&new.iiko_ids)
-    .bind(&new.iiko_order_id)
-    .bind(&new.request)
-    .bind(&new.problems)
-    .bind(new.state.as_str())
-    .bind(&new.fallback_reason)
-    .bind(new.now_ms)
-    .bind(new.now_ms)
-    .bind(new.now_ms)
-    .fetch_one(&mut *conn)
-    .await?;
-    let id: i64 = inserted.get("id");
-    let note = new.fallback_reason.as_deref().unwrap_or("accepted");
-    history(conn, id, new.now_ms, Some(new.state), note).await?;
-    if let Some(reason) = &new.fallback_reason {
-        let event = NewEvent {
-            kind: EventType::OrderFallback,
-            branch: &new.branch,
-            order_id: Some(&new.site_id),
-            data: json!({ "reason": reason }),
-            at_ms: new.now_ms,
-        };
-        enqueue_event(conn, &event).await?;
-    }
-    if let Some(webhook) = webhook {
-        sqlx::query(
-            "INSERT INTO seen_webhook_ids (webhook_id, order_id, expires_at) VALUES (?, ?, ?)",
-        )
-        .bind(&webhook.id)
-        .bind(id)
-        .bind(webhook.expires_at_ms)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(Inserted::New(stored_order(&inserted)?))
-}
-
 /// See [`Store::lease_due_orders`]; runs inside a group-commit batch.
 async fn lease_due_orders(
     conn: &mut SqliteConnection,
@@ -756,7 +682,7 @@ async fn fetch(tx: &mut sqlx::SqliteConnection, id: i64) -> Result<StoredOrder, 
     stored_order(&row)
 }
 
-fn stored_order(row: &SqliteRow) -> Result<StoredOrder, StoreError> {
+pub(super) fn stored_order(row: &SqliteRow) -> Result<StoredOrder, StoreError> {
     let state: String = row.get("state");
     Ok(StoredOrder {
         id: row.get("id"),

@@ -252,13 +252,20 @@ impl Default for DeliveryConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatusConfig {
+    /// How often iiko is polled (`by_revision`, then `by_id` for orders not seen lately).
     pub poll_interval_seconds: f64,
+    /// An order iiko has said nothing about for this long is read back with `by_id`.
+    pub recheck_after_seconds: f64,
+    /// How long a cancellation from the site follows iiko's command before answering.
+    pub cancel_wait_seconds: f64,
 }
 
 impl Default for StatusConfig {
     fn default() -> Self {
         Self {
             poll_interval_seconds: 60.0,
+            recheck_after_seconds: 600.0,
+            cancel_wait_seconds: 10.0,
         }
     }
 }
@@ -269,6 +276,11 @@ pub struct IikoWebhookConfig {
     #[serde(default = "default_webhook_path")]
     pub path: String,
     pub auth_token: Option<SecretString>,
+    /// The public URL iiko calls (this server's `path` as seen from the internet).
+    pub url: Option<Url>,
+    /// `serve` registers `url` with iiko for every branch's organization at start.
+    #[serde(default)]
+    pub register_on_start: bool,
 }
 
 impl Default for IikoWebhookConfig {
@@ -276,6 +288,8 @@ impl Default for IikoWebhookConfig {
         Self {
             path: default_webhook_path(),
             auth_token: None,
+            url: None,
+            register_on_start: false,
         }
     }
 }
@@ -603,8 +617,30 @@ impl Sources {
         if !positive(config.delivery.creation_wait_seconds) {
             problems.push(self.problem("delivery.creation_wait_seconds", "must be positive"));
         }
-        if !positive(config.status.poll_interval_seconds) {
-            problems.push(self.problem("status.poll_interval_seconds", "must be positive"));
+        for (key, value) in [
+            (
+                "status.poll_interval_seconds",
+                config.status.poll_interval_seconds,
+            ),
+            (
+                "status.recheck_after_seconds",
+                config.status.recheck_after_seconds,
+            ),
+            ("status.cancel_wait_seconds", config.status.cancel_wait_seconds),
+        ] {
+            if !positive(value) {
+                problems.push(self.problem(key, "must be positive"));
+            }
+        }
+        if config.iiko_webhook.register_on_start {
+            if config.iiko_webhook.url.is_none() {
+                problems.push(self.problem("iiko_webhook.url", "required with register_on_start"));
+            }
+            if config.iiko_webhook.auth_token.is_none() {
+                problems.push(
+                    self.problem("iiko_webhook.auth_token", "required with register_on_start"),
+                );
+            }
         }
         for (key, value) in [
             (

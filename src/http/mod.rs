@@ -2,12 +2,17 @@
 mod auth;
 mod catalog;
 pub mod error;
+pub mod iiko_webhook;
+mod order_status;
 mod orders;
 pub mod signature;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
 
-use axum::{Json, Router, extract::State, http::StatusCode, middleware, routing::get};
+use axum::{
+    Json, Router, extract::DefaultBodyLimit, extract::State, http::StatusCode, middleware,
+    routing::get,
+};
 use serde_json::json;
 use tokio::{net::TcpListener, sync::watch};
 use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
@@ -18,8 +23,13 @@ use crate::{
     menu::{CatalogCache, MenuScheduler, MenuSyncer},
     notify::{FallbackWorker, Handover, Mailer, OperatorChats, Telegram, Templates},
     orders::Dispatcher,
+    status::{StatusTracker, register_webhooks},
     store::Store,
 };
+use iiko_webhook::WebhookInbox;
+
+/// iiko batches many orders' events into one webhook call; the site's limit is for orders.
+const WEBHOOK_MAX_BODY: usize = 16 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -37,6 +47,11 @@ pub struct Application {
     menu: MenuScheduler,
     dispatcher: Dispatcher,
     fallback: FallbackWorker,
+    tracker: StatusTracker,
+    /// Stores iiko's webhook calls; it ends once the server has stopped and the queue is drained.
+    inbox_writer: tokio::task::JoinHandle<()>,
+    /// Registers the webhook with iiko at start (`iiko_webhook.register_on_start`).
+    register: Option<(IikoClient, Arc<Config>)>,
 }
 
 impl Application {
@@ -80,6 +95,19 @@ impl Application {
             config.clone(),
             Arc::new(templates),
         ));
+        let tracker = StatusTracker::new(store.clone(), iiko.clone(), config.clone())
+            .with_menu(menu.trigger());
+        let (inbox, inbox_writer) = WebhookInbox::start(store.clone(), tracker.waker());
+        let webhook = iiko_webhook::router(
+            &config.iiko_webhook.path,
+            config.iiko_webhook.auth_token.clone(),
+            inbox,
+        )
+        .layer(DefaultBodyLimit::max(WEBHOOK_MAX_BODY));
+        let register = config
+            .iiko_webhook
+            .register_on_start
+            .then(|| (iiko.clone(), config.clone()));
         let state = AppState {
             config,
             iiko,
@@ -89,6 +117,7 @@ impl Application {
         let router = router(state)
             .layer(RequestBodyLimitLayer::new(max_body))
             .layer(middleware::map_response(orders::json_payload_too_large))
+            .merge(webhook)
             .layer(TraceLayer::new_for_http());
         Ok(Self {
             listener,
@@ -96,6 +125,9 @@ impl Application {
             menu,
             dispatcher,
             fallback,
+            tracker,
+            inbox_writer,
+            register,
         })
     }
 
@@ -113,6 +145,17 @@ impl Application {
         let (stop_workers, workers_stopped) = watch::channel(false);
         let menu = tokio::spawn(self.menu.run(workers_stopped.clone()));
         let dispatcher = tokio::spawn(self.dispatcher.run(workers_stopped.clone()));
+        let tracker = tokio::spawn(self.tracker.run(workers_stopped.clone()));
+        if let Some((iiko, config)) = self.register {
+            tokio::spawn(async move {
+                match register_webhooks(&iiko, &config).await {
+                    Ok(organizations) => {
+                        tracing::info!(?organizations, "iiko webhooks registered")
+                    }
+                    Err(error) => tracing::error!(%error, "iiko webhooks not registered"),
+                }
+            });
+        }
         let mut fallback_stopped = workers_stopped;
         let fallback = tokio::spawn(self.fallback.run(async move {
             let _ = fallback_stopped.wait_for(|stopped| *stopped).await;
@@ -130,6 +173,14 @@ impl Application {
         }
         if let Err(error) = fallback.await {
             tracing::error!(%error, "the fallback worker failed");
+        }
+        // The server is gone, so the inbox queue drains and its writer ends; what it stored
+        // is applied at the next start.
+        if let Err(error) = self.inbox_writer.await {
+            tracing::error!(%error, "the iiko webhook inbox failed");
+        }
+        if let Err(error) = tracker.await {
+            tracing::error!(%error, "the status tracker failed");
         }
         served
     }

@@ -3,6 +3,7 @@
 mod events;
 mod fallback;
 mod orders;
+mod status;
 
 pub use events::{EventType, NewEvent};
 
@@ -14,6 +15,7 @@ pub use orders::{
     ActionError, AttemptEnd, CallRecord, HistoryEntry, Inserted, NewOrder, OrderState, StoredOrder,
     WebhookId,
 };
+pub use status::{Applied, Creation, DeliveryReport, Placed, StatusMapper, TrackedOrder};
 
 use std::{path::Path, str::FromStr, time::Duration};
 

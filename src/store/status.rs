@@ -1,0 +1,517 @@
+//! Order statuses from iiko: reports (webhook or poll) applied to orders with their history
+//! entry and site events in one transaction, the per-organization `by_revision` cursor and the
+//! inbox of webhook calls. Every report is checked against iiko's `timestamp`, so a repeated or
+//! older one writes nothing.
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use super::{
+    Store, StoreError,
+    events::{EventType, NewEvent, enqueue_event},
+    orders::{
+        AttemptEnd, Guard, ORDER_COLUMNS, OrderState, StoredOrder, end_attempt, fetch, history,
+        stored_order,
+    },
+};
+
+/// What iiko said about one delivery, reduced to what status tracking needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryReport {
+    pub delivery_id: String,
+    pub organization_id: String,
+    /// iiko's `timestamp`: the latest change of the delivery on iiko's side.
+    pub timestamp: i64,
+    pub creation: Creation,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Creation {
+    InProgress,
+    Failed {
+        code: Option<String>,
+        message: String,
+        /// It may pass (an offline terminal): the dispatcher's retries handle it.
+        transient: bool,
+    },
+    Placed(Placed),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placed {
+    pub number: i64,
+    /// iiko's DeliveryStatus, as iiko spells it.
+    pub status: String,
+    /// The cause (and comment) of a cancellation.
+    pub cancel_reason: Option<String>,
+    /// `movedToDeliveryId` / `movedToOrganizationId`: the order lives on there.
+    pub moved_to: Option<(String, String)>,
+    /// `movedFromDeliveryId`: the delivery this one replaced.
+    pub moved_from: Option<String>,
+}
+
+/// What applying one report did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// No order of the bridge has this delivery id.
+    Unknown,
+    /// Older than (or the same as) what was applied already, or about a replaced delivery.
+    Stale,
+    /// Seen, nothing new to tell.
+    Unchanged,
+    /// A new iiko status: history entry and `order.status` (and `order.cancelled`) written.
+    Changed { site_status: String },
+    /// The order moved to another delivery, which is followed from now on.
+    Moved,
+    /// The report ended a creation still in progress (`created` or `fallback`).
+    CreationEnded(OrderState),
+    /// iiko created an order that already went to the operators: left to them (logged).
+    Ignored,
+}
+
+/// Maps (branch key, iiko status) to the site status.
+pub type StatusMapper<'a> = &'a (dyn Fn(&str, &str) -> String + Sync);
+
+/// An order whose status is being followed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackedOrder {
+    pub id: i64,
+    pub branch: String,
+    /// The delivery iiko knows it by now.
+    pub delivery_id: String,
+    /// Set when a move took it to another organization than its branch's.
+    pub organization_id: Option<String>,
+    pub seen_at: Option<i64>,
+}
+
+impl Store {
+    /// Applies reports in one transaction (polls bring hundreds at once); returns one outcome
+    /// per report, in order.
+    pub async fn apply_delivery_reports(
+        &self,
+        reports: &[DeliveryReport],
+        map: StatusMapper<'_>,
+        now_ms: i64,
+    ) -> Result<Vec<Applied>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut outcomes = Vec::with_capacity(reports.len());
+        for report in reports {
+            outcomes.push(apply(&mut tx, report, map, now_ms).await?);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Created orders whose iiko status is not final yet.
+    pub async fn tracked_orders(&self) -> Result<Vec<TrackedOrder>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, branch, COALESCE(tracked_iiko_id, iiko_order_id) AS delivery_id,
+                 tracked_organization_id, status_seen_at
+             FROM orders WHERE state = 'created' AND status_final = 0 ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| TrackedOrder {
+                id: row.get("id"),
+                branch: row.get("branch"),
+                delivery_id: row.get("delivery_id"),
+                organization_id: row.get("tracked_organization_id"),
+                seen_at: row.get("status_seen_at"),
+            })
+            .collect())
+    }
+
+    /// Notes that iiko was asked about these orders and answered (even with nothing new).
+    pub async fn mark_status_seen(&self, ids: &[i64], now_ms: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for id in ids {
+            sqlx::query("UPDATE orders SET status_seen_at = ? WHERE id = ?")
+                .bind(now_ms)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn status_cursor(&self, organization_id: &str) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query("SELECT revision FROM status_cursors WHERE organization_id = ?")
+                .bind(organization_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| row.get(0)),
+        )
+    }
+
+    /// Stores the next `by_revision` cursor; `None` forgets it (it became too old).
+    pub async fn save_status_cursor(
+        &self,
+        organization_id: &str,
+        revision: Option<i64>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        match revision {
+            Some(revision) => {
+                sqlx::query(
+                    "INSERT INTO status_cursors (organization_id, revision, updated_at)
+                     VALUES (?, ?, ?)
+                     ON CONFLICT (organization_id) DO UPDATE
+                     SET revision = excluded.revision, updated_at = excluded.updated_at",
+                )
+                .bind(organization_id)
+                .bind(revision)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM status_cursors WHERE organization_id = ?")
+                    .bind(organization_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores iiko webhook calls (one body each) in one transaction, before they are answered.
+    pub async fn push_webhook_calls(&self, bodies: &[&str], now_ms: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for body in bodies {
+            sqlx::query("INSERT INTO iiko_webhook_inbox (received_at, body) VALUES (?, ?)")
+                .bind(now_ms)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The oldest stored webhook calls: (inbox id, body).
+    pub async fn webhook_calls(&self, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query("SELECT id, body FROM iiko_webhook_inbox ORDER BY id LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// Drops processed webhook calls, up to and including `last_id`.
+    pub async fn drop_webhook_calls(&self, last_id: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM iiko_webhook_inbox WHERE id <= ?")
+            .bind(last_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The site cancelled an order iiko does not have: it is not sent. Refused once the
+    /// dispatcher may have reached iiko (the order is then cancelled in iiko instead).
+    pub async fn cancel_before_iiko(
+        &self,
+        id: i64,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Option<StoredOrder>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let changed = sqlx::query(
+            "UPDATE orders SET state = 'cancelled', cancel_reason = ?, status_final = 1,
+                 updated_at = ?
+             WHERE id = ? AND state IN ('queued', 'retrying') AND lease_owner IS NULL
+               AND create_sent = 0",
+        )
+        .bind(reason)
+        .bind(now_ms)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(None);
+        }
+        history(
+            &mut tx,
+            id,
+            now_ms,
+            Some(OrderState::Cancelled),
+            None,
+            &format!("отменён сайтом до передачи в iiko: {reason}"),
+        )
+        .await?;
+        let order = fetch(&mut tx, id).await?;
+        cancelled_event(&mut tx, &order, reason, now_ms).await?;
+        tx.commit().await?;
+        Ok(Some(order))
+    }
+
+    /// Notes the site's reason before a cancellation is sent to iiko, with a history entry.
+    pub async fn note_cancel_request(
+        &self,
+        id: i64,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE orders SET cancel_reason = ?, updated_at = ? WHERE id = ?")
+            .bind(reason)
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        history(
+            &mut tx,
+            id,
+            now_ms,
+            None,
+            None,
+            &format!("сайт просит отменить заказ: {reason}"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The site events written for one order, oldest first, as their JSON bodies.
+    pub async fn site_events_of(
+        &self,
+        branch: &str,
+        order_id: &str,
+    ) -> Result<Vec<Value>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT body FROM site_events WHERE branch = ? AND order_id = ? ORDER BY id",
+        )
+        .bind(branch)
+        .bind(order_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                serde_json::from_str(row.get::<&str, _>(0))
+                    .map_err(|e| StoreError::Corrupt(format!("site event body: {e}")))
+            })
+            .collect()
+    }
+}
+
+async fn apply(
+    tx: &mut sqlx::SqliteConnection,
+    report: &DeliveryReport,
+    map: StatusMapper<'_>,
+    now_ms: i64,
+) -> Result<Applied, StoreError> {
+    let moved_from = match &report.creation {
+        Creation::Placed(placed) => placed.moved_from.as_deref(),
+        _ => None,
+    };
+    let Some(mut order) = find(tx, &report.delivery_id).await? else {
+        // The first word of a delivery that replaced one of ours (a move).
+        let Some(previous) = moved_from else {
+            return Ok(Applied::Unknown);
+        };
+        let Some(order) = find(tx, previous).await? else {
+            return Ok(Applied::Unknown);
+        };
+        if order.current_iiko_id() != previous {
+            return Ok(Applied::Stale);
+        }
+        follow_move(tx, &order, &report.delivery_id, &report.organization_id, now_ms).await?;
+        let order = fetch(tx, order.id).await?;
+        return apply_to(tx, order, report, map, now_ms).await;
+    };
+    if order.current_iiko_id() != report.delivery_id {
+        return Ok(Applied::Stale);
+    }
+    if order.iiko_timestamp.is_some_and(|seen| report.timestamp <= seen) {
+        sqlx::query("UPDATE orders SET status_seen_at = ? WHERE id = ?")
+            .bind(now_ms)
+            .bind(order.id)
+            .execute(&mut *tx)
+            .await?;
+        return Ok(Applied::Stale);
+    }
+    if matches!(
+        order.state,
+        OrderState::Queued | OrderState::Sending | OrderState::Retrying
+    ) {
+        let end = match &report.creation {
+            Creation::InProgress | Creation::Failed { transient: true, .. } => {
+                return Ok(Applied::Unchanged);
+            }
+            Creation::Failed { code, message, .. } => AttemptEnd::Fallback {
+                reason: format!("iiko отклонил заказ: {message}"),
+                error_code: code.clone(),
+            },
+            Creation::Placed(placed) => AttemptEnd::Created {
+                number: Some(placed.number),
+                status: None,
+            },
+        };
+        let creation_status = match end {
+            AttemptEnd::Created { .. } => "Success",
+            _ => "Error",
+        };
+        if !end_attempt(
+            tx,
+            order.id,
+            Guard::Unfinished,
+            &end,
+            Some(creation_status),
+            now_ms,
+        )
+        .await?
+        {
+            return Ok(Applied::Stale);
+        }
+        order = fetch(tx, order.id).await?;
+        if order.state == OrderState::Fallback {
+            return Ok(Applied::CreationEnded(OrderState::Fallback));
+        }
+        apply_to(tx, order, report, map, now_ms).await?;
+        return Ok(Applied::CreationEnded(OrderState::Created));
+    }
+    apply_to(tx, order, report, map, now_ms).await
+}
+
+/// Applies a report about the order's current delivery.
+async fn apply_to(
+    tx: &mut sqlx::SqliteConnection,
+    order: StoredOrder,
+    report: &DeliveryReport,
+    map: StatusMapper<'_>,
+    now_ms: i64,
+) -> Result<Applied, StoreError> {
+    let placed = match (&report.creation, order.state) {
+        (Creation::Placed(placed), OrderState::Created) if !order.status_final => placed,
+        (Creation::Placed(_), OrderState::Fallback) => return Ok(Applied::Ignored),
+        _ => return Ok(Applied::Unchanged),
+    };
+    sqlx::query(
+        "UPDATE orders SET iiko_timestamp = ?, status_seen_at = ?, iiko_number = ?,
+             iiko_status = ?, updated_at = ?
+         WHERE id = ?",
+    )
+    .bind(report.timestamp)
+    .bind(now_ms)
+    .bind(placed.number)
+    .bind(&placed.status)
+    .bind(now_ms)
+    .bind(order.id)
+    .execute(&mut *tx)
+    .await?;
+    if let (Some((delivery, organization)), "Cancelled") =
+        (&placed.moved_to, placed.status.as_str())
+    {
+        follow_move(tx, &order, delivery, organization, now_ms).await?;
+        return Ok(Applied::Moved);
+    }
+    if order.reported_iiko_status.as_deref() == Some(placed.status.as_str()) {
+        return Ok(Applied::Unchanged);
+    }
+    let site_status = map(&order.branch, &placed.status);
+    let cancelled = placed.status == "Cancelled";
+    let closed = cancelled || placed.status == "Closed";
+    let reason = cancelled.then(|| {
+        placed
+            .cancel_reason
+            .clone()
+            .or_else(|| order.cancel_reason.clone())
+            .unwrap_or_else(|| "отменён в iiko".into())
+    });
+    sqlx::query(
+        "UPDATE orders SET reported_iiko_status = ?, site_status = ?,
+             status_final = ?, cancel_reason = COALESCE(?, cancel_reason),
+             state = CASE WHEN ? THEN 'cancelled' ELSE state END
+         WHERE id = ?",
+    )
+    .bind(&placed.status)
+    .bind(&site_status)
+    .bind(closed)
+    .bind(&reason)
+    .bind(cancelled)
+    .bind(order.id)
+    .execute(&mut *tx)
+    .await?;
+    let note = match &reason {
+        Some(reason) => format!("iiko: {} ({reason})", placed.status),
+        None => format!("iiko: {}", placed.status),
+    };
+    let state = cancelled.then_some(OrderState::Cancelled);
+    history(tx, order.id, now_ms, state, Some(&site_status), &note).await?;
+    let event = NewEvent {
+        kind: EventType::OrderStatus,
+        branch: &order.branch,
+        order_id: Some(&order.site_id),
+        data: json!({ "status": site_status, "iiko_status": placed.status }),
+        at_ms: now_ms,
+    };
+    enqueue_event(tx, &event).await?;
+    if let Some(reason) = &reason {
+        cancelled_event(tx, &order, reason, now_ms).await?;
+    }
+    Ok(Applied::Changed { site_status })
+}
+
+/// From now on the order is followed under `delivery` (iiko moved it to another terminal group).
+async fn follow_move(
+    tx: &mut sqlx::SqliteConnection,
+    order: &StoredOrder,
+    delivery: &str,
+    organization: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE orders SET tracked_iiko_id = ?, tracked_organization_id = ?,
+             iiko_timestamp = NULL, status_seen_at = ?, updated_at = ?
+         WHERE id = ?",
+    )
+    .bind(delivery)
+    .bind(organization)
+    .bind(now_ms)
+    .bind(now_ms)
+    .bind(order.id)
+    .execute(&mut *tx)
+    .await?;
+    let note = format!("iiko перенёс заказ на другую группу терминалов (доставка {delivery})");
+    history(tx, order.id, now_ms, None, None, &note).await
+}
+
+async fn cancelled_event(
+    tx: &mut sqlx::SqliteConnection,
+    order: &StoredOrder,
+    reason: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let event = NewEvent {
+        kind: EventType::OrderCancelled,
+        branch: &order.branch,
+        order_id: Some(&order.site_id),
+        data: json!({ "reason": reason }),
+        at_ms: now_ms,
+    };
+    enqueue_event(tx, &event).await?;
+    Ok(())
+}
+
+/// The order iiko knows by this delivery id, now or before a move.
+async fn find(
+    tx: &mut sqlx::SqliteConnection,
+    delivery_id: &str,
+) -> Result<Option<StoredOrder>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE tracked_iiko_id = ?
+         UNION ALL SELECT {ORDER_COLUMNS} FROM orders WHERE iiko_order_id = ? LIMIT 1"
+    ))
+    .bind(delivery_id)
+    .bind(delivery_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    row.map(|row| stored_order(&row)).transpose()
+}

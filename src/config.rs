@@ -626,7 +626,10 @@ impl Sources {
                 "status.recheck_after_seconds",
                 config.status.recheck_after_seconds,
             ),
-            ("status.cancel_wait_seconds", config.status.cancel_wait_seconds),
+            (
+                "status.cancel_wait_seconds",
+                config.status.cancel_wait_seconds,
+            ),
         ] {
             if !positive(value) {
                 problems.push(self.problem(key, "must be positive"));

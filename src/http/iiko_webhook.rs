@@ -102,10 +102,16 @@ async fn receive(
     }
     if bad > 0 {
         // The readable events still count; the tracker skips (and logs) the others.
-        tracing::warn!(bad, of = events.len(), "iiko webhook call with malformed events");
+        tracing::warn!(
+            bad,
+            of = events.len(),
+            "iiko webhook call with malformed events"
+        );
     }
     receiver.inbox.push(text.to_owned()).await.map_err(|()| {
-        ApiError::unavailable(&StoreError::Corrupt("the webhook inbox is unavailable".into()))
+        ApiError::unavailable(&StoreError::Corrupt(
+            "the webhook inbox is unavailable".into(),
+        ))
     })?;
     Ok((StatusCode::OK, Json(json!({"stored": events.len() - bad}))).into_response())
 }

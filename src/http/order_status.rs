@@ -88,8 +88,14 @@ fn reason(body: &[u8]) -> Result<Option<String>, ApiError> {
             format!("the body must be {{\"reason\"?: string}}: {e}"),
         )
     })?;
-    let reason = body.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
-    if reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON) {
+    let reason = body
+        .reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON)
+    {
         return Err(ApiError::invalid(vec![FieldProblem::new(
             "reason",
             "too_long",

@@ -17,8 +17,9 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use secrecy::ExposeSecret;
 
 use super::{
-    AppState, order_status,
+    AppState,
     error::ApiError,
+    order_status,
     signature::{self, SignedHeaders, WebhookSecret},
 };
 use crate::orders::service;

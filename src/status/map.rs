@@ -33,12 +33,7 @@ pub fn site_status(branch: Option<&BranchConfig>, iiko_status: &str) -> String {
 
 /// `site_status` over every branch of `config`, in the shape the store asks for.
 pub fn mapper(config: &Config) -> impl Fn(&str, &str) -> String + Sync + '_ {
-    move |branch, status| {
-        site_status(
-            config.branches.iter().find(|b| b.key == branch),
-            status,
-        )
-    }
+    move |branch, status| site_status(config.branches.iter().find(|b| b.key == branch), status)
 }
 
 fn snake_case(text: &str) -> String {
@@ -69,7 +64,9 @@ pub fn report_of(info: &OrderInfo) -> DeliveryReport {
                 }
             }),
             moved_to: order.moved_to_delivery_id.map(|id| {
-                let organization = order.moved_to_organization_id.unwrap_or(info.organization_id);
+                let organization = order
+                    .moved_to_organization_id
+                    .unwrap_or(info.organization_id);
                 (id.to_string(), organization.to_string())
             }),
             moved_from: order.moved_from_delivery_id.map(|id| id.to_string()),

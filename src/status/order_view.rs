@@ -55,7 +55,10 @@ async fn view(store: &Store, order: &StoredOrder) -> Result<Value, ViewError> {
     for (key, value) in [
         ("number", order.iiko_number.map(Value::from)),
         ("status", order.iiko_status.clone().map(Value::from)),
-        ("creation_status", order.creation_status.clone().map(Value::from)),
+        (
+            "creation_status",
+            order.creation_status.clone().map(Value::from),
+        ),
     ] {
         if let Some(value) = value {
             iiko[key] = value;
@@ -157,9 +160,14 @@ pub async fn cancel_order(
         removal_comment: None,
         user_id_for_writeoff: None,
     };
-    let sent = logged_call(store, order.id, "cancel", format!("order {delivery_id}"), iiko.cancel_delivery(&request), |r| {
-        Some(r.correlation_id)
-    })
+    let sent = logged_call(
+        store,
+        order.id,
+        "cancel",
+        format!("order {delivery_id}"),
+        iiko.cancel_delivery(&request),
+        |r| Some(r.correlation_id),
+    )
     .await;
     let correlation_id = match sent {
         Ok(response) => response.correlation_id,
@@ -193,7 +201,9 @@ pub async fn cancel_order(
                 return Err(ViewError::Refused(format!("iiko refused: {why}")));
             }
             // Still running (or iiko unsure) when the wait is over: the tracker sees the outcome.
-            _ if Instant::now() >= deadline => return view(store, &find_again(store, &order).await?).await,
+            _ if Instant::now() >= deadline => {
+                return view(store, &find_again(store, &order).await?).await;
+            }
             _ => tokio::time::sleep(COMMAND_POLL).await,
         }
     }
@@ -203,9 +213,14 @@ pub async fn cancel_order(
         order_ids: Some(vec![delivery_id]),
         ..DeliveriesByIdRequest::default()
     };
-    match logged_call(store, order.id, "by_id", format!("order {delivery_id}"), iiko.deliveries_by_id(&read), |r| {
-        Some(r.correlation_id)
-    })
+    match logged_call(
+        store,
+        order.id,
+        "by_id",
+        format!("order {delivery_id}"),
+        iiko.deliveries_by_id(&read),
+        |r| Some(r.correlation_id),
+    )
     .await
     {
         Ok(response) => {
@@ -214,7 +229,9 @@ pub async fn cancel_order(
                 .apply_delivery_reports(&reports, &mapper(config), Utc::now().timestamp_millis())
                 .await?;
         }
-        Err(error) => tracing::warn!(%error, order = order.id, "reading a cancelled order back failed"),
+        Err(error) => {
+            tracing::warn!(%error, order = order.id, "reading a cancelled order back failed")
+        }
     }
     view(store, &find_again(store, &order).await?).await
 }

@@ -203,7 +203,7 @@ impl StatusTracker {
                 .store
                 .apply_delivery_reports(&deliveries, &map, Utc::now().timestamp_millis())
                 .await?;
-            log_unknown(&deliveries, &outcomes, "webhook");
+            log_outcomes(&deliveries, &outcomes, "webhook");
             report.tally.add(&outcomes);
             if let Some(menu) = &self.menu {
                 for (branch, kind) in &syncs {
@@ -298,9 +298,14 @@ impl StatusTracker {
                         .store
                         .apply_delivery_reports(&reports, &map, now.timestamp_millis())
                         .await?;
+                    log_outcomes(&reports, &outcomes, "by_revision");
                     report.tally.add(&outcomes);
                     self.store
-                        .save_status_cursor(&key, Some(response.max_revision), now.timestamp_millis())
+                        .save_status_cursor(
+                            &key,
+                            Some(response.max_revision),
+                            now.timestamp_millis(),
+                        )
                         .await?;
                     false
                 }
@@ -352,6 +357,7 @@ impl StatusTracker {
                     .store
                     .apply_delivery_reports(&reports, &map, now.timestamp_millis())
                     .await?;
+                log_outcomes(&reports, &outcomes, "by_id");
                 report.tally.add(&outcomes);
             }
             if cursor_lost {
@@ -366,10 +372,16 @@ impl StatusTracker {
     }
 }
 
-fn log_unknown(reports: &[DeliveryReport], outcomes: &[Applied], source: &str) {
+/// Updates about deliveries the bridge does not have are counted and ignored; iiko creating an
+/// order the operators already have is worth a warning (they may enter it twice).
+fn log_outcomes(reports: &[DeliveryReport], outcomes: &[Applied], source: &str) {
     for (report, outcome) in reports.iter().zip(outcomes) {
-        if *outcome == Applied::Unknown {
-            tracing::info!(delivery = %report.delivery_id, source, "iiko update for an order the bridge does not have; ignored");
+        match outcome {
+            Applied::Unknown => tracing::info!(delivery = %report.delivery_id, source,
+                "iiko update for an order the bridge does not have; ignored"),
+            Applied::Ignored => tracing::warn!(delivery = %report.delivery_id, source,
+                "iiko created an order that was already handed to the operators"),
+            _ => {}
         }
     }
 }

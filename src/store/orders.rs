@@ -133,7 +133,9 @@ pub struct StoredOrder {
 impl StoredOrder {
     /// The delivery id iiko knows the order by now (it changes when the order is moved).
     pub fn current_iiko_id(&self) -> &str {
-        self.tracked_iiko_id.as_deref().unwrap_or(&self.iiko_order_id)
+        self.tracked_iiko_id
+            .as_deref()
+            .unwrap_or(&self.iiko_order_id)
     }
 }
 
@@ -187,7 +189,8 @@ pub enum ActionError {
     Store(#[from] StoreError),
 }
 
-pub(super) const ORDER_COLUMNS: &str = "id, branch, site_id, raw_body, content_hash, answer, iiko_ids,
+pub(super) const ORDER_COLUMNS: &str =
+    "id, branch, site_id, raw_body, content_hash, answer, iiko_ids,
     iiko_order_id, request, problems, state, fallback_reason, attempts, next_attempt_at,
     lease_owner, lease_until, create_sent, correlation_id, iiko_number, iiko_status,
     creation_status, error_code, error_message, created_at, updated_at, reported_iiko_status,
@@ -496,11 +499,12 @@ impl Store {
     }
 
     pub async fn order_history(&self, id: i64) -> Result<Vec<HistoryEntry>, StoreError> {
-        let rows =
-            sqlx::query("SELECT at, state, status, note FROM order_history WHERE order_id = ? ORDER BY id")
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT at, state, status, note FROM order_history WHERE order_id = ? ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
             .map(|row| HistoryEntry {
@@ -606,7 +610,7 @@ pub(super) async fn end_attempt(
         Guard::Lease(owner) => Some(owner),
         Guard::Unfinished => None,
     };
-        let (state, note, next_at, reason, code, number, status) = match end {
+    let (state, note, next_at, reason, code, number, status) = match end {
         AttemptEnd::Created { number, status } => (
             OrderState::Created,
             "iiko created the order".to_owned(),
@@ -718,7 +722,10 @@ pub(super) async fn history(
     Ok(())
 }
 
-pub(super) async fn fetch(tx: &mut sqlx::SqliteConnection, id: i64) -> Result<StoredOrder, StoreError> {
+pub(super) async fn fetch(
+    tx: &mut sqlx::SqliteConnection,
+    id: i64,
+) -> Result<StoredOrder, StoreError> {
     let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"))
         .bind(id)
         .fetch_one(tx)

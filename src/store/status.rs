@@ -322,14 +322,24 @@ async fn apply(
         if order.current_iiko_id() != previous {
             return Ok(Applied::Stale);
         }
-        follow_move(tx, &order, &report.delivery_id, &report.organization_id, now_ms).await?;
+        follow_move(
+            tx,
+            &order,
+            &report.delivery_id,
+            &report.organization_id,
+            now_ms,
+        )
+        .await?;
         let order = fetch(tx, order.id).await?;
         return apply_to(tx, order, report, map, now_ms).await;
     };
     if order.current_iiko_id() != report.delivery_id {
         return Ok(Applied::Stale);
     }
-    if order.iiko_timestamp.is_some_and(|seen| report.timestamp <= seen) {
+    if order
+        .iiko_timestamp
+        .is_some_and(|seen| report.timestamp <= seen)
+    {
         sqlx::query("UPDATE orders SET status_seen_at = ? WHERE id = ?")
             .bind(now_ms)
             .bind(order.id)
@@ -342,7 +352,10 @@ async fn apply(
         OrderState::Queued | OrderState::Sending | OrderState::Retrying
     ) {
         let end = match &report.creation {
-            Creation::InProgress | Creation::Failed { transient: true, .. } => {
+            Creation::InProgress
+            | Creation::Failed {
+                transient: true, ..
+            } => {
                 return Ok(Applied::Unchanged);
             }
             Creation::Failed { code, message, .. } => AttemptEnd::Fallback {
@@ -514,4 +527,146 @@ async fn find(
     .fetch_optional(&mut *tx)
     .await?;
     row.map(|row| stored_order(&row)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Inserted, NewOrder};
+
+    async fn sending_order() -> (Store, tempfile::TempDir, StoredOrder) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/bridge.db", dir.path().display()))
+            .await
+            .unwrap();
+        let new = NewOrder {
+            branch: "lenina",
+            site_id: "A",
+            raw_body: "{}",
+            content_hash: "h",
+            answer: "{}",
+            iiko_ids: "{}",
+            iiko_order_id: "00000000-0000-0000-0000-000000000001",
+            request: Some("{}"),
+            problems: None,
+            state: OrderState::Queued,
+            fallback_reason: None,
+            now_ms: 1_000,
+        };
+        let Inserted::New(order) = store.insert_order(new, None).await.unwrap() else {
+            panic!("a new order");
+        };
+        store
+            .lease_due_orders("w1", 1_000, 90_000, 8)
+            .await
+            .unwrap();
+        store.mark_create_sent(order.id, 1_001).await.unwrap();
+        (store, dir, order)
+    }
+
+    fn report(timestamp: i64, creation: Creation) -> DeliveryReport {
+        DeliveryReport {
+            delivery_id: "00000000-0000-0000-0000-000000000001".into(),
+            organization_id: "org".into(),
+            timestamp,
+            creation,
+        }
+    }
+
+    fn placed(status: &str) -> Creation {
+        Creation::Placed(Placed {
+            number: 7,
+            status: status.into(),
+            cancel_reason: None,
+            moved_to: None,
+            moved_from: None,
+        })
+    }
+
+    fn map(_: &str, status: &str) -> String {
+        status.to_lowercase()
+    }
+
+    #[tokio::test]
+    async fn a_webhook_ends_a_creation_the_dispatcher_follows_and_the_dispatcher_cannot_overwrite_it()
+     {
+        let (store, _dir, order) = sending_order().await;
+        let offline = Creation::Failed {
+            code: Some("Common".into()),
+            message: "Creation timeout expired".into(),
+            transient: true,
+        };
+        let outcomes = store
+            .apply_delivery_reports(&[report(5, offline)], &map, 2_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            outcomes,
+            [Applied::Unchanged],
+            "retries stay the dispatcher's"
+        );
+
+        let outcomes = store
+            .apply_delivery_reports(&[report(6, placed("Unconfirmed"))], &map, 2_000)
+            .await
+            .unwrap();
+        assert_eq!(outcomes, [Applied::CreationEnded(OrderState::Created)]);
+        let fallback = AttemptEnd::Fallback {
+            reason: "gave up".into(),
+            error_code: None,
+        };
+        assert!(
+            !store
+                .finish_attempt(order.id, "w1", &fallback, None, 3_000)
+                .await
+                .unwrap(),
+            "the lease was taken away"
+        );
+        let stored = store.order(order.id).await.unwrap().unwrap();
+        assert_eq!(stored.state, OrderState::Created);
+        assert_eq!(stored.site_status.as_deref(), Some("unconfirmed"));
+        let kinds: Vec<Value> = store
+            .site_events_of("lenina", "A")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e["type"].clone())
+            .collect();
+        assert_eq!(kinds, [json!("order.created"), json!("order.status")]);
+    }
+
+    #[tokio::test]
+    async fn a_creation_error_from_iiko_sends_the_order_to_the_operators_once() {
+        let (store, _dir, order) = sending_order().await;
+        let refused = Creation::Failed {
+            code: Some("PaymentTypeNotFound".into()),
+            message: "PaymentTypeNotFound: no such type".into(),
+            transient: false,
+        };
+        let outcomes = store
+            .apply_delivery_reports(
+                &[report(5, refused.clone()), report(5, refused)],
+                &map,
+                2_000,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            outcomes,
+            [
+                Applied::CreationEnded(OrderState::Fallback),
+                Applied::Unchanged
+            ]
+        );
+        let stored = store.order(order.id).await.unwrap().unwrap();
+        assert_eq!(stored.state, OrderState::Fallback);
+        assert_eq!(stored.error_code.as_deref(), Some("PaymentTypeNotFound"));
+        assert_eq!(store.site_events_of("lenina", "A").await.unwrap().len(), 1);
+        // iiko creating it after all leaves it with the operators.
+        let late = store
+            .apply_delivery_reports(&[report(9, placed("Unconfirmed"))], &map, 3_000)
+            .await
+            .unwrap();
+        assert_eq!(late, [Applied::Ignored]);
+    }
 }

@@ -894,6 +894,23 @@ mod tests {
     }
 
     #[test]
+    fn registering_webhooks_at_start_needs_the_url_and_the_token() {
+        let text = EXAMPLE.replace("register_on_start = false", "register_on_start = true");
+        let problems = problems(&text);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.ends_with("iiko_webhook.url: required with register_on_start")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.ends_with("iiko_webhook.auth_token: required with register_on_start"))
+        );
+    }
+
+    #[test]
     fn a_bad_uuid_names_the_key_with_its_index_and_the_file() {
         let text = format!(
             "{EXAMPLE}\n[[branches]]\nkey = \"mira\"\nname = \"Мира\"\norganization_id = \"7c1a0001-0000-4000-8000-000000000002\"\nterminal_group_id = \"not-a-uuid\"\ntimezone = \"Europe/Moscow\"\nmenu = {{ source = \"nomenclature\" }}\npayment_types = {{ cash = \"7c1a0003-0000-4000-8000-000000000001\", card = \"7c1a0003-0000-4000-8000-000000000002\", online = \"7c1a0003-0000-4000-8000-000000000003\" }}\n"

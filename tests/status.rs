@@ -43,6 +43,7 @@ const COURIER_FLOW: [&str; 8] = [
 struct Bed {
     sim: SimHandle,
     _dir: TempDir,
+    config_path: std::path::PathBuf,
     config: Config,
     store: Store,
     catalog: Catalog,
@@ -109,6 +110,7 @@ impl Bed {
         Bed {
             sim,
             _dir: dir,
+            config_path,
             config,
             store,
             catalog,
@@ -645,6 +647,40 @@ async fn registration_sends_the_url_the_token_and_an_explicit_filter_per_organiz
     assert_eq!(
         body["webHooksFilter"]["stopListUpdateFilter"]["updates"],
         true
+    );
+}
+
+#[tokio::test]
+async fn webhooks_register_uses_the_given_url_and_needs_the_token() {
+    let bed = Bed::new().await;
+    let run = |extra: &'static [&'static str]| {
+        let config = bed.config_path.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_iiko-bridge"))
+                .arg("--config")
+                .arg(config)
+                .args(["webhooks", "register"])
+                .args(extra)
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let missing_url = run(&[]).await;
+    assert_eq!(missing_url.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing_url.stderr).contains("iiko_webhook.url"));
+    let done = run(&["--url", "https://bridge.example/iiko/webhook"]).await;
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(String::from_utf8_lossy(&done.stdout).contains(&demo_ids::ORG_LENINA.to_string()));
+    let calls = bed.requests("/api/1/webhooks/update_settings").await;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        calls[0]["body"]["webHooksUri"],
+        "https://bridge.example/iiko/webhook"
     );
 }
 

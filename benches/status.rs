@@ -34,6 +34,11 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let dir = tempfile::tempdir()?;
     let config = bench_config(&dir, sim.base_url.as_str(), "127.0.0.1:0")?;
+    assert_eq!(
+        config.iiko.requests_per_second.get(),
+        1000,
+        "iiko's rate limit is not measured"
+    );
     let store = Store::open(&config.store.url).await?;
     let http = reqwest::Client::new();
     let token = token(&http, &sim.url("api/1/access_token")).await?;
@@ -65,8 +70,16 @@ async fn main() -> anyhow::Result<()> {
             });
             let (http, url, token) = (&http, &create_url, &token);
             async move {
-                let response = http.post(url.clone()).bearer_auth(token).json(&body).send().await;
-                assert!(response.is_ok_and(|r| r.status().is_success()), "create {i}");
+                let response = http
+                    .post(url.clone())
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await;
+                assert!(
+                    response.is_ok_and(|r| r.status().is_success()),
+                    "create {i}"
+                );
             }
         })
         .await;
@@ -86,13 +99,23 @@ async fn main() -> anyhow::Result<()> {
             fallback_reason: None,
             now_ms: 0,
         };
-        assert!(matches!(store.insert_order(new, None).await?, Inserted::New(_)));
+        assert!(matches!(
+            store.insert_order(new, None).await?,
+            Inserted::New(_)
+        ));
     }
-    let leased = store.lease_due_orders("bench", 0, i64::MAX, ORDERS as i64).await?;
+    let leased = store
+        .lease_due_orders("bench", 0, i64::MAX, ORDERS as i64)
+        .await?;
     for order in &leased {
         store.mark_create_sent(order.id, 0).await?;
-        let end = AttemptEnd::Created { number: None, status: None };
-        store.finish_attempt(order.id, "bench", &end, Some("Success"), 0).await?;
+        let end = AttemptEnd::Created {
+            number: None,
+            status: None,
+        };
+        store
+            .finish_attempt(order.id, "bench", &end, Some("Success"), 0)
+            .await?;
     }
     eprintln!("set up in {:.1} s", started.elapsed().as_secs_f64());
 
@@ -131,7 +154,11 @@ async fn main() -> anyhow::Result<()> {
     control("sim/expire_revisions", json!({})).await?;
     control("sim/advance", json!({"steps": 1})).await?;
     cycle("cursor refused: by_id fallback", Utc::now()).await?;
-    cycle("quiet, all re-read by_id", Utc::now() + chrono::Duration::hours(1)).await?;
+    cycle(
+        "quiet, all re-read by_id",
+        Utc::now() + chrono::Duration::hours(1),
+    )
+    .await?;
 
     // The receiver: a server of its own with an empty store, so only receiving is measured
     // (the tracker applying the calls as unknown orders runs alongside, as in production).
@@ -193,11 +220,23 @@ fn bench_config(dir: &tempfile::TempDir, sim: &str, listen: &str) -> anyhow::Res
     let path = dir.path().display().to_string();
     let text = EXAMPLE
         .replace("http://127.0.0.1:9900", sim.trim_end_matches('/'))
-        .replace("sqlite://data/bridge.db", &format!("sqlite://{path}/bridge.db"))
-        .replace("export_dir = \"export\"", &format!("export_dir = \"{path}/export\""))
-        .replace("listen = \"0.0.0.0:8080\"", &format!("listen = \"{listen}\""))
+        .replace(
+            "sqlite://data/bridge.db",
+            &format!("sqlite://{path}/bridge.db"),
+        )
+        .replace(
+            "export_dir = \"export\"",
+            &format!("export_dir = \"{path}/export\""),
+        )
+        .replace(
+            "listen = \"0.0.0.0:8080\"",
+            &format!("listen = \"{listen}\""),
+        )
         .replace("requests_per_second = 10\n", "requests_per_second = 1000\n")
-        .replace("# auth_token = \"...\"", "auth_token = \"bench-hook-token\"");
+        .replace(
+            "# auth_token = \"...\"",
+            "auth_token = \"bench-hook-token\"",
+        );
     let file = dir.path().join("bridge.toml");
     std::fs::write(&file, text)?;
     Ok(Sources::load(&file)?.config()?)

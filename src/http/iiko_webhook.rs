@@ -108,6 +108,9 @@ async fn receive(
             "iiko webhook call with malformed events"
         );
     }
+    if events.is_empty() {
+        return Ok((StatusCode::OK, Json(json!({"stored": 0}))).into_response());
+    }
     receiver.inbox.push(text.to_owned()).await.map_err(|()| {
         ApiError::unavailable(&StoreError::Corrupt(
             "the webhook inbox is unavailable".into(),

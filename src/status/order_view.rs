@@ -226,7 +226,12 @@ pub async fn cancel_order(
         Ok(response) => {
             let reports: Vec<_> = response.orders.iter().map(report_of).collect();
             store
-                .apply_delivery_reports(&reports, &mapper(config), Utc::now().timestamp_millis())
+                .apply_delivery_reports(
+                    &reports,
+                    &[],
+                    &mapper(config),
+                    Utc::now().timestamp_millis(),
+                )
                 .await?;
         }
         Err(error) => {

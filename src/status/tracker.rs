@@ -19,10 +19,13 @@ use crate::iiko::{
     types::webhooks::{WebhookEvent, WebhookEventInfo, WebhookEventType},
 };
 use crate::menu::{MenuTrigger, SyncKind};
-use crate::store::{Applied, DeliveryReport, Store, StoreError};
+use crate::store::{Applied, DeliveryReport, StatusMapper, Store, StoreError};
+use futures::StreamExt;
 
 /// iiko's limit of ids per `deliveries/by_id` call.
 pub const BY_ID_BATCH: usize = 200;
+/// `by_id` calls of one poll in flight at once.
+const BATCHES_IN_FLIGHT: usize = 4;
 /// Webhook calls applied per store transaction.
 const INBOX_BATCH: i64 = 200;
 /// How often `run` looks at the inbox when nobody wakes it.
@@ -201,7 +204,7 @@ impl StatusTracker {
             }
             let outcomes = self
                 .store
-                .apply_delivery_reports(&deliveries, &map, Utc::now().timestamp_millis())
+                .apply_delivery_reports(&deliveries, &[], &map, Utc::now().timestamp_millis())
                 .await?;
             log_outcomes(&deliveries, &outcomes, "webhook");
             report.tally.add(&outcomes);
@@ -296,7 +299,7 @@ impl StatusTracker {
                     heard.extend(reports.iter().map(|r| r.delivery_id.clone()));
                     let outcomes = self
                         .store
-                        .apply_delivery_reports(&reports, &map, now.timestamp_millis())
+                        .apply_delivery_reports(&reports, &[], &map, now.timestamp_millis())
                         .await?;
                     log_outcomes(&reports, &outcomes, "by_revision");
                     report.tally.add(&outcomes);
@@ -326,39 +329,32 @@ impl StatusTracker {
                 .filter(|o| !heard.contains(&o.delivery_id))
                 .filter(|o| cursor_lost || o.seen_at.is_none_or(|seen| seen <= stale_before))
                 .collect();
+            // A few batches in flight at once: each waits mostly on iiko, and the client's
+            // rate limit still bounds the calls.
+            let batches: Vec<Vec<(i64, Uuid)>> = due
+                .chunks(BY_ID_BATCH)
+                .map(|batch| {
+                    batch
+                        .iter()
+                        .filter_map(|o| Some((o.id, Uuid::parse_str(&o.delivery_id).ok()?)))
+                        .collect()
+                })
+                .collect();
+            let batches = futures::stream::iter(batches)
+                .map(|batch| self.read_batch(organization, batch, &map, now))
+                .buffer_unordered(BATCHES_IN_FLIGHT)
+                .collect::<Vec<_>>()
+                .await;
             let mut newest = None;
-            for batch in due.chunks(BY_ID_BATCH) {
-                let ids: Vec<Uuid> = batch
-                    .iter()
-                    .filter_map(|o| Uuid::parse_str(&o.delivery_id).ok())
-                    .collect();
-                let request = DeliveriesByIdRequest {
-                    organization_id: organization,
-                    order_ids: Some(ids),
-                    ..DeliveriesByIdRequest::default()
-                };
+            for batch in batches {
                 report.requests += 1;
-                let response = match self.iiko.deliveries_by_id(&request).await {
-                    Ok(response) => response,
-                    Err(error) => {
-                        tracing::warn!(%organization, %error, "reading orders back by id failed");
-                        report.failures += 1;
-                        continue;
+                match batch? {
+                    Some((outcomes, batch_newest)) => {
+                        report.tally.add(&outcomes);
+                        newest = newest.max(batch_newest);
                     }
-                };
-                let reports: Vec<DeliveryReport> = response.orders.iter().map(report_of).collect();
-                newest = newest.max(reports.iter().map(|r| r.timestamp).max());
-                // iiko answered for all of them, also for those it no longer returns.
-                let asked: Vec<i64> = batch.iter().map(|o| o.id).collect();
-                self.store
-                    .mark_status_seen(&asked, now.timestamp_millis())
-                    .await?;
-                let outcomes = self
-                    .store
-                    .apply_delivery_reports(&reports, &map, now.timestamp_millis())
-                    .await?;
-                log_outcomes(&reports, &outcomes, "by_id");
-                report.tally.add(&outcomes);
+                    None => report.failures += 1,
+                }
             }
             if cursor_lost {
                 // iiko's revision and its orders' timestamps come from the same counter, so
@@ -374,6 +370,40 @@ impl StatusTracker {
 
 /// Updates about deliveries the bridge does not have are counted and ignored; iiko creating an
 /// order the operators already have is worth a warning (they may enter it twice).
+impl StatusTracker {
+    /// One `by_id` call for up to 200 orders and its reports applied; `None` when iiko failed.
+    async fn read_batch(
+        &self,
+        organization: Uuid,
+        batch: Vec<(i64, Uuid)>,
+        map: StatusMapper<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Vec<Applied>, Option<i64>)>, StoreError> {
+        let request = DeliveriesByIdRequest {
+            organization_id: organization,
+            order_ids: Some(batch.iter().map(|(_, delivery)| *delivery).collect()),
+            ..DeliveriesByIdRequest::default()
+        };
+        let response = match self.iiko.deliveries_by_id(&request).await {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::warn!(%organization, %error, "reading orders back by id failed");
+                return Ok(None);
+            }
+        };
+        let reports: Vec<DeliveryReport> = response.orders.iter().map(report_of).collect();
+        let newest = reports.iter().map(|r| r.timestamp).max();
+        // iiko answered for all of them, also for those it no longer returns.
+        let asked: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
+        let outcomes = self
+            .store
+            .apply_delivery_reports(&reports, &asked, map, now.timestamp_millis())
+            .await?;
+        log_outcomes(&reports, &outcomes, "by_id");
+        Ok(Some((outcomes, newest)))
+    }
+}
+
 fn log_outcomes(reports: &[DeliveryReport], outcomes: &[Applied], source: &str) {
     for (report, outcome) in reports.iter().zip(outcomes) {
         match outcome {

@@ -8,10 +8,7 @@ use sqlx::Row;
 use super::{
     Store, StoreError,
     events::{EventType, NewEvent, enqueue_event},
-    orders::{
-        AttemptEnd, Guard, ORDER_COLUMNS, OrderState, StoredOrder, end_attempt, fetch, history,
-        stored_order,
-    },
+    orders::{AttemptEnd, Guard, OrderState, StoredOrder, end_attempt, fetch, history},
 };
 
 /// What iiko said about one delivery, reduced to what status tracking needs.
@@ -68,6 +65,48 @@ pub enum Applied {
     Ignored,
 }
 
+/// The columns status tracking reads (not the order's large JSON documents).
+const STATUS_COLUMNS: &str = "id, branch, site_id, state, iiko_order_id, tracked_iiko_id,
+    iiko_timestamp, reported_iiko_status, cancel_reason, status_final";
+
+struct StatusRow {
+    id: i64,
+    branch: String,
+    site_id: String,
+    state: OrderState,
+    iiko_order_id: String,
+    tracked_iiko_id: Option<String>,
+    iiko_timestamp: Option<i64>,
+    reported_iiko_status: Option<String>,
+    cancel_reason: Option<String>,
+    status_final: bool,
+}
+
+impl StatusRow {
+    fn current_iiko_id(&self) -> &str {
+        self.tracked_iiko_id
+            .as_deref()
+            .unwrap_or(&self.iiko_order_id)
+    }
+
+    fn read(row: &sqlx::sqlite::SqliteRow) -> Result<Self, StoreError> {
+        let state: String = row.get("state");
+        Ok(Self {
+            id: row.get("id"),
+            branch: row.get("branch"),
+            site_id: row.get("site_id"),
+            state: OrderState::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("order state {state:?}")))?,
+            iiko_order_id: row.get("iiko_order_id"),
+            tracked_iiko_id: row.get("tracked_iiko_id"),
+            iiko_timestamp: row.get("iiko_timestamp"),
+            reported_iiko_status: row.get("reported_iiko_status"),
+            cancel_reason: row.get("cancel_reason"),
+            status_final: row.get::<i64, _>("status_final") != 0,
+        })
+    }
+}
+
 /// Maps (branch key, iiko status) to the site status.
 pub type StatusMapper<'a> = &'a (dyn Fn(&str, &str) -> String + Sync);
 
@@ -85,14 +124,25 @@ pub struct TrackedOrder {
 
 impl Store {
     /// Applies reports in one transaction (polls bring hundreds at once); returns one outcome
-    /// per report, in order.
+    /// per report, in order. `seen` are orders iiko was asked about and answered for (also
+    /// those it no longer returns), so they are not asked again too soon.
     pub async fn apply_delivery_reports(
         &self,
         reports: &[DeliveryReport],
+        seen: &[i64],
         map: StatusMapper<'_>,
         now_ms: i64,
     ) -> Result<Vec<Applied>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if !seen.is_empty() {
+            let marks = vec!["?"; seen.len()].join(", ");
+            let sql = format!("UPDATE orders SET status_seen_at = ? WHERE id IN ({marks})");
+            let mut query = sqlx::query(&sql).bind(now_ms);
+            for id in seen {
+                query = query.bind(id);
+            }
+            query.execute(&mut *tx).await?;
+        }
         let mut outcomes = Vec::with_capacity(reports.len());
         for report in reports {
             outcomes.push(apply(&mut tx, report, map, now_ms).await?);
@@ -120,20 +170,6 @@ impl Store {
                 seen_at: row.get("status_seen_at"),
             })
             .collect())
-    }
-
-    /// Notes that iiko was asked about these orders and answered (even with nothing new).
-    pub async fn mark_status_seen(&self, ids: &[i64], now_ms: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for id in ids {
-            sqlx::query("UPDATE orders SET status_seen_at = ? WHERE id = ?")
-                .bind(now_ms)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     pub async fn status_cursor(&self, organization_id: &str) -> Result<Option<i64>, StoreError> {
@@ -247,7 +283,7 @@ impl Store {
         )
         .await?;
         let order = fetch(&mut tx, id).await?;
-        cancelled_event(&mut tx, &order, reason, now_ms).await?;
+        cancelled_event(&mut tx, &order.branch, &order.site_id, reason, now_ms).await?;
         tx.commit().await?;
         Ok(Some(order))
     }
@@ -324,13 +360,13 @@ async fn apply(
         }
         follow_move(
             tx,
-            &order,
+            order.id,
             &report.delivery_id,
             &report.organization_id,
             now_ms,
         )
         .await?;
-        let order = fetch(tx, order.id).await?;
+        let order = load(tx, order.id).await?;
         return apply_to(tx, order, report, map, now_ms).await;
     };
     if order.current_iiko_id() != report.delivery_id {
@@ -383,7 +419,7 @@ async fn apply(
         {
             return Ok(Applied::Stale);
         }
-        order = fetch(tx, order.id).await?;
+        order = load(tx, order.id).await?;
         if order.state == OrderState::Fallback {
             return Ok(Applied::CreationEnded(OrderState::Fallback));
         }
@@ -396,7 +432,7 @@ async fn apply(
 /// Applies a report about the order's current delivery.
 async fn apply_to(
     tx: &mut sqlx::SqliteConnection,
-    order: StoredOrder,
+    order: StatusRow,
     report: &DeliveryReport,
     map: StatusMapper<'_>,
     now_ms: i64,
@@ -406,31 +442,15 @@ async fn apply_to(
         (Creation::Placed(_), OrderState::Fallback) => return Ok(Applied::Ignored),
         _ => return Ok(Applied::Unchanged),
     };
-    sqlx::query(
-        "UPDATE orders SET iiko_timestamp = ?, status_seen_at = ?, iiko_number = ?,
-             iiko_status = ?, updated_at = ?
-         WHERE id = ?",
-    )
-    .bind(report.timestamp)
-    .bind(now_ms)
-    .bind(placed.number)
-    .bind(&placed.status)
-    .bind(now_ms)
-    .bind(order.id)
-    .execute(&mut *tx)
-    .await?;
-    if let (Some((delivery, organization)), "Cancelled") =
-        (&placed.moved_to, placed.status.as_str())
-    {
-        follow_move(tx, &order, delivery, organization, now_ms).await?;
-        return Ok(Applied::Moved);
-    }
-    if order.reported_iiko_status.as_deref() == Some(placed.status.as_str()) {
-        return Ok(Applied::Unchanged);
-    }
-    let site_status = map(&order.branch, &placed.status);
-    let cancelled = placed.status == "Cancelled";
-    let closed = cancelled || placed.status == "Closed";
+    let moved = match (&placed.moved_to, placed.status.as_str()) {
+        (Some(to), "Cancelled") => Some(to),
+        _ => None,
+    };
+    let change =
+        moved.is_none() && order.reported_iiko_status.as_deref() != Some(placed.status.as_str());
+    let site_status = change.then(|| map(&order.branch, &placed.status));
+    let cancelled = change && placed.status == "Cancelled";
+    let closed = cancelled || (change && placed.status == "Closed");
     let reason = cancelled.then(|| {
         placed
             .cancel_reason
@@ -438,12 +458,23 @@ async fn apply_to(
             .or_else(|| order.cancel_reason.clone())
             .unwrap_or_else(|| "отменён в iiko".into())
     });
+    // One statement per report: a poll may bring thousands.
     sqlx::query(
-        "UPDATE orders SET reported_iiko_status = ?, site_status = ?,
-             status_final = ?, cancel_reason = COALESCE(?, cancel_reason),
+        "UPDATE orders SET iiko_timestamp = ?, status_seen_at = ?, iiko_number = ?,
+             iiko_status = ?, updated_at = ?,
+             reported_iiko_status = CASE WHEN ? THEN ? ELSE reported_iiko_status END,
+             site_status = COALESCE(?, site_status),
+             status_final = status_final OR ?,
+             cancel_reason = COALESCE(?, cancel_reason),
              state = CASE WHEN ? THEN 'cancelled' ELSE state END
          WHERE id = ?",
     )
+    .bind(report.timestamp)
+    .bind(now_ms)
+    .bind(placed.number)
+    .bind(&placed.status)
+    .bind(now_ms)
+    .bind(change)
     .bind(&placed.status)
     .bind(&site_status)
     .bind(closed)
@@ -452,6 +483,13 @@ async fn apply_to(
     .bind(order.id)
     .execute(&mut *tx)
     .await?;
+    if let Some((delivery, organization)) = moved {
+        follow_move(tx, order.id, delivery, organization, now_ms).await?;
+        return Ok(Applied::Moved);
+    }
+    let Some(site_status) = site_status else {
+        return Ok(Applied::Unchanged);
+    };
     let note = match &reason {
         Some(reason) => format!("iiko: {} ({reason})", placed.status),
         None => format!("iiko: {}", placed.status),
@@ -467,7 +505,7 @@ async fn apply_to(
     };
     enqueue_event(tx, &event).await?;
     if let Some(reason) = &reason {
-        cancelled_event(tx, &order, reason, now_ms).await?;
+        cancelled_event(tx, &order.branch, &order.site_id, reason, now_ms).await?;
     }
     Ok(Applied::Changed { site_status })
 }
@@ -475,7 +513,7 @@ async fn apply_to(
 /// From now on the order is followed under `delivery` (iiko moved it to another terminal group).
 async fn follow_move(
     tx: &mut sqlx::SqliteConnection,
-    order: &StoredOrder,
+    id: i64,
     delivery: &str,
     organization: &str,
     now_ms: i64,
@@ -489,23 +527,24 @@ async fn follow_move(
     .bind(organization)
     .bind(now_ms)
     .bind(now_ms)
-    .bind(order.id)
+    .bind(id)
     .execute(&mut *tx)
     .await?;
     let note = format!("iiko перенёс заказ на другую группу терминалов (доставка {delivery})");
-    history(tx, order.id, now_ms, None, None, &note).await
+    history(tx, id, now_ms, None, None, &note).await
 }
 
 async fn cancelled_event(
     tx: &mut sqlx::SqliteConnection,
-    order: &StoredOrder,
+    branch: &str,
+    site_id: &str,
     reason: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let event = NewEvent {
         kind: EventType::OrderCancelled,
-        branch: &order.branch,
-        order_id: Some(&order.site_id),
+        branch,
+        order_id: Some(site_id),
         data: json!({ "reason": reason }),
         at_ms: now_ms,
     };
@@ -517,16 +556,24 @@ async fn cancelled_event(
 async fn find(
     tx: &mut sqlx::SqliteConnection,
     delivery_id: &str,
-) -> Result<Option<StoredOrder>, StoreError> {
+) -> Result<Option<StatusRow>, StoreError> {
     let row = sqlx::query(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE tracked_iiko_id = ?
-         UNION ALL SELECT {ORDER_COLUMNS} FROM orders WHERE iiko_order_id = ? LIMIT 1"
+        "SELECT {STATUS_COLUMNS} FROM orders WHERE tracked_iiko_id = ?
+         UNION ALL SELECT {STATUS_COLUMNS} FROM orders WHERE iiko_order_id = ? LIMIT 1"
     ))
     .bind(delivery_id)
     .bind(delivery_id)
     .fetch_optional(&mut *tx)
     .await?;
-    row.map(|row| stored_order(&row)).transpose()
+    row.map(|row| StatusRow::read(&row)).transpose()
+}
+
+async fn load(tx: &mut sqlx::SqliteConnection, id: i64) -> Result<StatusRow, StoreError> {
+    let row = sqlx::query(&format!("SELECT {STATUS_COLUMNS} FROM orders WHERE id = ?"))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    StatusRow::read(&row)
 }
 
 #[cfg(test)]
@@ -597,7 +644,7 @@ mod tests {
             transient: true,
         };
         let outcomes = store
-            .apply_delivery_reports(&[report(5, offline)], &map, 2_000)
+            .apply_delivery_reports(&[report(5, offline)], &[], &map, 2_000)
             .await
             .unwrap();
         assert_eq!(
@@ -607,7 +654,7 @@ mod tests {
         );
 
         let outcomes = store
-            .apply_delivery_reports(&[report(6, placed("Unconfirmed"))], &map, 2_000)
+            .apply_delivery_reports(&[report(6, placed("Unconfirmed"))], &[], &map, 2_000)
             .await
             .unwrap();
         assert_eq!(outcomes, [Applied::CreationEnded(OrderState::Created)]);
@@ -646,6 +693,7 @@ mod tests {
         let outcomes = store
             .apply_delivery_reports(
                 &[report(5, refused.clone()), report(5, refused)],
+                &[],
                 &map,
                 2_000,
             )
@@ -664,7 +712,7 @@ mod tests {
         assert_eq!(store.site_events_of("lenina", "A").await.unwrap().len(), 1);
         // iiko creating it after all leaves it with the operators.
         let late = store
-            .apply_delivery_reports(&[report(9, placed("Unconfirmed"))], &map, 3_000)
+            .apply_delivery_reports(&[report(9, placed("Unconfirmed"))], &[], &map, 3_000)
             .await
             .unwrap();
         assert_eq!(late, [Applied::Ignored]);

@@ -294,13 +294,20 @@ impl Default for DeliveryConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatusConfig {
+    /// How often iiko is polled (`by_revision`, then `by_id` for orders not seen lately).
     pub poll_interval_seconds: f64,
+    /// An order iiko has said nothing about for this long is read back with `by_id`.
+    pub recheck_after_seconds: f64,
+    /// How long a cancellation from the site follows iiko's command before answering.
+    pub cancel_wait_seconds: f64,
 }
 
 impl Default for StatusConfig {
     fn default() -> Self {
         Self {
             poll_interval_seconds: 60.0,
+            recheck_after_seconds: 600.0,
+            cancel_wait_seconds: 10.0,
         }
     }
 }
@@ -311,6 +318,11 @@ pub struct IikoWebhookConfig {
     #[serde(default = "default_webhook_path")]
     pub path: String,
     pub auth_token: Option<SecretString>,
+    /// The public URL iiko calls (this server's `path` as seen from the internet).
+    pub url: Option<Url>,
+    /// `serve` registers `url` with iiko for every branch's organization at start.
+    #[serde(default)]
+    pub register_on_start: bool,
 }
 
 impl Default for IikoWebhookConfig {
@@ -318,6 +330,8 @@ impl Default for IikoWebhookConfig {
         Self {
             path: default_webhook_path(),
             auth_token: None,
+            url: None,
+            register_on_start: false,
         }
     }
 }
@@ -648,8 +662,33 @@ impl Sources {
         if !positive(config.delivery.creation_wait_seconds) {
             problems.push(self.problem("delivery.creation_wait_seconds", "must be positive"));
         }
-        if !positive(config.status.poll_interval_seconds) {
-            problems.push(self.problem("status.poll_interval_seconds", "must be positive"));
+        for (key, value) in [
+            (
+                "status.poll_interval_seconds",
+                config.status.poll_interval_seconds,
+            ),
+            (
+                "status.recheck_after_seconds",
+                config.status.recheck_after_seconds,
+            ),
+            (
+                "status.cancel_wait_seconds",
+                config.status.cancel_wait_seconds,
+            ),
+        ] {
+            if !positive(value) {
+                problems.push(self.problem(key, "must be positive"));
+            }
+        }
+        if config.iiko_webhook.register_on_start {
+            if config.iiko_webhook.url.is_none() {
+                problems.push(self.problem("iiko_webhook.url", "required with register_on_start"));
+            }
+            if config.iiko_webhook.auth_token.is_none() {
+                problems.push(
+                    self.problem("iiko_webhook.auth_token", "required with register_on_start"),
+                );
+            }
         }
         for (key, value) in [
             (
@@ -921,6 +960,23 @@ mod tests {
         assert_eq!(config.branches[0].timezone, chrono_tz::Europe::Moscow);
         assert_eq!(config.delivery.retry_interval_seconds, 15.0);
         assert!(config.iiko.settings().is_ok());
+    }
+
+    #[test]
+    fn registering_webhooks_at_start_needs_the_url_and_the_token() {
+        let text = EXAMPLE.replace("register_on_start = false", "register_on_start = true");
+        let problems = problems(&text);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.ends_with("iiko_webhook.url: required with register_on_start")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.ends_with("iiko_webhook.auth_token: required with register_on_start"))
+        );
     }
 
     #[test]

@@ -8,4 +8,5 @@ pub mod menu;
 pub mod notify;
 pub mod orders;
 pub mod sim;
+pub mod status;
 pub mod store;

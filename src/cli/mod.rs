@@ -55,10 +55,24 @@ enum Command {
     /// Look at the events sent (or waiting to be sent) to the site.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// iiko's webhook settings for the branches' organizations.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Run the bundled iikoCloud simulator.
     Sim(SimArgs),
     /// Start the simulator and the bridge on embedded defaults and show what they do.
     Demo,
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Tell iiko to send order, stop-list and menu events to this bridge
+    /// (webhooks/update_settings with iiko_webhook.auth_token and an explicit filter).
+    Register {
+        /// The public URL iiko calls (default: iiko_webhook.url).
+        #[arg(long)]
+        url: Option<url::Url>,
+    },
 }
 
 #[derive(Args)]
@@ -221,6 +235,7 @@ pub fn main() -> ExitCode {
             | Command::Orders(_)
             | Command::Demo
             | Command::Events(_)
+            | Command::Webhooks(_)
     );
     init_tracing(if quiet { "warn" } else { "info" });
     let runtime = match tokio::runtime::Runtime::new() {
@@ -269,6 +284,29 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let config = load_config(&cli.config)?;
             let client = iiko_client(&config.iiko)?;
             discover::check(&config, &client).await
+        }
+        Command::Webhooks(WebhooksCommand::Register { url }) => {
+            let mut config = load_config(&cli.config)?;
+            if url.is_some() {
+                config.iiko_webhook.url = url;
+            }
+            let client = iiko_client(&config.iiko)?;
+            let registered = crate::status::register_webhooks(&client, &config)
+                .await
+                .map_err(|error| match error {
+                    crate::status::RegisterError::Missing(_) => Failure::Usage(error.to_string()),
+                    crate::status::RegisterError::Iiko(_, error) => error.into(),
+                })?;
+            let url = config
+                .iiko_webhook
+                .url
+                .as_ref()
+                .map(|u| u.as_str())
+                .unwrap_or_default();
+            for organization in registered {
+                println!("registered {url} for organization {organization}");
+            }
+            Ok(())
         }
         Command::Sim(args) => run_simulator(args).await,
         Command::Demo => demo::run().await,

@@ -2,8 +2,10 @@
 mod auth;
 mod catalog;
 pub mod error;
+pub mod iiko_webhook;
 mod loyalty;
 mod ops;
+mod order_status;
 mod orders;
 pub mod signature;
 
@@ -11,7 +13,10 @@ pub use ops::{OPENAPI, prometheus};
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
 
-use axum::{Json, Router, extract::State, http::StatusCode, middleware, routing::get};
+use axum::{
+    Json, Router, extract::DefaultBodyLimit, extract::State, http::StatusCode, middleware,
+    routing::get,
+};
 use serde_json::json;
 use tokio::{net::TcpListener, sync::watch};
 use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
@@ -22,8 +27,13 @@ use crate::{
     menu::{CatalogCache, MenuScheduler, MenuSyncer},
     notify::{EventsWorker, FallbackWorker, Handover, Mailer, OperatorChats, Telegram, Templates},
     orders::Dispatcher,
+    status::{StatusTracker, register_webhooks},
     store::Store,
 };
+use iiko_webhook::WebhookInbox;
+
+/// iiko batches many orders' events into one webhook call; the site's limit is for orders.
+const WEBHOOK_MAX_BODY: usize = 16 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -42,6 +52,11 @@ pub struct Application {
     dispatcher: Dispatcher,
     fallback: FallbackWorker,
     events: EventsWorker,
+    tracker: StatusTracker,
+    /// Stores iiko's webhook calls; it ends once the server has stopped and the queue is drained.
+    inbox_writer: tokio::task::JoinHandle<()>,
+    /// Registers the webhook with iiko at start (`iiko_webhook.register_on_start`).
+    register: Option<(IikoClient, Arc<Config>)>,
 }
 
 impl Application {
@@ -87,6 +102,19 @@ impl Application {
             config.clone(),
             Arc::new(templates),
         ));
+        let tracker = StatusTracker::new(store.clone(), iiko.clone(), config.clone())
+            .with_menu(menu.trigger());
+        let (inbox, inbox_writer) = WebhookInbox::start(store.clone(), tracker.waker());
+        let webhook = iiko_webhook::router(
+            &config.iiko_webhook.path,
+            config.iiko_webhook.auth_token.clone(),
+            inbox,
+        )
+        .layer(DefaultBodyLimit::max(WEBHOOK_MAX_BODY));
+        let register = config
+            .iiko_webhook
+            .register_on_start
+            .then(|| (iiko.clone(), config.clone()));
         let state = AppState {
             config,
             iiko,
@@ -96,6 +124,7 @@ impl Application {
         let router = router(state)
             .layer(RequestBodyLimitLayer::new(max_body))
             .layer(middleware::map_response(orders::json_payload_too_large))
+            .merge(webhook)
             .layer(TraceLayer::new_for_http());
         Ok(Self {
             listener,
@@ -104,6 +133,9 @@ impl Application {
             dispatcher,
             fallback,
             events,
+            tracker,
+            inbox_writer,
+            register,
         })
     }
 
@@ -121,6 +153,17 @@ impl Application {
         let (stop_workers, workers_stopped) = watch::channel(false);
         let menu = tokio::spawn(self.menu.run(workers_stopped.clone()));
         let dispatcher = tokio::spawn(self.dispatcher.run(workers_stopped.clone()));
+        let tracker = tokio::spawn(self.tracker.run(workers_stopped.clone()));
+        if let Some((iiko, config)) = self.register {
+            tokio::spawn(async move {
+                match register_webhooks(&iiko, &config).await {
+                    Ok(organizations) => {
+                        tracing::info!(?organizations, "iiko webhooks registered")
+                    }
+                    Err(error) => tracing::error!(%error, "iiko webhooks not registered"),
+                }
+            });
+        }
         let mut fallback_stopped = workers_stopped.clone();
         let fallback = tokio::spawn(self.fallback.run(async move {
             let _ = fallback_stopped.wait_for(|stopped| *stopped).await;
@@ -146,6 +189,14 @@ impl Application {
         // Events still pending are durable: the next start delivers them.
         if let Err(error) = events.await {
             tracing::error!(%error, "the site events worker failed");
+        }
+        // The server is gone, so the inbox queue drains and its writer ends; what it stored
+        // is applied at the next start.
+        if let Err(error) = self.inbox_writer.await {
+            tracing::error!(%error, "the iiko webhook inbox failed");
+        }
+        if let Err(error) = tracker.await {
+            tracing::error!(%error, "the status tracker failed");
         }
         served
     }

@@ -1,5 +1,6 @@
 //! `POST /api/v1/orders` and `POST /api/v1/orders/check`: thin handlers over
-//! [`crate::orders::service`], behind the site token, the rate limit and the signature check.
+//! [`crate::orders::service`], behind the site token, the rate limit and the signature check;
+//! the order view and cancel routes share the token and the rate limit.
 use std::{num::NonZeroU32, sync::Arc};
 
 use axum::{
@@ -9,7 +10,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{get, post},
 };
 use chrono::Utc;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -18,6 +19,7 @@ use secrecy::ExposeSecret;
 use super::{
     AppState,
     error::ApiError,
+    order_status,
     signature::{self, SignedHeaders, WebhookSecret},
 };
 use crate::orders::service;
@@ -28,6 +30,8 @@ pub fn router(requests_per_second: NonZeroU32) -> Router<AppState> {
     Router::new()
         .route("/api/v1/orders", post(submit))
         .route("/api/v1/orders/check", post(check))
+        .route("/api/v1/orders/{id}", get(order_status::view))
+        .route("/api/v1/orders/{id}/cancel", post(order_status::cancel))
         .route_layer(middleware::from_fn(move |request: Request, next: Next| {
             let limiter = limiter.clone();
             async move {

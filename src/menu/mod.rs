@@ -33,7 +33,7 @@ pub use public::{
     PublicCatalog, PublicGroup, PublicModifier, PublicModifierGroup, PublicProduct, PublicSize,
 };
 pub use report::{Finding, IntegrityReport, ItemRef};
-pub use schedule::MenuScheduler;
+pub use schedule::{MenuScheduler, MenuTrigger};
 pub use stop_list::{apply_stop_list, stop_list_of};
 pub use sync::{
     MenuSyncer, Stage, SyncError, SyncKind, SyncOptions, SyncOutcome, SyncResult, etag_of,

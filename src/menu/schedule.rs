@@ -1,11 +1,12 @@
 //! `serve`'s menu schedule: full syncs, prices syncs and stop-list refreshes, each on its own
-//! interval, one at a time per branch.
+//! interval, one at a time per branch, and sooner when iiko's webhooks say something changed.
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::{MenuSyncer, SyncKind, SyncOptions};
 use crate::config::{BranchConfig, MenuConfig};
@@ -18,6 +19,29 @@ pub struct MenuScheduler {
     branches: Vec<BranchConfig>,
     intervals: [(SyncKind, Duration); 3],
     next_due: HashMap<(String, SyncKind), Instant>,
+    trigger: MenuTrigger,
+}
+
+/// Asks the schedule for a sync of a branch now (iiko's StopListUpdate and NomenclatureUpdate
+/// webhooks); cheap to clone, never waits for the sync.
+#[derive(Clone, Default)]
+pub struct MenuTrigger {
+    requested: Arc<Mutex<HashSet<(String, SyncKind)>>>,
+    wake: Arc<Notify>,
+}
+
+impl MenuTrigger {
+    pub fn request(&self, branch: &str, kind: SyncKind) {
+        self.requested
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((branch.to_owned(), kind));
+        self.wake.notify_one();
+    }
+
+    fn take(&self) -> HashSet<(String, SyncKind)> {
+        std::mem::take(&mut *self.requested.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 impl MenuScheduler {
@@ -58,12 +82,21 @@ impl MenuScheduler {
             branches,
             intervals,
             next_due,
+            trigger: MenuTrigger::default(),
         }
+    }
+
+    /// The handle that makes a branch's sync due at once.
+    pub fn trigger(&self) -> MenuTrigger {
+        self.trigger.clone()
     }
 
     /// Runs the syncs due at `now`, the most thorough kind first (it also covers the cheaper
     /// ones), and returns how many ran. Tests drive the schedule through this.
     pub async fn try_step(&mut self, now: Instant) -> usize {
+        for key in self.trigger.take() {
+            self.next_due.insert(key, now);
+        }
         let mut ran = 0;
         for branch in &self.branches {
             let due = self
@@ -100,9 +133,11 @@ impl MenuScheduler {
     /// Steps every second until `shutdown` turns true; a sync in flight finishes first.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let wake = self.trigger.wake.clone();
         loop {
             tokio::select! {
                 _ = tick.tick() => { self.try_step(Instant::now()).await; }
+                _ = wake.notified() => { self.try_step(Instant::now()).await; }
                 _ = shutdown.changed() => {}
             }
             if *shutdown.borrow() {

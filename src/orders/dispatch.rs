@@ -212,7 +212,7 @@ impl Dispatcher {
                 outcome = ?end, elapsed_ms = started.elapsed().as_millis() as u64, "order dispatched");
         } else {
             tracing::warn!(branch = %order.branch, order = %order.site_id,
-                "lease lost while dispatching; another worker owns the order now");
+                "the order was finished elsewhere (an iiko webhook, or another worker after the lease ran out)");
         }
         Ok(())
     }

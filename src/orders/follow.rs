@@ -300,34 +300,54 @@ impl Courier {
         future: impl Future<Output = Result<T, IikoError>>,
         correlation: impl Fn(&T) -> Option<Uuid>,
     ) -> Result<T, IikoError> {
-        let at = Utc::now();
-        let started = Instant::now();
-        let result = future.await;
-        let record = CallRecord {
-            at_ms: at.timestamp_millis(),
-            operation: call.as_str().to_owned(),
-            request_summary: summary,
-            http_status: match &result {
-                Ok(_) => Some(200),
-                Err(error) => error.http_status().map(i64::from),
-            },
-            correlation_id: match &result {
-                Ok(value) => correlation(value),
-                Err(error) => error.correlation_id(),
-            }
-            .map(|id| id.to_string()),
-            error_code: result
-                .as_ref()
-                .err()
-                .and_then(|error| error.code().map(str::to_owned)),
-            error_message: result.as_ref().err().map(ToString::to_string),
-            latency_ms: started.elapsed().as_millis() as i64,
-        };
-        // Not waited for: the order's own state write, which follows in the same or a later
-        // batch, is what counts, and a lost ledger line must not fail the attempt.
-        self.store.record_call(target.row, &record).await;
-        result
+        logged_call(
+            &self.store,
+            target.row,
+            call.as_str(),
+            summary,
+            future,
+            correlation,
+        )
+        .await
     }
+}
+
+/// Runs one iiko call for order `row` and appends it to the order's ledger.
+pub(crate) async fn logged_call<T>(
+    store: &Store,
+    row: i64,
+    operation: &str,
+    summary: String,
+    future: impl Future<Output = Result<T, IikoError>>,
+    correlation: impl Fn(&T) -> Option<Uuid>,
+) -> Result<T, IikoError> {
+    let at = Utc::now();
+    let started = Instant::now();
+    let result = future.await;
+    let record = CallRecord {
+        at_ms: at.timestamp_millis(),
+        operation: operation.to_owned(),
+        request_summary: summary,
+        http_status: match &result {
+            Ok(_) => Some(200),
+            Err(error) => error.http_status().map(i64::from),
+        },
+        correlation_id: match &result {
+            Ok(value) => correlation(value),
+            Err(error) => error.correlation_id(),
+        }
+        .map(|id| id.to_string()),
+        error_code: result
+            .as_ref()
+            .err()
+            .and_then(|error| error.code().map(str::to_owned)),
+        error_message: result.as_ref().err().map(ToString::to_string),
+        latency_ms: started.elapsed().as_millis() as i64,
+    };
+    // Not waited for: the order's own state write, which follows in the same or a later
+    // batch, is what counts, and a lost ledger line must not fail the attempt.
+    store.record_call(row, &record).await;
+    result
 }
 
 /// `creationStatus: Error`. An offline terminal ("Creation timeout expired") may come back;
@@ -345,11 +365,14 @@ fn creation_error(info: &OrderInfo) -> Attempt {
 /// was offline, iiko failed inside).
 fn retryable_failure(info: &OrderInfo) -> bool {
     info.creation_status == CreationStatus::Error
-        && (error_message(info).contains("Creation timeout expired")
-            || matches!(
-                error_code(info).as_str(),
-                "InternalServerError" | "UnknownError"
-            ))
+        && creation_error_is_transient(&error_code(info), &error_message(info))
+}
+
+/// An offline terminal ("Creation timeout expired") or iiko's own failure may pass; the
+/// status tracker leaves such creation errors to the dispatcher's retries too.
+pub(crate) fn creation_error_is_transient(code: &str, message: &str) -> bool {
+    message.contains("Creation timeout expired")
+        || matches!(code, "InternalServerError" | "UnknownError")
 }
 
 fn error_code(info: &OrderInfo) -> String {

@@ -23,7 +23,7 @@
 mod check;
 mod dispatch;
 mod domain;
-mod follow;
+pub(crate) mod follow;
 mod hash;
 mod ids;
 mod intake;
@@ -32,7 +32,7 @@ mod mapping;
 mod reader;
 pub mod service;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 pub use check::check_order;
 pub use dispatch::{Dispatcher, StepOutcome};

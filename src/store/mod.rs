@@ -5,6 +5,7 @@ mod events;
 mod fallback;
 mod intake;
 mod orders;
+mod status;
 
 pub use events::{
     DueEvent, EventAttempt, EventAttemptEnd, EventType, NewEvent, RecordedAttempt, StoppedUrl,
@@ -19,6 +20,7 @@ pub use orders::{
     ActionError, AttemptEnd, CallRecord, HistoryEntry, Inserted, NewOrder, OrderState, RenewedIds,
     StoredOrder, WebhookId,
 };
+pub use status::{Applied, Creation, DeliveryReport, Placed, StatusMapper, TrackedOrder};
 
 use std::{path::Path, str::FromStr, time::Duration};
 

@@ -119,6 +119,27 @@ pub struct StoredOrder {
     pub error_message: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The iiko status last reported to the site, and the site status it mapped to.
+    pub reported_iiko_status: Option<String>,
+    pub site_status: Option<String>,
+    /// iiko's `timestamp` of the newest update applied (older ones are stale).
+    pub iiko_timestamp: Option<i64>,
+    pub status_seen_at: Option<i64>,
+    /// Set after a move: the delivery (and organization) iiko knows the order by now.
+    pub tracked_iiko_id: Option<String>,
+    pub tracked_organization_id: Option<String>,
+    pub cancel_reason: Option<String>,
+    /// iiko's status is final (closed, or cancelled without a move).
+    pub status_final: bool,
+}
+
+impl StoredOrder {
+    /// The delivery id iiko knows the order by now (it changes when the order is moved).
+    pub fn current_iiko_id(&self) -> &str {
+        self.tracked_iiko_id
+            .as_deref()
+            .unwrap_or(&self.iiko_order_id)
+    }
 }
 
 /// One iiko call, for the ledger.
@@ -138,6 +159,8 @@ pub struct CallRecord {
 pub struct HistoryEntry {
     pub at_ms: i64,
     pub state: Option<String>,
+    /// The site status this entry reports (a status change from iiko).
+    pub status: Option<String>,
     pub note: Option<String>,
 }
 
@@ -192,7 +215,9 @@ pub(super) const ORDER_COLUMNS: &str =
     "id, branch, site_id, raw_body, content_hash, answer, iiko_ids,
     iiko_order_id, request, problems, state, fallback_reason, attempts, next_attempt_at,
     lease_owner, lease_until, create_sent, correlation_id, iiko_number, iiko_status,
-    creation_status, error_code, error_message, created_at, updated_at";
+    creation_status, error_code, error_message, created_at, updated_at, reported_iiko_status,
+    site_status, iiko_timestamp, status_seen_at, tracked_iiko_id, tracked_organization_id,
+    cancel_reason, status_final";
 
 impl Store {
     /// Stores a new order with its first history entry and its webhook id, or finds the one
@@ -283,7 +308,7 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 1 {
-            history(&mut tx, id, now_ms, None, renewed.note).await?;
+            history(&mut tx, id, now_ms, None, None, renewed.note).await?;
         }
         tx.commit().await?;
         Ok(changed == 1)
@@ -391,16 +416,18 @@ impl Store {
     }
 
     pub async fn order_history(&self, id: i64) -> Result<Vec<HistoryEntry>, StoreError> {
-        let rows =
-            sqlx::query("SELECT at, state, note FROM order_history WHERE order_id = ? ORDER BY id")
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT at, state, status, note FROM order_history WHERE order_id = ? ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
             .map(|row| HistoryEntry {
                 at_ms: row.get("at"),
                 state: row.get("state"),
+                status: row.get("status"),
                 note: row.get("note"),
             })
             .collect())
@@ -470,7 +497,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
-        history(&mut tx, id, now_ms, Some(state), note).await?;
+        history(&mut tx, id, now_ms, Some(state), None, note).await?;
         let order = fetch(&mut tx, id).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(order)
@@ -568,7 +595,41 @@ async fn finish_attempt(
     creation_status: Option<String>,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    let (state, note, next_at, reason, code, number, status) = match &end {
+    end_attempt(
+        conn,
+        id,
+        Guard::Lease(&owner),
+        &end,
+        creation_status.as_deref(),
+        now_ms,
+    )
+    .await
+}
+
+/// Who may write an attempt's end.
+pub(super) enum Guard<'a> {
+    /// The dispatcher worker holding the lease.
+    Lease(&'a str),
+    /// iiko itself (a webhook or a poll) for an order whose creation may have reached it and
+    /// has not ended yet; it takes the lease away, so the dispatcher's own end is refused.
+    Unfinished,
+}
+
+/// Writes an attempt's outcome with its history entry and site event; returns whether the
+/// guard allowed it.
+pub(super) async fn end_attempt(
+    tx: &mut sqlx::SqliteConnection,
+    id: i64,
+    guard: Guard<'_>,
+    end: &AttemptEnd,
+    creation_status: Option<&str>,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let owner = match guard {
+        Guard::Lease(owner) => Some(owner),
+        Guard::Unfinished => None,
+    };
+    let (state, note, next_at, reason, code, number, status) = match end {
         AttemptEnd::Created { number, status } => (
             OrderState::Created,
             "iiko created the order".to_owned(),
@@ -600,7 +661,7 @@ async fn finish_attempt(
             None,
         ),
     };
-    let error_message = match &end {
+    let error_message = match end {
         AttemptEnd::Created { .. } => None,
         AttemptEnd::Retrying { reason, .. } | AttemptEnd::Fallback { reason, .. } => {
             Some(reason.clone())
@@ -614,7 +675,8 @@ async fn finish_attempt(
              iiko_status = COALESCE(?, iiko_status),
              creation_status = COALESCE(?, creation_status),
              lease_owner = NULL, lease_until = NULL, updated_at = ?
-         WHERE id = ? AND lease_owner = ?",
+         WHERE id = ? AND (lease_owner = ? OR (? AND state IN ('queued', 'sending', 'retrying')
+             AND create_sent = 1))",
     )
     .bind(state.as_str())
     .bind(next_at)
@@ -627,12 +689,13 @@ async fn finish_attempt(
     .bind(now_ms)
     .bind(id)
     .bind(owner)
-    .execute(&mut *conn)
+    .bind(owner.is_none())
+    .execute(&mut *tx)
     .await?
     .rows_affected();
     if changed == 1 {
-        history(conn, id, now_ms, Some(state), &note).await?;
-        let order = fetch(conn, id).await?;
+        history(tx, id, now_ms, Some(state), None, &note).await?;
+        let order = fetch(tx, id).await?;
         let data = match end {
             AttemptEnd::Created { number, .. } => Some((
                 EventType::OrderCreated,
@@ -651,30 +714,37 @@ async fn finish_attempt(
                 data,
                 at_ms: now_ms,
             };
-            enqueue_event(conn, &event).await?;
+            enqueue_event(tx, &event).await?;
         }
     }
     Ok(changed == 1)
 }
 
-async fn history(
+pub(super) async fn history(
     tx: &mut sqlx::SqliteConnection,
     id: i64,
     at_ms: i64,
     state: Option<OrderState>,
+    status: Option<&str>,
     note: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO order_history (order_id, at, state, note) VALUES (?, ?, ?, ?)")
-        .bind(id)
-        .bind(at_ms)
-        .bind(state.map(OrderState::as_str))
-        .bind(note)
-        .execute(tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO order_history (order_id, at, state, status, note) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(at_ms)
+    .bind(state.map(OrderState::as_str))
+    .bind(status)
+    .bind(note)
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
-async fn fetch(tx: &mut sqlx::SqliteConnection, id: i64) -> Result<StoredOrder, StoreError> {
+pub(super) async fn fetch(
+    tx: &mut sqlx::SqliteConnection,
+    id: i64,
+) -> Result<StoredOrder, StoreError> {
     let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"))
         .bind(id)
         .fetch_one(tx)
@@ -711,6 +781,14 @@ pub(super) fn stored_order(row: &SqliteRow) -> Result<StoredOrder, StoreError> {
         error_message: row.get("error_message"),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
+        reported_iiko_status: row.get("reported_iiko_status"),
+        site_status: row.get("site_status"),
+        iiko_timestamp: row.get("iiko_timestamp"),
+        status_seen_at: row.get("status_seen_at"),
+        tracked_iiko_id: row.get("tracked_iiko_id"),
+        tracked_organization_id: row.get("tracked_organization_id"),
+        cancel_reason: row.get("cancel_reason"),
+        status_final: row.get::<i64, _>("status_final") != 0,
     })
 }
 

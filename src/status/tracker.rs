@@ -1,0 +1,417 @@
+//! The status tracker: applies the iiko webhook calls the receiver stored, and polls iiko as the
+//! safety net under them (`by_revision` from each organization's cursor, then `by_id` in
+//! batches of 200 for orders iiko has not mentioned lately).
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, watch};
+use uuid::Uuid;
+
+use super::map::{mapper, report_of};
+use crate::config::Config;
+use crate::iiko::{
+    IikoClient,
+    types::deliveries::{DeliveriesByIdRequest, DeliveriesByRevisionRequest},
+    types::webhooks::{WebhookEvent, WebhookEventInfo, WebhookEventType},
+};
+use crate::menu::{MenuTrigger, SyncKind};
+use crate::store::{Applied, DeliveryReport, StatusMapper, Store, StoreError};
+use futures::StreamExt;
+
+/// iiko's limit of ids per `deliveries/by_id` call.
+pub const BY_ID_BATCH: usize = 200;
+/// `by_id` calls of one poll in flight at once.
+const BATCHES_IN_FLIGHT: usize = 4;
+/// Webhook calls applied per store transaction.
+const INBOX_BATCH: i64 = 200;
+/// How often `run` looks at the inbox when nobody wakes it.
+const TICK: Duration = Duration::from_millis(500);
+
+/// How many reports ended which way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub changed: usize,
+    pub unchanged: usize,
+    pub stale: usize,
+    /// Deliveries that are not the bridge's orders: ignored.
+    pub unknown: usize,
+    pub moved: usize,
+    pub creations_ended: usize,
+    pub ignored: usize,
+}
+
+impl Tally {
+    fn add(&mut self, outcomes: &[Applied]) {
+        for outcome in outcomes {
+            match outcome {
+                Applied::Changed { .. } => self.changed += 1,
+                Applied::Unchanged => self.unchanged += 1,
+                Applied::Stale => self.stale += 1,
+                Applied::Unknown => self.unknown += 1,
+                Applied::Moved => self.moved += 1,
+                Applied::CreationEnded(_) => self.creations_ended += 1,
+                Applied::Ignored => self.ignored += 1,
+            }
+        }
+    }
+}
+
+/// What one poll did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollReport {
+    /// iiko calls made.
+    pub requests: usize,
+    pub tally: Tally,
+    /// Organizations whose cursor was too old, read back with `by_id` instead.
+    pub fell_back: Vec<Uuid>,
+    /// iiko calls that failed (the orders are asked again next time).
+    pub failures: usize,
+}
+
+/// What one pass over the webhook inbox did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InboxReport {
+    pub calls: usize,
+    pub events: usize,
+    /// Events that could not be read (logged, skipped).
+    pub malformed: usize,
+    pub tally: Tally,
+    /// Menu syncs asked for (stop lists, nomenclature).
+    pub menu_syncs: usize,
+}
+
+/// What `try_step` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackerStep {
+    pub webhooks: InboxReport,
+    /// `Some` when a poll was due.
+    pub poll: Option<PollReport>,
+}
+
+pub struct StatusTracker {
+    store: Store,
+    iiko: IikoClient,
+    config: Arc<Config>,
+    menu: Option<MenuTrigger>,
+    wake: Arc<Notify>,
+    next_poll: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl StatusTracker {
+    pub fn new(store: Store, iiko: IikoClient, config: Arc<Config>) -> Self {
+        Self {
+            store,
+            iiko,
+            config,
+            menu: None,
+            wake: Arc::new(Notify::new()),
+            next_poll: Mutex::new(None),
+        }
+    }
+
+    /// Stop-list and nomenclature webhooks ask this schedule for a sync.
+    pub fn with_menu(mut self, trigger: MenuTrigger) -> Self {
+        self.menu = Some(trigger);
+        self
+    }
+
+    /// The receiver wakes the tracker with this after storing a call.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Applies the stored webhook calls, then polls iiko if a poll is due. Tests drive the
+    /// tracker through this (or `poll` and `process_webhooks`) without sleeping.
+    pub async fn try_step(&self, now: DateTime<Utc>) -> Result<TrackerStep, StoreError> {
+        let webhooks = self.process_webhooks().await?;
+        let due = {
+            let next = self.next_poll.lock().unwrap_or_else(|p| p.into_inner());
+            next.is_none_or(|at| at <= now)
+        };
+        let poll = if due {
+            let report = self.poll(now).await?;
+            let interval = chrono::Duration::from_std(Duration::from_secs_f64(
+                self.config.status.poll_interval_seconds,
+            ))
+            .unwrap_or(chrono::Duration::MAX);
+            *self.next_poll.lock().unwrap_or_else(|p| p.into_inner()) = Some(now + interval);
+            Some(report)
+        } else {
+            None
+        };
+        Ok(TrackerStep { webhooks, poll })
+    }
+
+    /// Steps on a short tick (or at once when the receiver stored a call) until `shutdown`.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = self.wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            match self.try_step(Utc::now()).await {
+                Ok(step) if step != TrackerStep::default() => {
+                    tracing::debug!(?step, "status tracker step");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "status tracker cannot use the store"),
+            }
+        }
+    }
+
+    /// Applies every stored webhook call, oldest first, and drops it once applied. A crash in
+    /// between applies it again, which the timestamps make harmless.
+    pub async fn process_webhooks(&self) -> Result<InboxReport, StoreError> {
+        let mut report = InboxReport::default();
+        let map = mapper(&self.config);
+        loop {
+            let calls = self.store.webhook_calls(INBOX_BATCH).await?;
+            let Some(&(last, _)) = calls.last() else {
+                return Ok(report);
+            };
+            let mut deliveries = Vec::new();
+            let mut syncs = HashSet::new();
+            for (id, body) in &calls {
+                report.calls += 1;
+                let events = match WebhookEvent::parse_batch(body.as_bytes()) {
+                    Ok(events) => events,
+                    Err(error) => {
+                        tracing::warn!(inbox = id, %error, "stored iiko webhook call is not a JSON array");
+                        report.malformed += 1;
+                        continue;
+                    }
+                };
+                for event in events {
+                    report.events += 1;
+                    match event {
+                        Ok(event) => self.route(event, &mut deliveries, &mut syncs),
+                        Err(error) => {
+                            tracing::warn!(inbox = id, %error, "malformed iiko webhook event skipped");
+                            report.malformed += 1;
+                        }
+                    }
+                }
+            }
+            let outcomes = self
+                .store
+                .apply_delivery_reports(&deliveries, &[], &map, Utc::now().timestamp_millis())
+                .await?;
+            log_outcomes(&deliveries, &outcomes, "webhook");
+            report.tally.add(&outcomes);
+            if let Some(menu) = &self.menu {
+                for (branch, kind) in &syncs {
+                    menu.request(branch, *kind);
+                }
+            }
+            report.menu_syncs += syncs.len();
+            self.store.drop_webhook_calls(last).await?;
+        }
+    }
+
+    fn route(
+        &self,
+        event: WebhookEvent,
+        deliveries: &mut Vec<DeliveryReport>,
+        syncs: &mut HashSet<(String, SyncKind)>,
+    ) {
+        match (&event.event_type, event.event_info) {
+            (_, WebhookEventInfo::DeliveryOrder(info)) => deliveries.push(report_of(&info)),
+            (_, WebhookEventInfo::StopListUpdate(update)) => {
+                for group in update.terminal_groups_stop_lists_updates {
+                    for branch in self
+                        .config
+                        .branches
+                        .iter()
+                        .filter(|b| b.terminal_group_id == group.id)
+                    {
+                        syncs.insert((branch.key.clone(), SyncKind::StopList));
+                    }
+                }
+            }
+            (WebhookEventType::NomenclatureUpdate, _) => {
+                for branch in self
+                    .config
+                    .branches
+                    .iter()
+                    .filter(|b| b.organization_id == event.organization_id)
+                {
+                    syncs.insert((branch.key.clone(), SyncKind::Full));
+                }
+            }
+            (other, _) => tracing::debug!(event = %other, "iiko webhook event not used"),
+        }
+    }
+
+    /// One polling cycle over every organization with orders to follow.
+    pub async fn poll(&self, now: DateTime<Utc>) -> Result<PollReport, StoreError> {
+        let mut report = PollReport::default();
+        let recheck = chrono::Duration::from_std(Duration::from_secs_f64(
+            self.config.status.recheck_after_seconds,
+        ))
+        .unwrap_or(chrono::Duration::MAX);
+        let stale_before = (now - recheck).timestamp_millis();
+        let mut by_organization: BTreeMap<Uuid, Vec<_>> = BTreeMap::new();
+        for order in self.store.tracked_orders().await? {
+            let organization = match &order.organization_id {
+                Some(id) => Uuid::parse_str(id).ok(),
+                None => self
+                    .config
+                    .branches
+                    .iter()
+                    .find(|b| b.key == order.branch)
+                    .map(|b| b.organization_id),
+            };
+            let Some(organization) = organization else {
+                tracing::warn!(order = order.id, branch = %order.branch,
+                    "order of a branch no longer configured is not followed");
+                continue;
+            };
+            by_organization.entry(organization).or_default().push(order);
+        }
+        let map = mapper(&self.config);
+        for (organization, orders) in by_organization {
+            let key = organization.to_string();
+            let cursor = self.store.status_cursor(&key).await?;
+            let request = DeliveriesByRevisionRequest {
+                start_revision: cursor.unwrap_or(0),
+                organization_ids: vec![organization],
+                source_keys: Some(vec![self.config.site.source_key.clone()]),
+            };
+            report.requests += 1;
+            let mut heard = HashSet::new();
+            let cursor_lost = match self.iiko.deliveries_by_revision(&request).await {
+                Ok(response) => {
+                    let reports: Vec<DeliveryReport> = response
+                        .orders_by_organizations
+                        .iter()
+                        .flat_map(|group| group.orders.iter().map(report_of))
+                        .collect();
+                    heard.extend(reports.iter().map(|r| r.delivery_id.clone()));
+                    let outcomes = self
+                        .store
+                        .apply_delivery_reports(&reports, &[], &map, now.timestamp_millis())
+                        .await?;
+                    log_outcomes(&reports, &outcomes, "by_revision");
+                    report.tally.add(&outcomes);
+                    self.store
+                        .save_status_cursor(
+                            &key,
+                            Some(response.max_revision),
+                            now.timestamp_millis(),
+                        )
+                        .await?;
+                    false
+                }
+                // iiko refuses a cursor older than it keeps (3 hours): read every order back.
+                Err(error) if !error.is_transient() => {
+                    tracing::warn!(%organization, %error, "by_revision cursor refused; reading orders by id");
+                    report.fell_back.push(organization);
+                    true
+                }
+                Err(error) => {
+                    tracing::warn!(%organization, %error, "polling iiko for statuses failed");
+                    report.failures += 1;
+                    continue;
+                }
+            };
+            let due: Vec<_> = orders
+                .iter()
+                .filter(|o| !heard.contains(&o.delivery_id))
+                .filter(|o| cursor_lost || o.seen_at.is_none_or(|seen| seen <= stale_before))
+                .collect();
+            // A few batches in flight at once: each waits mostly on iiko, and the client's
+            // rate limit still bounds the calls.
+            let batches: Vec<Vec<(i64, Uuid)>> = due
+                .chunks(BY_ID_BATCH)
+                .map(|batch| {
+                    batch
+                        .iter()
+                        .filter_map(|o| Some((o.id, Uuid::parse_str(&o.delivery_id).ok()?)))
+                        .collect()
+                })
+                .collect();
+            let batches = futures::stream::iter(batches)
+                .map(|batch| self.read_batch(organization, batch, &map, now))
+                .buffer_unordered(BATCHES_IN_FLIGHT)
+                .collect::<Vec<_>>()
+                .await;
+            let mut newest = None;
+            for batch in batches {
+                report.requests += 1;
+                match batch? {
+                    Some((outcomes, batch_newest)) => {
+                        report.tally.add(&outcomes);
+                        newest = newest.max(batch_newest);
+                    }
+                    None => report.failures += 1,
+                }
+            }
+            if cursor_lost {
+                // iiko's revision and its orders' timestamps come from the same counter, so
+                // the newest timestamp read is a cursor that misses nothing changed since.
+                self.store
+                    .save_status_cursor(&key, newest, now.timestamp_millis())
+                    .await?;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Updates about deliveries the bridge does not have are counted and ignored; iiko creating an
+/// order the operators already have is worth a warning (they may enter it twice).
+impl StatusTracker {
+    /// One `by_id` call for up to 200 orders and its reports applied; `None` when iiko failed.
+    async fn read_batch(
+        &self,
+        organization: Uuid,
+        batch: Vec<(i64, Uuid)>,
+        map: StatusMapper<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Vec<Applied>, Option<i64>)>, StoreError> {
+        let request = DeliveriesByIdRequest {
+            organization_id: organization,
+            order_ids: Some(batch.iter().map(|(_, delivery)| *delivery).collect()),
+            ..DeliveriesByIdRequest::default()
+        };
+        let response = match self.iiko.deliveries_by_id(&request).await {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::warn!(%organization, %error, "reading orders back by id failed");
+                return Ok(None);
+            }
+        };
+        let reports: Vec<DeliveryReport> = response.orders.iter().map(report_of).collect();
+        let newest = reports.iter().map(|r| r.timestamp).max();
+        // iiko answered for all of them, also for those it no longer returns.
+        let asked: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
+        let outcomes = self
+            .store
+            .apply_delivery_reports(&reports, &asked, map, now.timestamp_millis())
+            .await?;
+        log_outcomes(&reports, &outcomes, "by_id");
+        Ok(Some((outcomes, newest)))
+    }
+}
+
+fn log_outcomes(reports: &[DeliveryReport], outcomes: &[Applied], source: &str) {
+    for (report, outcome) in reports.iter().zip(outcomes) {
+        match outcome {
+            Applied::Unknown => tracing::info!(delivery = %report.delivery_id, source,
+                "iiko update for an order the bridge does not have; ignored"),
+            Applied::Ignored => tracing::warn!(delivery = %report.delivery_id, source,
+                "iiko created an order that was already handed to the operators"),
+            _ => {}
+        }
+    }
+}

@@ -274,6 +274,8 @@ async fn demo_runs_on_the_embedded_defaults() {
     assert!(row("WEB-1005").contains("422 invalid: customer.phone, total"));
     assert!(stdout.contains("Причина: iiko отклонил заказ: ProductNotFound"));
     assert!(row("WEB-1006").contains("points 1500.0 → 1300.0"));
+    assert!(row("WEB-1002").contains("then cancelled by the guest"));
+    assert!(stdout.contains("status \"cooking\", iiko status \"CookingCompleted\""));
     // Every event reached the demo's site with a signature it verified.
     let events = stdout
         .split("== events the site received")
@@ -283,6 +285,8 @@ async fn demo_runs_on_the_embedded_defaults() {
         "│ WEB-1001 ┆ order.created",
         "│ WEB-1003 ┆ order.fallback",
         "│ WEB-1006 ┆ order.created",
+        "│ WEB-1001 ┆ order.status    ┆ {\"iiko_status\":\"CookingStarted\",\"status\":\"cooking\"}",
+        "│ WEB-1002 ┆ order.cancelled ┆ {\"reason\":\"Отказ гостя: гость передумал\"}",
         "catalog.updated",
     ] {
         assert!(events.contains(expected), "{expected} in {events}");

@@ -211,8 +211,10 @@ impl Dispatcher {
             tracing::info!(branch = %order.branch, order = %order.site_id, attempt = attempts,
                 outcome = ?end, elapsed_ms = started.elapsed().as_millis() as u64, "order dispatched");
         } else {
-            tracing::warn!(branch = %order.branch, order = %order.site_id,
-                "the order was finished elsewhere (an iiko webhook, or another worker after the lease ran out)");
+            // Usual when iiko's webhook reports the creation first; only a lease that ran out
+            // (another worker took the order over) is worth a look, and that is logged there.
+            tracing::info!(branch = %order.branch, order = %order.site_id,
+                "the order was finished elsewhere (an iiko webhook or poll, or another worker)");
         }
         Ok(())
     }

@@ -167,6 +167,10 @@ fn serving_config(
             "creation_wait_seconds = 75",
             "creation_wait_seconds = 10".to_owned(),
         ),
+        (
+            "poll_interval_seconds = 60",
+            "poll_interval_seconds = 0.5".to_owned(),
+        ),
     ];
     for (from, to) in edits {
         if !text.contains(from) {

@@ -154,6 +154,44 @@ pub async fn run(
         end: format!("{}; the guest's points {before} → {after}", created(&order)),
     });
 
+    println!(
+        "\n-- iiko's kitchen at work: the simulator's clock moves every open order on, three times"
+    );
+    for _ in 0..3 {
+        let before = statuses_of(receiver, "WEB-1001").len();
+        post(simulator, "sim/advance", json!({"steps": 1})).await?;
+        let started = Instant::now();
+        while statuses_of(receiver, "WEB-1001").len() == before {
+            if started.elapsed() > PATIENCE {
+                return Err(anyhow::anyhow!("no status of WEB-1001 reached the site").into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!(
+            "the site got order.status for WEB-1001: {}",
+            statuses_of(receiver, "WEB-1001").join(" → ")
+        );
+    }
+    let view = site.get("/api/v1/orders/WEB-1001?branch=lenina").await?;
+    println!(
+        "site → GET /api/v1/orders/WEB-1001: state {}, status {}, iiko status {}",
+        view["state"], view["status"], view["iiko"]["status"]
+    );
+
+    println!("\n-- WEB-1002: the guest cancels on the site");
+    let cancelled = site
+        .post(
+            "/api/v1/orders/WEB-1002/cancel?branch=lenina",
+            &json!({"reason": "гость передумал"}),
+        )
+        .await?;
+    println!(
+        "site → POST /api/v1/orders/WEB-1002/cancel: state {}, status {}",
+        cancelled["state"], cancelled["status"]
+    );
+    let order = wait(&store, "WEB-1002", |o| o.state == OrderState::Cancelled).await?;
+    outcomes[1].end = format!("{}, then cancelled by the guest", created(&order));
+
     println!("\n-- WEB-1001 again: the site retries a submission it got no answer to");
     let answer = site
         .submit(&site_order("WEB-1001", &dishes[..2], "Ленина", "10"))
@@ -232,6 +270,22 @@ pub async fn run(
     Ok(())
 }
 
+/// The site statuses the site has received for an order, in order.
+fn statuses_of(receiver: &SiteReceiver, order: &str) -> Vec<String> {
+    receiver
+        .received()
+        .iter()
+        .filter(|e| e.body["type"] == "order.status" && e.body["order_id"] == order)
+        .map(|e| {
+            format!(
+                "{} ({})",
+                e.body["data"]["status"], e.body["data"]["iiko_status"]
+            )
+        })
+        .map(|s| s.replace('"', ""))
+        .collect()
+}
+
 /// Waits until the outbox has delivered everything it holds, and returns what arrived.
 async fn wait_for_events(receiver: &SiteReceiver, store: &Store) -> Result<Vec<Received>, Failure> {
     let started = Instant::now();
@@ -299,9 +353,27 @@ impl Site {
     }
 
     async fn calculate(&self, body: &Value) -> Result<Value, Failure> {
+        self.post("/api/v1/loyalty/calculate", body).await
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, Failure> {
         Ok(self
             .http
-            .post(format!("{}/api/v1/loyalty/calculate", self.base))
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(SITE_TOKEN)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(anyhow::Error::from)?
+            .json()
+            .await
+            .map_err(anyhow::Error::from)?)
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        Ok(self
+            .http
+            .post(format!("{}{path}", self.base))
             .bearer_auth(SITE_TOKEN)
             .json(body)
             .send()
@@ -391,8 +463,13 @@ fn order_body_with_quantity(dishes: &[Value], quantity: u32) -> Value {
 }
 
 async fn fault(simulator: &SimHandle, settings: Value) -> Result<(), Failure> {
+    post(simulator, "sim/faults", settings).await
+}
+
+/// The simulator's control API.
+async fn post(simulator: &SimHandle, path: &str, settings: Value) -> Result<(), Failure> {
     reqwest::Client::new()
-        .post(simulator.url("sim/faults"))
+        .post(simulator.url(path))
         .json(&settings)
         .send()
         .await

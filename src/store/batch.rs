@@ -4,11 +4,14 @@
 //! ledger) go to one writer task that runs whatever is waiting in one transaction, each job in
 //! its own savepoint, and answers every caller only after the commit. A caller still hears
 //! back only once its write is durable; many callers share one fsync.
-use futures::future::BoxFuture;
+use futures::{FutureExt, future::BoxFuture};
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
+use super::{
+    StoreError,
+    orders::{CallRecord, insert_calls},
+};
 
 /// Jobs per transaction at most, so one batch never holds the write lock for long.
 const MAX_BATCH: usize = 256;
@@ -23,9 +26,16 @@ type Answer = Box<dyn FnOnce(Result<(), &str>) + Send>;
 /// False when a job's savepoint could not be undone: committing would keep half of it.
 type Sound = bool;
 
+/// What the writer is given: a job, or a ledger line, which is only ever appended, so the
+/// lines of a batch go in together with one statement.
+enum Queued {
+    Job(Job),
+    Ledger(i64, CallRecord),
+}
+
 #[derive(Clone)]
 pub(super) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Queued>,
 }
 
 impl Writer {
@@ -36,20 +46,14 @@ impl Writer {
         Writer { jobs }
     }
 
-    /// Queues `work` for the next batch without waiting for its commit; a failure is logged.
-    pub(super) async fn run_detached(
-        &self,
-        work: impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<(), StoreError>>
-        + Send
-        + 'static,
-    ) {
-        let job = job(work, |result| {
-            if let Err(error) = result {
-                tracing::error!(%error, "a queued store write was lost");
-            }
-        });
-        if self.jobs.send(job).await.is_err() {
-            tracing::error!("a queued store write was lost: the store's writer has stopped");
+    /// Appends a ledger line with the next batch without waiting for its commit; it is
+    /// committed with (or before) whatever the caller writes next. A failure is logged.
+    pub(super) async fn record(&self, order: i64, call: CallRecord) {
+        if self.jobs.send(Queued::Ledger(order, call)).await.is_err() {
+            tracing::error!(
+                order,
+                "a ledger line was lost: the store's writer has stopped"
+            );
         }
     }
 
@@ -66,7 +70,7 @@ impl Writer {
             let _ = reply.send(result);
         });
         self.jobs
-            .send(job)
+            .send(Queued::Job(job))
             .await
             .map_err(|_| StoreError::CommitFailed("the store's writer has stopped".into()))?;
         answer.await.unwrap_or_else(|_| {
@@ -117,7 +121,7 @@ async fn in_savepoint<T>(
     (result, undone.is_ok() && released.is_ok())
 }
 
-async fn write_loop(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
+async fn write_loop(pool: SqlitePool, mut queue: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
@@ -130,11 +134,26 @@ async fn write_loop(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
             }
         };
         let mut answers = Vec::with_capacity(batch.len());
+        let mut ledger = Vec::new();
         let mut sound = true;
-        for job in batch.drain(..) {
-            let (answer, job_sound) = job(&mut tx).await;
-            answers.push(answer);
-            sound &= job_sound;
+        for queued in batch.drain(..) {
+            match queued {
+                Queued::Job(job) => {
+                    let (answer, job_sound) = job(&mut tx).await;
+                    answers.push(answer);
+                    sound &= job_sound;
+                }
+                Queued::Ledger(order, call) => ledger.push((order, call)),
+            }
+        }
+        if !ledger.is_empty() {
+            let lines = ledger.len();
+            let (written, ledger_sound) =
+                in_savepoint(&mut tx, move |conn| insert_calls(conn, ledger).boxed()).await;
+            sound &= ledger_sound;
+            if let Err(error) = written {
+                tracing::error!(%error, lines, "ledger lines were lost");
+            }
         }
         let committed = match sound {
             true => tx.commit().await.map_err(|error| error.to_string()),

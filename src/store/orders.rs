@@ -259,10 +259,7 @@ impl Store {
     /// The caller does not wait for the commit: the record goes out with the next batch, ahead
     /// of the attempt's outcome, and a failure is logged by the writer.
     pub async fn record_call(&self, id: i64, call: &CallRecord) {
-        let call = call.clone();
-        self.writer
-            .run_detached(move |conn| record_call(conn, id, call).boxed())
-            .await;
+        self.writer.record(id, call.clone()).await;
     }
 
     /// Writes an attempt's outcome and releases the lease, but only while `owner` still holds
@@ -554,34 +551,50 @@ async fn lease_due_orders(
     Ok(leased)
 }
 
-/// See [`Store::record_call`]; runs inside a group-commit batch.
-async fn record_call(
+/// Appends a batch's ledger lines (and keeps each order's last create correlation id).
+pub(super) async fn insert_calls(
     conn: &mut SqliteConnection,
-    id: i64,
-    call: CallRecord,
+    calls: Vec<(i64, CallRecord)>,
 ) -> Result<(), StoreError> {
+    let rows: Vec<serde_json::Value> = calls
+        .iter()
+        .map(|(order, c)| {
+            json!([
+                order,
+                c.at_ms,
+                c.operation,
+                c.request_summary,
+                c.http_status,
+                c.correlation_id,
+                c.error_code,
+                c.error_message,
+                c.latency_ms
+            ])
+        })
+        .collect();
     sqlx::query(
         "INSERT INTO order_attempts (order_id, at, operation, request_summary, http_status,
              correlation_id, error_code, error_message, latency_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6,
+             value->>7, value->>8
+         FROM json_each(?) ORDER BY key",
     )
-    .bind(id)
-    .bind(call.at_ms)
-    .bind(&call.operation)
-    .bind(&call.request_summary)
-    .bind(call.http_status)
-    .bind(&call.correlation_id)
-    .bind(&call.error_code)
-    .bind(&call.error_message)
-    .bind(call.latency_ms)
+    .bind(serde_json::Value::Array(rows).to_string())
     .execute(&mut *conn)
     .await?;
-    if call.operation == "create" && call.correlation_id.is_some() {
-        sqlx::query("UPDATE orders SET correlation_id = ? WHERE id = ?")
-            .bind(&call.correlation_id)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+    let created: Vec<serde_json::Value> = calls
+        .iter()
+        .filter(|(_, c)| c.operation == "create" && c.correlation_id.is_some())
+        .map(|(order, c)| json!([order, c.correlation_id]))
+        .collect();
+    if !created.is_empty() {
+        sqlx::query(
+            "UPDATE orders SET correlation_id = c.value->>1
+             FROM json_each(?) AS c WHERE orders.id = c.value->>0",
+        )
+        .bind(serde_json::Value::Array(created).to_string())
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }

@@ -81,15 +81,20 @@ async fn insert_orders(
         Replayed,
     }
     let mut inserting: HashSet<Key> = HashSet::new();
+    // Webhook ids taken earlier in this batch, by the order they came with.
+    let mut claimed: HashMap<&str, &Key> = HashMap::new();
     let mut plans = Vec::with_capacity(items.len());
     for ((_, webhook), key) in items.iter().zip(&keys) {
         let known = stored.get(key).map(|order| order.id);
         // The site retries a message with the same id (Standard Webhooks), so only an id
         // reused for another order is a replay.
-        let replayed = webhook
-            .as_ref()
-            .and_then(|w| seen.get(&w.id))
-            .is_some_and(|order| Some(*order) != known);
+        let replayed = webhook.as_ref().is_some_and(|w| {
+            let earlier = claimed.get(w.id.as_str()).is_some_and(|k| *k != key);
+            earlier || seen.get(&w.id).is_some_and(|order| Some(*order) != known)
+        });
+        if let (Some(webhook), false) = (webhook, replayed) {
+            claimed.entry(webhook.id.as_str()).or_insert(key);
+        }
         plans.push(if replayed {
             Plan::Replayed
         } else if known.is_some() || !inserting.insert(key.clone()) {
@@ -307,6 +312,7 @@ mod tests {
                 (new("A", "h9"), None),
                 (new("C", "h4"), webhook("wh-a")),
                 (new("A", "h1"), webhook("wh-a")),
+                (new("D", "h5"), webhook("wh-b")),
             ],
         )
         .await
@@ -327,6 +333,10 @@ mod tests {
         assert!(
             matches!(&answers[4], Inserted::Existing(o) if o.id == a.id),
             "the site's own retry of A"
+        );
+        assert!(
+            matches!(answers[5], Inserted::ReplayedWebhook),
+            "wh-b was taken by B earlier in the batch"
         );
         let history = store.order_history(b.id).await.unwrap();
         assert_eq!(history.len(), 1);

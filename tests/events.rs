@@ -2,6 +2,9 @@
 //! dispatcher against the simulator and `catalog.updated` from menu syncs, delivered to a local
 //! site receiver that checks every signature; retries, ordering per order, 410 Gone, pruning,
 //! and the `/metrics` and `/openapi.json` endpoints of `serve`.
+#[path = "support/bed.rs"]
+mod bed;
+
 use std::{
     collections::VecDeque,
     sync::{Arc, Mutex},
@@ -13,21 +16,20 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use bed::iiko;
 use iiko_bridge::{
-    config::{Config, Sources},
+    config::Config,
     http::{
         Application,
         signature::{SignedHeaders, WebhookSecret, verify},
     },
-    iiko::IikoClient,
     menu::{Catalog, CatalogCache, MenuSyncer, SyncKind, SyncOptions, SyncResult},
     notify::{EventsWorker, OperatorChats},
     orders::{Dispatcher, service},
-    sim::{Seed, SimConfig, SimHandle, Simulator, demo_ids, telegram::FakeTelegram},
+    sim::{Seed, SimConfig, SimHandle, Simulator, telegram::FakeTelegram},
     store::{OrderState, Store, StoredEvent},
 };
 
-const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
 const CREATE: &str = "/api/1/deliveries/create";
 const TOKEN: &str = "change-me";
 const SECRET: &str = "whsec_c2l0ZS1ldmVudHMtc2VjcmV0LWZvci10ZXN0cw==";
@@ -154,70 +156,23 @@ impl Bed {
         .await
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().display().to_string();
-        let text = EXAMPLE
-            .replace(
-                "http://127.0.0.1:9900",
-                sim.base_url.as_str().trim_end_matches('/'),
-            )
-            .replace(
-                "sqlite://data/bridge.db",
-                &format!("sqlite://{path}/bridge.db"),
-            )
-            .replace(
-                "export_dir = \"export\"",
-                &format!("export_dir = \"{path}/export\""),
-            )
-            .replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:0\"")
+        let text = bed::config_text(&sim, dir.path())
             .replace("timeout_seconds = 15", "timeout_seconds = 1")
-            .replace("max_attempts = 3", "max_attempts = 1")
-            .replace("creation_wait_seconds = 75", "creation_wait_seconds = 3");
-        let config_path = dir.path().join("bridge.toml");
-        std::fs::write(&config_path, edit(text)).unwrap();
-        let config = Sources::load(&config_path).unwrap().config().unwrap();
-        let store = Store::open(&config.store.url).await.unwrap();
-        let outcome = sync(&config, &store).await;
-        assert_eq!(outcome, SyncResult::Stored);
-        let source = store
-            .current_catalog_source("lenina")
-            .await
-            .unwrap()
-            .unwrap();
-        let catalog = serde_json::from_str(&source.catalog_json).unwrap();
+            .replace("max_attempts = 3", "max_attempts = 1");
+        let synced = bed::synced(dir.path(), &edit(text)).await;
         Bed {
             sim,
             dir,
-            config_path,
-            config,
-            store,
-            catalog,
+            config_path: synced.config_path,
+            config: synced.config,
+            store: synced.store,
+            catalog: synced.catalog,
         }
     }
 
     /// An order for one plain dish, paid by card.
     fn body(&self, id: &str) -> Value {
-        let dish = self
-            .catalog
-            .products
-            .iter()
-            .find(|p| {
-                !p.hidden
-                    && p.available
-                    && p.sizes.len() == 1
-                    && p.sizes[0].iiko_id.is_none()
-                    && p.sizes[0].available
-                    && p.modifier_groups.is_empty()
-            })
-            .expect("the simulator menu has plain dishes");
-        let price = dish.sizes[0].price;
-        json!({
-            "id": id, "branch": "lenina", "service": "delivery",
-            "customer": {"name": "Иван", "phone": demo_ids::CUSTOMER_PHONE},
-            "address": {"city": "Москва", "street": "Ленина", "house": "10"},
-            "items": [{"article": dish.article, "quantity": 1, "price": price}],
-            "payment": {"method": "card"},
-            "total": price,
-        })
+        bed::plain_order(&self.catalog, id)
     }
 
     fn unmappable(&self, id: &str) -> Value {
@@ -272,10 +227,6 @@ impl Bed {
     async fn order_state(&self, site_id: &str) -> OrderState {
         self.store.orders_by_site_id(site_id, None).await.unwrap()[0].state
     }
-}
-
-fn iiko(config: &Config) -> IikoClient {
-    IikoClient::new(config.iiko.settings().unwrap()).unwrap()
 }
 
 async fn sync(config: &Config, store: &Store) -> SyncResult {

@@ -1,5 +1,7 @@
 //! Discounts and bonus points end to end: the loyalty API and order intake on a real server,
 //! the dispatcher against the simulator, and the exact bodies iiko gets.
+#[path = "support/bed.rs"]
+mod bed;
 #[path = "support/iiko_schema.rs"]
 mod iiko_schema;
 
@@ -11,17 +13,15 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use uuid::Uuid;
 
+use bed::iiko;
 use iiko_bridge::{
-    config::{Config, Sources},
+    config::Config,
     http::Application,
-    iiko::{IikoClient, types::deliveries::DeliveriesByIdRequest},
-    menu::{MenuSyncer, SyncKind, SyncOptions},
-    notify::OperatorChats,
+    iiko::types::deliveries::DeliveriesByIdRequest,
     sim::{Seed, SimConfig, SimHandle, Simulator, demo_ids as ids},
     store::{OrderState, Store, StoredOrder},
 };
 
-const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
 const CREATE: &str = "/api/1/deliveries/create";
 const CALCULATE: &str = "/api/1/loyalty/iiko/calculate";
 const CUSTOMER_INFO: &str = "/api/1/loyalty/iiko/customer/info";
@@ -73,46 +73,14 @@ impl Bed {
         })
         .await
         .unwrap();
-        let path = dir.path().display().to_string();
-        let text = EXAMPLE
-            .replace(
-                "http://127.0.0.1:9900",
-                sim.base_url.as_str().trim_end_matches('/'),
-            )
-            .replace(
-                "sqlite://data/bridge.db",
-                &format!("sqlite://{path}/bridge.db"),
-            )
-            .replace(
-                "export_dir = \"export\"",
-                &format!("export_dir = \"{path}/export\""),
-            )
-            .replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:0\"")
+        let text = bed::config_text(&sim, dir.path())
             .replace("timeout_seconds = 15", "timeout_seconds = 2")
             .replace("loyalty_wait_ms = 2000", "loyalty_wait_ms = 400")
             .replace(
                 "retry_interval_seconds = 15",
                 "retry_interval_seconds = 0.2",
-            )
-            .replace("creation_wait_seconds = 75", "creation_wait_seconds = 3");
-        let config_path = dir.path().join("bridge.toml");
-        std::fs::write(&config_path, edit(text)).unwrap();
-        let config = Sources::load(&config_path).unwrap().config().unwrap();
-        let store = Store::open(&config.store.url).await.unwrap();
-        MenuSyncer::new(
-            iiko(&config),
-            store.clone(),
-            config.menu.export_dir.clone(),
-            OperatorChats::new(None, Vec::new()),
-        )
-        .sync(
-            &config.branches[0],
-            SyncKind::Full,
-            SyncOptions::default(),
-            &|_| {},
-        )
-        .await
-        .unwrap();
+            );
+        let bed::Synced { config, store, .. } = bed::synced(dir.path(), &edit(text)).await;
         let app = Application::build(config.clone()).await.unwrap();
         let base = format!("http://{}", app.local_addr().unwrap());
         tokio::spawn(app.run(std::future::pending()));
@@ -226,10 +194,6 @@ impl Bed {
         let answer = serde_json::to_value(answer).unwrap();
         decimal(&answer["orders"][0]["order"]["sum"])
     }
-}
-
-fn iiko(config: &Config) -> IikoClient {
-    IikoClient::new(config.iiko.settings().unwrap()).unwrap()
 }
 
 fn decimal(value: &Value) -> Decimal {

@@ -1,5 +1,7 @@
 //! Orders end to end: the order API on a real server, the dispatcher against the simulator,
 //! the CLI, and the binary killed mid-dispatch.
+#[path = "support/bed.rs"]
+mod bed;
 #[path = "support/iiko_schema.rs"]
 mod iiko_schema;
 
@@ -9,21 +11,21 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use bed::iiko;
 use iiko_bridge::{
-    config::{Config, Sources},
+    config::Config,
     http::{
         Application,
         signature::{WebhookSecret, sign},
     },
-    iiko::{IikoClient, types::deliveries::DeliveriesByIdRequest},
-    menu::{Catalog, CatalogCache, MenuSyncer, SyncKind, SyncOptions},
-    notify::{Handover, OperatorChats, Templates},
+    iiko::types::deliveries::DeliveriesByIdRequest,
+    menu::{Catalog, CatalogCache},
+    notify::{Handover, Templates},
     orders::{Dispatcher, StepOutcome, service},
     sim::{SimConfig, SimHandle, Simulator, demo_ids, smtp::SmtpSink, telegram::FakeTelegram},
     store::{OrderState, Store, StoredOrder},
 };
 
-const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
 const CREATE: &str = "/api/1/deliveries/create";
 const BY_ID: &str = "/api/1/deliveries/by_id";
 const TOKEN: &str = "change-me";
@@ -50,86 +52,26 @@ impl Bed {
         .await
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().display().to_string();
-        let text = EXAMPLE
-            .replace(
-                "http://127.0.0.1:9900",
-                sim.base_url.as_str().trim_end_matches('/'),
-            )
-            .replace(
-                "sqlite://data/bridge.db",
-                &format!("sqlite://{path}/bridge.db"),
-            )
-            .replace(
-                "export_dir = \"export\"",
-                &format!("export_dir = \"{path}/export\""),
-            )
-            .replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:0\"")
+        let text = bed::config_text(&sim, dir.path())
             .replace("timeout_seconds = 15", "timeout_seconds = 1")
             .replace(
                 "retry_interval_seconds = 15",
                 "retry_interval_seconds = 0.2",
-            )
-            .replace("creation_wait_seconds = 75", "creation_wait_seconds = 3");
-        let config_path = dir.path().join("bridge.toml");
-        std::fs::write(&config_path, edit(text)).unwrap();
-        let config = Sources::load(&config_path).unwrap().config().unwrap();
-        let store = Store::open(&config.store.url).await.unwrap();
-        let syncer = MenuSyncer::new(
-            iiko(&config),
-            store.clone(),
-            config.menu.export_dir.clone(),
-            OperatorChats::new(None, Vec::new()),
-        );
-        syncer
-            .sync(
-                &config.branches[0],
-                SyncKind::Full,
-                SyncOptions::default(),
-                &|_| {},
-            )
-            .await
-            .unwrap();
-        let source = store
-            .current_catalog_source("lenina")
-            .await
-            .unwrap()
-            .unwrap();
-        let catalog = serde_json::from_str(&source.catalog_json).unwrap();
+            );
+        let synced = bed::synced(dir.path(), &edit(text)).await;
         Bed {
             sim,
             dir,
-            config_path,
-            config,
-            store,
-            catalog,
+            config_path: synced.config_path,
+            config: synced.config,
+            store: synced.store,
+            catalog: synced.catalog,
         }
     }
 
     /// An order for one sellable dish without sizes or modifiers, paid by card.
     fn body(&self, id: &str) -> Value {
-        let dish = self
-            .catalog
-            .products
-            .iter()
-            .find(|p| {
-                !p.hidden
-                    && p.available
-                    && p.sizes.len() == 1
-                    && p.sizes[0].iiko_id.is_none()
-                    && p.sizes[0].available
-                    && p.modifier_groups.is_empty()
-            })
-            .expect("the simulator menu has plain dishes");
-        let price = dish.sizes[0].price;
-        json!({
-            "id": id, "branch": "lenina", "service": "delivery",
-            "customer": {"name": "Иван", "phone": demo_ids::CUSTOMER_PHONE},
-            "address": {"city": "Москва", "street": "Ленина", "house": "10"},
-            "items": [{"article": dish.article, "quantity": 1, "price": price}],
-            "payment": {"method": "card"},
-            "total": price,
-        })
+        bed::plain_order(&self.catalog, id)
     }
 
     fn dispatcher(&self) -> Dispatcher {
@@ -202,10 +144,6 @@ impl Bed {
             self.store.orders_by_site_id(site_id, None).await.unwrap()
         );
     }
-}
-
-fn iiko(config: &Config) -> IikoClient {
-    IikoClient::new(config.iiko.settings().unwrap()).unwrap()
 }
 
 fn later(seconds: i64) -> chrono::DateTime<Utc> {

@@ -1,6 +1,8 @@
 //! Order statuses end to end: polling and iiko webhooks against the simulator, the site events
 //! they write, moves, the cursor fallback, the order view and cancellation, the webhook
 //! receiver's refusals and the menu refresh its events trigger.
+#[path = "support/bed.rs"]
+mod bed;
 #[path = "support/iiko_schema.rs"]
 mod iiko_schema;
 
@@ -11,19 +13,18 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use uuid::Uuid;
 
+use bed::iiko;
 use iiko_bridge::{
-    config::{Config, Sources},
+    config::Config,
     http::Application,
-    iiko::{IikoClient, types::deliveries::DeliveriesByIdRequest},
-    menu::{Catalog, CatalogCache, MenuSyncer, SyncKind, SyncOptions},
-    notify::OperatorChats,
+    iiko::types::deliveries::DeliveriesByIdRequest,
+    menu::{Catalog, CatalogCache},
     orders::{Dispatcher, service},
     sim::{SimConfig, SimHandle, Simulator, demo_ids},
     status::{self, StatusTracker, ViewError},
     store::{OrderState, Store, StoredOrder},
 };
 
-const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
 const TOKEN: &str = "change-me";
 const HOOK_TOKEN: &str = "hook-token";
 const CANCEL: &str = "/api/1/deliveries/cancel";
@@ -62,84 +63,25 @@ impl Bed {
         .await
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().display().to_string();
-        let text = EXAMPLE
-            .replace(
-                "http://127.0.0.1:9900",
-                sim.base_url.as_str().trim_end_matches('/'),
-            )
-            .replace(
-                "sqlite://data/bridge.db",
-                &format!("sqlite://{path}/bridge.db"),
-            )
-            .replace(
-                "export_dir = \"export\"",
-                &format!("export_dir = \"{path}/export\""),
-            )
-            .replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:0\"")
+        let text = bed::config_text(&sim, dir.path())
             .replace("timeout_seconds = 15", "timeout_seconds = 2")
-            .replace("creation_wait_seconds = 75", "creation_wait_seconds = 3")
             .replace(
                 "# auth_token = \"...\"",
                 &format!("auth_token = \"{HOOK_TOKEN}\""),
             );
-        let config_path = dir.path().join("bridge.toml");
-        std::fs::write(&config_path, text).unwrap();
-        let config = Sources::load(&config_path).unwrap().config().unwrap();
-        let store = Store::open(&config.store.url).await.unwrap();
-        MenuSyncer::new(
-            iiko(&config),
-            store.clone(),
-            config.menu.export_dir.clone(),
-            OperatorChats::new(None, Vec::new()),
-        )
-        .sync(
-            &config.branches[0],
-            SyncKind::Full,
-            SyncOptions::default(),
-            &|_| {},
-        )
-        .await
-        .unwrap();
-        let source = store
-            .current_catalog_source("lenina")
-            .await
-            .unwrap()
-            .unwrap();
-        let catalog = serde_json::from_str(&source.catalog_json).unwrap();
+        let synced = bed::synced(dir.path(), &text).await;
         Bed {
             sim,
             _dir: dir,
-            config_path,
-            config,
-            store,
-            catalog,
+            config_path: synced.config_path,
+            config: synced.config,
+            store: synced.store,
+            catalog: synced.catalog,
         }
     }
 
     fn body(&self, id: &str) -> Value {
-        let dish = self
-            .catalog
-            .products
-            .iter()
-            .find(|p| {
-                !p.hidden
-                    && p.available
-                    && p.sizes.len() == 1
-                    && p.sizes[0].iiko_id.is_none()
-                    && p.sizes[0].available
-                    && p.modifier_groups.is_empty()
-            })
-            .expect("the simulator menu has plain dishes");
-        let price = dish.sizes[0].price;
-        json!({
-            "id": id, "branch": "lenina", "service": "delivery",
-            "customer": {"name": "Иван", "phone": demo_ids::CUSTOMER_PHONE},
-            "address": {"city": "Москва", "street": "Ленина", "house": "10"},
-            "items": [{"article": dish.article, "quantity": 1, "price": price}],
-            "payment": {"method": "card"},
-            "total": price,
-        })
+        bed::plain_order(&self.catalog, id)
     }
 
     async fn submit(&self, body: &Value) {
@@ -261,10 +203,6 @@ impl Bed {
             .await
             .unwrap();
     }
-}
-
-fn iiko(config: &Config) -> IikoClient {
-    IikoClient::new(config.iiko.settings().unwrap()).unwrap()
 }
 
 fn webhook_call(info: &Value) -> String {

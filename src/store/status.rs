@@ -67,7 +67,7 @@ pub enum Applied {
 
 /// The columns status tracking reads (not the order's large JSON documents).
 const STATUS_COLUMNS: &str = "id, branch, site_id, state, iiko_order_id, tracked_iiko_id,
-    iiko_timestamp, reported_iiko_status, cancel_reason, status_final";
+    iiko_timestamp, reported_iiko_status, site_status, cancel_reason, status_final";
 
 struct StatusRow {
     id: i64,
@@ -78,6 +78,7 @@ struct StatusRow {
     tracked_iiko_id: Option<String>,
     iiko_timestamp: Option<i64>,
     reported_iiko_status: Option<String>,
+    site_status: Option<String>,
     cancel_reason: Option<String>,
     status_final: bool,
 }
@@ -101,6 +102,7 @@ impl StatusRow {
             tracked_iiko_id: row.get("tracked_iiko_id"),
             iiko_timestamp: row.get("iiko_timestamp"),
             reported_iiko_status: row.get("reported_iiko_status"),
+            site_status: row.get("site_status"),
             cancel_reason: row.get("cancel_reason"),
             status_final: row.get::<i64, _>("status_final") != 0,
         })
@@ -496,14 +498,18 @@ async fn apply_to(
     };
     let state = cancelled.then_some(OrderState::Cancelled);
     history(tx, order.id, now_ms, state, Some(&site_status), &note).await?;
-    let event = NewEvent {
-        kind: EventType::OrderStatus,
-        branch: &order.branch,
-        order_id: Some(&order.site_id),
-        data: json!({ "status": site_status, "iiko_status": placed.status }),
-        at_ms: now_ms,
-    };
-    enqueue_event(tx, &event).await?;
+    // The site hears of a new mapped status (CONTRACT section 2); the history keeps every
+    // iiko step, such as Unconfirmed → WaitCooking, both "accepted".
+    if order.site_status.as_deref() != Some(site_status.as_str()) {
+        let event = NewEvent {
+            kind: EventType::OrderStatus,
+            branch: &order.branch,
+            order_id: Some(&order.site_id),
+            data: json!({ "status": site_status, "iiko_status": placed.status }),
+            at_ms: now_ms,
+        };
+        enqueue_event(tx, &event).await?;
+    }
     if let Some(reason) = &reason {
         cancelled_event(tx, &order.branch, &order.site_id, reason, now_ms).await?;
     }

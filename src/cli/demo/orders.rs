@@ -62,15 +62,7 @@ pub async fn run(
 
     println!("\n-- WEB-1001: an ordinary delivery");
     let body = site_order("WEB-1001", &dishes[..2], "Ленина", "10");
-    let answer = site.submit(&body).await?;
-    let order = wait(&store, "WEB-1001", |o| o.state == OrderState::Created).await?;
-    outcomes.push(Outcome {
-        order: "WEB-1001".into(),
-        path: "accepted and created",
-        answer: answer.summary(),
-        end: created(&order),
-    });
-    print_calls(&store, &order).await?;
+    outcomes.push(until_created(&site, &store, &body, "accepted and created").await?);
 
     println!(
         "\n-- WEB-1002: iiko answers 503 to the first deliveries/create (retried after delivery.retry_interval_seconds)"
@@ -80,17 +72,9 @@ pub async fn run(
         json!({"rules": [{"path": "/api/1/deliveries/create", "status": 503, "times": 1}]}),
     )
     .await?;
-    let answer = site
-        .submit(&site_order("WEB-1002", &dishes[2..3], "Мира", "5"))
-        .await?;
-    let order = wait(&store, "WEB-1002", |o| o.state == OrderState::Created).await?;
-    outcomes.push(Outcome {
-        order: "WEB-1002".into(),
-        path: "retried after a fault, then created",
-        answer: answer.summary(),
-        end: created(&order),
-    });
-    print_calls(&store, &order).await?;
+    let body = site_order("WEB-1002", &dishes[2..3], "Мира", "5");
+    let path = "retried after a fault, then created";
+    outcomes.push(until_created(&site, &store, &body, path).await?);
 
     println!(
         "\n-- WEB-1003: iiko refuses the order (the dish was deleted in iiko after the last menu sync)"
@@ -499,6 +483,26 @@ async fn wait(
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
+}
+
+/// Sends `body`, waits until iiko has created it and shows its iiko calls; returns its line of
+/// the closing table.
+async fn until_created(
+    site: &Site,
+    store: &Store,
+    body: &Value,
+    path: &'static str,
+) -> Result<Outcome, Failure> {
+    let id = body["id"].as_str().unwrap_or_default().to_owned();
+    let answer = site.submit(body).await?;
+    let order = wait(store, &id, |o| o.state == OrderState::Created).await?;
+    print_calls(store, &order).await?;
+    Ok(Outcome {
+        order: id,
+        path,
+        answer: answer.summary(),
+        end: created(&order),
+    })
 }
 
 fn created(order: &StoredOrder) -> String {

@@ -10,3 +10,4 @@ pub mod orders;
 pub mod sim;
 pub mod status;
 pub mod store;
+pub mod workers;

@@ -29,6 +29,7 @@ use crate::{
     orders::Dispatcher,
     status::{StatusTracker, register_webhooks},
     store::Store,
+    workers::{Supervisor, WorkerHealth},
 };
 use iiko_webhook::WebhookInbox;
 
@@ -41,6 +42,8 @@ pub struct AppState {
     pub iiko: IikoClient,
     pub store: Store,
     pub catalogs: CatalogCache,
+    /// Workers that are down fail `/readyz`.
+    pub workers: WorkerHealth,
 }
 
 /// A bound, ready-to-run server with its workers; binding to port 0 lets tests run the real
@@ -57,6 +60,8 @@ pub struct Application {
     inbox_writer: tokio::task::JoinHandle<()>,
     /// Registers the webhook with iiko at start (`iiko_webhook.register_on_start`).
     register: Option<(IikoClient, Arc<Config>)>,
+    workers: WorkerHealth,
+    operators: OperatorChats,
 }
 
 impl Application {
@@ -115,11 +120,14 @@ impl Application {
             .iiko_webhook
             .register_on_start
             .then(|| (iiko.clone(), config.clone()));
+        let workers = WorkerHealth::default();
+        let operators = OperatorChats::from_config(&config.telegram);
         let state = AppState {
             config,
             iiko,
             store,
             catalogs,
+            workers: workers.clone(),
         };
         let router = router(state)
             .layer(RequestBodyLimitLayer::new(max_body))
@@ -136,6 +144,8 @@ impl Application {
             tracker,
             inbox_writer,
             register,
+            workers,
+            operators,
         })
     }
 
@@ -151,9 +161,16 @@ impl Application {
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr()?, "iiko-bridge listening");
         let (stop_workers, workers_stopped) = watch::channel(false);
-        let menu = tokio::spawn(self.menu.run(workers_stopped.clone()));
-        let dispatcher = tokio::spawn(self.dispatcher.run(workers_stopped.clone()));
-        let tracker = tokio::spawn(self.tracker.run(workers_stopped.clone()));
+        let supervisor = Supervisor::new(self.workers, self.operators, workers_stopped);
+        let menu = Arc::new(tokio::sync::Mutex::new(self.menu));
+        let menu = supervisor.spawn("menu", move |stop| {
+            let menu = menu.clone();
+            async move { menu.lock().await.run(stop).await }
+        });
+        let dispatcher = Arc::new(self.dispatcher);
+        let dispatcher = supervisor.spawn("dispatcher", move |stop| dispatcher.clone().run(stop));
+        let tracker = Arc::new(self.tracker);
+        let tracker = supervisor.spawn("status", move |stop| tracker.clone().run(stop));
         if let Some((iiko, config)) = self.register {
             tokio::spawn(async move {
                 match register_webhooks(&iiko, &config).await {
@@ -164,14 +181,11 @@ impl Application {
                 }
             });
         }
-        let mut fallback_stopped = workers_stopped.clone();
-        let fallback = tokio::spawn(self.fallback.run(async move {
-            let _ = fallback_stopped.wait_for(|stopped| *stopped).await;
-        }));
-        let mut events_stopped = workers_stopped;
-        let events = tokio::spawn(self.events.run(async move {
-            let _ = events_stopped.wait_for(|stopped| *stopped).await;
-        }));
+        let fallback = self.fallback;
+        let fallback =
+            supervisor.spawn("fallback", move |stop| fallback.clone().run(stopped(stop)));
+        let events = self.events;
+        let events = supervisor.spawn("events", move |stop| events.clone().run(stopped(stop)));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
@@ -200,6 +214,11 @@ impl Application {
         }
         served
     }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
 pub async fn serve(
@@ -231,8 +250,8 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Ready only when the store takes writes and iiko really hands out a token, so a load
-/// balancer never routes orders to a bridge that could not keep or deliver them.
+/// Ready only when the store takes writes, iiko really hands out a token and every worker runs,
+/// so a load balancer never routes orders to a bridge that could not keep or deliver them.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let store = state
         .store
@@ -245,12 +264,19 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
         .await
         .map(drop)
         .map_err(|e| e.to_string());
-    let ready = store.is_ok() && iiko.is_ok();
+    let down = state.workers.down();
+    let ready = store.is_ok() && iiko.is_ok() && down.is_empty();
     let describe = |result: Result<(), String>| result.err().unwrap_or_else(|| "ok".into());
+    let workers = if down.is_empty() {
+        "ok".to_owned()
+    } else {
+        format!("down: {}", down.join(", "))
+    };
     let body = json!({
         "status": if ready { "ready" } else { "not ready" },
         "store": describe(store),
         "iiko": describe(iiko),
+        "workers": workers,
     });
     let status = if ready {
         StatusCode::OK

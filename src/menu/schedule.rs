@@ -131,7 +131,7 @@ impl MenuScheduler {
     }
 
     /// Steps every second until `shutdown` turns true; a sync in flight finishes first.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(&mut self, mut shutdown: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let wake = self.trigger.wake.clone();
         loop {

@@ -83,8 +83,8 @@ impl Dispatcher {
     /// Dispatches until `shutdown` turns true, then lets the attempts in flight finish.
     /// Each order runs on its own, so one slow branch (a creation followed for a minute) never
     /// holds up the others' orders; at most `delivery.concurrency` are in flight at once.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let this = Arc::new(self);
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let this = self;
         let slots = Arc::new(Semaphore::new(this.concurrency()));
         let mut in_flight = JoinSet::new();
         let mut tick = tokio::time::interval(TICK);

@@ -147,7 +147,7 @@ impl StatusTracker {
     }
 
     /// Steps on a short tick (or at once when the receiver stored a call) until `shutdown`.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -1,4 +1,5 @@
-//! The order API's work, free of HTTP: accept an order durably and idempotently, or check one.
+//! The order API's work: accept an order durably and idempotently, or check one. Not yet free of
+//! HTTP: the answers carry their status codes and `crate::http::error::ApiError`.
 //!
 //! Decisions: an order that cannot be mapped (no catalog yet, unknown article, price drift) is
 //! still accepted and stored in state `fallback` at once; its 202 answer says `"state":

@@ -1,12 +1,13 @@
 //! The iikoCloud simulator: a stateful, in-memory imitation of the part of iikoCloud
 //! (iikoTransport API) that the bridge uses, served over real HTTP.
 //!
-//! Same paths and JSON shapes as `/work/shared/iikocloud/openapi.json`: token auth (`/api/1` and
-//! `/api/v2` access tokens, JWT-shaped, 401 with an `ErrorResponse` otherwise), dictionaries,
-//! the menu in external-menu V2/V3/V4, MenuV3 and nomenclature shapes, deliveries with
-//! asynchronous creation (`InProgress` → `Success`/`Error` after [`SimConfig::creation_delay`])
-//! and a status progression on the clock, stop lists, loyalty wallets, webhooks and switchable
-//! faults. The fixed ids and credentials are in [`demo_ids`].
+//! Same paths and JSON shapes as iiko's official schema (`iikocloud/openapi.json` beside the
+//! contract; the tests check against `tests/fixtures/iiko-schema-subset.json`): token auth
+//! (`/api/1` and `/api/v2` access tokens, JWT-shaped, 401 with an `ErrorResponse` otherwise),
+//! dictionaries, the menu in external-menu V2/V3/V4, MenuV3 and nomenclature shapes, deliveries
+//! with asynchronous creation (`InProgress` → `Success`/`Error` after
+//! [`SimConfig::creation_delay`]) and a status progression on the clock, stop lists, loyalty
+//! wallets, webhooks and switchable faults. The fixed ids and credentials are in [`demo_ids`].
 //!
 //! Deliberate choices where iiko's behaviour is not documented:
 //! - a repeated `order.id` on `deliveries/create` answers 400 with `error: "DuplicatedOrderId"`;

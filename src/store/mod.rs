@@ -1,5 +1,6 @@
-//! Persistence behind one interface. SQLite (WAL) is the embedded default; the SQL stays
-//! portable so PostgreSQL can follow behind the same methods.
+//! Persistence: one `Store` over SQLite (WAL, `synchronous=FULL`), the only backend in this
+//! version (`store.url` takes `sqlite://PATH`). The SQL is SQLite's (`BEGIN IMMEDIATE`,
+//! `json_each`), so a PostgreSQL backend will need its own behind the same methods.
 mod batch;
 mod events;
 mod fallback;

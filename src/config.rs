@@ -300,6 +300,8 @@ pub struct StatusConfig {
     pub recheck_after_seconds: f64,
     /// How long a cancellation from the site follows iiko's command before answering.
     pub cancel_wait_seconds: f64,
+    /// How often each branch's terminal group is checked (`terminal_groups/is_alive`).
+    pub terminal_check_seconds: f64,
 }
 
 impl Default for StatusConfig {
@@ -308,6 +310,7 @@ impl Default for StatusConfig {
             poll_interval_seconds: 60.0,
             recheck_after_seconds: 600.0,
             cancel_wait_seconds: 10.0,
+            terminal_check_seconds: 60.0,
         }
     }
 }
@@ -674,6 +677,10 @@ impl Sources {
             (
                 "status.cancel_wait_seconds",
                 config.status.cancel_wait_seconds,
+            ),
+            (
+                "status.terminal_check_seconds",
+                config.status.terminal_check_seconds,
             ),
         ] {
             if !positive(value) {

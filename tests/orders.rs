@@ -23,6 +23,7 @@ use iiko_bridge::{
     notify::{Handover, Templates},
     orders::{Dispatcher, StepOutcome, service},
     sim::{SimConfig, SimHandle, Simulator, demo_ids, smtp::SmtpSink, telegram::FakeTelegram},
+    status::TerminalWatch,
     store::{OrderState, Store, StoredOrder},
 };
 
@@ -1235,4 +1236,51 @@ impl Bed {
         }
         panic!("order {site_id} never reached {state}");
     }
+}
+
+#[tokio::test]
+async fn operators_hear_once_that_a_terminal_group_is_offline_and_once_that_it_is_back() {
+    let telegram = FakeTelegram::start().await.unwrap();
+    let operators = 556;
+    let (token, api_url) = (telegram.token().to_owned(), telegram.api_url());
+    let bed = Bed::new(move |text| {
+        text.replace(
+            "operator_chats = []",
+            &format!(
+                "operator_chats = [{operators}]\nbot_token = \"{token}\"\napi_url = \"{api_url}\""
+            ),
+        )
+    })
+    .await;
+    let watch = TerminalWatch::new(iiko(&bed.config), Arc::new(bed.config.clone()));
+    assert_eq!(
+        watch.try_step().await.unwrap().offline,
+        Vec::<String>::new()
+    );
+    assert!(telegram.messages().is_empty(), "nothing to say while alive");
+
+    bed.faults(json!({"offline_terminal_groups": [demo_ids::TG_LENINA]}))
+        .await;
+    for _ in 0..3 {
+        assert_eq!(watch.try_step().await.unwrap().offline, ["lenina"]);
+    }
+    let alerts = telegram.messages();
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one alert while it stays offline: {alerts:?}"
+    );
+    assert_eq!(alerts[0].chat_id, operators);
+    assert!(alerts[0].text.contains("не на связи"), "{}", alerts[0].text);
+
+    bed.faults(json!({"offline_terminal_groups": []})).await;
+    watch.try_step().await.unwrap();
+    watch.try_step().await.unwrap();
+    let alerts = telegram.messages();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert!(
+        alerts[1].text.contains("снова на связи"),
+        "{}",
+        alerts[1].text
+    );
 }

@@ -27,7 +27,7 @@ use crate::{
     menu::{CatalogCache, MenuScheduler, MenuSyncer},
     notify::{EventsWorker, FallbackWorker, Handover, Mailer, OperatorChats, Telegram, Templates},
     orders::Dispatcher,
-    status::{StatusTracker, register_webhooks},
+    status::{StatusTracker, TerminalWatch, register_webhooks},
     store::Store,
     workers::{Supervisor, WorkerHealth},
 };
@@ -56,6 +56,7 @@ pub struct Application {
     fallback: FallbackWorker,
     events: EventsWorker,
     tracker: StatusTracker,
+    terminals: TerminalWatch,
     /// Stores iiko's webhook calls; it ends once the server has stopped and the queue is drained.
     inbox_writer: tokio::task::JoinHandle<()>,
     /// Registers the webhook with iiko at start (`iiko_webhook.register_on_start`).
@@ -109,6 +110,7 @@ impl Application {
         ));
         let tracker = StatusTracker::new(store.clone(), iiko.clone(), config.clone())
             .with_menu(menu.trigger());
+        let terminals = TerminalWatch::new(iiko.clone(), config.clone());
         let (inbox, inbox_writer) = WebhookInbox::start(store.clone(), tracker.waker());
         let webhook = iiko_webhook::router(
             &config.iiko_webhook.path,
@@ -142,6 +144,7 @@ impl Application {
             fallback,
             events,
             tracker,
+            terminals,
             inbox_writer,
             register,
             workers,
@@ -171,6 +174,8 @@ impl Application {
         let dispatcher = supervisor.spawn("dispatcher", move |stop| dispatcher.clone().run(stop));
         let tracker = Arc::new(self.tracker);
         let tracker = supervisor.spawn("status", move |stop| tracker.clone().run(stop));
+        let terminals = Arc::new(self.terminals);
+        let terminals = supervisor.spawn("terminals", move |stop| terminals.clone().run(stop));
         if let Some((iiko, config)) = self.register {
             tokio::spawn(async move {
                 match register_webhooks(&iiko, &config).await {
@@ -211,6 +216,9 @@ impl Application {
         }
         if let Err(error) = tracker.await {
             tracing::error!(%error, "the status tracker failed");
+        }
+        if let Err(error) = terminals.await {
+            tracing::error!(%error, "the terminal watch failed");
         }
         served
     }

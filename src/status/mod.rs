@@ -17,9 +17,11 @@
 mod map;
 mod order_view;
 mod register;
+mod terminals;
 mod tracker;
 
 pub use map::{DEFAULT_STATUS_MAP, report_of, site_status};
 pub use order_view::{ViewError, cancel_order, order_view};
 pub use register::{RegisterError, register_webhooks, webhook_filter};
+pub use terminals::{TerminalReport, TerminalWatch};
 pub use tracker::{BY_ID_BATCH, InboxReport, PollReport, StatusTracker, Tally, TrackerStep};

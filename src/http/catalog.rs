@@ -1,7 +1,7 @@
 //! `GET /api/v1/catalog?branch=KEY`: the branch's last synced catalog, with an ETag.
 use axum::{
     Router,
-    extract::{Query, State},
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{
     AppState,
-    error::{ApiError, FieldProblem},
+    error::{ApiError, FieldProblem, Query},
 };
 
 pub fn router() -> Router<AppState> {

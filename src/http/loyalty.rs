@@ -3,14 +3,18 @@
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{Query, State},
+    extract::State,
     http::HeaderMap,
     routing::{get, post},
 };
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{AppState, error::ApiError, orders::require_json};
+use super::{
+    AppState,
+    error::{ApiError, Query},
+    orders::require_json,
+};
 use crate::loyalty;
 
 pub fn router() -> Router<AppState> {

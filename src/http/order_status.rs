@@ -3,7 +3,7 @@
 use axum::{
     Json,
     body::Bytes,
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{
     AppState,
-    error::{ApiError, FieldProblem},
+    error::{ApiError, FieldProblem, Query},
 };
 use crate::status::{self, ViewError};
 

@@ -27,6 +27,7 @@ use crate::{
     menu::{CatalogCache, MenuScheduler, MenuSyncer},
     notify::{EventsWorker, FallbackWorker, Handover, Mailer, OperatorChats, Telegram, Templates},
     orders::Dispatcher,
+    retention::RetentionWorker,
     status::{StatusTracker, register_webhooks},
     store::Store,
 };
@@ -53,6 +54,7 @@ pub struct Application {
     fallback: FallbackWorker,
     events: EventsWorker,
     tracker: StatusTracker,
+    retention: RetentionWorker,
     /// Stores iiko's webhook calls; it ends once the server has stopped and the queue is drained.
     inbox_writer: tokio::task::JoinHandle<()>,
     /// Registers the webhook with iiko at start (`iiko_webhook.register_on_start`).
@@ -69,6 +71,7 @@ impl Application {
         let store = Store::open(&config.store.url).await?;
         prometheus();
         let events = EventsWorker::from_config(store.clone(), &config)?;
+        let retention = RetentionWorker::new(store.clone(), &config);
         let listener = TcpListener::bind(config.server.listen)
             .await
             .map_err(|e| anyhow::anyhow!("server.listen {}: {e}", config.server.listen))?;
@@ -134,6 +137,7 @@ impl Application {
             fallback,
             events,
             tracker,
+            retention,
             inbox_writer,
             register,
         })
@@ -168,9 +172,13 @@ impl Application {
         let fallback = tokio::spawn(self.fallback.run(async move {
             let _ = fallback_stopped.wait_for(|stopped| *stopped).await;
         }));
-        let mut events_stopped = workers_stopped;
+        let mut events_stopped = workers_stopped.clone();
         let events = tokio::spawn(self.events.run(async move {
             let _ = events_stopped.wait_for(|stopped| *stopped).await;
+        }));
+        let mut retention_stopped = workers_stopped;
+        let retention = tokio::spawn(self.retention.run(async move {
+            let _ = retention_stopped.wait_for(|stopped| *stopped).await;
         }));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
@@ -189,6 +197,9 @@ impl Application {
         // Events still pending are durable: the next start delivers them.
         if let Err(error) = events.await {
             tracing::error!(%error, "the site events worker failed");
+        }
+        if let Err(error) = retention.await {
+            tracing::error!(%error, "the retention worker failed");
         }
         // The server is gone, so the inbox queue drains and its writer ends; what it stored
         // is applied at the next start.

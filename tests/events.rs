@@ -716,6 +716,47 @@ async fn credentials_in_an_unreachable_events_url_reach_neither_the_attempts_nor
     }
 }
 
+// ---- A store that cannot record ----------------------------------------------------------------
+
+#[tokio::test]
+async fn while_the_store_cannot_record_an_attempt_nothing_is_sent_again_and_it_is_recorded_later() {
+    let site = Site::start(200, &[]).await;
+    let url = site.url.clone();
+    let bed = Bed::new(move |text| with_site(text, &url)).await;
+    // The store refuses to change an event's state (as a full or read-only disk would).
+    let db = format!("sqlite://{}/bridge.db", bed.dir.path().display());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE UPDATE ON site_events WHEN NEW.state <> OLD.state
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let worker = bed.events();
+
+    assert!(worker.try_step(later(1)).await.is_err());
+    assert_eq!(site.received().len(), 1, "catalog.updated");
+    for seconds in [2, 5, 60] {
+        assert!(worker.try_step(later(seconds)).await.is_err());
+    }
+    assert_eq!(site.received().len(), 1, "not sent again");
+
+    sqlx::query("DROP TRIGGER refuse")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let recovered = worker.try_step(later(100)).await.unwrap();
+    assert_eq!(recovered.sent, 0, "{recovered:?}");
+    assert_eq!(site.received().len(), 1);
+    let events = bed.stored_events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].state.as_str(), events[0].attempts),
+        ("delivered", 1)
+    );
+}
+
 // ---- Events the site keeps refusing -----------------------------------------------------------
 
 #[tokio::test]

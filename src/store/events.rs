@@ -524,6 +524,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_rebuild_for_dead_events_keeps_every_event_and_attempt_and_their_numbering() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/bridge.db", dir.path().display());
+        let options = url
+            .parse::<sqlx::sqlite::SqliteConnectOptions>()
+            .unwrap()
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let mut before = sqlx::migrate!("./migrations");
+        before.migrations = before
+            .migrations
+            .iter()
+            .filter(|m| m.version <= 6)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        before.run(&pool).await.unwrap();
+        for sql in [
+            "INSERT INTO site_events (event_id, type, branch, order_id, body, created_at,
+                 next_attempt_at) VALUES ('evt_1', 'order.created', 'lenina', 'A', '{}', 1, 1),
+                 ('evt_2', 'order.status', 'lenina', 'A', '{}', 2, 2),
+                 ('evt_3', 'order.status', 'lenina', 'A', '{}', 3, 3)",
+            "INSERT INTO site_event_attempts (event, at, url, http_status, latency_ms)
+                 VALUES (1, 5, 'http://site/events', 503, 3)",
+            "DELETE FROM site_events WHERE id = 3",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let store = Store::open(&url).await.unwrap();
+
+        assert_eq!(store.list_site_events(None, 10).await.unwrap().len(), 2);
+        assert_eq!(store.site_event_attempts(1).await.unwrap().len(), 1);
+        let next = enqueue(&store, Some("B"), 4).await;
+        let ids: Vec<(i64, String)> = store
+            .list_site_events(None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.id, e.event_id))
+            .collect();
+        assert_eq!(ids[0], (4, next), "an id is never used twice");
+        // Deleting an event still takes its attempts along.
+        store.prune_site_events(10, true).await.unwrap();
+        assert!(store.site_event_attempts(1).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
     async fn an_orders_later_event_waits_for_the_earlier_one_and_other_orders_do_not() {
         let (store, _dir) = store().await;
         let a1 = enqueue(&store, Some("A"), 1).await;

@@ -1083,6 +1083,34 @@ mod tests {
     }
 
     #[test]
+    fn retention_and_give_up_periods_must_be_positive_and_bounded() {
+        let config = load(EXAMPLE).unwrap();
+        assert_eq!(
+            (
+                config.store.retention_days,
+                config.site.events_give_up_hours,
+                config.status.give_up_days
+            ),
+            (90.0, 72.0, 3.0)
+        );
+        let text = EXAMPLE
+            .replace("retention_days = 90", "retention_days = 0")
+            .replace("events_give_up_hours = 72", "events_give_up_hours = -1")
+            .replace("give_up_days = 3", "give_up_days = 1e9");
+        let problems = problems(&text);
+        for key in [
+            "store.retention_days",
+            "site.events_give_up_hours",
+            "status.give_up_days",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(key)),
+                "{key} not in {problems:?}"
+            );
+        }
+    }
+
+    #[test]
     fn site_events_need_a_secret_and_sane_delays() {
         let text = EXAMPLE
             .replace(

@@ -430,8 +430,12 @@ impl EventsWorker {
                 )),
             ),
         };
-        let given_up = now.timestamp_millis().saturating_sub(event.queued_at_ms)
-            >= i64::try_from(self.give_up.as_millis()).unwrap_or(i64::MAX);
+        let given_up = gives_up(
+            event.attempts,
+            event.queued_at_ms,
+            now.timestamp_millis(),
+            self.give_up,
+        );
         let end = match status {
             Some(status) if status.is_success() => EventAttemptEnd::Delivered,
             Some(StatusCode::GONE) => EventAttemptEnd::Gone,
@@ -537,6 +541,15 @@ fn dead_alert(dead: &[StoredEvent], url: &str) -> String {
     text
 }
 
+/// Whether an event refused once more now gives up: refused before (`attempts` earlier
+/// attempts), and queued at least `give_up` ago. A bridge that was itself down for days does
+/// not give up on an event at its first try.
+fn gives_up(attempts: i64, queued_at_ms: i64, now_ms: i64, give_up: Duration) -> bool {
+    attempts > 0
+        && now_ms.saturating_sub(queued_at_ms)
+            >= i64::try_from(give_up.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// The wait after the `attempts`-th failed attempt: the `attempts`-th delay, then the last one.
 pub fn retry_delay(delays: &[Duration], attempts: i64) -> Duration {
     let index = usize::try_from(attempts.saturating_sub(1)).unwrap_or(0);
@@ -557,6 +570,19 @@ mod tests {
         let waits: Vec<u64> = (1..=5).map(|n| retry_delay(&delays, n).as_secs()).collect();
         assert_eq!(waits, [5, 30, 120, 120, 120]);
         assert_eq!(retry_delay(&delays, 0).as_secs(), 5);
+    }
+
+    #[test]
+    fn an_event_gives_up_only_when_refused_before_and_queued_long_enough() {
+        let hour = Duration::from_secs(3600);
+        let h = 3_600_000;
+        assert!(!gives_up(3, 0, h - 1, hour));
+        assert!(gives_up(3, 0, h, hour));
+        assert!(!gives_up(0, 0, 100 * h, hour), "a first try never gives up");
+        assert!(
+            !gives_up(5, 50 * h, 50 * h + 10, hour),
+            "redelivered: counted afresh"
+        );
     }
 
     #[test]

@@ -757,6 +757,35 @@ async fn while_the_store_cannot_record_an_attempt_nothing_is_sent_again_and_it_i
     );
 }
 
+#[tokio::test]
+async fn an_alert_about_a_gone_url_that_telegram_did_not_take_waits_before_the_next_try() {
+    let gone = Site::start(410, &[]).await;
+    let telegram = FakeTelegram::start().await.unwrap();
+    let url = gone.url.clone();
+    let bed = Bed::new(|text| with_operators(with_site(text, &url), &telegram)).await;
+    telegram.fail_next(
+        1,
+        iiko_bridge::sim::telegram::Failure::TooManyRequests { retry_after: 1 },
+    );
+    let worker = bed.events();
+    let t0 = Utc::now();
+
+    let first = worker.try_step(t0).await.unwrap();
+    let soon = worker
+        .try_step(t0 + chrono::Duration::milliseconds(500))
+        .await
+        .unwrap();
+    let later = worker
+        .try_step(t0 + chrono::Duration::seconds(2))
+        .await
+        .unwrap();
+
+    assert_eq!((first.stopped, first.alerted), (1, false), "{first:?}");
+    assert!(!soon.alerted, "paused after the failed alert: {soon:?}");
+    assert!(later.alerted, "{later:?}");
+    assert_eq!(telegram.messages().len(), 1);
+}
+
 // ---- Events the site keeps refusing -----------------------------------------------------------
 
 #[tokio::test]

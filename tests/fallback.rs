@@ -983,7 +983,8 @@ async fn an_alert_telegram_did_not_take_waits_before_the_next_try() {
     let order = rich_order(&config);
     let h = harness().await;
     h.enqueue(&config, &order).await;
-    h.telegram.fail_next(1, Failure::ServerError);
+    h.telegram
+        .fail_next(1, Failure::TooManyRequests { retry_after: 1 });
     let t0 = Utc::now();
 
     let first = h.step(t0).await;

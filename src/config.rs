@@ -90,12 +90,16 @@ impl Default for ServerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub url: String,
+    /// Finished orders (with their calls, history and fallback messages), dead site events
+    /// and iiko webhook calls are deleted after this many days.
+    pub retention_days: f64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             url: "sqlite://data/bridge.db".into(),
+            retention_days: 90.0,
         }
     }
 }
@@ -216,6 +220,9 @@ pub struct SiteConfig {
     /// after this many days.
     #[serde(default = "default_events_retention")]
     pub events_retention_days: f64,
+    /// An event the site keeps refusing for this long becomes `dead` (operators are told).
+    #[serde(default = "default_events_give_up")]
+    pub events_give_up_hours: f64,
     /// How long a site request waits for iiko's loyalty answers before going on without them.
     #[serde(default = "default_loyalty_wait_ms")]
     pub loyalty_wait_ms: u64,
@@ -243,6 +250,7 @@ impl Default for SiteConfig {
             events_retry_delays_seconds: default_events_retry_delays(),
             events_timeout_seconds: default_events_timeout(),
             events_retention_days: default_events_retention(),
+            events_give_up_hours: default_events_give_up(),
             loyalty_wait_ms: default_loyalty_wait_ms(),
         }
     }
@@ -258,6 +266,10 @@ fn default_events_timeout() -> f64 {
 
 fn default_events_retention() -> f64 {
     7.0
+}
+
+fn default_events_give_up() -> f64 {
+    72.0
 }
 
 fn default_site_rps() -> NonZeroU32 {
@@ -302,6 +314,9 @@ pub struct StatusConfig {
     pub cancel_wait_seconds: f64,
     /// How often each branch's terminal group is checked (`terminal_groups/is_alive`).
     pub terminal_check_seconds: f64,
+    /// A created order iiko has not closed this many days after it was accepted is no longer
+    /// followed (noted in its history).
+    pub give_up_days: f64,
 }
 
 impl Default for StatusConfig {
@@ -311,6 +326,7 @@ impl Default for StatusConfig {
             recheck_after_seconds: 600.0,
             cancel_wait_seconds: 10.0,
             terminal_check_seconds: 60.0,
+            give_up_days: 3.0,
         }
     }
 }
@@ -750,6 +766,23 @@ impl Sources {
         if !positive(config.site.events_retention_days) {
             problems.push(self.problem("site.events_retention_days", "must be positive"));
         }
+        for (key, value, most) in [
+            (
+                "store.retention_days",
+                config.store.retention_days,
+                36_500.0,
+            ),
+            (
+                "site.events_give_up_hours",
+                config.site.events_give_up_hours,
+                87_600.0,
+            ),
+            ("status.give_up_days", config.status.give_up_days, 3_650.0),
+        ] {
+            if !(positive(value) && value <= most) {
+                problems.push(self.problem(key, &format!("must be between 0 and {most}")));
+            }
+        }
         if config.email.smtp_url.is_some() != config.email.from.is_some() {
             problems.push(self.problem("email", "smtp_url and from go together"));
         }
@@ -1049,6 +1082,34 @@ mod tests {
             "iiko:",
         ];
         for key in keys {
+            assert!(
+                problems.iter().any(|p| p.contains(key)),
+                "{key} not in {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn retention_and_give_up_periods_must_be_positive_and_bounded() {
+        let config = load(EXAMPLE).unwrap();
+        assert_eq!(
+            (
+                config.store.retention_days,
+                config.site.events_give_up_hours,
+                config.status.give_up_days
+            ),
+            (90.0, 72.0, 3.0)
+        );
+        let text = EXAMPLE
+            .replace("retention_days = 90", "retention_days = 0")
+            .replace("events_give_up_hours = 72", "events_give_up_hours = -1")
+            .replace("give_up_days = 3", "give_up_days = 1e9");
+        let problems = problems(&text);
+        for key in [
+            "store.retention_days",
+            "site.events_give_up_hours",
+            "status.give_up_days",
+        ] {
             assert!(
                 problems.iter().any(|p| p.contains(key)),
                 "{key} not in {problems:?}"

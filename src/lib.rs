@@ -7,6 +7,7 @@ pub mod loyalty;
 pub mod menu;
 pub mod notify;
 pub mod orders;
+pub mod retention;
 pub mod sim;
 pub mod status;
 pub mod store;

@@ -24,8 +24,9 @@ use iiko_bridge::{
         signature::{SignedHeaders, WebhookSecret, verify},
     },
     menu::{Catalog, CatalogCache, MenuSyncer, SyncKind, SyncOptions, SyncResult},
-    notify::{EventsWorker, OperatorChats},
+    notify::{EventsWorker, Handover, OperatorChats, Templates},
     orders::{Dispatcher, service},
+    retention::{RetentionStep, RetentionWorker},
     sim::{Seed, SimConfig, SimHandle, Simulator, telegram::FakeTelegram},
     store::{OrderState, Store, StoredEvent},
 };
@@ -641,4 +642,343 @@ async fn serve_delivers_events_and_answers_metrics_and_its_openapi_without_a_tok
     let document: Value = openapi.json().await.unwrap();
     assert!(document["openapi"].as_str().unwrap().starts_with("3."));
     assert!(document["paths"]["/api/v1/orders"]["post"].is_object());
+}
+
+// ---- Secrets in the URL -------------------------------------------------------------------------
+
+/// Everything logged while it lives, for checking what the logs hold.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn credentials_in_an_unreachable_events_url_reach_neither_the_attempts_nor_the_logs() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = closed.local_addr().unwrap();
+    drop(closed);
+    let url = format!("http://shop-login:Pa55-secret@{address}/events?token=t0ken-secret&v=2");
+    let bed = Bed::new(move |text| with_site(text, &url)).await;
+    bed.submit(&bed.unmappable("WEB-U1")).await;
+
+    let step = bed.events().try_step(later(1)).await.unwrap();
+
+    assert_eq!(step.retrying, 2, "{step:?}");
+    let secrets = ["shop-login", "Pa55-secret", "t0ken-secret"];
+    let mut texts = Vec::new();
+    for event in bed.stored_events().await {
+        texts.push(format!("{:?}", event.last_error));
+        for attempt in bed.store.site_event_attempts(event.id).await.unwrap() {
+            assert!(attempt.url.contains(&address.to_string()), "{attempt:?}");
+            assert!(attempt.error.is_some(), "{attempt:?}");
+            texts.push(format!("{attempt:?}"));
+        }
+    }
+    let listed = tokio::process::Command::new(env!("CARGO_BIN_EXE_iiko-bridge"))
+        .args(["--config", bed.config_path.to_str().unwrap()])
+        .args(["events", "list", "--json"])
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    texts.push(String::from_utf8_lossy(&listed.stdout).into_owned());
+    let logged = logs.text();
+    assert!(logged.contains("site event not delivered"), "{logged}");
+    texts.push(logged);
+    for text in &texts {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+}
+
+// ---- A store that cannot record ----------------------------------------------------------------
+
+#[tokio::test]
+async fn while_the_store_cannot_record_an_attempt_nothing_is_sent_again_and_it_is_recorded_later() {
+    let site = Site::start(200, &[]).await;
+    let url = site.url.clone();
+    let bed = Bed::new(move |text| with_site(text, &url)).await;
+    // The store refuses to change an event's state (as a full or read-only disk would).
+    let db = format!("sqlite://{}/bridge.db", bed.dir.path().display());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE UPDATE ON site_events WHEN NEW.state <> OLD.state
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let worker = bed.events();
+
+    assert!(worker.try_step(later(1)).await.is_err());
+    assert_eq!(site.received().len(), 1, "catalog.updated");
+    for seconds in [2, 5, 60] {
+        assert!(worker.try_step(later(seconds)).await.is_err());
+    }
+    assert_eq!(site.received().len(), 1, "not sent again");
+
+    sqlx::query("DROP TRIGGER refuse")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let recovered = worker.try_step(later(100)).await.unwrap();
+    assert_eq!(recovered.sent, 0, "{recovered:?}");
+    assert_eq!(site.received().len(), 1);
+    let events = bed.stored_events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].state.as_str(), events[0].attempts),
+        ("delivered", 1)
+    );
+}
+
+#[tokio::test]
+async fn an_alert_about_a_gone_url_that_telegram_did_not_take_waits_before_the_next_try() {
+    let gone = Site::start(410, &[]).await;
+    let telegram = FakeTelegram::start().await.unwrap();
+    let url = gone.url.clone();
+    let bed = Bed::new(|text| with_operators(with_site(text, &url), &telegram)).await;
+    telegram.fail_next(
+        1,
+        iiko_bridge::sim::telegram::Failure::TooManyRequests { retry_after: 1 },
+    );
+    let worker = bed.events();
+    let t0 = Utc::now();
+
+    let first = worker.try_step(t0).await.unwrap();
+    let soon = worker
+        .try_step(t0 + chrono::Duration::milliseconds(500))
+        .await
+        .unwrap();
+    let later = worker
+        .try_step(t0 + chrono::Duration::seconds(2))
+        .await
+        .unwrap();
+
+    assert_eq!((first.stopped, first.alerted), (1, false), "{first:?}");
+    assert!(!soon.alerted, "paused after the failed alert: {soon:?}");
+    assert!(later.alerted, "{later:?}");
+    assert_eq!(telegram.messages().len(), 1);
+}
+
+// ---- Events the site keeps refusing -----------------------------------------------------------
+
+#[tokio::test]
+async fn an_event_refused_past_the_give_up_dies_alerts_once_lets_later_events_go_and_can_be_redelivered()
+ {
+    // The first four POSTs fail, then the site takes everything.
+    let site = Site::start(200, &[503, 503, 503, 503]).await;
+    let telegram = FakeTelegram::start().await.unwrap();
+    let url = site.url.clone();
+    let bed = Bed::new(|text| {
+        with_operators(with_site(text, &url), &telegram)
+            .replace("events_give_up_hours = 72", "events_give_up_hours = 1")
+    })
+    .await;
+    let dispatcher = bed.dispatcher();
+    // WEB-D1 goes to the operators, is retried by hand and created: two events of one order.
+    bed.faults(json!({"rules": [{"path": CREATE, "status": 503}]}))
+        .await;
+    bed.submit(&bed.body("WEB-D1")).await;
+    dispatcher.try_step(later(1)).await.unwrap();
+    bed.faults(json!({"rules": []})).await;
+    let id = bed.store.orders_by_site_id("WEB-D1", None).await.unwrap()[0].id;
+    bed.store
+        .requeue_order(id, Utc::now().timestamp_millis())
+        .await
+        .unwrap();
+    dispatcher.try_step(later(2)).await.unwrap();
+    assert_eq!(bed.order_state("WEB-D1").await, OrderState::Created);
+    let worker = bed.events();
+
+    // catalog.updated and WEB-D1's order.fallback fail, within the give-up and past it.
+    let first = worker.try_step(later(10)).await.unwrap();
+    assert_eq!((first.retrying, first.dead), (2, 0), "{first:?}");
+    let died = worker.try_step(later(2 * 3600)).await.unwrap();
+    assert_eq!((died.dead, died.dead_alerted), (2, true), "{died:?}");
+    let alerts = telegram.messages();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].text.contains("events redeliver --dead") && alerts[0].text.contains("WEB-D1"),
+        "{}",
+        alerts[0].text
+    );
+
+    // WEB-D1's order.created no longer waits behind its dead order.fallback.
+    let after = worker.try_step(later(2 * 3600 + 10)).await.unwrap();
+    assert_eq!(
+        (after.delivered, after.dead_alerted),
+        (1, false),
+        "{after:?}"
+    );
+    let created = site.received().last().unwrap().body.clone();
+    assert_eq!(
+        (created["type"].as_str(), created["order_id"].as_str()),
+        (Some("order.created"), Some("WEB-D1"))
+    );
+    assert_eq!(
+        worker.try_step(later(3 * 3600)).await.unwrap(),
+        Default::default()
+    );
+    assert_eq!(telegram.messages().len(), 1, "told once");
+
+    // `events list --state dead` shows them; `events redeliver --dead` sends them again.
+    let cli = |args: &'static [&'static str]| {
+        let config = bed.config_path.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_iiko-bridge"))
+                .args(["--config", config.to_str().unwrap()])
+                .args(args)
+                .env_remove("RUST_LOG")
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let dead = cli(&["events", "list", "--state", "dead", "--json"]).await;
+    let dead: Value = serde_json::from_slice(&dead.stdout).unwrap();
+    assert_eq!(dead.as_array().unwrap().len(), 2, "{dead}");
+    let delivered = bed
+        .stored_events()
+        .await
+        .into_iter()
+        .find(|e| e.state == "delivered")
+        .unwrap();
+    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_iiko-bridge"))
+        .args(["--config", bed.config_path.to_str().unwrap()])
+        .args(["events", "redeliver", &delivered.event_id])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let redelivered = cli(&["events", "redeliver", "--dead"]).await;
+    assert!(
+        redelivered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&redelivered.stderr)
+    );
+    let again = worker.try_step(later(3 * 3600 + 10)).await.unwrap();
+    assert_eq!(again.delivered, 2, "{again:?}");
+    assert!(
+        bed.stored_events()
+            .await
+            .iter()
+            .all(|e| e.state == "delivered")
+    );
+}
+
+// ---- Retention --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn retention_deletes_finished_orders_with_their_trail_and_stops_following_orders_iiko_never_closes()
+ {
+    let bed = Bed::new(|text| text).await;
+    let dispatcher = bed.dispatcher();
+    // WEB-R1 is created (and iiko never closes it); WEB-R2 goes to the operators and is
+    // entered by hand; WEB-R3 goes to the operators and nobody resolves it.
+    bed.submit(&bed.body("WEB-R1")).await;
+    dispatcher.try_step(Utc::now()).await.unwrap();
+    assert_eq!(bed.order_state("WEB-R1").await, OrderState::Created);
+    bed.submit(&bed.unmappable("WEB-R2")).await;
+    bed.submit(&bed.unmappable("WEB-R3")).await;
+    let config = Arc::new(bed.config.clone());
+    let handover = Handover::new(
+        bed.store.clone(),
+        CatalogCache::new(bed.store.clone()),
+        config,
+        Arc::new(Templates::embedded()),
+    );
+    assert_eq!(handover.try_step().await.unwrap(), 2);
+    let order = |site_id: &'static str| {
+        let store = bed.store.clone();
+        async move { store.orders_by_site_id(site_id, None).await.unwrap().pop() }
+    };
+    let r1 = order("WEB-R1").await.unwrap();
+    let r2 = order("WEB-R2").await.unwrap();
+    bed.store
+        .resolve_order(r2.id, Utc::now().timestamp_millis())
+        .await
+        .unwrap();
+    bed.store
+        .push_webhook_calls(&["[]"], Utc::now().timestamp_millis())
+        .await
+        .unwrap();
+    let worker = RetentionWorker::new(bed.store.clone(), &bed.config);
+
+    assert_eq!(
+        worker.try_step(Utc::now()).await.unwrap(),
+        RetentionStep::default()
+    );
+    // Three days on (status.give_up_days), WEB-R1 is no longer followed, and says why.
+    assert_eq!(bed.store.tracked_orders().await.unwrap().len(), 1);
+    let gave_up = worker.try_step(later(3 * 86_400 + 60)).await.unwrap();
+    assert_eq!(gave_up.stopped_tracking, 1, "{gave_up:?}");
+    assert!(bed.store.tracked_orders().await.unwrap().is_empty());
+    let history = bed.store.order_history(r1.id).await.unwrap();
+    assert!(
+        history
+            .last()
+            .unwrap()
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("status.give_up_days"),
+        "{history:?}"
+    );
+
+    // 90 days on (store.retention_days): WEB-R2 goes with its calls, history and fallback
+    // messages, and the old webhook call; WEB-R1 finished three days later and stays a bit.
+    let pruned = worker.try_step(later(90 * 86_400 + 60)).await.unwrap();
+    assert_eq!((pruned.orders, pruned.webhook_calls), (1, 1), "{pruned:?}");
+    assert!(order("WEB-R2").await.is_none());
+    assert!(bed.store.order_history(r2.id).await.unwrap().is_empty());
+    assert!(bed.store.order_calls(r2.id).await.unwrap().is_empty());
+    assert!(
+        bed.store
+            .fallback_deliveries("lenina", "WEB-R2")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(bed.store.webhook_calls(10).await.unwrap().is_empty());
+    assert!(order("WEB-R1").await.is_some());
+    let later_on = worker.try_step(later(94 * 86_400)).await.unwrap();
+    assert_eq!(later_on.orders, 1, "{later_on:?}");
+    assert!(order("WEB-R1").await.is_none());
+    assert!(bed.store.order_calls(r1.id).await.unwrap().is_empty());
+    // An order still waiting for an operator is never deleted.
+    let r3 = order("WEB-R3").await.unwrap();
+    assert_eq!(r3.state, OrderState::Fallback);
+    assert!(
+        !bed.store
+            .fallback_deliveries("lenina", "WEB-R3")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

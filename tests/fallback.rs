@@ -1,22 +1,22 @@
 //! The fallback end to end: an order iiko did not take is rendered from the templates, stored
 //! per channel and recipient, and sent to a real SMTP sink and a fake Telegram, each channel
 //! retried on its own; operators hear about what got through nowhere, and about iiko outages.
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, TimeZone, Utc};
 use iiko_bridge::{
     config::{BranchConfig, Config, EmailConfig, TelegramConfig},
-    menu::{Catalog, MenuFormat, Modifier, ModifierGroup, Product, Size},
+    menu::{Catalog, CatalogCache, MenuFormat, Modifier, ModifierGroup, Product, Size},
     notify::{
-        FallbackMessage, FallbackWorker, Mailer, OperatorAlerter, OperatorChats, Telegram,
-        Templates, enqueue_fallback, fallback::StepReport,
+        FallbackMessage, FallbackWorker, Handover, Mailer, OperatorAlerter, OperatorChats,
+        Telegram, Templates, enqueue_fallback, fallback::StepReport,
     },
     orders::{Order, parse_order_at},
     sim::{
         smtp::{Rejection, SmtpSink},
-        telegram::{FakeTelegram, Refusal},
+        telegram::{Failure, FakeTelegram, Refusal},
     },
-    store::{DeliveryState, FallbackChannel, Store},
+    store::{DeliveryState, FallbackChannel, NewOrder, OrderState, Store},
 };
 use rust_decimal_macros::dec;
 use secrecy::SecretString;
@@ -155,7 +155,9 @@ struct Harness {
     sink: SmtpSink,
     telegram: FakeTelegram,
     worker: FallbackWorker,
-    _dir: tempfile::TempDir,
+    /// The same channels, for a second worker (a restarted bridge).
+    channels: (Mailer, Telegram),
+    dir: tempfile::TempDir,
 }
 
 async fn harness() -> Harness {
@@ -182,16 +184,17 @@ async fn harness() -> Harness {
         .with_timeout(Duration::from_secs(5));
     let worker = FallbackWorker::new(
         store.clone(),
-        Some(mailer),
+        Some(mailer.clone()),
         Some(bot.clone()),
-        OperatorChats::new(Some(bot), vec![OPERATOR_CHAT]),
+        OperatorChats::new(Some(bot.clone()), vec![OPERATOR_CHAT]),
     );
     Harness {
         store,
         sink,
         telegram,
         worker,
-        _dir: dir,
+        channels: (mailer, bot),
+        dir,
     }
 }
 
@@ -212,6 +215,33 @@ impl Harness {
         self.worker.try_step(now).await.unwrap()
     }
 
+    /// A new worker over the same store and channels: the bridge after a restart.
+    fn restarted_worker(&self) -> FallbackWorker {
+        let (mailer, bot) = self.channels.clone();
+        FallbackWorker::new(
+            self.store.clone(),
+            Some(mailer),
+            Some(bot.clone()),
+            OperatorChats::new(Some(bot), vec![OPERATOR_CHAT]),
+        )
+    }
+
+    /// From now on the store refuses to record a delivery (as a full or read-only disk
+    /// would); marking a row as being sent still works. Dropped: the store records again.
+    async fn refuse_delivered_marks(&self) -> Refusing {
+        let url = format!("sqlite://{}/bridge.db", self.dir.path().display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query(
+            "CREATE TRIGGER refuse_marks BEFORE UPDATE ON fallback_deliveries
+             WHEN NEW.state <> OLD.state
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        Refusing(pool)
+    }
+
     fn messages_to(&self, chat: i64) -> Vec<String> {
         self.telegram
             .messages()
@@ -219,6 +249,18 @@ impl Harness {
             .filter(|m| m.chat_id == chat)
             .map(|m| m.text)
             .collect()
+    }
+}
+
+struct Refusing(sqlx::SqlitePool);
+
+impl Refusing {
+    async fn recover(self) {
+        sqlx::query("DROP TRIGGER refuse_marks")
+            .execute(&self.0)
+            .await
+            .unwrap();
+        self.0.close().await;
     }
 }
 
@@ -780,4 +822,177 @@ async fn the_running_worker_sends_a_new_order_and_stops_on_shutdown() {
         .await
         .expect("the worker stops on shutdown")
         .unwrap();
+}
+
+// ---- Defects of issue 10 ------------------------------------------------------------------------
+
+/// Stores an order that went to the fallback, as the dispatcher would have.
+async fn insert_fallback_order(store: &Store, branch: &str, site_id: &str, raw_body: &str) {
+    store
+        .insert_order(
+            NewOrder {
+                branch: branch.into(),
+                site_id: site_id.into(),
+                raw_body: raw_body.into(),
+                content_hash: format!("hash-{site_id}"),
+                answer: "{}".into(),
+                iiko_ids: "{}".into(),
+                iiko_order_id: Uuid::new_v4().to_string(),
+                request: None,
+                problems: None,
+                state: OrderState::Fallback,
+                fallback_reason: Some(REASON.into()),
+                now_ms: Utc::now().timestamp_millis(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn fallback_orders_of_a_removed_branch_reach_the_operators_raw_and_never_hold_back_later_ones()
+ {
+    let mut config = config(recipients());
+    config.telegram.operator_chats = vec![OPERATOR_CHAT];
+    let h = harness().await;
+    // A full batch of orders of a branch since removed from the config, then one of lenina.
+    for n in 0..50 {
+        let raw = json!({"id": format!("OLD-{n}"), "branch": "pushkina",
+            "customer": {"name": "Пётр", "phone": "+79990001122"}, "total": 150});
+        insert_fallback_order(&h.store, "pushkina", &format!("OLD-{n}"), &raw.to_string()).await;
+    }
+    let raw = json!({"id": "WEB-NEW", "number": "501", "branch": "lenina", "service": "pickup",
+        "customer": {"name": "Иван", "phone": "+79990001122"},
+        "items": [{"article": "DR-1", "quantity": 1, "price": 150}],
+        "payment": {"method": "card"}, "total": 150});
+    insert_fallback_order(&h.store, "lenina", "WEB-NEW", &raw.to_string()).await;
+    let worker = h.worker.clone().with_handover(Handover::new(
+        h.store.clone(),
+        CatalogCache::new(h.store.clone()),
+        Arc::new(config),
+        Arc::new(Templates::embedded()),
+    ));
+
+    let t0 = Utc::now();
+    let mut handed = 0;
+    for step in 0..4 {
+        handed += worker
+            .try_step(t0 + chrono::Duration::seconds(step))
+            .await
+            .unwrap()
+            .handed_over;
+    }
+
+    assert_eq!(handed, 51);
+    let kitchen = h.messages_to(KITCHEN_CHAT);
+    assert_eq!(kitchen.len(), 1, "{kitchen:?}");
+    assert!(kitchen[0].contains("501"), "{}", kitchen[0]);
+    assert_eq!(h.sink.mails().len(), 1);
+    let operators = h.messages_to(OPERATOR_CHAT);
+    assert_eq!(operators.len(), 50, "{operators:?}");
+    for n in 0..50 {
+        let id = format!("\"id\":\"OLD-{n}\"");
+        let message = operators.iter().find(|m| m.contains(&id)).expect(&id);
+        assert!(message.contains("pushkina") && message.contains("+79990001122"));
+    }
+    assert!(h.store.undelivered_fallbacks().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn while_the_store_cannot_record_nothing_is_sent_again_and_each_message_goes_out_once() {
+    let config = config(recipients());
+    let order = rich_order(&config);
+    let h = harness().await;
+    h.enqueue(&config, &order).await;
+    let refusing = h.refuse_delivered_marks().await;
+    let t0 = Utc::now();
+
+    // Sent, then the store refuses to record it: the step fails...
+    assert!(h.worker.try_step(t0).await.is_err());
+    assert_eq!(h.sink.mails().len(), 1);
+    assert_eq!(h.messages_to(KITCHEN_CHAT).len(), 1);
+    // ...and the steps after it send nothing while the store still refuses.
+    for seconds in [1, 5, 60, 600] {
+        let later = t0 + chrono::Duration::seconds(seconds);
+        assert!(h.worker.try_step(later).await.is_err());
+    }
+    assert_eq!(h.sink.mails().len(), 1);
+    assert_eq!(h.messages_to(KITCHEN_CHAT).len(), 1);
+
+    // Once it records again, what was sent is recorded, and nothing goes out twice.
+    refusing.recover().await;
+    let recovered = h.step(t0 + chrono::Duration::seconds(700)).await;
+    assert_eq!(recovered, StepReport::default());
+    h.step(t0 + chrono::Duration::hours(1)).await;
+    assert_eq!(h.sink.mails().len(), 1);
+    assert_eq!(h.messages_to(KITCHEN_CHAT).len(), 1);
+    let rows = h
+        .store
+        .fallback_deliveries("lenina", "WEB-77")
+        .await
+        .unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r.state == DeliveryState::Delivered && r.attempts == 1),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_send_a_stopped_bridge_never_recorded_goes_again_after_the_restart_marked_as_a_possible_repeat()
+ {
+    let config = config(recipients());
+    let order = rich_order(&config);
+    let h = harness().await;
+    h.enqueue(&config, &order).await;
+    let refusing = h.refuse_delivered_marks().await;
+    let t0 = Utc::now();
+    assert!(h.worker.try_step(t0).await.is_err());
+    refusing.recover().await;
+
+    // The process ends with the outcome unrecorded; the next one cannot know whether the
+    // message arrived, so it sends it again, saying it may be a repeat.
+    let report = h
+        .restarted_worker()
+        .try_step(t0 + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+
+    assert_eq!(report.delivered, 2, "{report:?}");
+    let mails = h.sink.mails();
+    assert_eq!(mails.len(), 2);
+    assert!(!mails[0].subject().unwrap().contains("повтор"));
+    assert!(
+        mails[1]
+            .subject()
+            .unwrap()
+            .starts_with("[возможно, повтор]"),
+        "{:?}",
+        mails[1].subject()
+    );
+    let chats = h.messages_to(KITCHEN_CHAT);
+    assert_eq!(chats.len(), 2);
+    assert!(chats[1].contains("Возможно, повтор") && chats[1].contains("77"));
+}
+
+#[tokio::test]
+async fn an_alert_telegram_did_not_take_waits_before_the_next_try() {
+    // No recipients: the alert to the operators is the step's first Telegram call.
+    let config = config(json!({}));
+    let order = rich_order(&config);
+    let h = harness().await;
+    h.enqueue(&config, &order).await;
+    h.telegram
+        .fail_next(1, Failure::TooManyRequests { retry_after: 1 });
+    let t0 = Utc::now();
+
+    let first = h.step(t0).await;
+    let soon = h.step(t0 + chrono::Duration::milliseconds(500)).await;
+    let later = h.step(t0 + chrono::Duration::seconds(2)).await;
+
+    assert_eq!(first.alerted, 0, "{first:?}");
+    assert_eq!(soon.alerted, 0, "paused after the failed alert: {soon:?}");
+    assert_eq!(later.alerted, 1, "{later:?}");
+    assert_eq!(h.messages_to(OPERATOR_CHAT).len(), 1);
 }

@@ -1,14 +1,18 @@
-//! `events list`: the site events outbox, to see what the site was told and what it answered.
+//! `events list`: the site events outbox, to see what the site was told and what it answered;
+//! `events redeliver`: queue dead (or stopped) events again.
 use chrono::{DateTime, Utc};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
 
 use super::{Failure, menu::open_store};
-use crate::{config::Config, store::StoredEvent};
+use crate::{
+    config::Config,
+    store::{Redelivered, StoredEvent},
+};
 
 /// How many events `list` shows, newest first.
 const LIST_LIMIT: i64 = 200;
-const STATES: [&str; 3] = ["pending", "delivered", "stopped"];
+const STATES: [&str; 4] = ["pending", "delivered", "stopped", "dead"];
 
 pub async fn list(config: &Config, state: Option<&str>, as_json: bool) -> Result<(), Failure> {
     if let Some(state) = state.filter(|s| !STATES.contains(s)) {
@@ -67,6 +71,36 @@ pub async fn list(config: &Config, state: Option<&str>, as_json: bool) -> Result
     }
     println!("{table}");
     Ok(())
+}
+
+/// Queues the event `id` again, or with `None` every dead event. A `serve` running on the store
+/// sends them on its next step.
+pub async fn redeliver(config: &Config, id: Option<&str>) -> Result<(), Failure> {
+    let store = open_store(config).await?;
+    let unexpected = |e: crate::store::StoreError| Failure::Unexpected(e.into());
+    let now_ms = Utc::now().timestamp_millis();
+    let Some(id) = id else {
+        let queued = store
+            .redeliver_dead_site_events(now_ms)
+            .await
+            .map_err(unexpected)?;
+        println!("{queued} dead events queued for the site again");
+        return Ok(());
+    };
+    match store
+        .redeliver_site_event(id, now_ms)
+        .await
+        .map_err(unexpected)?
+    {
+        Redelivered::Queued => {
+            println!("event {id} queued for the site again");
+            Ok(())
+        }
+        Redelivered::NotFound => Err(Failure::Usage(format!("no event {id}"))),
+        Redelivered::Refused(state) => Err(Failure::Usage(format!(
+            "event {id} is {state}: only dead and stopped events are sent again"
+        ))),
+    }
 }
 
 fn row(event: &StoredEvent) -> [String; 8] {

@@ -156,12 +156,21 @@ enum OrdersCommand {
 enum EventsCommand {
     /// Stored events, newest first, with what the site answered.
     List {
-        /// Only events in this state (pending, delivered, stopped).
+        /// Only events in this state (pending, delivered, stopped, dead).
         #[arg(long)]
         state: Option<String>,
         /// Print JSON (with every delivery attempt) instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Send a dead (or stopped) event again, or every dead one with --dead.
+    Redeliver {
+        /// The event's id (evt_...) or row number.
+        #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+        id: Option<String>,
+        /// Every dead event.
+        #[arg(long)]
+        dead: bool,
     },
 }
 
@@ -343,6 +352,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Events(EventsCommand::List { state, json }) => {
             events::list(&load_config(&cli.config)?, state.as_deref(), json).await
+        }
+        Command::Events(EventsCommand::Redeliver { id, dead: _ }) => {
+            events::redeliver(&load_config(&cli.config)?, id.as_deref()).await
         }
     }
 }

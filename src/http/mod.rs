@@ -27,6 +27,7 @@ use crate::{
     menu::{CatalogCache, MenuScheduler, MenuSyncer},
     notify::{EventsWorker, FallbackWorker, Handover, Mailer, OperatorChats, Telegram, Templates},
     orders::Dispatcher,
+    retention::RetentionWorker,
     status::{StatusTracker, TerminalWatch, register_webhooks},
     store::Store,
     workers::{Supervisor, WorkerHealth},
@@ -57,6 +58,7 @@ pub struct Application {
     events: EventsWorker,
     tracker: StatusTracker,
     terminals: TerminalWatch,
+    retention: RetentionWorker,
     /// Stores iiko's webhook calls; it ends once the server has stopped and the queue is drained.
     inbox_writer: tokio::task::JoinHandle<()>,
     /// Registers the webhook with iiko at start (`iiko_webhook.register_on_start`).
@@ -75,6 +77,7 @@ impl Application {
         let store = Store::open(&config.store.url).await?;
         prometheus();
         let events = EventsWorker::from_config(store.clone(), &config)?;
+        let retention = RetentionWorker::new(store.clone(), &config);
         let listener = TcpListener::bind(config.server.listen)
             .await
             .map_err(|e| anyhow::anyhow!("server.listen {}: {e}", config.server.listen))?;
@@ -145,6 +148,7 @@ impl Application {
             events,
             tracker,
             terminals,
+            retention,
             inbox_writer,
             register,
             workers,
@@ -191,6 +195,10 @@ impl Application {
             supervisor.spawn("fallback", move |stop| fallback.clone().run(stopped(stop)));
         let events = self.events;
         let events = supervisor.spawn("events", move |stop| events.clone().run(stopped(stop)));
+        let retention = self.retention;
+        let retention = supervisor.spawn("retention", move |stop| {
+            retention.clone().run(stopped(stop))
+        });
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
@@ -208,6 +216,9 @@ impl Application {
         // Events still pending are durable: the next start delivers them.
         if let Err(error) = events.await {
             tracing::error!(%error, "the site events worker failed");
+        }
+        if let Err(error) = retention.await {
+            tracing::error!(%error, "the retention worker failed");
         }
         // The server is gone, so the inbox queue drains and its writer ends; what it stored
         // is applied at the next start.

@@ -5,9 +5,19 @@
 //! the site answers 2xx: at least once, and in order per order (an order's later event waits
 //! until the earlier ones are delivered, other orders' events do not). The store is never held
 //! across an HTTP call. A 410 Gone means the site dropped the endpoint: delivery to that URL
-//! stops for good (remembered in the store) and operators hear of it once.
+//! stops for good (remembered in the store) and operators hear of it once. An event the site
+//! keeps refusing for `site.events_give_up_hours` becomes `dead`: operators hear of it once,
+//! the order's later events go on without it (the site would rather have the news late than
+//! never), and `events redeliver` queues it again.
+//!
+//! The URL may carry the site's credentials (`https://user:pass@host/`, `?token=...`): it is
+//! stored, logged and shown redacted, also inside error messages.
+//!
+//! When the store cannot record an attempt, the step stops sending: the outcomes already had
+//! are kept and recorded first at the next step, and `run` pauses with growing delays.
 use std::{
     future::Future,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -17,11 +27,11 @@ use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use url::Url;
 
-use super::{alerts::OperatorChats, error_chain, html};
+use super::{alerts::OperatorChats, error_chain, html, pause::Pause, redact};
 use crate::{
     config::Config,
     http::signature::{WebhookSecret, sign},
-    store::{DueEvent, EventAttempt, EventAttemptEnd, Store, StoreError},
+    store::{DueEvent, EventAttempt, EventAttemptEnd, Store, StoreError, StoredEvent},
 };
 
 /// Events taken per step (at most one per order).
@@ -37,8 +47,86 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 #[derive(Clone)]
 struct Target {
     url: Url,
+    /// The URL as stored and shown: see [`redact_url`].
+    shown: String,
+    /// The URL's secret parts, cut out of any error text.
+    secrets: Vec<String>,
     secret: WebhookSecret,
     http: reqwest::Client,
+}
+
+/// `url` with its user name, password and query values replaced, fragment dropped: what may
+/// be stored, logged and shown.
+pub fn redact_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    if !shown.username().is_empty() {
+        let _ = shown.set_username("redacted");
+    }
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("redacted"));
+    }
+    if shown.query().is_some() {
+        let keys: Vec<String> = url.query_pairs().map(|(key, _)| key.into_owned()).collect();
+        let mut pairs = shown.query_pairs_mut();
+        pairs.clear();
+        for key in keys {
+            pairs.append_pair(&key, "redacted");
+        }
+    }
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
+/// The parts of `url` that [`redact_url`] hides, as written and decoded, longest first. Parts
+/// shorter than four characters are left out: cutting every "v=2" out of an error text would
+/// garble it, and they are hardly secrets.
+fn url_secrets(url: &Url) -> Vec<String> {
+    let query = url.query().unwrap_or_default();
+    let values = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').map(|(_, value)| value));
+    let mut secrets: Vec<String> = std::iter::once(url.username())
+        .chain(url.password())
+        .chain(values)
+        .flat_map(|written| {
+            let decoded = url::form_urlencoded::parse(format!("x={written}").as_bytes())
+                .next()
+                .map(|(_, decoded)| decoded.into_owned());
+            [Some(written.to_owned()), decoded]
+        })
+        .flatten()
+        .filter(|secret| secret.len() >= 4)
+        .collect();
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+    secrets.dedup();
+    secrets
+}
+
+/// An attempt made but not yet recorded (the store refused it): recorded first next time.
+#[derive(Debug, Clone)]
+struct Unrecorded {
+    id: i64,
+    at_ms: i64,
+    http_status: Option<u16>,
+    error: Option<String>,
+    latency_ms: i64,
+    end: EventAttemptEnd,
+}
+
+/// An alert sent whose sending the store did not record yet.
+#[derive(Debug, Clone)]
+enum UnrecordedAlert {
+    Gone(String),
+    Dead(Vec<i64>),
+}
+
+/// What the worker keeps in memory between steps while the store cannot record.
+#[derive(Debug, Default)]
+struct Memory {
+    attempts: Vec<Unrecorded>,
+    alerts: Vec<UnrecordedAlert>,
+    /// Alerts Telegram did not take wait here before the next try.
+    alert_pause: Pause,
 }
 
 /// What one step did.
@@ -52,6 +140,10 @@ pub struct EventsStep {
     pub stopped: usize,
     /// Operators were told the URL is gone.
     pub alerted: bool,
+    /// Events that gave up (`site.events_give_up_hours`) in this step.
+    pub dead: usize,
+    /// Operators were told about dead events.
+    pub dead_alerted: bool,
 }
 
 /// Sends due site events; see the module docs.
@@ -62,6 +154,8 @@ pub struct EventsWorker {
     operators: OperatorChats,
     delays: Vec<Duration>,
     retention: Duration,
+    give_up: Duration,
+    memory: Arc<Mutex<Memory>>,
 }
 
 impl EventsWorker {
@@ -71,6 +165,8 @@ impl EventsWorker {
         let target = match (&site.events_url, &site.events_secret) {
             (Some(url), Some(secret)) => Some(Target {
                 url: url.clone(),
+                shown: redact_url(url),
+                secrets: url_secrets(url),
                 secret: WebhookSecret::parse(secret.expose_secret())
                     .map_err(|e| anyhow::anyhow!("site.events_secret: {e}"))?,
                 http: reqwest::Client::builder()
@@ -93,6 +189,8 @@ impl EventsWorker {
                 .map(|&s| Duration::from_secs_f64(s))
                 .collect(),
             retention: Duration::from_secs_f64(site.events_retention_days * 86_400.0),
+            give_up: Duration::from_secs_f64(site.events_give_up_hours * 3_600.0),
+            memory: Arc::default(),
         })
     }
 
@@ -102,8 +200,9 @@ impl EventsWorker {
         let Some(target) = &self.target else {
             return Ok(EventsStep::default());
         };
+        self.record_unrecorded().await?;
         let mut step = EventsStep::default();
-        if let Some(stop) = self.store.stopped_event_url(target.url.as_str()).await? {
+        if let Some(stop) = self.store.stopped_event_url(&target.shown).await? {
             // Events written since the 410 have nowhere to go either; read first, so an idle
             // step does not take the store's write lock every second.
             if self.store.pending_site_events().await? > 0 {
@@ -129,17 +228,114 @@ impl EventsWorker {
             .map(|event| self.deliver(target, event, now))
             .collect();
         let mut sent = stream::iter(sends).buffer_unordered(CONCURRENCY);
-        while let Some(result) = sent.next().await {
-            match result? {
-                (EventAttemptEnd::Delivered, _) => step.delivered += 1,
-                (EventAttemptEnd::Retry { .. }, _) => step.retrying += 1,
-                (EventAttemptEnd::Gone, stopped) => step.stopped += stopped as usize,
+        while let Some(attempt) = sent.next().await {
+            let end = attempt.end.clone();
+            let stopped = match self.record(target, &attempt).await {
+                Ok(stopped) => stopped,
+                Err(error) => {
+                    // Stop sending: the POSTs still in flight are dropped (sent again later,
+                    // under the same webhook-id); this outcome is recorded first next time.
+                    self.memory().attempts.push(attempt);
+                    return Err(error);
+                }
+            };
+            match end {
+                EventAttemptEnd::Delivered => step.delivered += 1,
+                EventAttemptEnd::Retry { .. } => step.retrying += 1,
+                EventAttemptEnd::Gone => step.stopped += stopped as usize,
+                EventAttemptEnd::Dead => step.dead += 1,
             }
         }
         if step.stopped > 0 {
             step.alerted = self.alert_gone(target, now).await?;
         }
+        step.dead_alerted = self.alert_dead(target, now).await?;
         Ok(step)
+    }
+
+    /// Records what earlier steps sent but could not record; an error leaves the rest kept.
+    async fn record_unrecorded(&self) -> Result<(), StoreError> {
+        let Some(target) = &self.target else {
+            return Ok(());
+        };
+        let (attempts, alerts) = {
+            let mut memory = self.memory();
+            (
+                std::mem::take(&mut memory.attempts),
+                std::mem::take(&mut memory.alerts),
+            )
+        };
+        let mut attempts = attempts.into_iter();
+        while let Some(attempt) = attempts.next() {
+            if let Err(error) = self.record(target, &attempt).await {
+                let mut memory = self.memory();
+                memory.attempts.push(attempt);
+                memory.attempts.extend(attempts);
+                memory.alerts.extend(alerts);
+                return Err(error);
+            }
+        }
+        let mut alerts = alerts.into_iter();
+        while let Some(alert) = alerts.next() {
+            if let Err(error) = self.record_alert(&alert).await {
+                let mut memory = self.memory();
+                memory.alerts.push(alert);
+                memory.alerts.extend(alerts);
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    async fn record(&self, target: &Target, attempt: &Unrecorded) -> Result<u64, StoreError> {
+        self.store
+            .finish_site_event_attempt(
+                attempt.id,
+                &EventAttempt {
+                    at_ms: attempt.at_ms,
+                    url: &target.shown,
+                    http_status: attempt.http_status,
+                    error: attempt.error.as_deref(),
+                    latency_ms: attempt.latency_ms,
+                },
+                &attempt.end,
+            )
+            .await
+    }
+
+    async fn record_alert(&self, alert: &UnrecordedAlert) -> Result<(), StoreError> {
+        let now_ms = Utc::now().timestamp_millis();
+        match alert {
+            UnrecordedAlert::Gone(url) => self.store.mark_event_url_alerted(url, now_ms).await,
+            UnrecordedAlert::Dead(ids) => {
+                self.store.mark_dead_site_events_alerted(ids, now_ms).await
+            }
+        }
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.memory
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends `text` to the operators unless an earlier alert failed lately; `true` once sent.
+    async fn alert(&self, text: &str, now: DateTime<Utc>) -> bool {
+        if !self.memory().alert_pause.ready(now) {
+            return false;
+        }
+        let sent = self.operators.send(text).await;
+        let mut memory = self.memory();
+        if sent {
+            memory.alert_pause.succeeded();
+        } else {
+            let pause = memory.alert_pause.failed(now);
+            tracing::warn!(
+                ?pause,
+                "operator alert about site events not sent; trying again later"
+            );
+        }
+        sent
     }
 
     /// Deletes delivered and stopped events older than `site.events_retention_days`, and
@@ -152,17 +348,21 @@ impl EventsWorker {
     }
 
     /// Steps every second (at once again after a full batch) and prunes every hour until
-    /// `shutdown`; the step in flight finishes first. A store error is logged and the next
-    /// tick retries.
+    /// `shutdown`; the step in flight finishes first. A store error is logged and pauses the
+    /// worker, longer each time in a row, until the store records again.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pruned_at: Option<Instant> = None;
+        let mut pause = Pause::default();
         loop {
             tokio::select! {
                 () = &mut shutdown => return,
                 _ = tick.tick() => {
+                    if !pause.ready(Utc::now()) {
+                        continue;
+                    }
                     if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
                         pruned_at = Some(Instant::now());
                         match self.prune(Utc::now()).await {
@@ -172,24 +372,25 @@ impl EventsWorker {
                         }
                     }
                     match self.try_step(Utc::now()).await {
-                        // A backlog (the site was down) drains without waiting for ticks.
-                        Ok(step) if step.sent as i64 == BATCH => tick.reset_immediately(),
-                        Ok(_) => {}
-                        Err(error) => tracing::error!(%error, "site events step failed"),
+                        Ok(step) => {
+                            pause.succeeded();
+                            // A backlog (the site was down) drains without waiting for ticks.
+                            if step.sent as i64 == BATCH {
+                                tick.reset_immediately();
+                            }
+                        }
+                        Err(error) => {
+                            let pause = pause.failed(Utc::now());
+                            tracing::error!(%error, ?pause, "site events step failed; pausing");
+                        }
                     }
                 }
             }
         }
     }
 
-    /// POSTs one event and records the attempt with its consequence (and how many events a
-    /// 410 stopped).
-    async fn deliver(
-        &self,
-        target: &Target,
-        event: &DueEvent,
-        now: DateTime<Utc>,
-    ) -> Result<(EventAttemptEnd, u64), StoreError> {
+    /// POSTs one event; the outcome is recorded by the caller.
+    async fn deliver(&self, target: &Target, event: &DueEvent, now: DateTime<Utc>) -> Unrecorded {
         let started = Instant::now();
         // The signature's timestamp is the wall clock: the site checks it against its own.
         let timestamp = Utc::now().timestamp();
@@ -216,11 +417,29 @@ impl EventsWorker {
                 Some(response.status()),
                 Some(format!("the site answered {}", response.status())),
             ),
-            Err(error) => (None, Some(error_chain(&error))),
+            // Without the URL, and with its secrets cut out of the causes too.
+            Err(error) => (
+                None,
+                Some(redact(
+                    &error_chain(&error.without_url()),
+                    &target
+                        .secrets
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                )),
+            ),
         };
+        let given_up = gives_up(
+            event.attempts,
+            event.queued_at_ms,
+            now.timestamp_millis(),
+            self.give_up,
+        );
         let end = match status {
             Some(status) if status.is_success() => EventAttemptEnd::Delivered,
             Some(StatusCode::GONE) => EventAttemptEnd::Gone,
+            _ if given_up => EventAttemptEnd::Dead,
             _ => {
                 let wait = retry_delay(&self.delays, event.attempts + 1);
                 EventAttemptEnd::Retry {
@@ -234,6 +453,7 @@ impl EventsWorker {
             EventAttemptEnd::Delivered => "delivered",
             EventAttemptEnd::Retry { .. } => "failed",
             EventAttemptEnd::Gone => "gone",
+            EventAttemptEnd::Dead => "dead",
         };
         metrics::counter!("iiko_bridge_site_events_total", "type" => event.kind.clone(), "outcome" => outcome)
             .increment(1);
@@ -241,26 +461,23 @@ impl EventsWorker {
             tracing::warn!(event = %event.event_id, kind = %event.kind, branch = %event.branch,
                 order = ?event.order_id, attempts = event.attempts + 1, %error, "site event not delivered");
         }
-        let stopped = self
-            .store
-            .finish_site_event_attempt(
-                event.id,
-                &EventAttempt {
-                    at_ms: now.timestamp_millis(),
-                    url: target.url.as_str(),
-                    http_status: status.map(|s| s.as_u16()),
-                    error: error.as_deref(),
-                    latency_ms,
-                },
-                &end,
-            )
-            .await?;
-        Ok((end, stopped))
+        if end == EventAttemptEnd::Dead {
+            tracing::error!(event = %event.event_id, kind = %event.kind, branch = %event.branch,
+                order = ?event.order_id, "site event given up (site.events_give_up_hours)");
+        }
+        Unrecorded {
+            id: event.id,
+            at_ms: now.timestamp_millis(),
+            http_status: status.map(|s| s.as_u16()),
+            error,
+            latency_ms,
+            end,
+        }
     }
 
     /// Tells operators once that the site's URL is gone; `true` once the alert is done with.
     async fn alert_gone(&self, target: &Target, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let url = target.url.as_str();
+        let url = target.shown.as_str();
         if self
             .store
             .stopped_event_url(url)
@@ -269,22 +486,68 @@ impl EventsWorker {
         {
             return Ok(false);
         }
-        // The query or the user part may hold the site's credentials: the alert shows the rest.
-        let mut shown = target.url.clone();
-        shown.set_query(None);
-        let _ = shown.set_password(None);
         let text = format!(
             "🔴 <b>Сайт ответил 410 Gone на событие</b>: отправка событий на {} остановлена.\nСайт больше не получает новости о заказах и меню. Укажите новый адрес в <code>site.events_url</code>, чтобы возобновить отправку.",
-            html::escape(shown.as_str())
+            html::escape(url)
         );
-        if !self.operators.send(&text).await {
+        if !self.alert(&text, now).await {
             return Ok(false);
         }
-        self.store
-            .mark_event_url_alerted(url, now.timestamp_millis())
-            .await?;
+        let alert = UnrecordedAlert::Gone(url.to_owned());
+        if let Err(error) = self.record_alert(&alert).await {
+            self.memory().alerts.push(alert);
+            return Err(error);
+        }
         Ok(true)
     }
+
+    /// Tells operators once about events that gave up; `true` when an alert went out.
+    async fn alert_dead(&self, target: &Target, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let dead = self.store.dead_site_events_to_alert().await?;
+        if dead.is_empty() || !self.alert(&dead_alert(&dead, &target.shown), now).await {
+            return Ok(false);
+        }
+        let alert = UnrecordedAlert::Dead(dead.iter().map(|event| event.id).collect());
+        if let Err(error) = self.record_alert(&alert).await {
+            self.memory().alerts.push(alert);
+            return Err(error);
+        }
+        Ok(true)
+    }
+}
+
+/// How many dead events one alert names; the rest are counted.
+const DEAD_LISTED: usize = 20;
+
+fn dead_alert(dead: &[StoredEvent], url: &str) -> String {
+    let mut text = format!(
+        "🔴 <b>Сайт не принял {} событий</b> ({}) за отведённое время (<code>site.events_give_up_hours</code>); отправка прекращена:\n",
+        dead.len(),
+        html::escape(url),
+    );
+    for event in dead.iter().take(DEAD_LISTED) {
+        text.push_str(&format!(
+            "• {} {} {}: {}\n",
+            html::escape(&event.event_id),
+            html::escape(&event.kind),
+            html::escape(event.order_id.as_deref().unwrap_or(&event.branch)),
+            html::escape(event.last_error.as_deref().unwrap_or("—")),
+        ));
+    }
+    if dead.len() > DEAD_LISTED {
+        text.push_str(&format!("… и ещё {}\n", dead.len() - DEAD_LISTED));
+    }
+    text.push_str("Отправить снова: <code>iiko-bridge events redeliver --dead</code>.");
+    text
+}
+
+/// Whether an event refused once more now gives up: refused before (`attempts` earlier
+/// attempts), and queued at least `give_up` ago. A bridge that was itself down for days does
+/// not give up on an event at its first try.
+fn gives_up(attempts: i64, queued_at_ms: i64, now_ms: i64, give_up: Duration) -> bool {
+    attempts > 0
+        && now_ms.saturating_sub(queued_at_ms)
+            >= i64::try_from(give_up.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The wait after the `attempts`-th failed attempt: the `attempts`-th delay, then the last one.
@@ -307,5 +570,36 @@ mod tests {
         let waits: Vec<u64> = (1..=5).map(|n| retry_delay(&delays, n).as_secs()).collect();
         assert_eq!(waits, [5, 30, 120, 120, 120]);
         assert_eq!(retry_delay(&delays, 0).as_secs(), 5);
+    }
+
+    #[test]
+    fn an_event_gives_up_only_when_refused_before_and_queued_long_enough() {
+        let hour = Duration::from_secs(3600);
+        let h = 3_600_000;
+        assert!(!gives_up(3, 0, h - 1, hour));
+        assert!(gives_up(3, 0, h, hour));
+        assert!(!gives_up(0, 0, 100 * h, hour), "a first try never gives up");
+        assert!(
+            !gives_up(5, 50 * h, 50 * h + 10, hour),
+            "redelivered: counted afresh"
+        );
+    }
+
+    #[test]
+    fn a_url_is_shown_without_its_user_password_and_query_values() {
+        let url: Url = "https://shop:p%40ss@example.ru/events?token=s3cr%2Bt&v=2#frag"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            redact_url(&url),
+            "https://redacted:redacted@example.ru/events?token=redacted&v=redacted"
+        );
+        let secrets = url_secrets(&url);
+        for secret in ["shop", "p%40ss", "p@ss", "s3cr%2Bt", "s3cr+t"] {
+            assert!(secrets.iter().any(|s| s == secret), "{secret}: {secrets:?}");
+        }
+        let plain: Url = "https://example.ru/events".parse().unwrap();
+        assert_eq!(redact_url(&plain), "https://example.ru/events");
+        assert!(url_secrets(&plain).is_empty());
     }
 }

@@ -92,6 +92,9 @@ pub struct DueEvent {
     /// The exact bytes to POST, the same on every attempt.
     pub body: String,
     pub attempts: i64,
+    /// When it was queued (written, or re-queued by `events redeliver`): the give-up counts
+    /// from here.
+    pub queued_at_ms: i64,
 }
 
 /// How one delivery attempt ended.
@@ -103,6 +106,19 @@ pub enum EventAttemptEnd {
     Retry { next_attempt_at_ms: i64 },
     /// The site answered 410 Gone: this URL takes no more events.
     Gone,
+    /// The site kept refusing it for `site.events_give_up_hours`: no more attempts, and the
+    /// order's later events go on without it.
+    Dead,
+}
+
+/// What `events redeliver ID` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redelivered {
+    /// Queued again.
+    Queued,
+    NotFound,
+    /// Only dead and stopped events are sent again; this one is in the given state.
+    Refused(String),
 }
 
 /// One recorded attempt.
@@ -158,7 +174,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<DueEvent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT e.id, e.event_id, e.type, e.branch, e.order_id, e.body, e.attempts
+            "SELECT e.id, e.event_id, e.type, e.branch, e.order_id, e.body, e.attempts,
+                 COALESCE(e.queued_at, e.created_at) AS queued_at
              FROM site_events e
              WHERE e.state = 'pending' AND e.next_attempt_at <= ?
                AND NOT EXISTS (SELECT 1 FROM site_events p
@@ -180,6 +197,7 @@ impl Store {
                 order_id: row.get("order_id"),
                 body: row.get("body"),
                 attempts: row.get("attempts"),
+                queued_at_ms: row.get("queued_at"),
             })
             .collect())
     }
@@ -211,6 +229,7 @@ impl Store {
                 ("pending", Some(*next_attempt_at_ms), None)
             }
             EventAttemptEnd::Gone => ("stopped", None, None),
+            EventAttemptEnd::Dead => ("dead", None, None),
         };
         // Only a pending event changes: a concurrent 410 may have stopped it meanwhile.
         let changed = sqlx::query(
@@ -304,38 +323,96 @@ impl Store {
         )
     }
 
-    /// The newest events first, optionally in one state (`pending`, `delivered`, `stopped`).
+    /// Dead events operators have not been told about, oldest first.
+    pub async fn dead_site_events_to_alert(&self) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM site_events
+             WHERE state = 'dead' AND dead_alerted_at IS NULL ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(stored_event).collect())
+    }
+
+    pub async fn mark_dead_site_events_alerted(
+        &self,
+        ids: &[i64],
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for id in ids {
+            sqlx::query("UPDATE site_events SET dead_alerted_at = ? WHERE id = ?")
+                .bind(at_ms)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Queues a dead or stopped event again (by row id or webhook id), due at `now_ms`, with
+    /// a fresh give-up period.
+    pub async fn redeliver_site_event(
+        &self,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<Redelivered, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM site_events WHERE event_id = ? OR id = ?")
+                .bind(id)
+                .bind(id.parse::<i64>().ok())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let answer = match state.as_deref() {
+            None => Redelivered::NotFound,
+            Some("dead" | "stopped") => {
+                requeue(&mut tx, "event_id = ? OR id = ?", Some(id), now_ms).await?;
+                Redelivered::Queued
+            }
+            Some(other) => Redelivered::Refused(other.to_owned()),
+        };
+        tx.commit().await?;
+        Ok(answer)
+    }
+
+    /// Queues every dead event again; returns how many.
+    pub async fn redeliver_dead_site_events(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let queued = requeue(&mut tx, "state = 'dead'", None, now_ms).await?;
+        tx.commit().await?;
+        Ok(queued)
+    }
+
+    /// Deletes dead events (with their attempts) written before `before_ms`.
+    pub async fn prune_dead_site_events(&self, before_ms: i64) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM site_events WHERE state = 'dead' AND created_at < ?")
+                .bind(before_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// The newest events first, optionally in one state (`pending`, `delivered`, `stopped`,
+    /// `dead`).
     pub async fn list_site_events(
         &self,
         state: Option<&str>,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, event_id, type, branch, order_id, state, attempts, created_at,
-                    next_attempt_at, last_error, delivered_at
-             FROM site_events WHERE ? IS NULL OR state = ? ORDER BY id DESC LIMIT ?",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS}
+             FROM site_events WHERE ? IS NULL OR state = ? ORDER BY id DESC LIMIT ?"
+        ))
         .bind(state)
         .bind(state)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|row| StoredEvent {
-                id: row.get("id"),
-                event_id: row.get("event_id"),
-                kind: row.get("type"),
-                branch: row.get("branch"),
-                order_id: row.get("order_id"),
-                state: row.get("state"),
-                attempts: row.get("attempts"),
-                created_at_ms: row.get("created_at"),
-                next_attempt_at_ms: row.get("next_attempt_at"),
-                last_error: row.get("last_error"),
-                delivered_at_ms: row.get("delivered_at"),
-            })
-            .collect())
+        Ok(rows.iter().map(stored_event).collect())
     }
 
     /// The attempts of one event, oldest first.
@@ -360,6 +437,45 @@ impl Store {
             })
             .collect())
     }
+}
+
+const EVENT_COLUMNS: &str = "id, event_id, type, branch, order_id, state, attempts, created_at,
+     next_attempt_at, last_error, delivered_at";
+
+fn stored_event(row: &sqlx::sqlite::SqliteRow) -> StoredEvent {
+    StoredEvent {
+        id: row.get("id"),
+        event_id: row.get("event_id"),
+        kind: row.get("type"),
+        branch: row.get("branch"),
+        order_id: row.get("order_id"),
+        state: row.get("state"),
+        attempts: row.get("attempts"),
+        created_at_ms: row.get("created_at"),
+        next_attempt_at_ms: row.get("next_attempt_at"),
+        last_error: row.get("last_error"),
+        delivered_at_ms: row.get("delivered_at"),
+    }
+}
+
+/// Makes the events matching `filter` (bound to `id` twice when given) pending again.
+async fn requeue(
+    tx: &mut sqlx::SqliteConnection,
+    filter: &str,
+    id: Option<&str>,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    // `filter` is a fixed string of this module.
+    let sql = format!(
+        "UPDATE site_events SET state = 'pending', next_attempt_at = ?, queued_at = ?,
+             dead_alerted_at = NULL
+         WHERE {filter}"
+    );
+    let mut query = sqlx::query(&sql).bind(now_ms).bind(now_ms);
+    if let Some(id) = id {
+        query = query.bind(id).bind(id.parse::<i64>().ok());
+    }
+    Ok(query.execute(tx).await?.rows_affected())
 }
 
 async fn stop_pending(tx: &mut sqlx::SqliteConnection, reason: &str) -> Result<u64, StoreError> {
@@ -405,6 +521,56 @@ mod tests {
             error: Some("the site answered 503"),
             latency_ms: 3,
         }
+    }
+
+    #[tokio::test]
+    async fn the_rebuild_for_dead_events_keeps_every_event_and_attempt_and_their_numbering() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/bridge.db", dir.path().display());
+        let options = url
+            .parse::<sqlx::sqlite::SqliteConnectOptions>()
+            .unwrap()
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let mut before = sqlx::migrate!("./migrations");
+        before.migrations = before
+            .migrations
+            .iter()
+            .filter(|m| m.version <= 6)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        before.run(&pool).await.unwrap();
+        for sql in [
+            "INSERT INTO site_events (event_id, type, branch, order_id, body, created_at,
+                 next_attempt_at) VALUES ('evt_1', 'order.created', 'lenina', 'A', '{}', 1, 1),
+                 ('evt_2', 'order.status', 'lenina', 'A', '{}', 2, 2),
+                 ('evt_3', 'order.status', 'lenina', 'A', '{}', 3, 3)",
+            "INSERT INTO site_event_attempts (event, at, url, http_status, latency_ms)
+                 VALUES (1, 5, 'http://site/events', 503, 3)",
+            "DELETE FROM site_events WHERE id = 3",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let store = Store::open(&url).await.unwrap();
+
+        assert_eq!(store.list_site_events(None, 10).await.unwrap().len(), 2);
+        assert_eq!(store.site_event_attempts(1).await.unwrap().len(), 1);
+        let next = enqueue(&store, Some("B"), 4).await;
+        let ids: Vec<(i64, String)> = store
+            .list_site_events(None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.id, e.event_id))
+            .collect();
+        assert_eq!(ids[0], (4, next), "an id is never used twice");
+        // Deleting an event still takes its attempts along.
+        store.prune_site_events(10, true).await.unwrap();
+        assert!(store.site_event_attempts(1).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -93,6 +93,9 @@ pub struct FallbackDelivery {
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// Set while it is being sent; still set on a due row when the process sending it stopped
+    /// before recording the outcome.
+    pub sending_at: Option<DateTime<Utc>>,
 }
 
 /// An order no channel has got through to staff: every delivery failed for good, or keeps
@@ -118,7 +121,7 @@ const UNDELIVERED: &str =
            AND (d.state = 'delivered' OR (d.state = 'pending' AND d.attempts < ?)))";
 
 const DELIVERY_COLUMNS: &str = "id, branch, order_id, channel, recipient, subject, body, html,
-     state, attempts, next_attempt_at, last_error, delivered_at";
+     state, attempts, next_attempt_at, last_error, delivered_at, sending_at";
 
 impl Store {
     /// Stores the order and all its deliveries in one transaction; `false` when the order was
@@ -199,6 +202,27 @@ impl Store {
         rows.iter().map(delivery).collect()
     }
 
+    /// Marks deliveries as being sent, before they are: a failed write sends nothing.
+    pub async fn mark_fallback_sending(
+        &self,
+        ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for id in ids {
+            sqlx::query("UPDATE fallback_deliveries SET sending_at = ? WHERE id = ?")
+                .bind(now.timestamp_millis())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn mark_fallback_delivered(
         &self,
         id: i64,
@@ -206,7 +230,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE fallback_deliveries
-             SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL
+             SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL,
+                 sending_at = NULL
              WHERE id = ?",
         )
         .bind(now.to_rfc3339())
@@ -225,7 +250,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE fallback_deliveries
-             SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+             SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, sending_at = NULL
+             WHERE id = ?",
         )
         .bind(error)
         .bind(next_attempt_at.timestamp_millis())
@@ -238,7 +264,8 @@ impl Store {
     pub async fn mark_fallback_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE fallback_deliveries
-             SET state = 'failed_permanently', attempts = attempts + 1, last_error = ?
+             SET state = 'failed_permanently', attempts = attempts + 1, last_error = ?,
+                 sending_at = NULL
              WHERE id = ?",
         )
         .bind(error)
@@ -325,6 +352,9 @@ fn delivery(row: &SqliteRow) -> Result<FallbackDelivery, StoreError> {
             .get::<Option<String>, _>("delivered_at")
             .map(time)
             .transpose()?,
+        sending_at: row
+            .get::<Option<i64>, _>("sending_at")
+            .and_then(DateTime::from_timestamp_millis),
     })
 }
 

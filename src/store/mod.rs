@@ -6,11 +6,12 @@ mod events;
 mod fallback;
 mod intake;
 mod orders;
+mod retention;
 mod status;
 
 pub use events::{
-    DueEvent, EventAttempt, EventAttemptEnd, EventType, NewEvent, RecordedAttempt, StoppedUrl,
-    StoredEvent,
+    DueEvent, EventAttempt, EventAttemptEnd, EventType, NewEvent, RecordedAttempt, Redelivered,
+    StoppedUrl, StoredEvent,
 };
 
 pub use fallback::{

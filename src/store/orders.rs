@@ -371,17 +371,20 @@ impl Store {
         rows.iter().map(stored_order).collect()
     }
 
-    /// Orders in `fallback` not yet handed to the operators' channels, oldest first.
+    /// Orders in `fallback` not yet handed to the operators' channels, oldest first, from the
+    /// row after `after_id` (the caller walks the queue in rounds, so no order blocks it).
     pub async fn orders_awaiting_fallback(
         &self,
+        after_id: i64,
         limit: u32,
     ) -> Result<Vec<StoredOrder>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders o
-             WHERE state = 'fallback' AND NOT EXISTS (
+             WHERE state = 'fallback' AND id > ? AND NOT EXISTS (
                  SELECT 1 FROM fallback_orders f WHERE f.branch = o.branch AND f.order_id = o.site_id)
              ORDER BY id LIMIT ?"
         ))
+        .bind(after_id)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

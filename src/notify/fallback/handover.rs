@@ -1,12 +1,17 @@
 //! Hands each order that entered `fallback` to the operators' channels: renders it from the
 //! stored site payload and enqueues one delivery per recipient.
-use std::sync::Arc;
+//!
+//! An order of a branch no longer configured (removed or renamed) goes to
+//! `telegram.operator_chats` with the raw order as the site sent it. The queue is walked in
+//! rounds from a cursor, so an order that cannot be handed over (its write keeps failing) is
+//! tried once per round and never holds back the orders behind it.
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
 use super::{FallbackMessage, Templates, enqueue_fallback};
 use crate::{
-    config::Config,
+    config::{Config, FallbackConfig},
     menu::{Catalog, CatalogCache},
     orders::parse_order_at,
     store::{Store, StoreError, StoredOrder},
@@ -21,6 +26,8 @@ pub struct Handover {
     catalogs: CatalogCache,
     config: Arc<Config>,
     templates: Arc<Templates>,
+    /// The last order id of the previous batch; 0 starts a new round.
+    cursor: Arc<Mutex<i64>>,
 }
 
 impl Handover {
@@ -35,32 +42,80 @@ impl Handover {
             catalogs,
             config,
             templates,
+            cursor: Arc::default(),
         }
     }
 
-    /// Enqueues every order awaiting its fallback; returns how many were handed over.
+    /// Enqueues the next batch of orders awaiting their fallback; returns how many were
+    /// handed over. An order whose hand-over fails is logged and tried again next round; the
+    /// step fails only when none of the batch could be handed over.
     pub async fn try_step(&self) -> Result<usize, StoreError> {
-        let orders = self.store.orders_awaiting_fallback(BATCH).await?;
+        let after = *self.cursor();
+        let orders = self.store.orders_awaiting_fallback(after, BATCH).await?;
+        *self.cursor() = next_cursor(after, orders.last().map(|order| order.id), orders.len());
         let mut handed = 0;
+        let mut failure = None;
         for order in &orders {
-            let Some(branch) = self.config.branches.iter().find(|b| b.key == order.branch) else {
-                tracing::error!(branch = %order.branch, order = %order.site_id,
-                    "a fallback order of a branch no longer configured");
-                continue;
+            match self.hand_over(order).await {
+                Ok(()) => handed += 1,
+                Err(error) => {
+                    tracing::error!(order = %order.site_id, branch = %order.branch, %error,
+                        "fallback order not handed over; tried again next round");
+                    failure = Some(error);
+                }
+            }
+        }
+        match failure {
+            Some(error) if handed == 0 => Err(error),
+            _ => Ok(handed),
+        }
+    }
+
+    async fn hand_over(&self, order: &StoredOrder) -> Result<(), StoreError> {
+        let Some(branch) = self.config.branches.iter().find(|b| b.key == order.branch) else {
+            // Someone must still get it: the operators, with the order as the site sent it.
+            tracing::error!(branch = %order.branch, order = %order.site_id,
+                "a fallback order of a branch no longer configured goes to telegram.operator_chats");
+            let reason = format!(
+                "филиал «{}» больше не настроен в iiko-bridge; {}",
+                order.branch,
+                order
+                    .fallback_reason
+                    .as_deref()
+                    .unwrap_or("iiko не принял заказ")
+            );
+            let operators = FallbackConfig {
+                emails: Vec::new(),
+                telegram_chats: self.config.telegram.operator_chats.clone(),
             };
-            let catalog = self.catalog(&branch.key).await?;
-            let message = self.render(order, branch, catalog.as_deref());
+            let message = raw_message(order, &reason);
             enqueue_fallback(
                 &self.store,
-                &branch.key,
+                &order.branch,
                 &order.site_id,
                 &message,
-                &branch.fallback,
+                &operators,
             )
             .await?;
-            handed += 1;
-        }
-        Ok(handed)
+            return Ok(());
+        };
+        let catalog = self.catalog(&branch.key).await?;
+        let message = self.render(order, branch, catalog.as_deref());
+        enqueue_fallback(
+            &self.store,
+            &branch.key,
+            &order.site_id,
+            &message,
+            &branch.fallback,
+        )
+        .await?;
+        Ok(())
+    }
+
+    fn cursor(&self) -> std::sync::MutexGuard<'_, i64> {
+        self.cursor
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn render(
@@ -100,6 +155,15 @@ impl Handover {
     }
 }
 
+/// Where the next batch starts: after this one's last order, or from the beginning once a
+/// batch came back short (the round is over).
+fn next_cursor(after: i64, last: Option<i64>, taken: usize) -> i64 {
+    match last {
+        Some(last) if taken >= BATCH as usize => last.max(after),
+        _ => 0,
+    }
+}
+
 fn raw_message(order: &StoredOrder, reason: &str) -> FallbackMessage {
     let text = format!(
         "Заказ {} не попал в iiko: {reason}\n\nЗаказ в том виде, в каком его прислал сайт:\n{}",
@@ -112,5 +176,18 @@ fn raw_message(order: &StoredOrder, reason: &str) -> FallbackMessage {
         email_html: format!("<pre>{}</pre>", crate::notify::html::escape(&text)),
         telegram_html: crate::notify::html::escape(&text),
         email_text: text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cursor_moves_past_a_full_batch_and_starts_over_after_a_short_one() {
+        assert_eq!(next_cursor(0, Some(80), BATCH as usize), 80);
+        assert_eq!(next_cursor(80, Some(200), BATCH as usize), 200);
+        assert_eq!(next_cursor(80, Some(90), 3), 0);
+        assert_eq!(next_cursor(80, None, 0), 0);
     }
 }

@@ -1,13 +1,25 @@
 //! Sends stored fallback deliveries, each channel and recipient retried on its own, and tells
 //! operators about an order no channel got through.
-use std::{future::Future, time::Duration};
+//!
+//! Never twice because the store failed: each batch is marked as being sent before anything
+//! goes out (if that write fails, nothing is sent), and an outcome the store then refuses to
+//! record is kept in memory and recorded before anything else at the next step; meanwhile
+//! nothing is sent and `run` pauses, longer each time. Only a process that stops between
+//! sending and recording leaves a row marked as being sent: it is sent again after the
+//! restart, marked as a possible repeat (neither SMTP nor Telegram can be asked whether a
+//! message arrived, and a lost order is worse than a duplicate staff can recognise).
+use std::{
+    future::Future,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 
 use super::{FallbackMessage, Handover};
 use crate::config::FallbackConfig;
-use crate::notify::{Email, Mailer, Telegram, alerts::OperatorChats, html};
+use crate::notify::{Email, Mailer, Telegram, alerts::OperatorChats, html, pause::Pause};
 use crate::store::{
     FallbackChannel, FallbackDelivery, NewDelivery, NewFallback, Store, StoreError,
     UndeliveredFallback,
@@ -90,6 +102,7 @@ pub struct FallbackWorker {
     telegram: Option<Telegram>,
     operators: OperatorChats,
     handover: Option<Handover>,
+    memory: Arc<Mutex<Memory>>,
 }
 
 enum Outcome {
@@ -97,6 +110,34 @@ enum Outcome {
     Retry(String, Option<Duration>),
     Failed(String),
 }
+
+/// An outcome to write to the store.
+#[derive(Debug, Clone)]
+enum Mark {
+    Delivered(i64),
+    Retry {
+        id: i64,
+        error: String,
+        next_attempt_at: DateTime<Utc>,
+    },
+    Failed(i64, String),
+    Alerted {
+        branch: String,
+        order_id: String,
+    },
+}
+
+/// What the worker keeps between steps.
+#[derive(Debug, Default)]
+struct Memory {
+    /// Outcomes the store refused to record: written first at the next step.
+    unrecorded: Vec<(Mark, DateTime<Utc>)>,
+    /// Alerts Telegram did not take wait before the next try.
+    alert_pause: Pause,
+}
+
+/// Put before a message whose earlier sending was perhaps not recorded.
+const REPEAT_NOTE: &str = "Возможно, повтор: отправка этого сообщения могла не записаться. Проверьте, не введён ли заказ уже.";
 
 impl FallbackWorker {
     /// `None` for a channel that is not configured: its deliveries fail for good, visibly.
@@ -112,6 +153,7 @@ impl FallbackWorker {
             telegram,
             operators,
             handover: None,
+            memory: Arc::default(),
         }
     }
 
@@ -123,28 +165,32 @@ impl FallbackWorker {
         }
     }
 
-    /// Sends what is due at `now`, records each outcome, then alerts operators about orders no
-    /// channel got through. Does not sleep, so tests drive it with any `now`.
+    /// Records what earlier steps could not, sends what is due at `now` (after marking it as
+    /// being sent), records each outcome, then alerts operators about orders no channel got
+    /// through. A store error ends the step before anything more is sent. Does not sleep, so
+    /// tests drive it with any `now`.
     pub async fn try_step(&self, now: DateTime<Utc>) -> Result<StepReport, StoreError> {
+        self.record_unrecorded().await?;
         let handed_over = match &self.handover {
             Some(handover) => handover.try_step().await?,
             None => 0,
         };
         let due = self.store.due_fallback_deliveries(now, BATCH).await?;
+        let ids: Vec<i64> = due.iter().map(|delivery| delivery.id).collect();
+        self.store.mark_fallback_sending(&ids, now).await?;
         // All at once: a hanging SMTP server must not hold back the Telegram messages.
         let outcomes = join_all(due.iter().map(|delivery| self.send(delivery))).await;
         let mut report = StepReport {
             handed_over,
             ..StepReport::default()
         };
+        let mut marks = Vec::with_capacity(due.len());
         for (delivery, outcome) in due.iter().zip(outcomes) {
-            // A crash between sending and this write sends the message again after restart:
-            // a duplicate is better than a lost order.
-            match outcome {
+            let mark = match outcome {
                 Outcome::Delivered => {
                     fallback_metric(delivery, "delivered");
-                    self.store.mark_fallback_delivered(delivery.id, now).await?;
                     report.delivered += 1;
+                    Mark::Delivered(delivery.id)
                 }
                 Outcome::Retry(error, asked) => {
                     fallback_metric(delivery, "retrying");
@@ -152,60 +198,146 @@ impl FallbackWorker {
                         .max(asked.unwrap_or_default());
                     tracing::warn!(order = %delivery.order_id, channel = ?delivery.channel,
                         recipient = %delivery.recipient, %error, ?wait, "fallback delivery will be retried");
-                    self.store
-                        .mark_fallback_retry(delivery.id, &error, now + wait)
-                        .await?;
                     report.retrying += 1;
+                    Mark::Retry {
+                        id: delivery.id,
+                        error,
+                        next_attempt_at: now + wait,
+                    }
                 }
                 Outcome::Failed(error) => {
                     fallback_metric(delivery, "failed");
                     tracing::error!(order = %delivery.order_id, channel = ?delivery.channel,
                         recipient = %delivery.recipient, %error, "fallback delivery failed for good");
-                    self.store.mark_fallback_failed(delivery.id, &error).await?;
                     report.failed += 1;
+                    Mark::Failed(delivery.id, error)
                 }
-            }
+            };
+            marks.push((mark, now));
         }
+        self.record(marks).await?;
         for order in self.store.fallbacks_to_alert().await? {
+            if !self.memory().alert_pause.ready(now) {
+                break;
+            }
             // Marked only once sent, so an alert lost to a Telegram outage is sent later.
             if self.operators.send(&undelivered_alert(&order)).await {
-                self.store
-                    .mark_fallback_alerted(&order.branch, &order.order_id, now)
-                    .await?;
+                self.memory().alert_pause.succeeded();
+                let mark = Mark::Alerted {
+                    branch: order.branch.clone(),
+                    order_id: order.order_id.clone(),
+                };
+                self.record(vec![(mark, now)]).await?;
                 report.alerted += 1;
+            } else {
+                let pause = self.memory().alert_pause.failed(now);
+                tracing::warn!(order = %order.order_id, ?pause, "undelivered-fallback alert not sent; trying again later");
             }
         }
         Ok(report)
     }
 
-    /// Steps every second until `shutdown`; a store error is logged and the next tick retries.
+    /// Steps every second until `shutdown`. A store error is logged and pauses the worker,
+    /// longer each time in a row, until the store records again.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pause = Pause::default();
         loop {
             tokio::select! {
                 () = &mut shutdown => return,
                 _ = tick.tick() => {
-                    if let Err(error) = self.try_step(Utc::now()).await {
-                        tracing::error!(%error, "fallback worker step failed");
+                    if !pause.ready(Utc::now()) {
+                        continue;
+                    }
+                    match self.try_step(Utc::now()).await {
+                        Ok(_) => pause.succeeded(),
+                        Err(error) => {
+                            let pause = pause.failed(Utc::now());
+                            tracing::error!(%error, ?pause, "fallback worker step failed; pausing");
+                        }
                     }
                 }
             }
         }
     }
 
+    /// Writes the outcomes kept from earlier steps.
+    async fn record_unrecorded(&self) -> Result<(), StoreError> {
+        let kept = std::mem::take(&mut self.memory().unrecorded);
+        self.record(kept).await
+    }
+
+    /// Writes `marks` in order; on the first refusal it and the rest are kept for later.
+    async fn record(&self, marks: Vec<(Mark, DateTime<Utc>)>) -> Result<(), StoreError> {
+        let mut marks = marks.into_iter();
+        while let Some((mark, at)) = marks.next() {
+            if let Err(error) = self.write(&mark, at).await {
+                let mut memory = self.memory();
+                memory.unrecorded.push((mark, at));
+                memory.unrecorded.extend(marks);
+                tracing::error!(%error, kept = memory.unrecorded.len(),
+                    "fallback outcomes not recorded; kept until the store takes them, nothing is sent meanwhile");
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    async fn write(&self, mark: &Mark, at: DateTime<Utc>) -> Result<(), StoreError> {
+        match mark {
+            Mark::Delivered(id) => self.store.mark_fallback_delivered(*id, at).await,
+            Mark::Retry {
+                id,
+                error,
+                next_attempt_at,
+            } => {
+                self.store
+                    .mark_fallback_retry(*id, error, *next_attempt_at)
+                    .await
+            }
+            Mark::Failed(id, error) => self.store.mark_fallback_failed(*id, error).await,
+            Mark::Alerted { branch, order_id } => {
+                self.store.mark_fallback_alerted(branch, order_id, at).await
+            }
+        }
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.memory
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     async fn send(&self, delivery: &FallbackDelivery) -> Outcome {
+        if delivery.sending_at.is_some() {
+            tracing::warn!(order = %delivery.order_id, channel = ?delivery.channel,
+                recipient = %delivery.recipient,
+                "fallback delivery was being sent when the bridge stopped; sent again as a possible repeat");
+        }
+        let repeat = delivery.sending_at.is_some();
         match delivery.channel {
             FallbackChannel::Email => {
                 let Some(mailer) = &self.mailer else {
                     return Outcome::Failed("e-mail is not configured (email.smtp_url)".into());
                 };
-                let email = Email {
-                    to: vec![delivery.recipient.clone()],
-                    subject: delivery.subject.clone().unwrap_or_default(),
-                    text: delivery.body.clone(),
-                    html: delivery.html.clone(),
+                let subject = delivery.subject.clone().unwrap_or_default();
+                let email = match repeat {
+                    false => Email {
+                        to: vec![delivery.recipient.clone()],
+                        subject,
+                        text: delivery.body.clone(),
+                        html: delivery.html.clone(),
+                    },
+                    true => Email {
+                        to: vec![delivery.recipient.clone()],
+                        subject: format!("[возможно, повтор] {subject}"),
+                        text: format!("{REPEAT_NOTE}\n\n{}", delivery.body),
+                        html: delivery.html.as_ref().map(|body| {
+                            format!("<p><b>{}</b></p>\n{body}", html::escape(REPEAT_NOTE))
+                        }),
+                    },
                 };
                 match mailer.send(&email).await {
                     Ok(()) => Outcome::Delivered,
@@ -222,7 +354,15 @@ impl FallbackWorker {
                 let Ok(chat) = delivery.recipient.parse::<i64>() else {
                     return Outcome::Failed(format!("invalid chat id {:?}", delivery.recipient));
                 };
-                match telegram.send_html(chat, &delivery.body).await {
+                let body = match repeat {
+                    false => delivery.body.clone(),
+                    true => format!(
+                        "⚠️ <b>{}</b>\n\n{}",
+                        html::escape(REPEAT_NOTE),
+                        delivery.body
+                    ),
+                };
+                match telegram.send_html(chat, &body).await {
                     Ok(()) => Outcome::Delivered,
                     Err(error) if error.is_retryable() => {
                         Outcome::Retry(error.to_string(), error.retry_after())

@@ -1,0 +1,113 @@
+//! The retention worker: deletes what the bridge no longer needs after `store.retention_days`
+//! (finished orders with their iiko calls, history and fallback messages; dead site events;
+//! old iiko webhook calls), and stops following orders iiko has not closed
+//! `status.give_up_days` after they were accepted.
+use std::{future::Future, time::Duration};
+
+use chrono::{DateTime, Utc};
+
+use crate::{
+    config::Config,
+    store::{Store, StoreError},
+};
+
+/// How often `run` steps.
+const EVERY: Duration = Duration::from_secs(60 * 60);
+/// After a failed step: soon, not in an hour.
+const AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionStep {
+    pub orders: u64,
+    pub fallbacks: u64,
+    pub dead_events: u64,
+    pub webhook_calls: u64,
+    /// Orders no longer followed (`status.give_up_days`).
+    pub stopped_tracking: u64,
+}
+
+#[derive(Clone)]
+pub struct RetentionWorker {
+    store: Store,
+    retention: chrono::Duration,
+    give_up: chrono::Duration,
+    give_up_days: f64,
+}
+
+impl RetentionWorker {
+    pub fn new(store: Store, config: &Config) -> RetentionWorker {
+        let days = |days: f64| {
+            chrono::Duration::from_std(Duration::from_secs_f64(days * 86_400.0))
+                .unwrap_or(chrono::Duration::MAX)
+        };
+        RetentionWorker {
+            store,
+            retention: days(config.store.retention_days),
+            give_up: days(config.status.give_up_days),
+            give_up_days: config.status.give_up_days,
+        }
+    }
+
+    /// One pass as of `now`. Does not sleep, so tests drive it with any `now`.
+    pub async fn try_step(&self, now: DateTime<Utc>) -> Result<RetentionStep, StoreError> {
+        let note = format!(
+            "iiko did not close the order within status.give_up_days ({}); its status is no longer followed",
+            self.give_up_days
+        );
+        let stopped_tracking = self
+            .store
+            .stop_tracking(before(now, self.give_up), &note, now)
+            .await?;
+        let cutoff = before(now, self.retention);
+        let mut orders = 0;
+        loop {
+            let pruned = self.store.prune_finished_orders(cutoff).await?;
+            orders += pruned;
+            if pruned == 0 {
+                break;
+            }
+        }
+        Ok(RetentionStep {
+            orders,
+            fallbacks: self.store.prune_orphan_fallbacks(cutoff).await?,
+            dead_events: self
+                .store
+                .prune_dead_site_events(cutoff.timestamp_millis())
+                .await?,
+            webhook_calls: self.store.prune_webhook_calls(cutoff).await?,
+            stopped_tracking,
+        })
+    }
+
+    /// Steps at once and then every hour until `shutdown`; a failed step is tried again a
+    /// minute later.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut wait = Duration::ZERO;
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(wait) => {
+                    wait = match self.try_step(Utc::now()).await {
+                        Ok(step) => {
+                            if step != RetentionStep::default() {
+                                tracing::info!(?step, "old records deleted (store.retention_days)");
+                            }
+                            EVERY
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "retention step failed");
+                            AFTER_FAILURE
+                        }
+                    };
+                }
+            }
+        }
+    }
+}
+
+fn before(now: DateTime<Utc>, age: chrono::Duration) -> DateTime<Utc> {
+    now.checked_sub_signed(age)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}

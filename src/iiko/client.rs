@@ -1,6 +1,7 @@
 //! Transport to iikoCloud: authentication, rate limiting, retries and logging.
 use std::{
     fmt,
+    num::NonZeroU32,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -25,9 +26,14 @@ const MAX_RATE_LIMIT_RETRIES: u32 = 3;
 const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 /// A client for one iikoCloud credential. Cloning is cheap and clones share the token and the rate limit.
+///
+/// Built [`with_site_share`](Self::with_site_share), the rate is split in two lanes: calls
+/// made for a site request ([`site_facing`](Self::site_facing) clones) take at most their
+/// share, so a busy site can never delay dispatch and the other workers, which keep the rest.
 #[derive(Clone)]
 pub struct IikoClient {
     inner: Arc<Inner>,
+    site_facing: bool,
 }
 
 struct Inner {
@@ -35,7 +41,10 @@ struct Inner {
     base_url: Url,
     credentials: Credentials,
     timeout: Duration,
+    /// The workers' lane (all of the rate when there is no site lane).
     limiter: DefaultDirectRateLimiter,
+    /// The site-facing lane, when the rate is split.
+    site_limiter: Option<DefaultDirectRateLimiter>,
     /// Holding this lock while fetching makes concurrent callers wait for one token request instead of
     /// stampeding the token endpoint.
     token: Mutex<Option<AccessToken>>,
@@ -73,7 +82,36 @@ struct CorrelationProbe {
 }
 
 impl IikoClient {
+    /// One lane: every call shares `requests_per_second`.
     pub fn new(settings: IikoSettings) -> Result<Self, IikoError> {
+        let limiter = RateLimiter::direct(Quota::per_second(settings.requests_per_second));
+        Self::build(settings, limiter, None)
+    }
+
+    /// Two lanes: `site_percent` of `requests_per_second` for [`site_facing`](Self::site_facing)
+    /// clones, the rest for every other clone.
+    pub fn with_site_share(settings: IikoSettings, site_percent: u8) -> Result<Self, IikoError> {
+        let (workers, site) = lane_quotas(settings.requests_per_second, site_percent);
+        Self::build(
+            settings,
+            RateLimiter::direct(workers),
+            Some(RateLimiter::direct(site)),
+        )
+    }
+
+    /// A clone whose calls use the site-facing lane (the same client without a split).
+    pub fn site_facing(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            site_facing: true,
+        }
+    }
+
+    fn build(
+        settings: IikoSettings,
+        limiter: DefaultDirectRateLimiter,
+        site_limiter: Option<DefaultDirectRateLimiter>,
+    ) -> Result<Self, IikoError> {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout + HTTP_TIMEOUT_MARGIN)
             .connect_timeout(CONNECT_TIMEOUT)
@@ -85,10 +123,21 @@ impl IikoClient {
                 base_url: settings.base_url,
                 credentials: settings.credentials,
                 timeout: settings.timeout,
-                limiter: RateLimiter::direct(Quota::per_second(settings.requests_per_second)),
+                limiter,
+                site_limiter,
                 token: Mutex::new(None),
             }),
+            site_facing: false,
         })
+    }
+
+    /// This clone's lane. A token request always takes the workers' lane: it runs under the
+    /// token lock every caller waits on, so it must never queue behind site traffic.
+    fn limiter(&self, token_request: bool) -> &DefaultDirectRateLimiter {
+        match &self.inner.site_limiter {
+            Some(site) if self.site_facing && !token_request => site,
+            _ => &self.inner.limiter,
+        }
     }
 
     /// A valid token, fetched if needed; also a cheap readiness check that the credentials work.
@@ -191,7 +240,7 @@ impl IikoClient {
         let url = endpoint_url(&self.inner.base_url, path);
         let mut attempt = 0;
         loop {
-            self.inner.limiter.until_ready().await;
+            self.limiter(token.is_none()).until_ready().await;
             let mut request = self
                 .inner
                 .http
@@ -257,8 +306,24 @@ impl fmt::Debug for IikoClient {
             .field("base_url", &self.inner.base_url.as_str())
             .field("auth", &auth)
             .field("timeout", &self.inner.timeout)
+            .field("site_facing", &self.site_facing)
             .finish_non_exhaustive()
     }
+}
+
+/// The workers' and the site's quotas: `site_percent` of the rate for the site, the rest for
+/// the workers, each at least one call per period and a burst of its whole calls per second.
+fn lane_quotas(requests_per_second: NonZeroU32, site_percent: u8) -> (Quota, Quota) {
+    let total = f64::from(requests_per_second.get());
+    let site = total * f64::from(site_percent.clamp(1, 99)) / 100.0;
+    (quota(total - site), quota(site))
+}
+
+fn quota(per_second: f64) -> Quota {
+    let burst = NonZeroU32::new(per_second.floor() as u32).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(Duration::from_secs_f64(1.0 / per_second))
+        .expect("a positive period")
+        .allow_burst(burst)
 }
 
 /// An answer's class as a metrics label: `2xx`, `4xx`, `5xx` ...
@@ -447,6 +512,102 @@ mod tests {
 
         token_endpoint.assert_async().await;
         organizations.assert_async().await;
+    }
+
+    /// Permits a limiter has left right now (each check takes one).
+    fn permits_left(limiter: &DefaultDirectRateLimiter) -> usize {
+        std::iter::from_fn(|| limiter.check().ok()).count()
+    }
+
+    #[test]
+    fn the_site_lane_takes_its_share_of_the_rate_and_the_workers_keep_the_rest() {
+        let rate = |quota: Quota| 1.0 / quota.replenish_interval().as_secs_f64();
+        let (workers, site) = lane_quotas(NonZeroU32::new(10).unwrap(), 30);
+        assert!((rate(workers) - 7.0).abs() < 1e-6 && (rate(site) - 3.0).abs() < 1e-6);
+        assert_eq!(
+            (workers.burst_size().get(), site.burst_size().get()),
+            (7, 3)
+        );
+        // One call a second still splits, each lane keeping at least one call per period.
+        let (workers, site) = lane_quotas(NonZeroU32::MIN, 30);
+        assert!((rate(workers) - 0.7).abs() < 1e-6 && (rate(site) - 0.3).abs() < 1e-6);
+        assert_eq!(
+            (workers.burst_size().get(), site.burst_size().get()),
+            (1, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn site_calls_that_use_up_their_share_leave_dispatch_a_call_to_make_at_once() {
+        let mut server = Server::new_async().await;
+        let token = jwt_expiring_in(3600);
+        let token_endpoint = token_mock(&mut server, &token, 1).await;
+        let organizations = organizations_mock(&mut server, &token, 2).await;
+        let mut settings = settings(
+            &server.url(),
+            Credentials::ApiLogin(SecretString::from("login-secret-42")),
+            Duration::from_secs(15),
+        );
+        // Two calls a second for each lane.
+        settings.requests_per_second = NonZeroU32::new(4).unwrap();
+        let client = IikoClient::with_site_share(settings, 50).unwrap();
+        let site = client.site_facing();
+
+        for _ in 0..2 {
+            site.organizations(&OrganizationsRequest::default())
+                .await
+                .unwrap();
+        }
+
+        token_endpoint.assert_async().await;
+        organizations.assert_async().await;
+        assert!(
+            site.limiter(false).check().is_err(),
+            "the site's share is used up"
+        );
+        assert!(
+            client.limiter(false).check().is_ok(),
+            "dispatch still has a call to make at once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_fetched_for_the_site_takes_the_workers_lane() {
+        let mut server = Server::new_async().await;
+        let token = jwt_expiring_in(3600);
+        let token_endpoint = token_mock(&mut server, &token, 1).await;
+        let mut settings = settings(
+            &server.url(),
+            Credentials::ApiLogin(SecretString::from("login-secret-42")),
+            Duration::from_secs(15),
+        );
+        settings.requests_per_second = NonZeroU32::new(4).unwrap();
+        let client = IikoClient::with_site_share(settings, 50).unwrap();
+        let site = client.site_facing();
+
+        // It runs under the lock dispatch waits on, so it must never queue behind the site.
+        site.access_token().await.unwrap();
+
+        token_endpoint.assert_async().await;
+        assert_eq!(
+            permits_left(site.limiter(false)),
+            2,
+            "the site's burst is whole"
+        );
+    }
+
+    #[test]
+    fn without_a_split_site_facing_clones_share_the_one_lane() {
+        let client = IikoClient::new(settings(
+            "http://127.0.0.1:1",
+            Credentials::ApiLogin(SecretString::from("x")),
+            Duration::from_secs(1),
+        ))
+        .unwrap();
+        assert!(std::ptr::eq(
+            client.site_facing().limiter(false),
+            client.limiter(true)
+        ));
     }
 
     #[tokio::test]

@@ -130,7 +130,8 @@ pub struct IikoConfig {
     #[serde(default = "default_iiko_rps")]
     pub requests_per_second: NonZeroU32,
     /// The share of `requests_per_second` that site requests (loyalty, checks, cancels) may
-    /// use; dispatch and the other workers always keep the rest.
+    /// use; dispatch and the other workers always keep the rest (and use all of it while the
+    /// site is quiet).
     #[serde(default = "default_site_share")]
     pub site_share_percent: u8,
 }
@@ -145,7 +146,7 @@ fn default_iiko_rps() -> NonZeroU32 {
     NonZeroU32::new(10).expect("non-zero")
 }
 fn default_site_share() -> u8 {
-    30
+    50
 }
 
 impl IikoConfig {
@@ -1100,7 +1101,7 @@ mod tests {
         assert_eq!(config.server.request_timeout(), Duration::from_secs(30));
         assert_eq!(config.server.max_concurrent_requests, 512);
         assert_eq!(config.server.ops_listen, None);
-        assert_eq!(config.iiko.site_share_percent, 30);
+        assert_eq!(config.iiko.site_share_percent, 50);
         let text = EXAMPLE
             .replace(
                 "request_timeout_seconds = 30",
@@ -1114,7 +1115,7 @@ mod tests {
                 "# ops_listen = \"127.0.0.1:9091\"",
                 "ops_listen = \"0.0.0.0:8080\"",
             )
-            .replace("site_share_percent = 30", "site_share_percent = 100");
+            .replace("site_share_percent = 50", "site_share_percent = 100");
         let problems = problems(&text);
         for key in [
             "server.request_timeout_seconds",

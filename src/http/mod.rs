@@ -41,7 +41,7 @@ use probe::Probes;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    /// The site-facing lane: limited to `iiko.site_share_percent` of iiko's rate.
+    /// Site-facing: limited to `iiko.site_share_percent` of iiko's rate.
     pub iiko: IikoClient,
     pub store: Store,
     pub catalogs: CatalogCache,

@@ -27,9 +27,10 @@ const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 /// A client for one iikoCloud credential. Cloning is cheap and clones share the token and the rate limit.
 ///
-/// Built [`with_site_share`](Self::with_site_share), the rate is split in two lanes: calls
-/// made for a site request ([`site_facing`](Self::site_facing) clones) take at most their
-/// share, so a busy site can never delay dispatch and the other workers, which keep the rest.
+/// Built [`with_site_share`](Self::with_site_share), calls made for a site request
+/// ([`site_facing`](Self::site_facing) clones) also pass a limiter of their own that lets
+/// through at most a share of the rate: however busy the site, dispatch and the other workers
+/// keep the rest, and they may use all of it while the site is quiet.
 #[derive(Clone)]
 pub struct IikoClient {
     inner: Arc<Inner>,
@@ -41,9 +42,9 @@ struct Inner {
     base_url: Url,
     credentials: Credentials,
     timeout: Duration,
-    /// The workers' lane (all of the rate when there is no site lane).
+    /// `requests_per_second`, for every call.
     limiter: DefaultDirectRateLimiter,
-    /// The site-facing lane, when the rate is split.
+    /// The site's share of it, passed first by site-facing calls.
     site_limiter: Option<DefaultDirectRateLimiter>,
     /// Holding this lock while fetching makes concurrent callers wait for one token request instead of
     /// stampeding the token endpoint.
@@ -82,24 +83,18 @@ struct CorrelationProbe {
 }
 
 impl IikoClient {
-    /// One lane: every call shares `requests_per_second`.
+    /// Every call shares `requests_per_second`, site-facing or not.
     pub fn new(settings: IikoSettings) -> Result<Self, IikoError> {
-        let limiter = RateLimiter::direct(Quota::per_second(settings.requests_per_second));
-        Self::build(settings, limiter, None)
+        Self::build(settings, None)
     }
 
-    /// Two lanes: `site_percent` of `requests_per_second` for [`site_facing`](Self::site_facing)
-    /// clones, the rest for every other clone.
+    /// Site-facing calls take at most `site_percent` of `requests_per_second`.
     pub fn with_site_share(settings: IikoSettings, site_percent: u8) -> Result<Self, IikoError> {
-        let (workers, site) = lane_quotas(settings.requests_per_second, site_percent);
-        Self::build(
-            settings,
-            RateLimiter::direct(workers),
-            Some(RateLimiter::direct(site)),
-        )
+        let site = site_quota(settings.requests_per_second, site_percent);
+        Self::build(settings, Some(RateLimiter::direct(site)))
     }
 
-    /// A clone whose calls use the site-facing lane (the same client without a split).
+    /// A clone whose calls are made for a site request (limited to the site's share, if any).
     pub fn site_facing(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -109,7 +104,6 @@ impl IikoClient {
 
     fn build(
         settings: IikoSettings,
-        limiter: DefaultDirectRateLimiter,
         site_limiter: Option<DefaultDirectRateLimiter>,
     ) -> Result<Self, IikoError> {
         let http = reqwest::Client::builder()
@@ -123,7 +117,7 @@ impl IikoClient {
                 base_url: settings.base_url,
                 credentials: settings.credentials,
                 timeout: settings.timeout,
-                limiter,
+                limiter: RateLimiter::direct(Quota::per_second(settings.requests_per_second)),
                 site_limiter,
                 token: Mutex::new(None),
             }),
@@ -131,13 +125,13 @@ impl IikoClient {
         })
     }
 
-    /// This clone's lane. A token request always takes the workers' lane: it runs under the
-    /// token lock every caller waits on, so it must never queue behind site traffic.
-    fn limiter(&self, token_request: bool) -> &DefaultDirectRateLimiter {
-        match &self.inner.site_limiter {
-            Some(site) if self.site_facing && !token_request => site,
-            _ => &self.inner.limiter,
-        }
+    /// The site's share this call must pass first, if any. Never for a token request: it runs
+    /// under the token lock every caller waits on, so it must not queue behind site traffic.
+    fn site_limit(&self, token_request: bool) -> Option<&DefaultDirectRateLimiter> {
+        self.inner
+            .site_limiter
+            .as_ref()
+            .filter(|_| self.site_facing && !token_request)
     }
 
     /// A valid token, fetched if needed; also a cheap readiness check that the credentials work.
@@ -240,7 +234,10 @@ impl IikoClient {
         let url = endpoint_url(&self.inner.base_url, path);
         let mut attempt = 0;
         loop {
-            self.limiter(token.is_none()).until_ready().await;
+            if let Some(site) = self.site_limit(token.is_none()) {
+                site.until_ready().await;
+            }
+            self.inner.limiter.until_ready().await;
             let mut request = self
                 .inner
                 .http
@@ -311,15 +308,10 @@ impl fmt::Debug for IikoClient {
     }
 }
 
-/// The workers' and the site's quotas: `site_percent` of the rate for the site, the rest for
-/// the workers, each at least one call per period and a burst of its whole calls per second.
-fn lane_quotas(requests_per_second: NonZeroU32, site_percent: u8) -> (Quota, Quota) {
-    let total = f64::from(requests_per_second.get());
-    let site = total * f64::from(site_percent.clamp(1, 99)) / 100.0;
-    (quota(total - site), quota(site))
-}
-
-fn quota(per_second: f64) -> Quota {
+/// `site_percent` of the rate, with a burst of its whole calls per second (at least one).
+fn site_quota(requests_per_second: NonZeroU32, site_percent: u8) -> Quota {
+    let per_second =
+        f64::from(requests_per_second.get()) * f64::from(site_percent.clamp(1, 100)) / 100.0;
     let burst = NonZeroU32::new(per_second.floor() as u32).unwrap_or(NonZeroU32::MIN);
     Quota::with_period(Duration::from_secs_f64(1.0 / per_second))
         .expect("a positive period")
@@ -520,37 +512,34 @@ mod tests {
     }
 
     #[test]
-    fn the_site_lane_takes_its_share_of_the_rate_and_the_workers_keep_the_rest() {
+    fn the_site_takes_its_share_of_the_rate_with_at_least_one_call_per_period() {
         let rate = |quota: Quota| 1.0 / quota.replenish_interval().as_secs_f64();
-        let (workers, site) = lane_quotas(NonZeroU32::new(10).unwrap(), 30);
-        assert!((rate(workers) - 7.0).abs() < 1e-6 && (rate(site) - 3.0).abs() < 1e-6);
-        assert_eq!(
-            (workers.burst_size().get(), site.burst_size().get()),
-            (7, 3)
-        );
-        // One call a second still splits, each lane keeping at least one call per period.
-        let (workers, site) = lane_quotas(NonZeroU32::MIN, 30);
-        assert!((rate(workers) - 0.7).abs() < 1e-6 && (rate(site) - 0.3).abs() < 1e-6);
-        assert_eq!(
-            (workers.burst_size().get(), site.burst_size().get()),
-            (1, 1)
-        );
+        let site = site_quota(NonZeroU32::new(10).unwrap(), 30);
+        assert!((rate(site) - 3.0).abs() < 1e-6);
+        assert_eq!(site.burst_size().get(), 3);
+        let site = site_quota(NonZeroU32::MIN, 30);
+        assert!((rate(site) - 0.3).abs() < 1e-6);
+        assert_eq!(site.burst_size().get(), 1);
     }
 
-    #[tokio::test]
-    async fn site_calls_that_use_up_their_share_leave_dispatch_a_call_to_make_at_once() {
-        let mut server = Server::new_async().await;
-        let token = jwt_expiring_in(3600);
-        let token_endpoint = token_mock(&mut server, &token, 1).await;
-        let organizations = organizations_mock(&mut server, &token, 2).await;
+    fn split_client(server: &ServerGuard) -> IikoClient {
         let mut settings = settings(
             &server.url(),
             Credentials::ApiLogin(SecretString::from("login-secret-42")),
             Duration::from_secs(15),
         );
-        // Two calls a second for each lane.
+        // Four calls a second in all, two of them for the site.
         settings.requests_per_second = NonZeroU32::new(4).unwrap();
-        let client = IikoClient::with_site_share(settings, 50).unwrap();
+        IikoClient::with_site_share(settings, 50).unwrap()
+    }
+
+    #[tokio::test]
+    async fn site_calls_that_use_up_their_share_leave_dispatch_calls_to_make_at_once() {
+        let mut server = Server::new_async().await;
+        let token = jwt_expiring_in(3600);
+        let token_endpoint = token_mock(&mut server, &token, 1).await;
+        let organizations = organizations_mock(&mut server, &token, 2).await;
+        let client = split_client(&server);
         let site = client.site_facing();
 
         for _ in 0..2 {
@@ -561,53 +550,43 @@ mod tests {
 
         token_endpoint.assert_async().await;
         organizations.assert_async().await;
+        let site_limit = site.site_limit(false).expect("a site share");
+        assert!(site_limit.check().is_err(), "the site's share is used up");
         assert!(
-            site.limiter(false).check().is_err(),
-            "the site's share is used up"
+            client.site_limit(false).is_none(),
+            "dispatch does not pass the site's limit"
         );
         assert!(
-            client.limiter(false).check().is_ok(),
+            client.inner.limiter.check().is_ok(),
             "dispatch still has a call to make at once"
         );
     }
 
     #[tokio::test]
-    async fn a_token_fetched_for_the_site_takes_the_workers_lane() {
+    async fn a_token_fetched_for_the_site_does_not_use_the_sites_share() {
         let mut server = Server::new_async().await;
         let token = jwt_expiring_in(3600);
         let token_endpoint = token_mock(&mut server, &token, 1).await;
-        let mut settings = settings(
-            &server.url(),
-            Credentials::ApiLogin(SecretString::from("login-secret-42")),
-            Duration::from_secs(15),
-        );
-        settings.requests_per_second = NonZeroU32::new(4).unwrap();
-        let client = IikoClient::with_site_share(settings, 50).unwrap();
-        let site = client.site_facing();
+        let site = split_client(&server).site_facing();
 
         // It runs under the lock dispatch waits on, so it must never queue behind the site.
         site.access_token().await.unwrap();
 
         token_endpoint.assert_async().await;
-        assert_eq!(
-            permits_left(site.limiter(false)),
-            2,
-            "the site's burst is whole"
-        );
+        let site_limit = site.site_limit(false).expect("a site share");
+        assert_eq!(permits_left(site_limit), 2, "the site's burst is whole");
+        assert!(site.site_limit(true).is_none());
     }
 
     #[test]
-    fn without_a_split_site_facing_clones_share_the_one_lane() {
+    fn without_a_share_site_facing_calls_pass_the_common_limit_only() {
         let client = IikoClient::new(settings(
             "http://127.0.0.1:1",
             Credentials::ApiLogin(SecretString::from("x")),
             Duration::from_secs(1),
         ))
         .unwrap();
-        assert!(std::ptr::eq(
-            client.site_facing().limiter(false),
-            client.limiter(true)
-        ));
+        assert!(client.site_facing().site_limit(false).is_none());
     }
 
     #[tokio::test]

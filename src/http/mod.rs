@@ -148,7 +148,9 @@ impl Application {
             .layer(middleware::from_fn(guard::announce_close))
             .layer(TraceLayer::new_for_http());
         let ops = ops_listener.map(|listener| {
-            let router = ops_router(state).layer(TraceLayer::new_for_http());
+            let router = ops_router(state)
+                .layer(middleware::from_fn(guard::announce_close))
+                .layer(TraceLayer::new_for_http());
             (listener, router)
         });
         Ok(Self {

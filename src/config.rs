@@ -681,6 +681,13 @@ impl Sources {
                 "server.request_timeout_seconds",
                 "must be between 1 and 600",
             ));
+        } else if config.server.request_timeout_seconds as f64 <= config.status.cancel_wait_seconds
+        {
+            // A cancel would always be cut off while it waits for iiko.
+            problems.push(self.problem(
+                "server.request_timeout_seconds",
+                "must be longer than status.cancel_wait_seconds",
+            ));
         }
         if !(1..=100_000).contains(&config.server.max_concurrent_requests) {
             problems.push(self.problem(
@@ -1116,7 +1123,7 @@ mod tests {
                 "ops_listen = \"0.0.0.0:8080\"",
             )
             .replace("site_share_percent = 50", "site_share_percent = 100");
-        let problems = problems(&text);
+        let found = problems(&text);
         for key in [
             "server.request_timeout_seconds",
             "server.max_concurrent_requests",
@@ -1124,10 +1131,17 @@ mod tests {
             "iiko.site_share_percent",
         ] {
             assert!(
-                problems.iter().any(|p| p.contains(key)),
-                "{key} not in {problems:?}"
+                found.iter().any(|p| p.contains(key)),
+                "{key} not in {found:?}"
             );
         }
+        let cut_off = EXAMPLE.replace(
+            "request_timeout_seconds = 30",
+            "request_timeout_seconds = 10",
+        );
+        assert!(problems(&cut_off)[0].ends_with(
+            "server.request_timeout_seconds: must be longer than status.cancel_wait_seconds"
+        ));
     }
 
     #[test]

@@ -355,10 +355,13 @@ async fn an_iiko_webhook_call_with_a_wrong_token_is_refused_before_its_body_is_r
 
 #[tokio::test]
 async fn a_request_slower_than_server_request_timeout_seconds_is_answered_503_in_json() {
-    let bed = Bed::new(set(
+    let short = set(
         "request_timeout_seconds = 30",
         "request_timeout_seconds = 1",
-    ))
+    );
+    let bed = Bed::new(|text| {
+        short(text).replace("cancel_wait_seconds = 10", "cancel_wait_seconds = 0.5")
+    })
     .await;
     let served = serve(bed.config.clone()).await;
     let mut raw = Raw::connect(served.main).await;

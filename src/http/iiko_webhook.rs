@@ -1,6 +1,6 @@
 //! iiko's webhook calls (`iiko_webhook.path`): checked, stored, answered 200; the status
 //! tracker applies them afterwards. iiko wants a fast answer, so the receiver only checks the
-//! token (before reading the body, which may be up to [`MAX_BODY`]) and each event's envelope
+//! token (before reading the body, which may be up to 16 MiB) and each event's envelope
 //! (a body with an unreadable envelope is refused whole, 400);
 //! concurrent calls are stored together in one transaction (one fsync for many), and none is
 //! answered before it is stored.

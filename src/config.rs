@@ -75,6 +75,12 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
+    /// A request (its body included) that takes longer is answered 503 `timeout`.
+    pub request_timeout_seconds: u64,
+    /// API requests in progress at once; past it a request is answered 503 `overloaded`.
+    pub max_concurrent_requests: u32,
+    /// Also serve `/healthz`, `/readyz` and `/metrics` here (e.g. an internal address).
+    pub ops_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -82,7 +88,16 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             max_body_bytes: 256 * 1024,
+            request_timeout_seconds: 30,
+            max_concurrent_requests: 512,
+            ops_listen: None,
         }
+    }
+}
+
+impl ServerConfig {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_seconds)
     }
 }
 
@@ -118,6 +133,11 @@ pub struct IikoConfig {
     pub timeout_seconds: u64,
     #[serde(default = "default_iiko_rps")]
     pub requests_per_second: NonZeroU32,
+    /// The share of `requests_per_second` that site requests (loyalty, checks, cancels) may
+    /// use; dispatch and the other workers always keep the rest (and use all of it while the
+    /// site is quiet).
+    #[serde(default = "default_site_share")]
+    pub site_share_percent: u8,
 }
 
 fn default_iiko_base_url() -> Url {
@@ -128,6 +148,9 @@ fn default_iiko_timeout() -> u64 {
 }
 fn default_iiko_rps() -> NonZeroU32 {
     NonZeroU32::new(10).expect("non-zero")
+}
+fn default_site_share() -> u8 {
+    50
 }
 
 impl IikoConfig {
@@ -669,6 +692,36 @@ impl Sources {
         if let Err(e) = config.iiko.settings() {
             problems.push(self.problem(e.key, e.message));
         }
+        if !(1..=90).contains(&config.iiko.site_share_percent) {
+            problems.push(self.problem("iiko.site_share_percent", "must be between 1 and 90"));
+        }
+        if !(1..=600).contains(&config.server.request_timeout_seconds) {
+            problems.push(self.problem(
+                "server.request_timeout_seconds",
+                "must be between 1 and 600",
+            ));
+        } else if config.server.request_timeout_seconds as f64 <= config.status.cancel_wait_seconds
+        {
+            // A cancel would always be cut off while it waits for iiko.
+            problems.push(self.problem(
+                "server.request_timeout_seconds",
+                "must be longer than status.cancel_wait_seconds",
+            ));
+        }
+        if !(1..=100_000).contains(&config.server.max_concurrent_requests) {
+            problems.push(self.problem(
+                "server.max_concurrent_requests",
+                "must be between 1 and 100000",
+            ));
+        }
+        if config.server.ops_listen == Some(config.server.listen)
+            && config.server.listen.port() != 0
+        {
+            problems.push(self.problem(
+                "server.ops_listen",
+                "must differ from server.listen (leave it out to serve everything there)",
+            ));
+        }
         if config.delivery.max_attempts == 0 {
             problems.push(self.problem("delivery.max_attempts", "must be at least 1"));
         }
@@ -1115,6 +1168,48 @@ mod tests {
                 "{key} not in {problems:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_edge_limits_are_checked_and_named() {
+        let config = load(EXAMPLE).unwrap();
+        assert_eq!(config.server.request_timeout(), Duration::from_secs(30));
+        assert_eq!(config.server.max_concurrent_requests, 512);
+        assert_eq!(config.server.ops_listen, None);
+        assert_eq!(config.iiko.site_share_percent, 50);
+        let text = EXAMPLE
+            .replace(
+                "request_timeout_seconds = 30",
+                "request_timeout_seconds = 0",
+            )
+            .replace(
+                "max_concurrent_requests = 512",
+                "max_concurrent_requests = 0",
+            )
+            .replace(
+                "# ops_listen = \"127.0.0.1:9091\"",
+                "ops_listen = \"0.0.0.0:8080\"",
+            )
+            .replace("site_share_percent = 50", "site_share_percent = 100");
+        let found = problems(&text);
+        for key in [
+            "server.request_timeout_seconds",
+            "server.max_concurrent_requests",
+            "server.ops_listen",
+            "iiko.site_share_percent",
+        ] {
+            assert!(
+                found.iter().any(|p| p.contains(key)),
+                "{key} not in {found:?}"
+            );
+        }
+        let cut_off = EXAMPLE.replace(
+            "request_timeout_seconds = 30",
+            "request_timeout_seconds = 10",
+        );
+        assert!(problems(&cut_off)[0].ends_with(
+            "server.request_timeout_seconds: must be longer than status.cancel_wait_seconds"
+        ));
     }
 
     #[test]

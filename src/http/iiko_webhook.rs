@@ -1,6 +1,7 @@
 //! iiko's webhook calls (`iiko_webhook.path`): checked, stored, answered 200; the status
 //! tracker applies them afterwards. iiko wants a fast answer, so the receiver only checks the
-//! token and each event's envelope (a body with an unreadable envelope is refused whole, 400);
+//! token (before reading the body, which may be up to 16 MiB) and each event's envelope
+//! (a body with an unreadable envelope is refused whole, 400);
 //! concurrent calls are stored together in one transaction (one fsync for many), and none is
 //! answered before it is stored.
 use std::sync::{
@@ -11,8 +12,9 @@ use std::sync::{
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::State,
+    extract::{DefaultBodyLimit, Request, State},
     http::{HeaderMap, StatusCode, header::AUTHORIZATION},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::post,
 };
@@ -28,6 +30,8 @@ use crate::store::{Store, StoreError};
 
 /// Calls stored per transaction at most.
 const GROUP: usize = 512;
+/// iiko batches many orders' events into one webhook call; the site's limit is for orders.
+const MAX_BODY: usize = 16 * 1024 * 1024;
 
 type Pending = (String, oneshot::Sender<Result<(), ()>>);
 
@@ -95,18 +99,29 @@ pub fn router<S: Clone + Send + Sync + 'static>(
     token: Option<SecretString>,
     inbox: WebhookInbox,
 ) -> Router<S> {
+    let receiver = Receiver { token, inbox };
     Router::new()
         .route(path, post(receive))
-        .with_state(Receiver { token, inbox })
+        .route_layer(middleware::from_fn_with_state(
+            receiver.clone(),
+            require_token,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(receiver)
 }
 
-async fn receive(
+/// Runs before the body is read: a caller without the token costs no more than its headers.
+async fn require_token(
     State(receiver): State<Receiver>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
+    next: Next,
 ) -> Result<Response, ApiError> {
-    log_header_names_once(&headers);
-    check_token(receiver.token.as_ref(), &headers)?;
+    log_header_names_once(request.headers());
+    check_token(receiver.token.as_ref(), request.headers())?;
+    Ok(next.run(request).await)
+}
+
+async fn receive(State(receiver): State<Receiver>, body: Bytes) -> Result<Response, ApiError> {
     let text = std::str::from_utf8(&body).map_err(|_| malformed("the body is not UTF-8"))?;
     let events: Vec<Envelope> = serde_json::from_str(text)
         .map_err(|e| malformed(&format!("not a JSON array of iiko events: {e}")))?;

@@ -1,5 +1,8 @@
 //! `GET /api/v1/loyalty/balance` and `POST /api/v1/loyalty/calculate`: thin handlers over
-//! [`crate::loyalty`], behind the site token.
+//! [`crate::loyalty`], behind the site token and a rate limit of their own (each call reaches
+//! iiko; a flood of them must not use up the order API's budget).
+use std::num::NonZeroU32;
+
 use axum::{
     Json, Router,
     body::Bytes,
@@ -13,14 +16,16 @@ use serde_json::Value;
 use super::{
     AppState,
     error::{ApiError, Query},
-    orders::require_json,
+    orders::{rate_limited, require_json},
 };
 use crate::loyalty;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// `requests_per_second`: `site.requests_per_second`, counted apart from the order API's.
+pub fn router(requests_per_second: NonZeroU32) -> Router<AppState> {
+    let routes = Router::new()
         .route("/api/v1/loyalty/balance", get(balance))
-        .route("/api/v1/loyalty/calculate", post(calculate))
+        .route("/api/v1/loyalty/calculate", post(calculate));
+    rate_limited(routes, requests_per_second)
 }
 
 #[derive(Deserialize)]

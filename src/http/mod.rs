@@ -2,21 +2,26 @@
 mod auth;
 mod catalog;
 pub mod error;
+mod guard;
 pub mod iiko_webhook;
 mod loyalty;
 mod ops;
 mod order_status;
 mod orders;
+mod probe;
 pub mod signature;
 
 pub use ops::{OPENAPI, prometheus};
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
-
-use axum::{
-    Json, Router, extract::DefaultBodyLimit, extract::State, http::StatusCode, middleware,
-    routing::get,
+use std::{
+    future::{Future, IntoFuture},
+    net::SocketAddr,
+    sync::Arc,
+    time::Instant,
 };
+
+use axum::{Json, Router, extract::State, http::StatusCode, middleware, routing::get};
+use futures::FutureExt;
 use serde_json::json;
 use tokio::{net::TcpListener, sync::watch};
 use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
@@ -33,18 +38,18 @@ use crate::{
     workers::{Supervisor, WorkerHealth},
 };
 use iiko_webhook::WebhookInbox;
-
-/// iiko batches many orders' events into one webhook call; the site's limit is for orders.
-const WEBHOOK_MAX_BODY: usize = 16 * 1024 * 1024;
+use probe::Probes;
 
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    /// Site-facing: limited to `iiko.site_share_percent` of iiko's rate.
     pub iiko: IikoClient,
     pub store: Store,
     pub catalogs: CatalogCache,
     /// Workers that are down fail `/readyz`.
     pub workers: WorkerHealth,
+    probes: Arc<Probes>,
 }
 
 /// A bound, ready-to-run server with its workers; binding to port 0 lets tests run the real
@@ -52,6 +57,8 @@ pub struct AppState {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// `server.ops_listen` and the ops endpoints served there.
+    ops: Option<(TcpListener, Router)>,
     menu: MenuScheduler,
     dispatcher: Dispatcher,
     fallback: FallbackWorker,
@@ -73,7 +80,7 @@ impl Application {
             anyhow::bail!("site.token: required to serve the API");
         }
         let settings = config.iiko.settings().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let iiko = IikoClient::new(settings)?;
+        let iiko = IikoClient::with_site_share(settings, config.iiko.site_share_percent)?;
         let store = Store::open(&config.store.url).await?;
         prometheus();
         let events = EventsWorker::from_config(store.clone(), &config)?;
@@ -94,6 +101,15 @@ impl Application {
             Instant::now(),
         );
         let max_body = config.server.max_body_bytes;
+        let limits = guard::Limits::from_config(&config.server);
+        let ops_listener = match config.server.ops_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("server.ops_listen {address}: {e}"))?,
+            ),
+            None => None,
+        };
         let config = Arc::new(config);
         let dispatcher = Dispatcher::new(store.clone(), iiko.clone(), config.clone());
         let catalogs = CatalogCache::new(store.clone());
@@ -119,8 +135,7 @@ impl Application {
             &config.iiko_webhook.path,
             config.iiko_webhook.auth_token.clone(),
             inbox,
-        )
-        .layer(DefaultBodyLimit::max(WEBHOOK_MAX_BODY));
+        );
         let register = config
             .iiko_webhook
             .register_on_start
@@ -129,19 +144,32 @@ impl Application {
         let operators = OperatorChats::from_config(&config.telegram);
         let state = AppState {
             config,
-            iiko,
+            iiko: iiko.site_facing(),
             store,
             catalogs,
             workers: workers.clone(),
+            probes: Arc::default(),
         };
-        let router = router(state)
+        // The ops endpoints stay outside the limits: they answer from cached probes, and a
+        // monitor must still reach them while the API is saturated.
+        let router = router(state.clone())
             .layer(RequestBodyLimitLayer::new(max_body))
             .layer(middleware::map_response(orders::json_payload_too_large))
             .merge(webhook)
+            .layer(middleware::from_fn_with_state(limits, guard::limit))
+            .merge(ops_router(state.clone()))
+            .layer(middleware::from_fn(guard::announce_close))
             .layer(TraceLayer::new_for_http());
+        let ops = ops_listener.map(|listener| {
+            let router = ops_router(state)
+                .layer(middleware::from_fn(guard::announce_close))
+                .layer(TraceLayer::new_for_http());
+            (listener, router)
+        });
         Ok(Self {
             listener,
             router,
+            ops,
             menu,
             dispatcher,
             fallback,
@@ -158,6 +186,13 @@ impl Application {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `server.ops_listen` is bound, when it is set.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// Serves until `shutdown`, then stops taking requests and lets the workers finish what
@@ -199,9 +234,7 @@ impl Application {
         let retention = supervisor.spawn("retention", move |stop| {
             retention.clone().run(stopped(stop))
         });
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = serve_http(self.listener, self.router, self.ops, shutdown).await;
         let _ = stop_workers.send(true);
         if let Err(error) = menu.await {
             tracing::error!(%error, "the menu worker failed");
@@ -248,20 +281,57 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves the API on `listener` and, when set, the ops endpoints on `server.ops_listen`,
+/// both until `shutdown`.
+async fn serve_http(
+    listener: TcpListener,
+    router: Router,
+    ops: Option<(TcpListener, Router)>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let shutdown = shutdown.shared();
+    let ops = ops.map(|(listener, router)| {
+        tracing::info!(address = ?listener.local_addr().ok(), "ops endpoints listening");
+        tokio::spawn(
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.clone())
+                .into_future(),
+        )
+    });
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    if let Some(ops) = ops {
+        match ops.await {
+            Ok(Err(error)) => tracing::error!(%error, "the ops listener failed"),
+            Err(error) => tracing::error!(%error, "the ops listener failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+    served
+}
+
 fn router(state: AppState) -> Router {
+    let requests_per_second = state.config.site.requests_per_second;
     let site_api = catalog::router()
-        .merge(orders::router(state.config.site.requests_per_second))
-        .merge(loyalty::router())
+        .merge(orders::router(requests_per_second))
+        .merge(loyalty::router(requests_per_second))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_site_token,
         ));
     Router::new()
+        .route("/openapi.json", get(ops::openapi))
+        .merge(site_api)
+        .with_state(state)
+}
+
+/// `/healthz`, `/readyz` and `/metrics`: served on `server.listen` and on `server.ops_listen`.
+fn ops_router(state: AppState) -> Router {
+    Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi))
-        .merge(site_api)
         .with_state(state)
 }
 
@@ -270,22 +340,16 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 /// Ready only when the store takes writes, iiko really hands out a token and every worker runs,
-/// so a load balancer never routes orders to a bridge that could not keep or deliver them.
+/// so a load balancer never routes orders to a bridge that could not keep or deliver them. Answered
+/// from a probe at most [`probe::PROBE_EVERY`] old, with short reasons (details are logged).
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    let store = state
-        .store
-        .check_writable()
-        .await
-        .map_err(|e| e.to_string());
-    let iiko = state
-        .iiko
-        .access_token()
-        .await
-        .map(drop)
-        .map_err(|e| e.to_string());
+    let readiness = state
+        .probes
+        .readiness
+        .get(|| probe::readiness(&state.store, &state.iiko))
+        .await;
     let down = state.workers.down();
-    let ready = store.is_ok() && iiko.is_ok() && down.is_empty();
-    let describe = |result: Result<(), String>| result.err().unwrap_or_else(|| "ok".into());
+    let ready = readiness.ready() && down.is_empty();
     let workers = if down.is_empty() {
         "ok".to_owned()
     } else {
@@ -293,8 +357,8 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
     };
     let body = json!({
         "status": if ready { "ready" } else { "not ready" },
-        "store": describe(store),
-        "iiko": describe(iiko),
+        "store": readiness.store,
+        "iiko": readiness.iiko,
         "workers": workers,
     });
     let status = if ready {

@@ -1,4 +1,5 @@
 //! The operations endpoints without a token: `/metrics` (Prometheus text) and `/openapi.json`.
+//! `/metrics` reads the store at most once per probe interval, so scraping it costs nothing.
 //!
 //! Counters are recorded where things happen with one-line `metrics::counter!` calls (a no-op
 //! in commands that install no recorder); `serve` installs the Prometheus recorder once per
@@ -31,10 +32,24 @@ pub fn prometheus() -> &'static PrometheusHandle {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    // Counted at scrape time: one indexed COUNT, cheaper than keeping a gauge in step.
-    match state.store.pending_site_events().await {
-        Ok(pending) => metrics::gauge!("iiko_bridge_site_events_pending").set(pending as f64),
-        Err(error) => tracing::warn!(%error, "cannot count pending site events for /metrics"),
+    // Counted at scrape time, at most once per probe interval however often it is scraped:
+    // one indexed COUNT, cheaper than keeping a gauge in step.
+    let pending = state
+        .probes
+        .pending_events
+        .get(|| async {
+            state
+                .store
+                .pending_site_events()
+                .await
+                .inspect_err(
+                    |error| tracing::warn!(%error, "cannot count pending site events for /metrics"),
+                )
+                .ok()
+        })
+        .await;
+    if let Some(pending) = pending {
+        metrics::gauge!("iiko_bridge_site_events_pending").set(pending as f64);
     }
     (
         StatusCode::OK,

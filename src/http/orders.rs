@@ -25,28 +25,36 @@ use super::{
 use crate::orders::service;
 
 pub fn router(requests_per_second: NonZeroU32) -> Router<AppState> {
-    let limiter: Arc<DefaultDirectRateLimiter> =
-        Arc::new(RateLimiter::direct(Quota::per_second(requests_per_second)));
-    Router::new()
+    let routes = Router::new()
         .route("/api/v1/orders", post(submit))
         .route("/api/v1/orders/check", post(check))
         .route("/api/v1/orders/{id}", get(order_status::view))
-        .route("/api/v1/orders/{id}/cancel", post(order_status::cancel))
-        .route_layer(middleware::from_fn(move |request: Request, next: Next| {
-            let limiter = limiter.clone();
-            async move {
-                // A runaway site (a retry loop) must not starve the store and iiko for everyone.
-                if limiter.check().is_err() {
-                    return ApiError::new(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "rate_limited",
-                        "too many requests; slow down",
-                    )
-                    .into_response();
-                }
-                next.run(request).await
+        .route("/api/v1/orders/{id}/cancel", post(order_status::cancel));
+    rate_limited(routes, requests_per_second)
+}
+
+/// A runaway site (a retry loop) must not starve the store and iiko for everyone: past
+/// `requests_per_second` (its own budget per call of this) the routes answer 429.
+pub(super) fn rate_limited(
+    routes: Router<AppState>,
+    requests_per_second: NonZeroU32,
+) -> Router<AppState> {
+    let limiter: Arc<DefaultDirectRateLimiter> =
+        Arc::new(RateLimiter::direct(Quota::per_second(requests_per_second)));
+    routes.route_layer(middleware::from_fn(move |request: Request, next: Next| {
+        let limiter = limiter.clone();
+        async move {
+            if limiter.check().is_err() {
+                return ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "too many requests; slow down",
+                )
+                .into_response();
             }
-        }))
+            next.run(request).await
+        }
+    }))
 }
 
 async fn submit(

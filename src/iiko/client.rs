@@ -1,6 +1,7 @@
 //! Transport to iikoCloud: authentication, rate limiting, retries and logging.
 use std::{
     fmt,
+    num::NonZeroU32,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -25,9 +26,15 @@ const MAX_RATE_LIMIT_RETRIES: u32 = 3;
 const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 /// A client for one iikoCloud credential. Cloning is cheap and clones share the token and the rate limit.
+///
+/// Built [`with_site_share`](Self::with_site_share), calls made for a site request
+/// ([`site_facing`](Self::site_facing) clones) also pass a limiter of their own that lets
+/// through at most a share of the rate: however busy the site, dispatch and the other workers
+/// keep the rest, and they may use all of it while the site is quiet.
 #[derive(Clone)]
 pub struct IikoClient {
     inner: Arc<Inner>,
+    site_facing: bool,
 }
 
 struct Inner {
@@ -35,7 +42,10 @@ struct Inner {
     base_url: Url,
     credentials: Credentials,
     timeout: Duration,
+    /// `requests_per_second`, for every call.
     limiter: DefaultDirectRateLimiter,
+    /// The site's share of it, passed first by site-facing calls.
+    site_limiter: Option<DefaultDirectRateLimiter>,
     /// Holding this lock while fetching makes concurrent callers wait for one token request instead of
     /// stampeding the token endpoint.
     token: Mutex<Option<AccessToken>>,
@@ -73,7 +83,29 @@ struct CorrelationProbe {
 }
 
 impl IikoClient {
+    /// Every call shares `requests_per_second`, site-facing or not.
     pub fn new(settings: IikoSettings) -> Result<Self, IikoError> {
+        Self::build(settings, None)
+    }
+
+    /// Site-facing calls take at most `site_percent` of `requests_per_second`.
+    pub fn with_site_share(settings: IikoSettings, site_percent: u8) -> Result<Self, IikoError> {
+        let site = site_quota(settings.requests_per_second, site_percent);
+        Self::build(settings, Some(RateLimiter::direct(site)))
+    }
+
+    /// A clone whose calls are made for a site request (limited to the site's share, if any).
+    pub fn site_facing(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            site_facing: true,
+        }
+    }
+
+    fn build(
+        settings: IikoSettings,
+        site_limiter: Option<DefaultDirectRateLimiter>,
+    ) -> Result<Self, IikoError> {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout + HTTP_TIMEOUT_MARGIN)
             .connect_timeout(CONNECT_TIMEOUT)
@@ -86,9 +118,20 @@ impl IikoClient {
                 credentials: settings.credentials,
                 timeout: settings.timeout,
                 limiter: RateLimiter::direct(Quota::per_second(settings.requests_per_second)),
+                site_limiter,
                 token: Mutex::new(None),
             }),
+            site_facing: false,
         })
+    }
+
+    /// The site's share this call must pass first, if any. Never for a token request: it runs
+    /// under the token lock every caller waits on, so it must not queue behind site traffic.
+    fn site_limit(&self, token_request: bool) -> Option<&DefaultDirectRateLimiter> {
+        self.inner
+            .site_limiter
+            .as_ref()
+            .filter(|_| self.site_facing && !token_request)
     }
 
     /// A valid token, fetched if needed; also a cheap readiness check that the credentials work.
@@ -191,6 +234,9 @@ impl IikoClient {
         let url = endpoint_url(&self.inner.base_url, path);
         let mut attempt = 0;
         loop {
+            if let Some(site) = self.site_limit(token.is_none()) {
+                site.until_ready().await;
+            }
             self.inner.limiter.until_ready().await;
             let mut request = self
                 .inner
@@ -257,8 +303,19 @@ impl fmt::Debug for IikoClient {
             .field("base_url", &self.inner.base_url.as_str())
             .field("auth", &auth)
             .field("timeout", &self.inner.timeout)
+            .field("site_facing", &self.site_facing)
             .finish_non_exhaustive()
     }
+}
+
+/// `site_percent` of the rate, with a burst of its whole calls per second (at least one).
+fn site_quota(requests_per_second: NonZeroU32, site_percent: u8) -> Quota {
+    let per_second =
+        f64::from(requests_per_second.get()) * f64::from(site_percent.clamp(1, 100)) / 100.0;
+    let burst = NonZeroU32::new(per_second.floor() as u32).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(Duration::from_secs_f64(1.0 / per_second))
+        .expect("a positive period")
+        .allow_burst(burst)
 }
 
 /// An answer's class as a metrics label: `2xx`, `4xx`, `5xx` ...
@@ -447,6 +504,89 @@ mod tests {
 
         token_endpoint.assert_async().await;
         organizations.assert_async().await;
+    }
+
+    /// Permits a limiter has left right now (each check takes one).
+    fn permits_left(limiter: &DefaultDirectRateLimiter) -> usize {
+        std::iter::from_fn(|| limiter.check().ok()).count()
+    }
+
+    #[test]
+    fn the_site_takes_its_share_of_the_rate_with_at_least_one_call_per_period() {
+        let rate = |quota: Quota| 1.0 / quota.replenish_interval().as_secs_f64();
+        let site = site_quota(NonZeroU32::new(10).unwrap(), 30);
+        assert!((rate(site) - 3.0).abs() < 1e-6);
+        assert_eq!(site.burst_size().get(), 3);
+        let site = site_quota(NonZeroU32::MIN, 30);
+        assert!((rate(site) - 0.3).abs() < 1e-6);
+        assert_eq!(site.burst_size().get(), 1);
+    }
+
+    fn split_client(server: &ServerGuard) -> IikoClient {
+        let mut settings = settings(
+            &server.url(),
+            Credentials::ApiLogin(SecretString::from("login-secret-42")),
+            Duration::from_secs(15),
+        );
+        // Four calls a second in all, two of them for the site.
+        settings.requests_per_second = NonZeroU32::new(4).unwrap();
+        IikoClient::with_site_share(settings, 50).unwrap()
+    }
+
+    #[tokio::test]
+    async fn site_calls_that_use_up_their_share_leave_dispatch_calls_to_make_at_once() {
+        let mut server = Server::new_async().await;
+        let token = jwt_expiring_in(3600);
+        let token_endpoint = token_mock(&mut server, &token, 1).await;
+        let organizations = organizations_mock(&mut server, &token, 2).await;
+        let client = split_client(&server);
+        let site = client.site_facing();
+
+        for _ in 0..2 {
+            site.organizations(&OrganizationsRequest::default())
+                .await
+                .unwrap();
+        }
+
+        token_endpoint.assert_async().await;
+        organizations.assert_async().await;
+        let site_limit = site.site_limit(false).expect("a site share");
+        assert!(site_limit.check().is_err(), "the site's share is used up");
+        assert!(
+            client.site_limit(false).is_none(),
+            "dispatch does not pass the site's limit"
+        );
+        assert!(
+            client.inner.limiter.check().is_ok(),
+            "dispatch still has a call to make at once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_fetched_for_the_site_does_not_use_the_sites_share() {
+        let mut server = Server::new_async().await;
+        let token = jwt_expiring_in(3600);
+        let token_endpoint = token_mock(&mut server, &token, 1).await;
+        let site = split_client(&server).site_facing();
+
+        // It runs under the lock dispatch waits on, so it must never queue behind the site.
+        site.access_token().await.unwrap();
+
+        token_endpoint.assert_async().await;
+        let site_limit = site.site_limit(false).expect("a site share");
+        assert_eq!(permits_left(site_limit), 2, "the site's burst is whole");
+        assert!(site.site_limit(true).is_none());
+    }
+
+    #[test]
+    fn without_a_share_site_facing_calls_pass_the_common_limit_only() {
+        let client = IikoClient::new(settings(
+            "http://127.0.0.1:1",
+            Credentials::ApiLogin(SecretString::from("x")),
+            Duration::from_secs(1),
+        ))
+        .unwrap();
+        assert!(client.site_facing().site_limit(false).is_none());
     }
 
     #[tokio::test]

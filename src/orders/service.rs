@@ -4,7 +4,9 @@
 //! Decisions: an order that cannot be mapped (no catalog yet, unknown article, price drift) is
 //! still accepted and stored in state `fallback` at once; its 202 answer says `"state":
 //! "fallback"` rather than pretending it is queued, so the site can tell the customer that staff
-//! will call. A repeat answers the stored body, whatever state the order is in now.
+//! will call. A repeat answers the stored body, whatever state the order is in now, and is
+//! found before anything is checked against the clock or the configuration: an order accepted
+//! yesterday stays accepted after its `deliver_at` has passed or its branch was renamed.
 //!
 //! A new order that spends bonus points or sends a promo code is settled with iiko's loyalty
 //! before it is stored ([`crate::loyalty::settle_at_intake`]): over `bonus_max` it is refused
@@ -16,14 +18,16 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{IntakeError, Order, OrderIds, check_order, content_hash, map_order, parse_order};
+use super::{
+    IntakeError, Order, OrderIds, check_order, content_hash, map_order, parse_order, parse_order_at,
+};
 use crate::config::Config;
 use crate::http::error::{ApiError, FieldProblem};
 use crate::iiko::IikoClient;
 use crate::iiko::types::deliveries::CreateDeliveryRequest;
 use crate::loyalty;
 use crate::menu::{Catalog, CatalogCache};
-use crate::store::{Inserted, NewOrder, OrderState, Store, StoreError, WebhookId};
+use crate::store::{Inserted, NewOrder, OrderState, Store, StoreError, StoredOrder, WebhookId};
 
 /// The answer to an accepted submission: 202 the first time, 200 for an identical repeat.
 #[derive(Debug)]
@@ -43,8 +47,17 @@ pub async fn submit_order(
     webhook_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Accepted, ApiError> {
-    let order = parse_order(raw, config, true)?;
     let hash = content_hash(raw)?;
+    if let Some((branch, site_id)) = claimed_key(raw) {
+        let stored = store
+            .order_by_site_key(&branch, &site_id)
+            .await
+            .map_err(|e| ApiError::unavailable(&e))?;
+        if let Some(stored) = stored {
+            return repeat(&stored, &hash);
+        }
+    }
+    let order = parse_order_at(raw, config, true, now)?;
     let site_id = order
         .id
         .as_ref()
@@ -106,23 +119,39 @@ pub async fn submit_order(
                 body: answer,
             })
         }
-        Inserted::Existing(stored) if stored.content_hash == hash => Ok(Accepted {
-            status: StatusCode::OK,
-            body: serde_json::from_str(&stored.answer).map_err(|e| {
-                ApiError::unavailable(&StoreError::Corrupt(format!("stored answer: {e}")))
-            })?,
-        }),
-        Inserted::Existing(_) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!(
-                "order {site_id:?} of branch {branch:?} was already accepted with different content"
-            ),
-        )),
+        Inserted::Existing(stored) => repeat(&stored, &hash),
         Inserted::ReplayedWebhook => Err(ApiError::unauthorized(
             "webhook-id was already used for another message",
         )),
     }
+}
+
+/// The (branch, id) a well-formed body names, read without validating anything else.
+fn claimed_key(raw: &[u8]) -> Option<(String, String)> {
+    let body: Value = serde_json::from_slice(raw).ok()?;
+    let text = |key: &str| body.get(key)?.as_str().map(str::to_owned);
+    Some((text("branch")?, text("id")?))
+}
+
+/// A submission under an id already taken: the stored answer (200) when the content is the
+/// same, 409 when it differs.
+fn repeat(stored: &StoredOrder, hash: &str) -> Result<Accepted, ApiError> {
+    if stored.content_hash != hash {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "order {:?} of branch {:?} was already accepted with different content",
+                stored.site_id, stored.branch
+            ),
+        ));
+    }
+    Ok(Accepted {
+        status: StatusCode::OK,
+        body: serde_json::from_str(&stored.answer).map_err(|e| {
+            ApiError::unavailable(&StoreError::Corrupt(format!("stored answer: {e}")))
+        })?,
+    })
 }
 
 /// `POST /orders/check`: what would keep this cart from reaching the kitchen, and how many
@@ -231,4 +260,22 @@ async fn current_catalog(
         .current(branch)
         .await
         .map_err(|e| ApiError::unavailable(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_of_a_repeat_is_read_from_any_well_formed_body() {
+        let key = |raw: &str| claimed_key(raw.as_bytes());
+        assert_eq!(
+            key(r#"{"id": "WEB-1", "branch": "lenina", "deliver_at": "yesterday"}"#),
+            Some(("lenina".into(), "WEB-1".into()))
+        );
+        assert_eq!(key(r#"{"id": 7, "branch": "lenina"}"#), None);
+        assert_eq!(key(r#"{"id": "WEB-1"}"#), None);
+        assert_eq!(key(r#"["WEB-1"]"#), None);
+        assert_eq!(key("{"), None);
+    }
 }

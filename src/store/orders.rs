@@ -337,6 +337,22 @@ impl Store {
         rows.iter().map(stored_order).collect()
     }
 
+    /// The order stored under (branch, site id): the idempotency key, looked up by its index.
+    pub async fn order_by_site_key(
+        &self,
+        branch: &str,
+        site_id: &str,
+    ) -> Result<Option<StoredOrder>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE branch = ? AND site_id = ?"
+        ))
+        .bind(branch)
+        .bind(site_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| stored_order(&row)).transpose()
+    }
+
     /// Orders newest first, optionally of one state and/or branch.
     pub async fn list_orders(
         &self,

@@ -672,8 +672,10 @@ impl Sources {
             problems.push(self.problem(e.key, e.message));
         }
         for limit in limits(config) {
-            if !limit.range.contains(limit.value) {
-                problems.push(self.problem(limit.key, &limit.range.to_string()));
+            let problem = self.problem(limit.key, &limit.range.to_string());
+            // Several retry delays out of range make one line.
+            if !limit.range.contains(limit.value) && !problems.contains(&problem) {
+                problems.push(problem);
             }
         }
         problems.extend(

@@ -706,3 +706,60 @@ fn check_branch(i: usize, branch: &BranchConfig, discovery: &Discovery, report: 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Sources;
+
+    fn config(edit: impl Fn(String) -> String) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bridge.toml");
+        let example = include_str!("../../config/bridge.example.toml").replace(
+            "token = \"change-me\"",
+            "token = \"a-token-of-the-unit-tests\"",
+        );
+        std::fs::write(&path, edit(example)).unwrap();
+        Sources::load(&path).unwrap().config().unwrap()
+    }
+
+    #[test]
+    fn readiness_names_what_serve_refuses_what_it_could_not_do_and_what_to_look_at() {
+        let ready = readiness(&config(|t| {
+            t.replace("token = \"a-token-of-the-unit-tests\"\n", "")
+        }));
+        assert_eq!(ready.refused, ["site.token: required to serve the API"]);
+        assert!(
+            ready.undeliverable[0].starts_with(
+                "branches[0].fallback.emails (lenina): set, but email.smtp_url is not"
+            ),
+            "{:?}",
+            ready.undeliverable
+        );
+        assert!(
+            ready
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("server.listen 0.0.0.0:8080")),
+            "{:?}",
+            ready.warnings
+        );
+
+        let ready = readiness(&config(|t| {
+            t.replace("emails = [\"orders@example.ru\"]", "emails = []")
+                .replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:8080\"")
+        }));
+        assert!(ready.refused.is_empty(), "{:?}", ready.refused);
+        assert!(
+            ready.undeliverable[0].contains("no e-mail and no Telegram chat"),
+            "{:?}",
+            ready.undeliverable
+        );
+        assert!(
+            !ready
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("server.listen"))
+        );
+    }
+}

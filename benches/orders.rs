@@ -31,7 +31,7 @@ use tokio::process::{Child, Command};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_iiko-bridge");
 const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
-const TOKEN: &str = "change-me";
+const TOKEN: &str = "bench-site-token-0123456789";
 
 struct Options {
     seconds: u64,
@@ -268,6 +268,7 @@ impl Bridge {
                 "listen = \"0.0.0.0:8080\"",
                 &format!("listen = \"127.0.0.1:{port}\""),
             )
+            .replace("token = \"change-me\"", &format!("token = \"{TOKEN}\""))
             .replace("requests_per_second = 10", "requests_per_second = 1000000")
             .replace("requests_per_second = 200", "requests_per_second = 1000000")
             .replace("concurrency = 16", &format!("concurrency = {concurrency}"));

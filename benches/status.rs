@@ -233,6 +233,10 @@ fn bench_config(dir: &tempfile::TempDir, sim: &str, listen: &str) -> anyhow::Res
         )
         .replace("requests_per_second = 10\n", "requests_per_second = 1000\n")
         .replace(
+            "token = \"change-me\"",
+            "token = \"bench-site-token-0123456789\"",
+        )
+        .replace(
             "# auth_token = \"...\"",
             "auth_token = \"bench-hook-token\"",
         );

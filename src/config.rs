@@ -67,7 +67,27 @@ pub struct Config {
     #[serde(default)]
     pub templates: TemplatesConfig,
     #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
     pub branches: Vec<BranchConfig>,
+}
+
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One readable line per event; colours only on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, with every field (order, branch, correlation id) as a key,
+    /// for log shippers.
+    Json,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -616,19 +636,20 @@ impl Sources {
                 path.display()
             )]));
         }
-        let raw = Figment::new()
-            .merge(Toml::file_exact(path))
-            .merge(Env::prefixed(ENV_PREFIX).split("__"));
+        let file = Figment::from(Toml::file_exact(path));
+        let env = Figment::from(Env::prefixed(ENV_PREFIX).split("__"));
+        let raw = file.clone().merge(env.clone());
         let sources = Sources {
             resolved: raw.clone(),
             raw,
             path: path.to_owned(),
         };
-        let tree: Dict = sources
-            .raw
-            .extract()
-            .map_err(|e| sources.describe_figment_error(e))?;
-        let mut resolved = sources.raw.clone();
+        let describe = |e| sources.describe_figment_error(e);
+        let tree = overlay(
+            file.extract().map_err(describe)?,
+            env.extract().map_err(describe)?,
+        );
+        let mut resolved = Figment::from(Serialized::defaults(tree.clone()));
         let mut problems = Vec::new();
         for key in SECRET_KEYS {
             let file_key = format!("{key}_file");
@@ -674,10 +695,10 @@ impl Sources {
     }
 
     pub fn config(&self) -> Result<Config, ConfigError> {
-        let config: Config = self
-            .resolved
-            .extract()
-            .map_err(|e| self.describe_figment_error(e))?;
+        let config: Config = match self.resolved.extract() {
+            Ok(config) => config,
+            Err(error) => return Err(self.every_type_error(error)),
+        };
         let problems = self.validate(&config);
         if problems.is_empty() {
             Ok(config)
@@ -692,26 +713,18 @@ impl Sources {
         if let Err(e) = config.iiko.settings() {
             problems.push(self.problem(e.key, e.message));
         }
-        if !(1..=90).contains(&config.iiko.site_share_percent) {
-            problems.push(self.problem("iiko.site_share_percent", "must be between 1 and 90"));
+        for limit in limits(config) {
+            let problem = self.problem(limit.key, &limit.range.to_string());
+            // Several retry delays out of range make one line.
+            if !limit.range.contains(limit.value) && !problems.contains(&problem) {
+                problems.push(problem);
+            }
         }
-        if !(1..=600).contains(&config.server.request_timeout_seconds) {
-            problems.push(self.problem(
-                "server.request_timeout_seconds",
-                "must be between 1 and 600",
-            ));
-        } else if config.server.request_timeout_seconds as f64 <= config.status.cancel_wait_seconds
-        {
+        if config.server.request_timeout_seconds as f64 <= config.status.cancel_wait_seconds {
             // A cancel would always be cut off while it waits for iiko.
             problems.push(self.problem(
                 "server.request_timeout_seconds",
                 "must be longer than status.cancel_wait_seconds",
-            ));
-        }
-        if !(1..=100_000).contains(&config.server.max_concurrent_requests) {
-            problems.push(self.problem(
-                "server.max_concurrent_requests",
-                "must be between 1 and 100000",
             ));
         }
         if config.server.ops_listen == Some(config.server.listen)
@@ -722,40 +735,11 @@ impl Sources {
                 "must differ from server.listen (leave it out to serve everything there)",
             ));
         }
-        if config.delivery.max_attempts == 0 {
-            problems.push(self.problem("delivery.max_attempts", "must be at least 1"));
-        }
-        if !(1..=1024).contains(&config.delivery.concurrency) {
-            problems.push(self.problem("delivery.concurrency", "must be 1 to 1024"));
-        }
-        if !positive(config.delivery.retry_interval_seconds) {
-            problems.push(self.problem("delivery.retry_interval_seconds", "must be positive"));
-        }
-        if !positive(config.delivery.creation_wait_seconds) {
-            problems.push(self.problem("delivery.creation_wait_seconds", "must be positive"));
-        }
-        for (key, value) in [
-            (
-                "status.poll_interval_seconds",
-                config.status.poll_interval_seconds,
-            ),
-            (
-                "status.recheck_after_seconds",
-                config.status.recheck_after_seconds,
-            ),
-            (
-                "status.cancel_wait_seconds",
-                config.status.cancel_wait_seconds,
-            ),
-            (
-                "status.terminal_check_seconds",
-                config.status.terminal_check_seconds,
-            ),
-        ] {
-            if !positive(value) {
-                problems.push(self.problem(key, "must be positive"));
-            }
-        }
+        problems.extend(
+            weak_secrets(config)
+                .into_iter()
+                .map(|(key, message)| self.problem(key, &message)),
+        );
         if config.iiko_webhook.register_on_start {
             if config.iiko_webhook.url.is_none() {
                 problems.push(self.problem("iiko_webhook.url", "required with register_on_start"));
@@ -764,24 +748,6 @@ impl Sources {
                 problems.push(
                     self.problem("iiko_webhook.auth_token", "required with register_on_start"),
                 );
-            }
-        }
-        for (key, value) in [
-            (
-                "menu.sync_interval_minutes",
-                config.menu.sync_interval_minutes,
-            ),
-            (
-                "menu.prices_interval_minutes",
-                config.menu.prices_interval_minutes,
-            ),
-            (
-                "menu.stop_list_interval_seconds",
-                config.menu.stop_list_interval_seconds,
-            ),
-        ] {
-            if !positive(value) {
-                problems.push(self.problem(key, "must be positive"));
             }
         }
         if !config.iiko_webhook.path.starts_with('/') {
@@ -804,43 +770,14 @@ impl Sources {
                 "required when site.events_url is set (events are signed)",
             ));
         }
-        let delays = &config.site.events_retry_delays_seconds;
-        if delays.is_empty() || !delays.iter().all(|&d| positive(d)) {
+        if !(1..=MAX_RETRY_DELAYS).contains(&config.site.events_retry_delays_seconds.len()) {
             problems.push(self.problem(
                 "site.events_retry_delays_seconds",
-                "needs at least one delay, each positive",
+                &format!("needs 1 to {MAX_RETRY_DELAYS} delays"),
             ));
-        }
-        if !(positive(config.site.events_timeout_seconds)
-            && config.site.events_timeout_seconds <= 120.0)
-        {
-            problems.push(self.problem("site.events_timeout_seconds", "must be between 0 and 120"));
-        }
-        if !positive(config.site.events_retention_days) {
-            problems.push(self.problem("site.events_retention_days", "must be positive"));
-        }
-        for (key, value, most) in [
-            (
-                "store.retention_days",
-                config.store.retention_days,
-                36_500.0,
-            ),
-            (
-                "site.events_give_up_hours",
-                config.site.events_give_up_hours,
-                87_600.0,
-            ),
-            ("status.give_up_days", config.status.give_up_days, 3_650.0),
-        ] {
-            if !(positive(value) && value <= most) {
-                problems.push(self.problem(key, &format!("must be between 0 and {most}")));
-            }
         }
         if config.email.smtp_url.is_some() != config.email.from.is_some() {
             problems.push(self.problem("email", "smtp_url and from go together"));
-        }
-        if !(100..=30_000).contains(&config.site.loyalty_wait_ms) {
-            problems.push(self.problem("site.loyalty_wait_ms", "must be between 100 and 30000"));
         }
         if config.branches.is_empty() {
             problems.push(self.problem("branches", "at least one [[branches]] entry is needed"));
@@ -905,6 +842,58 @@ impl Sources {
             }
         }
         problems
+    }
+
+    /// serde stops at the first value it cannot parse. To report every one at once, each bad
+    /// value is taken out (a branch missing a required key as a whole) and the rest parsed
+    /// again, until it parses or nothing more can be taken out.
+    fn every_type_error(&self, first: figment::Error) -> ConfigError {
+        let Ok(mut tree) = self.resolved.extract::<Dict>() else {
+            return self.describe_figment_error(first);
+        };
+        let branches = match tree.get("branches") {
+            Some(Value::Array(_, items)) => items.len(),
+            _ => 0,
+        };
+        // Where each remaining branch was in the file, as branches are taken out.
+        let mut branch_index: Vec<usize> = (0..branches).collect();
+        let mut taken_out = std::collections::HashSet::new();
+        let mut problems: Vec<String> = Vec::new();
+        let mut error = first;
+        for _ in 0..MAX_TYPE_ERRORS {
+            let mut progressed = true;
+            for single in error {
+                let original = renumbered(&single.path, &branch_index);
+                let missing = match &single.kind {
+                    figment::error::Kind::MissingField(field) => Some(field.to_string()),
+                    _ => None,
+                };
+                let full_key = match &missing {
+                    Some(field) => [original.clone(), vec![field.clone()]].concat().join("."),
+                    None => original.join("."),
+                };
+                // A key taken out for a bad value then shows up as missing: said already.
+                if !taken_out.contains(&full_key) {
+                    let mut described = single.clone();
+                    described.path = original;
+                    for problem in self.describe_figment_error(described).0 {
+                        if !problems.contains(&problem) {
+                            problems.push(problem);
+                        }
+                    }
+                }
+                taken_out.insert(full_key);
+                progressed &= take_out(&mut tree, &single.path, missing, &mut branch_index);
+            }
+            if !progressed {
+                break;
+            }
+            match Figment::from(Serialized::defaults(tree.clone())).extract::<Config>() {
+                Ok(_) => break,
+                Err(next) => error = next,
+            }
+        }
+        ConfigError(problems)
     }
 
     /// `<origin>: <key>: <message>`, with the key written as in the docs (`branches[1].key`).
@@ -983,8 +972,386 @@ fn prefixed(mut error: figment::Error, section: &str) -> figment::Error {
     error
 }
 
-fn positive(seconds: f64) -> bool {
-    seconds.is_finite() && seconds > 0.0
+/// A day: the longest wait any setting may ask for. Workers turn seconds into `Duration`s and
+/// `chrono` times, which panic on huge, negative or non-finite values; nothing needs more.
+const DAY_SECONDS: f64 = 86_400.0;
+/// A count no deployment needs to exceed (calls per second, attempts).
+const MAX_COUNT: f64 = 1_000_000.0;
+const MAX_RETRY_DELAYS: usize = 100;
+
+/// The values a number in the configuration may take.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Range {
+    /// More than 0, at most this (a duration: 0 would spin a worker).
+    Positive(f64),
+    /// Inclusive bounds (a count).
+    Between(f64, f64),
+}
+
+impl Range {
+    pub fn contains(self, value: f64) -> bool {
+        match self {
+            Range::Positive(max) => value.is_finite() && value > 0.0 && value <= max,
+            Range::Between(min, max) => value.is_finite() && (min..=max).contains(&value),
+        }
+    }
+}
+
+impl fmt::Display for Range {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Range::Positive(max) => write!(f, "must be more than 0 and at most {max}"),
+            Range::Between(min, max) => write!(f, "must be between {min} and {max}"),
+        }
+    }
+}
+
+/// One number of the configuration with the range it must lie in.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    pub key: &'static str,
+    pub value: f64,
+    pub range: Range,
+}
+
+/// Every duration and count in the configuration, bounded so that no setting can stall or
+/// panic a worker. A new numeric setting belongs here.
+pub fn limits(config: &Config) -> Vec<Limit> {
+    let limit = |key, value, range| Limit { key, value, range };
+    let mut limits = vec![
+        limit(
+            "server.max_body_bytes",
+            config.server.max_body_bytes as f64,
+            Range::Between(1.0, 16.0 * 1024.0 * 1024.0),
+        ),
+        limit(
+            "iiko.requests_per_second",
+            f64::from(config.iiko.requests_per_second.get()),
+            Range::Between(1.0, MAX_COUNT),
+        ),
+        limit(
+            "site.requests_per_second",
+            f64::from(config.site.requests_per_second.get()),
+            Range::Between(1.0, MAX_COUNT),
+        ),
+        limit(
+            "site.events_timeout_seconds",
+            config.site.events_timeout_seconds,
+            Range::Positive(120.0),
+        ),
+        limit(
+            "site.events_retention_days",
+            config.site.events_retention_days,
+            Range::Positive(3650.0),
+        ),
+        limit(
+            "site.loyalty_wait_ms",
+            config.site.loyalty_wait_ms as f64,
+            Range::Between(100.0, 30_000.0),
+        ),
+        limit(
+            "delivery.retry_interval_seconds",
+            config.delivery.retry_interval_seconds,
+            Range::Positive(DAY_SECONDS),
+        ),
+        limit(
+            "delivery.max_attempts",
+            f64::from(config.delivery.max_attempts),
+            Range::Between(1.0, 100.0),
+        ),
+        limit(
+            "delivery.creation_wait_seconds",
+            config.delivery.creation_wait_seconds,
+            Range::Positive(DAY_SECONDS),
+        ),
+        limit(
+            "delivery.concurrency",
+            f64::from(config.delivery.concurrency),
+            Range::Between(1.0, 1024.0),
+        ),
+        limit(
+            "status.poll_interval_seconds",
+            config.status.poll_interval_seconds,
+            Range::Positive(DAY_SECONDS),
+        ),
+        limit(
+            "status.recheck_after_seconds",
+            config.status.recheck_after_seconds,
+            Range::Positive(DAY_SECONDS),
+        ),
+        limit(
+            "status.cancel_wait_seconds",
+            config.status.cancel_wait_seconds,
+            Range::Positive(120.0),
+        ),
+        limit(
+            "status.terminal_check_seconds",
+            config.status.terminal_check_seconds,
+            Range::Positive(DAY_SECONDS),
+        ),
+        limit(
+            "status.give_up_days",
+            config.status.give_up_days,
+            Range::Positive(3650.0),
+        ),
+        limit(
+            "store.retention_days",
+            config.store.retention_days,
+            Range::Positive(36_500.0),
+        ),
+        limit(
+            "site.events_give_up_hours",
+            config.site.events_give_up_hours,
+            Range::Positive(87_600.0),
+        ),
+        limit(
+            "iiko.site_share_percent",
+            f64::from(config.iiko.site_share_percent),
+            Range::Between(1.0, 90.0),
+        ),
+        limit(
+            "server.request_timeout_seconds",
+            config.server.request_timeout_seconds as f64,
+            Range::Between(1.0, 600.0),
+        ),
+        limit(
+            "server.max_concurrent_requests",
+            config.server.max_concurrent_requests as f64,
+            Range::Between(1.0, 100_000.0),
+        ),
+        limit(
+            "menu.sync_interval_minutes",
+            config.menu.sync_interval_minutes,
+            Range::Positive(DAY_SECONDS / 60.0),
+        ),
+        limit(
+            "menu.prices_interval_minutes",
+            config.menu.prices_interval_minutes,
+            Range::Positive(DAY_SECONDS / 60.0),
+        ),
+        limit(
+            "menu.stop_list_interval_seconds",
+            config.menu.stop_list_interval_seconds,
+            Range::Positive(DAY_SECONDS),
+        ),
+    ];
+    limits.extend(
+        config
+            .site
+            .events_retry_delays_seconds
+            .iter()
+            .map(|&delay| {
+                limit(
+                    "site.events_retry_delays_seconds",
+                    delay,
+                    Range::Positive(DAY_SECONDS),
+                )
+            }),
+    );
+    limits
+}
+
+/// The example's placeholder for `site.token`.
+const PLACEHOLDER_TOKEN: &str = "change-me";
+const MIN_TOKEN_CHARS: usize = 16;
+/// HMAC-SHA256 keys shorter than this are guessable offline from one signed request.
+const MIN_WEBHOOK_KEY_BYTES: usize = 24;
+
+/// Secrets that are set but too weak to protect anything, with the key and why.
+fn weak_secrets(config: &Config) -> Vec<(&'static str, String)> {
+    let mut weak = Vec::new();
+    if let Some(token) = &config.site.token {
+        let token = token.expose_secret();
+        if token == PLACEHOLDER_TOKEN {
+            weak.push((
+                "site.token",
+                format!("still the example's {PLACEHOLDER_TOKEN:?}: set a random token of at least {MIN_TOKEN_CHARS} characters"),
+            ));
+        } else if token.chars().count() < MIN_TOKEN_CHARS {
+            weak.push((
+                "site.token",
+                format!("too short: use at least {MIN_TOKEN_CHARS} random characters"),
+            ));
+        }
+    }
+    if config
+        .iiko_webhook
+        .auth_token
+        .as_ref()
+        .is_some_and(|t| t.expose_secret().trim().is_empty())
+    {
+        weak.push((
+            "iiko_webhook.auth_token",
+            "empty: set a random token, or remove the key (iiko's webhook calls are then refused)"
+                .to_owned(),
+        ));
+    }
+    for (key, secret) in [
+        ("site.signing_secret", &config.site.signing_secret),
+        ("site.events_secret", &config.site.events_secret),
+    ] {
+        let short = secret
+            .as_ref()
+            .and_then(|s| webhook_key_len(s.expose_secret()))
+            .is_some_and(|len| len < MIN_WEBHOOK_KEY_BYTES);
+        if short {
+            weak.push((
+                key,
+                format!("too short: the key after whsec_ must decode to at least {MIN_WEBHOOK_KEY_BYTES} bytes"),
+            ));
+        }
+    }
+    weak
+}
+
+/// The decoded key length of a well-formed `whsec_<base64>` secret (malformed ones are reported
+/// on their own).
+fn webhook_key_len(secret: &str) -> Option<usize> {
+    use base64::Engine;
+    let encoded = secret.strip_prefix("whsec_")?;
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .map(|key| key.len())
+}
+
+/// More bad values than anyone fixes in one go.
+const MAX_TYPE_ERRORS: usize = 64;
+
+/// An error path with the branch index as it was in the file.
+fn renumbered(path: &[String], branch_index: &[usize]) -> Vec<String> {
+    let mut path = path.to_vec();
+    if path.first().map(String::as_str) == Some("branches")
+        && let Some(original) = path
+            .get(1)
+            .and_then(|i| i.parse::<usize>().ok())
+            .and_then(|i| branch_index.get(i))
+    {
+        path[1] = original.to_string();
+    }
+    path
+}
+
+/// Takes out of `tree` what an error names so that parsing can go on: the bad key itself (its
+/// default applies), a whole branch that lacks a required key, or, for a missing section,
+/// puts an empty one in. `false` when nothing could be changed.
+fn take_out(
+    tree: &mut Dict,
+    path: &[String],
+    missing: Option<String>,
+    branch_index: &mut Vec<usize>,
+) -> bool {
+    if let ["branches", index, ..] = path.iter().map(String::as_str).collect::<Vec<_>>()[..]
+        && let (Some(Value::Array(_, items)), Ok(index), Some(_)) =
+            (tree.get_mut("branches"), index.parse::<usize>(), &missing)
+    {
+        if index < items.len() {
+            items.remove(index);
+            branch_index.remove(index);
+            return true;
+        }
+        return false;
+    }
+    match missing {
+        Some(field) => {
+            let Some(parent) = dict_at(tree, path) else {
+                return false;
+            };
+            parent.insert(field, Value::from(Dict::new())).is_none()
+        }
+        None => {
+            let Some((last, parent_path)) = path.split_last() else {
+                return false;
+            };
+            match value_at(tree, parent_path) {
+                Some(Value::Dict(_, dict)) => dict.remove(last).is_some(),
+                Some(Value::Array(_, items)) => match last.parse::<usize>() {
+                    Ok(i) if i < items.len() => {
+                        items.remove(i);
+                        true
+                    }
+                    _ => false,
+                },
+                None if parent_path.is_empty() => tree.remove(last).is_some(),
+                _ => false,
+            }
+        }
+    }
+}
+
+fn value_at<'a>(tree: &'a mut Dict, path: &[String]) -> Option<&'a mut Value> {
+    let (first, rest) = path.split_first()?;
+    let mut value = tree.get_mut(first)?;
+    for part in rest {
+        value = match value {
+            Value::Dict(_, dict) => dict.get_mut(part)?,
+            Value::Array(_, items) => items.get_mut(part.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+fn dict_at<'a>(tree: &'a mut Dict, path: &[String]) -> Option<&'a mut Dict> {
+    if path.is_empty() {
+        return Some(tree);
+    }
+    match value_at(tree, path)? {
+        Value::Dict(_, dict) => Some(dict),
+        _ => None,
+    }
+}
+
+/// The environment's keys laid over the file's. `IIKO_BRIDGE__BRANCHES__0__TIMEZONE` arrives
+/// as `branches: {"0": {timezone}}`: numeric keys address the file's list elements (merged
+/// as figment merges, the map would replace the whole list).
+fn overlay(mut base: Dict, patch: Dict) -> Dict {
+    for (key, value) in patch {
+        let merged = match base.remove(&key) {
+            Some(old) => overlay_value(old, value),
+            None if is_index_map(&value) => {
+                overlay_value(Value::Array(Default::default(), Vec::new()), value)
+            }
+            None => value,
+        };
+        base.insert(key, merged);
+    }
+    base
+}
+
+fn is_index_map(value: &Value) -> bool {
+    matches!(value, Value::Dict(_, dict) if !dict.is_empty() && dict.keys().all(|k| k.parse::<usize>().is_ok()))
+}
+
+fn overlay_value(base: Value, patch: Value) -> Value {
+    match (base, patch) {
+        (Value::Dict(tag, base), Value::Dict(_, patch)) => Value::Dict(tag, overlay(base, patch)),
+        (Value::Array(tag, mut items), patch) if is_index_map(&patch) => {
+            let Value::Dict(patch_tag, patch) = patch else {
+                unreachable!("an index map is a dict")
+            };
+            let mut entries: Vec<(usize, Value)> = patch
+                .into_iter()
+                .map(|(k, v)| (k.parse().expect("checked by is_index_map"), v))
+                .collect();
+            entries.sort_by_key(|(index, _)| *index);
+            for (index, value) in entries {
+                if index < items.len() {
+                    let old = std::mem::replace(&mut items[index], Value::from(false));
+                    items[index] = overlay_value(old, value);
+                } else if index == items.len() {
+                    items.push(value);
+                } else {
+                    // A gap: left as a map, so that parsing names the key.
+                    let mut gap = Dict::new();
+                    gap.insert(index.to_string(), value);
+                    return Value::Dict(patch_tag, gap);
+                }
+            }
+            Value::Array(tag, items)
+        }
+        (_, patch) => patch,
+    }
 }
 
 fn looks_like_email(text: &str) -> bool {
@@ -1046,9 +1413,17 @@ mod tests {
         load(text).expect_err("the config should be rejected").0
     }
 
+    /// The example with a real site token in place of its placeholder.
+    fn with_token(text: &str) -> String {
+        text.replace(
+            "token = \"change-me\"",
+            "token = \"a-token-of-the-unit-tests\"",
+        )
+    }
+
     #[test]
-    fn the_shipped_example_config_loads() {
-        let config = load(EXAMPLE).unwrap();
+    fn the_shipped_example_config_loads_once_its_token_is_set() {
+        let config = load(&with_token(EXAMPLE)).unwrap();
         assert_eq!(config.branches[0].key, "lenina");
         assert_eq!(config.branches[0].timezone, chrono_tz::Europe::Moscow);
         assert_eq!(config.delivery.retry_interval_seconds, 15.0);
@@ -1235,7 +1610,7 @@ mod tests {
                 "{key} not in {problems:?}"
             );
         }
-        let config = load(EXAMPLE).unwrap();
+        let config = load(&with_token(EXAMPLE)).unwrap();
         assert_eq!(
             config.site.events_retry_delays_seconds,
             [5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0]
@@ -1276,6 +1651,160 @@ mod tests {
             problems[0].contains("iiko.api_login_file: cannot read /nonexistent/secret"),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn every_duration_and_count_is_bounded_and_a_huge_value_is_refused_with_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bridge.toml");
+        std::fs::write(&path, with_token(EXAMPLE)).unwrap();
+        let example = Sources::load(&path).unwrap();
+        let limits = limits(&example.config().unwrap());
+        assert!(limits.len() >= 17, "{limits:?}");
+        for limit in limits {
+            assert!(
+                limit.range.contains(limit.value),
+                "the example's {} is out of range",
+                limit.key
+            );
+            // Fits every integer type used (u32 included) and is far beyond any bound.
+            let huge = 4_000_000_000u64;
+            let resolved = if limit.key == "site.events_retry_delays_seconds" {
+                example
+                    .resolved
+                    .clone()
+                    .merge(Serialized::default(limit.key, vec![huge]))
+            } else {
+                example
+                    .resolved
+                    .clone()
+                    .merge(Serialized::default(limit.key, huge))
+            };
+            let sources = Sources {
+                resolved,
+                raw: example.raw.clone(),
+                path: path.clone(),
+            };
+            let problems = sources.config().expect_err(limit.key).0;
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.contains(&format!("{}: must be", limit.key))),
+                "{problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_huge_creation_wait_is_refused_with_its_key() {
+        let text = with_token(EXAMPLE).replace(
+            "creation_wait_seconds = 75",
+            "creation_wait_seconds = 1e300",
+        );
+        let problems = problems(&text);
+        assert!(
+            problems.iter().any(|p| p.ends_with(
+                "delivery.creation_wait_seconds: must be more than 0 and at most 86400"
+            )),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_range_refuses_zero_negative_huge_and_non_finite_values() {
+        let seconds = Range::Positive(DAY_SECONDS);
+        assert!(seconds.contains(0.2) && seconds.contains(DAY_SECONDS));
+        for value in [0.0, -1.0, DAY_SECONDS + 1.0, f64::NAN, f64::INFINITY] {
+            assert!(!seconds.contains(value), "{value}");
+        }
+        let count = Range::Between(1.0, 100.0);
+        assert!(count.contains(1.0) && count.contains(100.0));
+        assert!(!count.contains(0.0) && !count.contains(101.0));
+    }
+
+    #[test]
+    fn weak_secrets_are_refused_with_their_keys() {
+        let text = EXAMPLE
+            .replace("# auth_token = \"...\"", "auth_token = \" \"")
+            .replace(
+                "# signing_secret = \"whsec_...\"",
+                // "short-key": 9 bytes.
+                "signing_secret = \"whsec_c2hvcnQta2V5\"",
+            );
+        let found = problems(&text);
+        for expected in [
+            "site.token: still the example's \"change-me\"",
+            "iiko_webhook.auth_token: empty",
+            "site.signing_secret: too short",
+        ] {
+            assert!(
+                found.iter().any(|p| p.contains(expected)),
+                "{expected} not in {found:?}"
+            );
+        }
+        let found = problems(&EXAMPLE.replace("change-me", "fifteen-chars!!"));
+        assert!(
+            found.iter().any(|p| p.contains("site.token: too short")),
+            "{found:?}"
+        );
+        assert!(load(&EXAMPLE.replace("change-me", "sixteen-chars!!!")).is_ok());
+    }
+
+    #[test]
+    fn every_type_error_is_reported_at_once() {
+        let text = with_token(EXAMPLE)
+            .replace("max_attempts = 3", "max_attempts = \"many\"")
+            .replace(
+                "requests_per_second = 200",
+                "requests_per_second = \"fast\"",
+            )
+            .replace("limit_percent = 50", "limit_percent = \"half\"")
+            .replace(
+                "terminal_group_id = \"7c1a0002-0000-4000-8000-000000000001\"",
+                "terminal_group_id = \"not-a-uuid\"",
+            );
+        let problems = problems(&text);
+        for key in [
+            "delivery.max_attempts: not",
+            "site.requests_per_second: not",
+            "branches[0].bonus.limit_percent: not",
+            "branches[0].terminal_group_id: not a UUID",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(key)),
+                "{key} not in {problems:?}"
+            );
+        }
+        assert_eq!(problems.len(), 4, "{problems:?}");
+    }
+
+    #[test]
+    fn environment_keys_with_an_index_reach_the_files_list_elements() {
+        let file: Dict = Figment::from(Toml::string(
+            "[[branches]]\nkey = \"a\"\ntimezone = \"UTC\"\n[[branches]]\nkey = \"b\"\n",
+        ))
+        .extract()
+        .unwrap();
+        let env: Dict = Figment::from(Toml::string(
+            "[branches.1]\ntimezone = \"Europe/Samara\"\n[branches.2]\nkey = \"c\"\n",
+        ))
+        .extract()
+        .unwrap();
+        let merged = overlay(file, env);
+        let Some(Value::Array(_, branches)) = merged.get("branches") else {
+            panic!("branches stay a list: {merged:?}");
+        };
+        let field = |i: usize, key: &str| {
+            branches[i]
+                .as_dict()
+                .and_then(|d| d.get(key))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        assert_eq!(field(0, "timezone").as_deref(), Some("UTC"));
+        assert_eq!(field(1, "key").as_deref(), Some("b"));
+        assert_eq!(field(1, "timezone").as_deref(), Some("Europe/Samara"));
+        assert_eq!(field(2, "key").as_deref(), Some("c"));
     }
 
     #[test]

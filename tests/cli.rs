@@ -1,11 +1,33 @@
 //! The `iiko-bridge` binary against the bundled simulator: `discover`, `check`, `demo`, and how
 //! configuration problems are reported.
-use std::{path::PathBuf, process::Output};
+use std::{
+    path::{Path, PathBuf},
+    process::{Output, Stdio},
+    time::Duration,
+};
 
 use iiko_bridge::sim::{self, SimConfig, SimHandle, demo_ids};
 use tempfile::TempDir;
 
 const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
+const SITE_TOKEN: &str = "site-token-for-the-cli-tests";
+
+/// The example with what `check` rightly flags in it filled in: a real site token instead of
+/// the placeholder, and an SMTP server for the fallback e-mails.
+fn servable(text: String) -> String {
+    text.replace(
+        "token = \"change-me\"",
+        &format!("token = \"{SITE_TOKEN}\""),
+    )
+    .replace(
+        "# smtp_url = \"smtp://127.0.0.1:2525\"",
+        "smtp_url = \"smtp://127.0.0.1:2525\"",
+    )
+    .replace(
+        "# from = \"iiko-bridge <bridge@example.ru>\"",
+        "from = \"iiko-bridge <bridge@example.ru>\"",
+    )
+}
 
 struct Setup {
     sim: SimHandle,
@@ -38,11 +60,186 @@ impl Setup {
 
 async fn bridge(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_iiko-bridge"));
-    command.args(args).env_remove("RUST_LOG");
+    command.args(args).env_remove("RUST_LOG").kill_on_drop(true);
     for (key, value) in env {
         command.env(key, value);
     }
     command.output().await.expect("the binary runs")
+}
+
+/// A `serve` process with JSON logs, and its log lines as they come.
+struct Serving {
+    _child: tokio::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+async fn serve(config: &Path) -> Serving {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_iiko-bridge"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .env("IIKO_BRIDGE__LOG__FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("serve starts");
+    let stderr = child.stderr.take().unwrap();
+    let (sender, lines) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        use tokio::io::AsyncBufReadExt;
+        let mut reader = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            if sender.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    Serving {
+        _child: child,
+        lines,
+    }
+}
+
+impl Serving {
+    /// The first log line (each one must be a JSON object) that `matches`.
+    async fn wait_for(
+        &mut self,
+        what: &str,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let found = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let line = self
+                    .lines
+                    .recv()
+                    .await
+                    .unwrap_or_else(|| panic!("serve ended before {what}"));
+                let json: serde_json::Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line}"));
+                assert!(json.is_object(), "{line}");
+                if matches(&json) {
+                    return json;
+                }
+            }
+        })
+        .await;
+        found.unwrap_or_else(|_| panic!("serve never logged {what}"))
+    }
+
+    /// Waits for the listening line and answers the address.
+    async fn address(&mut self) -> String {
+        let line = self
+            .wait_for("that it listens", |l| {
+                l["message"] == "iiko-bridge listening"
+            })
+            .await;
+        line["address"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Store, export folder and port of a config kept inside the test's folder.
+fn local(dir: &Path) -> impl Fn(String) -> String {
+    let dir = dir.display().to_string();
+    move |text| {
+        servable(text)
+            .replace(
+                "sqlite://data/bridge.db",
+                &format!("sqlite://{dir}/bridge.db"),
+            )
+            .replace(
+                "export_dir = \"export\"",
+                &format!("export_dir = \"{dir}/export\""),
+            )
+            .replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:0\"")
+    }
+}
+
+#[tokio::test]
+async fn a_second_serve_on_the_same_store_refuses_to_start_and_says_why() {
+    let setup = Setup::new().await;
+    let config = setup.config(local(setup.dir.path()));
+    let path = config.to_str().unwrap();
+    let mut first = serve(&config).await;
+    first.address().await;
+
+    let second = tokio::time::timeout(
+        Duration::from_secs(60),
+        bridge(&["serve", "--config", path], &[]),
+    )
+    .await
+    .expect("the second serve refuses instead of running");
+    assert_eq!(second.status.code(), Some(2), "{}", text(&second.stderr));
+    let stderr = text(&second.stderr);
+    let store = format!("{}/bridge.db", setup.dir.path().display());
+    assert!(
+        stderr.contains("another process holds") && stderr.contains(&format!("{store}.lock")),
+        "{stderr}"
+    );
+
+    let list = bridge(&["orders", "list", "--config", path], &[]).await;
+    assert!(list.status.success(), "{}", text(&list.stderr));
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_order_its_branch_and_the_iiko_correlation_id_as_fields() {
+    let setup = Setup::new().await;
+    let config = setup.config(local(setup.dir.path()));
+    let mut serving = serve(&config).await;
+    let base = format!("http://{}", serving.address().await);
+    let http = reqwest::Client::new();
+    // serve syncs the menu as it starts.
+    let catalog: serde_json::Value = loop {
+        let answer = http
+            .get(format!("{base}/api/v1/catalog?branch=lenina"))
+            .bearer_auth(SITE_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        if answer.status().is_success() {
+            break answer.json().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let dish = catalog["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| {
+            p["available"] == true
+                && p["hidden"] == false
+                && p["sizes"].as_array().unwrap().len() == 1
+                && p["modifier_groups"].as_array().unwrap().is_empty()
+        })
+        .expect("a plain dish");
+    let price = dish["sizes"][0]["price"].clone();
+    let answer = http
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(SITE_TOKEN)
+        .json(&serde_json::json!({
+            "id": "LOG-1", "branch": "lenina", "service": "delivery",
+            "customer": {"name": "Иван", "phone": demo_ids::CUSTOMER_PHONE},
+            "address": {"city": "Москва", "street": "Ленина", "house": "10"},
+            "items": [{"article": dish["article"], "quantity": 1, "price": price}],
+            "payment": {"method": "card"},
+            "total": price,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202, "{}", answer.text().await.unwrap());
+    let line = serving
+        .wait_for("the order's iiko call", |l| {
+            l["message"] == "iiko call for an order" && l["operation"] == "create"
+        })
+        .await;
+    assert_eq!(line["span"]["order"], "LOG-1", "{line}");
+    assert_eq!(line["span"]["branch"], "lenina", "{line}");
+    assert!(
+        line["correlation_id"]
+            .as_str()
+            .is_some_and(|c| c.len() == 36),
+        "{line}"
+    );
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -123,26 +320,115 @@ async fn discover_needs_only_the_iiko_section_and_can_print_json() {
 }
 
 #[tokio::test]
-async fn check_accepts_the_example_config() {
+async fn check_accepts_the_example_config_once_its_placeholders_are_filled_in() {
     let setup = Setup::new().await;
-    let config = setup.config(|t| t);
+    let config = setup.config(servable);
     let out = bridge(&["check", "--config", config.to_str().unwrap()], &[]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("ok:"));
 }
 
 #[tokio::test]
+async fn check_refuses_the_examples_placeholder_token_with_exit_code_2() {
+    let setup = Setup::new().await;
+    let config = setup.config(|t| t);
+    let out = bridge(&["check", "--config", config.to_str().unwrap()], &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("site.token: still the example's \"change-me\""),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn check_catches_what_serve_would_refuse_or_could_not_do_and_warns_about_the_rest() {
+    let setup = Setup::new().await;
+    let config = setup.config(|t| {
+        servable(t)
+            .replace(&format!("token = \"{SITE_TOKEN}\"\n"), "")
+            .replace("smtp_url = \"smtp://127.0.0.1:2525\"\n", "")
+            .replace("from = \"iiko-bridge <bridge@example.ru>\"\n", "")
+    });
+    let out = bridge(&["check", "--config", config.to_str().unwrap()], &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    for expected in [
+        "site.token: required to serve the API",
+        "branches[0].fallback.emails (lenina): set, but email.smtp_url is not",
+        "warning: server.listen 0.0.0.0:8080:",
+    ] {
+        assert!(stderr.contains(expected), "{expected} not in {stderr}");
+    }
+
+    let out = bridge(&["serve", "--config", config.to_str().unwrap()], &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("site.token: required to serve the API"));
+}
+
+#[tokio::test]
+async fn discover_with_credentials_iiko_refuses_exits_2() {
+    let setup = Setup::new().await;
+    let config = setup.config(|t| t.replace("sim-api-login", "wrong-login"));
+    let out = bridge(&["discover", "--config", config.to_str().unwrap()], &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("iiko.api_login"));
+}
+
+#[tokio::test]
+async fn a_branch_key_can_be_set_from_the_environment() {
+    let setup = Setup::new().await;
+    let config = setup.config(servable);
+    let path = config.to_str().unwrap();
+    let out = bridge(
+        &["check", "--config", path],
+        &[("IIKO_BRIDGE__BRANCHES__0__TIMEZONE", "Moscow")],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "IIKO_BRIDGE__BRANCHES__0__TIMEZONE: branches[0].timezone: not an IANA time zone name"
+        ),
+        "{stderr}"
+    );
+    let out = bridge(
+        &["check", "--config", path],
+        &[("IIKO_BRIDGE__BRANCHES__0__TIMEZONE", "Europe/Samara")],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[tokio::test]
+async fn text_logs_carry_no_colour_codes_when_not_on_a_terminal() {
+    let setup = Setup::new().await;
+    let config = setup.config(servable);
+    let out = bridge(
+        &["discover", "--config", config.to_str().unwrap()],
+        &[("RUST_LOG", "debug")],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("iikoCloud call"), "debug logging is on");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}
+
+#[tokio::test]
 async fn check_catches_a_wrong_terminal_group_id_with_one_line_per_problem() {
     let setup = Setup::new().await;
     let config = setup.config(|t| {
-        t.replace(
-            &demo_ids::TG_LENINA.to_string(),
-            &demo_ids::TG_MIRA.to_string(),
-        )
-        .replace(
-            &demo_ids::DISCOUNT_UNIVERSAL.to_string(),
-            &demo_ids::DISCOUNT_PERCENT.to_string(),
-        )
+        servable(t)
+            .replace(
+                &demo_ids::TG_LENINA.to_string(),
+                &demo_ids::TG_MIRA.to_string(),
+            )
+            .replace(
+                &demo_ids::DISCOUNT_UNIVERSAL.to_string(),
+                &demo_ids::DISCOUNT_PERCENT.to_string(),
+            )
     });
     let out = bridge(&["check", "--config", config.to_str().unwrap()], &[]).await;
     assert_eq!(out.status.code(), Some(2));
@@ -175,7 +461,7 @@ async fn check_says_iiko_is_unreachable_with_exit_code_3() {
         .local_addr()
         .unwrap();
     let config = setup.config(|t| {
-        t.replace(
+        servable(t).replace(
             setup.sim.base_url.as_str().trim_end_matches('/'),
             &format!("http://{closed_port}"),
         )
@@ -188,7 +474,7 @@ async fn check_says_iiko_is_unreachable_with_exit_code_3() {
 #[tokio::test]
 async fn an_environment_override_is_applied_and_named_when_it_is_wrong() {
     let setup = Setup::new().await;
-    let config = setup.config(|t| t);
+    let config = setup.config(servable);
     let path = config.to_str().unwrap();
     let out = bridge(
         &["check"],
@@ -220,7 +506,7 @@ async fn an_environment_override_is_applied_and_named_when_it_is_wrong() {
 #[tokio::test]
 async fn secrets_never_reach_the_logs_even_at_trace_level() {
     let setup = Setup::new().await;
-    let config = setup.config(|t| t);
+    let config = setup.config(servable);
     let out = bridge(
         &["check", "--config", config.to_str().unwrap()],
         &[("RUST_LOG", "trace")],
@@ -233,7 +519,7 @@ async fn secrets_never_reach_the_logs_even_at_trace_level() {
         !all.contains(demo_ids::API_LOGIN),
         "the API login leaked:\n{all}"
     );
-    assert!(!all.contains("change-me"), "the site token leaked");
+    assert!(!all.contains(SITE_TOKEN), "the site token leaked");
 }
 
 #[tokio::test]

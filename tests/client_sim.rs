@@ -1056,10 +1056,10 @@ fn waive_documented_menu_schema_defects(menu: &mut Value) {
             let modifiers = elements(size.get_mut("itemModifierGroups"))
                 .flat_map(|group| elements(group.get_mut("items")));
             for modifier in modifiers {
-                if let Some(restrictions) = modifier.get_mut("restrictions") {
-                    if restrictions.is_object() {
-                        *restrictions = Value::Array(vec![restrictions.take()]);
-                    }
+                if let Some(restrictions) = modifier.get_mut("restrictions")
+                    && restrictions.is_object()
+                {
+                    *restrictions = Value::Array(vec![restrictions.take()]);
                 }
             }
         }

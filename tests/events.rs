@@ -32,7 +32,7 @@ use iiko_bridge::{
 };
 
 const CREATE: &str = "/api/1/deliveries/create";
-const TOKEN: &str = "change-me";
+const TOKEN: &str = bed::SITE_TOKEN;
 const SECRET: &str = "whsec_c2l0ZS1ldmVudHMtc2VjcmV0LWZvci10ZXN0cw==";
 const PRODUCTS: usize = 60;
 

@@ -25,7 +25,7 @@ use iiko_bridge::{
 const CREATE: &str = "/api/1/deliveries/create";
 const CALCULATE: &str = "/api/1/loyalty/iiko/calculate";
 const CUSTOMER_INFO: &str = "/api/1/loyalty/iiko/customer/info";
-const TOKEN: &str = "change-me";
+const TOKEN: &str = bed::SITE_TOKEN;
 /// A guest of the simulator with 300 points.
 const SMALL_WALLET: &str = "+79990002233";
 /// Not a guest of the loyalty program.

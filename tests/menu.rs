@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::Output, time::Instant};
 use iiko_bridge::{
     config::Sources,
     http::Application,
-    menu::{MenuScheduler, MenuSyncer},
+    menu::{MenuScheduler, MenuSyncer, SyncKind, SyncOptions, SyncResult},
     notify::OperatorChats,
     sim::{self, Seed, SimConfig, SimHandle, demo_ids, telegram::FakeTelegram},
     store::Store,
@@ -15,6 +15,7 @@ use tempfile::TempDir;
 
 const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
 const OPERATOR_CHAT: i64 = 4242;
+const SITE_TOKEN: &str = "site-token-for-the-menu-tests";
 
 struct Bed {
     sim: SimHandle,
@@ -67,6 +68,10 @@ impl Bed {
                 &format!("export_dir = \"{dir}/export\""),
             )
             .replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:0\"")
+            .replace(
+                "token = \"change-me\"",
+                &format!("token = \"{SITE_TOKEN}\""),
+            )
             .replace(
                 "operator_chats = []",
                 &format!(
@@ -394,7 +399,7 @@ async fn the_catalog_api_needs_the_token_and_honours_if_none_match() {
     for _ in 0..100 {
         let r = client
             .get(&url)
-            .bearer_auth("change-me")
+            .bearer_auth(SITE_TOKEN)
             .send()
             .await
             .unwrap();
@@ -412,7 +417,7 @@ async fn the_catalog_api_needs_the_token_and_honours_if_none_match() {
 
     let cached = client
         .get(&url)
-        .bearer_auth("change-me")
+        .bearer_auth(SITE_TOKEN)
         .header("if-none-match", &etag)
         .send()
         .await
@@ -420,7 +425,7 @@ async fn the_catalog_api_needs_the_token_and_honours_if_none_match() {
     assert_eq!(cached.status(), 304);
     let stale = client
         .get(&url)
-        .bearer_auth("change-me")
+        .bearer_auth(SITE_TOKEN)
         .header("if-none-match", "\"something-else\"")
         .send()
         .await
@@ -429,7 +434,7 @@ async fn the_catalog_api_needs_the_token_and_honours_if_none_match() {
 
     let unknown = client
         .get(format!("{base}/api/v1/catalog?branch=nowhere"))
-        .bearer_auth("change-me")
+        .bearer_auth(SITE_TOKEN)
         .send()
         .await
         .unwrap();
@@ -463,4 +468,92 @@ async fn the_schedule_runs_a_full_sync_first_then_only_what_is_due() {
         start + std::time::Duration::from_secs_f64(config.menu.stop_list_interval_seconds);
     assert_eq!(schedule.try_step(stop_list_due).await, 1);
     assert_eq!(schedule.try_step(stop_list_due).await, 0);
+}
+
+/// Three syncers on one store, each with its own in-process lock, as three processes would be
+/// (a CLI `prices sync` twice next to `serve`'s schedule).
+#[tokio::test]
+async fn syncs_at_once_store_one_version_and_send_one_event_and_an_unchanged_one_nothing() {
+    let bed = Bed::new(None).await;
+    assert!(bed.bridge(&["menu", "sync"]).await.status.success());
+    let config = Sources::load(&bed.config).unwrap().config().unwrap();
+    let store = bed.store().await;
+    let first = store.current_catalog("lenina").await.unwrap().unwrap().id;
+    let catalog_events = || async {
+        bed.store()
+            .await
+            .list_site_events(None, 100)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == "catalog.updated")
+            .count()
+    };
+    assert_eq!(catalog_events().await, 1);
+
+    // Something for the next sync to store: a product runs out.
+    let seed = bed.sim.sim.seed();
+    let stopped: Vec<_> = seed.stop_list.iter().map(|s| s.product_id).collect();
+    let product = seed
+        .products
+        .iter()
+        .find(|p| {
+            p.sizes.is_empty() && !p.hidden && p.not_sold_in.is_empty() && !stopped.contains(&p.id)
+        })
+        .expect("a product on sale");
+    bed.control(
+        "sim/stop_lists",
+        json!({"terminalGroupId": demo_ids::TG_LENINA,
+               "items": [{"productId": product.id, "balance": 0}]}),
+    )
+    .await;
+
+    let mut syncers = Vec::new();
+    for _ in 0..3 {
+        syncers.push(MenuSyncer::new(
+            iiko_bridge::iiko::IikoClient::new(config.iiko.settings().unwrap()).unwrap(),
+            bed.store().await,
+            config.menu.export_dir.clone(),
+            OperatorChats::new(None, Vec::new()),
+        ));
+    }
+    let branch = &config.branches[0];
+    let results = futures::future::join_all(
+        syncers
+            .iter()
+            .map(|s| s.sync(branch, SyncKind::Prices, SyncOptions::default(), &|_| {})),
+    )
+    .await;
+    let mut results: Vec<SyncResult> = results.into_iter().map(|r| r.unwrap().result).collect();
+    results.sort_by_key(|r| format!("{r:?}"));
+    assert_eq!(
+        results,
+        [
+            SyncResult::Stored,
+            SyncResult::Unchanged,
+            SyncResult::Unchanged
+        ]
+    );
+    assert_eq!(
+        store.previous_catalog("lenina").await.unwrap().unwrap().id,
+        first,
+        "one new version on top of the first"
+    );
+    assert_eq!(
+        catalog_events().await,
+        2,
+        "one catalog.updated for the one change"
+    );
+
+    let current = store.current_catalog("lenina").await.unwrap().unwrap().id;
+    let again = syncers[0]
+        .sync(branch, SyncKind::Prices, SyncOptions::default(), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(again.result, SyncResult::Unchanged);
+    assert_eq!(
+        store.current_catalog("lenina").await.unwrap().unwrap().id,
+        current
+    );
+    assert_eq!(catalog_events().await, 2, "nothing new, nothing sent");
 }

@@ -29,8 +29,8 @@ use iiko_bridge::{
 
 const CREATE: &str = "/api/1/deliveries/create";
 const BY_ID: &str = "/api/1/deliveries/by_id";
-const TOKEN: &str = "change-me";
-const SECRET: &str = "whsec_c2VjcmV0LWZvci10ZXN0cy1vbmx5";
+const TOKEN: &str = bed::SITE_TOKEN;
+const SECRET: &str = "whsec_c2VjcmV0LWZvci10aGUtdGVzdHMtb25seS0wMTIzNDU2";
 
 struct Bed {
     sim: SimHandle,

@@ -25,7 +25,7 @@ use iiko_bridge::{
     store::{OrderState, Store, StoredOrder},
 };
 
-const TOKEN: &str = "change-me";
+const TOKEN: &str = bed::SITE_TOKEN;
 const HOOK_TOKEN: &str = "hook-token";
 const CANCEL: &str = "/api/1/deliveries/cancel";
 const BY_ID: &str = "/api/1/deliveries/by_id";

@@ -399,9 +399,14 @@ fn section<const N: usize>(
 }
 
 pub async fn check(config: &Config, client: &IikoClient) -> Result<(), Failure> {
+    let ready = readiness(config);
     let ids: Vec<Uuid> = config.branches.iter().map(|b| b.organization_id).collect();
     let discovery = Discovery::gather(client, Some(ids)).await?;
-    let report = check_branches(config, &discovery);
+    let mut report = check_branches(config, &discovery);
+    report
+        .problems
+        .splice(0..0, ready.refused.into_iter().chain(ready.undeliverable));
+    report.warnings.splice(0..0, ready.warnings);
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }
@@ -414,6 +419,78 @@ pub async fn check(config: &Config, client: &IikoClient) -> Result<(), Failure> 
     } else {
         Err(Failure::Usage(report.problems.join("\n")))
     }
+}
+
+/// What `serve` would make of a loaded configuration, beyond what loading checks: `check`
+/// reports all of it, so that a config `check` passes never fails to serve.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    /// `serve` refuses to start.
+    pub refused: Vec<String>,
+    /// `serve` starts, but some fallback order could never reach the channel named.
+    pub undeliverable: Vec<String>,
+    /// Legal, but worth a second look.
+    pub warnings: Vec<String>,
+}
+
+pub fn readiness(config: &Config) -> Readiness {
+    let mut ready = Readiness::default();
+    if config.site.token.is_none() {
+        ready
+            .refused
+            .push("site.token: required to serve the API".into());
+    }
+    if !config.store.url.starts_with("sqlite://") {
+        ready.refused.push(format!(
+            "store.url: {}: only sqlite://PATH is supported in this version",
+            config.store.url.split(':').next().unwrap_or_default()
+        ));
+    }
+    if let Err(error) = crate::notify::Templates::load(&config.templates.dir) {
+        ready.refused.push(format!("templates.dir: {error}"));
+    }
+    if let Err(error) = crate::notify::Mailer::from_config(&config.email) {
+        ready.refused.push(format!("email: {error}"));
+    }
+    for (i, branch) in config.branches.iter().enumerate() {
+        let fallback = &branch.fallback;
+        if !fallback.emails.is_empty() && config.email.smtp_url.is_none() {
+            ready.undeliverable.push(format!(
+                "branches[{i}].fallback.emails ({}): set, but email.smtp_url is not: fallback orders could never be e-mailed",
+                branch.key
+            ));
+        }
+        if !fallback.telegram_chats.is_empty() && config.telegram.bot_token.is_none() {
+            ready.undeliverable.push(format!(
+                "branches[{i}].fallback.telegram_chats ({}): set, but telegram.bot_token is not: fallback orders could never reach Telegram",
+                branch.key
+            ));
+        }
+        if fallback.emails.is_empty() && fallback.telegram_chats.is_empty() {
+            ready.undeliverable.push(format!(
+                "branches[{i}].fallback ({}): no e-mail and no Telegram chat: an order iiko does not take would reach nobody",
+                branch.key
+            ));
+        }
+    }
+    if config.server.listen.ip().is_unspecified() {
+        ready.warnings.push(format!(
+            "server.listen {}: the API answers on every network interface; put it behind a TLS proxy or listen on 127.0.0.1",
+            config.server.listen
+        ));
+    }
+    if config.iiko_webhook.auth_token.is_none() {
+        ready.warnings.push(
+            "iiko_webhook.auth_token: not set, so iiko's webhook calls are refused and statuses come from polling only"
+                .into(),
+        );
+    }
+    if config.telegram.operator_chats.is_empty() {
+        ready.warnings.push(
+            "telegram.operator_chats: empty, so operator alerts (iiko unreachable, menu problems) reach nobody".into(),
+        );
+    }
+    ready
 }
 
 #[derive(Debug, Default)]
@@ -539,15 +616,15 @@ fn check_branch(i: usize, branch: &BranchConfig, discovery: &Discovery, report: 
             problem(field, message);
         }
     }
-    if let Some(id) = branch.bonus.payment_type_id {
-        if let Some(message) = payment(
+    if let Some(id) = branch.bonus.payment_type_id
+        && let Some(message) = payment(
             "bonus.payment_type_id",
             id,
             &[PaymentTypeKind::IikoCard],
             false,
-        ) {
-            problem("bonus.payment_type_id", message);
-        }
+        )
+    {
+        problem("bonus.payment_type_id", message);
     }
     for (field, id, wanted) in [
         (
@@ -611,21 +688,78 @@ fn check_branch(i: usize, branch: &BranchConfig, discovery: &Discovery, report: 
         }
     }
     if branch.menu.source == MenuSource::ExternalMenu {
-        if let Some(id) = &branch.menu.external_menu_id {
-            if !discovery.external_menus.iter().any(|m| &m.id == id) {
-                problem(
-                    "menu.external_menu_id",
-                    format!("{id}: no such external menu"),
-                );
-            }
+        if let Some(id) = &branch.menu.external_menu_id
+            && !discovery.external_menus.iter().any(|m| &m.id == id)
+        {
+            problem(
+                "menu.external_menu_id",
+                format!("{id}: no such external menu"),
+            );
         }
-        if let Some(id) = &branch.menu.price_category_id {
-            if !discovery.price_categories.iter().any(|m| &m.id == id) {
-                problem(
-                    "menu.price_category_id",
-                    format!("{id}: no such price category"),
-                );
-            }
+        if let Some(id) = &branch.menu.price_category_id
+            && !discovery.price_categories.iter().any(|m| &m.id == id)
+        {
+            problem(
+                "menu.price_category_id",
+                format!("{id}: no such price category"),
+            );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Sources;
+
+    fn config(edit: impl Fn(String) -> String) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bridge.toml");
+        let example = include_str!("../../config/bridge.example.toml").replace(
+            "token = \"change-me\"",
+            "token = \"a-token-of-the-unit-tests\"",
+        );
+        std::fs::write(&path, edit(example)).unwrap();
+        Sources::load(&path).unwrap().config().unwrap()
+    }
+
+    #[test]
+    fn readiness_names_what_serve_refuses_what_it_could_not_do_and_what_to_look_at() {
+        let ready = readiness(&config(|t| {
+            t.replace("token = \"a-token-of-the-unit-tests\"\n", "")
+        }));
+        assert_eq!(ready.refused, ["site.token: required to serve the API"]);
+        assert!(
+            ready.undeliverable[0].starts_with(
+                "branches[0].fallback.emails (lenina): set, but email.smtp_url is not"
+            ),
+            "{:?}",
+            ready.undeliverable
+        );
+        assert!(
+            ready
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("server.listen 0.0.0.0:8080")),
+            "{:?}",
+            ready.warnings
+        );
+
+        let ready = readiness(&config(|t| {
+            t.replace("emails = [\"orders@example.ru\"]", "emails = []")
+                .replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:8080\"")
+        }));
+        assert!(ready.refused.is_empty(), "{:?}", ready.refused);
+        assert!(
+            ready.undeliverable[0].contains("no e-mail and no Telegram chat"),
+            "{:?}",
+            ready.undeliverable
+        );
+        assert!(
+            !ready
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("server.listen"))
+        );
     }
 }

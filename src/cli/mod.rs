@@ -11,10 +11,11 @@ use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crate::{
-    config::{self, Config, ConfigError, IikoConfig, Sources},
+    config::{self, Config, ConfigError, IikoConfig, LogConfig, LogFormat, Sources},
     iiko::{IikoClient, IikoError},
     menu::SyncKind,
     sim,
+    store::Store,
 };
 
 #[derive(Parser)]
@@ -229,6 +230,11 @@ impl From<IikoError> for Failure {
     fn from(error: IikoError) -> Self {
         if error.is_transient() {
             Failure::IikoUnreachable(error.to_string())
+        } else if matches!(error, IikoError::Auth { .. }) {
+            // Wrong credentials are a config problem (exit 2), not a failure of the bridge.
+            Failure::Usage(format!(
+                "iiko.api_login (or iiko.api_key, app_id, client_secret): {error}"
+            ))
         } else {
             Failure::Unexpected(error.into())
         }
@@ -246,7 +252,7 @@ pub fn main() -> ExitCode {
             | Command::Events(_)
             | Command::Webhooks(_)
     );
-    init_tracing(if quiet { "warn" } else { "info" });
+    init_tracing(if quiet { "warn" } else { "info" }, log_format(&cli.config));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -270,18 +276,44 @@ fn failure_text(failure: &Failure) -> String {
     }
 }
 
-fn init_tracing(default: &str) {
+/// `log.format` (or `IIKO_BRIDGE__LOG__FORMAT`), read before the rest of the configuration so
+/// that even its problems are logged in the format asked for; text when there is none.
+fn log_format(path: &std::path::Path) -> LogFormat {
+    Sources::load(path)
+        .and_then(|sources| sources.section::<LogConfig>("log"))
+        .map(|log| log.format)
+        .unwrap_or_default()
+}
+
+fn init_tracing(default: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        // Fields stay keys of the object (order, branch, correlation_id), not text.
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        // Colour codes only for a person at a terminal, never into a file or a pipe.
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve => {
             let config = load_config(&cli.config)?;
+            let ready = discover::readiness(&config);
+            if !ready.refused.is_empty() {
+                return Err(ConfigError(ready.refused).into());
+            }
+            for warning in ready.undeliverable.iter().chain(&ready.warnings) {
+                tracing::warn!("{warning}");
+            }
+            // Held until `serve` returns; the OS lets go of it however the process ends.
+            let _only_serve = Store::lock_for_serving(&config.store.url)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
             crate::http::serve(config, shutdown_signal()).await?;
             Ok(())
         }

@@ -4,7 +4,7 @@ use std::{
     collections::HashMap,
     path::{Path, PathBuf},
     sync::Arc,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use chrono::Utc;
@@ -139,6 +139,27 @@ impl MenuSyncer {
     ) -> Result<SyncOutcome, SyncError> {
         let lock = self.branch_lock(&branch.key);
         let _one_at_a_time = lock.lock().await;
+        // Other processes share the store, not this mutex. A dry run writes nothing.
+        let held = match options.dry_run {
+            true => None,
+            false => Some(HeldSyncLock::take(&self.store, &branch.key).await?),
+        };
+        // Under the lock the stored version is read afresh: a sync that waited finds what the
+        // one before it stored, and with nothing new stores and sends nothing.
+        let result = self.sync_held(branch, kind, options, on_stage).await;
+        if let Some(held) = held {
+            held.release().await;
+        }
+        result
+    }
+
+    async fn sync_held(
+        &self,
+        branch: &BranchConfig,
+        kind: SyncKind,
+        options: SyncOptions,
+        on_stage: &(dyn Fn(Stage) + Send + Sync),
+    ) -> Result<SyncOutcome, SyncError> {
         let started = Instant::now();
         let outcome = |result, products, diff, report| SyncOutcome {
             branch: branch.key.clone(),
@@ -229,6 +250,13 @@ impl MenuSyncer {
     pub async fn rollback(&self, branch: &str) -> Result<Option<StoredCatalog>, SyncError> {
         let lock = self.branch_lock(branch);
         let _one_at_a_time = lock.lock().await;
+        let held = HeldSyncLock::take(&self.store, branch).await?;
+        let result = self.rollback_held(branch).await;
+        held.release().await;
+        result
+    }
+
+    async fn rollback_held(&self, branch: &str) -> Result<Option<StoredCatalog>, SyncError> {
         let Some(restored) = self.store.rollback_catalog(branch).await? else {
             return Ok(None);
         };
@@ -312,6 +340,74 @@ impl MenuSyncer {
             return;
         }
         self.alerts.send(&alert_text(report, &problems)).await;
+    }
+}
+
+/// How long a branch's sync lock holds unless renewed: a process killed mid-sync keeps the
+/// branch's syncs waiting at most this long.
+const SYNC_LOCK_HOLD: Duration = Duration::from_secs(60);
+/// How often a sync waiting for another one's lock asks again.
+const SYNC_LOCK_POLL: Duration = Duration::from_millis(100);
+
+/// A branch's sync lock in the store, renewed while the sync runs.
+struct HeldSyncLock {
+    store: Store,
+    branch: String,
+    owner: String,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+impl HeldSyncLock {
+    /// Waits until no other sync of the branch (in any process) holds the lock, then takes it.
+    async fn take(store: &Store, branch: &str) -> Result<HeldSyncLock, StoreError> {
+        let owner = uuid::Uuid::new_v4().to_string();
+        let hold_ms = SYNC_LOCK_HOLD.as_millis() as i64;
+        loop {
+            let now = Utc::now().timestamp_millis();
+            if store
+                .try_lock_sync(branch, &owner, now, now + hold_ms)
+                .await?
+            {
+                break;
+            }
+            tokio::time::sleep(SYNC_LOCK_POLL).await;
+        }
+        let renewal = tokio::spawn({
+            let (store, branch, owner) = (store.clone(), branch.to_owned(), owner.clone());
+            async move {
+                loop {
+                    tokio::time::sleep(SYNC_LOCK_HOLD / 3).await;
+                    let now = Utc::now().timestamp_millis();
+                    if let Err(error) = store
+                        .try_lock_sync(&branch, &owner, now, now + hold_ms)
+                        .await
+                    {
+                        tracing::warn!(branch, %error, "renewing the menu sync lock failed");
+                    }
+                }
+            }
+        });
+        Ok(HeldSyncLock {
+            store: store.clone(),
+            branch: branch.to_owned(),
+            owner,
+            renewal,
+        })
+    }
+
+    async fn release(self) {
+        self.renewal.abort();
+        if let Err(error) = self.store.unlock_sync(&self.branch, &self.owner).await {
+            // The hold runs out by itself; the next sync waits until then.
+            tracing::warn!(branch = %self.branch, %error, "releasing the menu sync lock failed");
+        }
+    }
+}
+
+impl Drop for HeldSyncLock {
+    /// A sync dropped midway (its task cancelled) stops renewing; the hold then runs out.
+    fn drop(&mut self) {
+        self.renewal.abort();
     }
 }
 

@@ -143,6 +143,8 @@ impl Dispatcher {
             .await
     }
 
+    // Every log line of the attempt (iiko calls included) carries the order and its branch.
+    #[tracing::instrument(name = "dispatch", skip_all, fields(branch = %order.branch, order = %order.site_id))]
     async fn dispatch(&self, order: StoredOrder) -> Result<(), StoreError> {
         let started = Instant::now();
         let attempt = match &order.request {

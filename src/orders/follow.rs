@@ -344,6 +344,13 @@ pub(crate) async fn logged_call<T>(
         error_message: result.as_ref().err().map(ToString::to_string),
         latency_ms: started.elapsed().as_millis() as i64,
     };
+    tracing::info!(
+        operation,
+        http_status = record.http_status,
+        correlation_id = record.correlation_id.as_deref(),
+        latency_ms = record.latency_ms,
+        "iiko call for an order"
+    );
     // Not waited for: the order's own state write, which follows in the same or a later
     // batch, is what counts, and a lost ledger line must not fail the attempt.
     store.record_call(row, &record).await;

@@ -93,10 +93,10 @@ impl TerminalWatch {
             if *shutdown.borrow() {
                 return;
             }
-            if let Ok(report) = self.try_step().await {
-                if !report.offline.is_empty() {
-                    tracing::warn!(branches = ?report.offline, "terminal groups not alive");
-                }
+            if let Ok(report) = self.try_step().await
+                && !report.offline.is_empty()
+            {
+                tracing::warn!(branches = ?report.offline, "terminal groups not alive");
             }
         }
     }

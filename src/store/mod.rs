@@ -8,6 +8,7 @@ mod intake;
 mod orders;
 mod retention;
 mod status;
+mod sync_lock;
 
 pub use events::{
     DueEvent, EventAttempt, EventAttemptEnd, EventType, NewEvent, RecordedAttempt, Redelivered,
@@ -58,6 +59,11 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store could not commit: {0}")]
     CommitFailed(String),
+    #[error(
+        "store.url {0}: another process holds {1} (a second `serve` on this store?); \
+         SQLite serves one process: stop the other one first"
+    )]
+    InUse(String, String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -115,20 +121,60 @@ pub struct PublicCatalogRow {
     pub public_json: String,
 }
 
+/// `<db>.lock`, held (an OS file lock) for as long as this value lives; the OS lets go of it
+/// when the process ends, however it ends.
+#[derive(Debug)]
+pub struct ServeLock {
+    _file: std::fs::File,
+}
+
+/// The path of a SQLite store: `sqlite://PATH?options` -> `PATH`.
+fn sqlite_path(url: &str) -> Result<&str, StoreError> {
+    let Some(path) = url.strip_prefix("sqlite://") else {
+        return Err(StoreError::Url(
+            url.to_owned(),
+            "only sqlite://PATH is supported in this version".into(),
+        ));
+    };
+    Ok(path.split('?').next().unwrap_or(path))
+}
+
 impl Store {
+    /// Makes this process the only `serve` of the store. SQLite serves one process: two would
+    /// each send every operator message and site event (only orders are leased), so the
+    /// second one refuses to start. Other commands (`orders list` ...) take no lock.
+    pub fn lock_for_serving(url: &str) -> Result<ServeLock, StoreError> {
+        let path = format!("{}.lock", sqlite_path(url)?);
+        if let Some(dir) = Path::new(&path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Url(url.to_owned(), e.to_string()))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::Url(url.to_owned(), format!("{path}: {e}")))?;
+        match file.try_lock() {
+            Ok(()) => Ok(ServeLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse(url.to_owned(), path)),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Url(
+                url.to_owned(),
+                format!("locking {path}: {e}"),
+            )),
+        }
+    }
+
     /// Opens (creating if needed) the store at `store.url` and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        let Some(path) = url.strip_prefix("sqlite://") else {
-            return Err(StoreError::Url(
-                url.to_owned(),
-                "only sqlite://PATH is supported in this version".into(),
-            ));
-        };
-        if let Some(dir) = Path::new(path.split('?').next().unwrap_or(path)).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| StoreError::Url(url.to_owned(), e.to_string()))?;
-            }
+        let path = sqlite_path(url)?;
+        if let Some(dir) = Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Url(url.to_owned(), e.to_string()))?;
         }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Url(url.to_owned(), e.to_string()))?
@@ -472,6 +518,18 @@ mod tests {
                 .etag,
             "a"
         );
+    }
+
+    #[test]
+    fn a_second_serve_lock_on_one_store_is_refused_until_the_first_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/data/bridge.db", dir.path().display());
+        let first = Store::lock_for_serving(&url).unwrap();
+        let error = Store::lock_for_serving(&url).unwrap_err();
+        assert!(matches!(error, StoreError::InUse(..)), "{error}");
+        assert!(error.to_string().contains("bridge.db.lock"), "{error}");
+        drop(first);
+        Store::lock_for_serving(&url).unwrap();
     }
 
     #[tokio::test]

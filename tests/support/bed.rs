@@ -24,6 +24,8 @@ use iiko_bridge::{
 };
 
 pub const EXAMPLE: &str = include_str!("../../config/bridge.example.toml");
+/// The site token the tests use in place of the example's placeholder, which loading refuses.
+pub const SITE_TOKEN: &str = "site-token-for-the-tests-0123";
 
 /// The example configuration pointed at `sim`, with its store and export folder in `dir`,
 /// listening on a free port, and following a creation for 3 s instead of 75.
@@ -44,6 +46,10 @@ pub fn config_text(sim: &SimHandle, dir: &Path) -> String {
         )
         .replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:0\"")
         .replace("creation_wait_seconds = 75", "creation_wait_seconds = 3")
+        .replace(
+            "token = \"change-me\"",
+            &format!("token = \"{SITE_TOKEN}\""),
+        )
 }
 
 /// A configuration written to `dir` and loaded, its store opened and the first branch's menu

@@ -189,10 +189,15 @@ fn load(dir: &Path, text: &str) -> Result<Config, Failure> {
     Ok(Sources::load(&path)?.config()?)
 }
 
-/// The example configuration with the simulator, a store and an export folder in `dir`, and
-/// the fake Telegram as the operators' chat.
+/// The example configuration with the simulator, a store and an export folder in `dir`, the
+/// fake Telegram as the operators' chat, and a site token in place of the example's
+/// placeholder (which loading refuses).
 fn example_text(simulator: &SimHandle, dir: &Path, telegram: &FakeTelegram) -> String {
     EXAMPLE_CONFIG
+        .replace(
+            "token = \"change-me\"",
+            &format!("token = \"{}\"", orders::SITE_TOKEN),
+        )
         .replace(
             "http://127.0.0.1:9900",
             simulator.base_url.as_str().trim_end_matches('/'),

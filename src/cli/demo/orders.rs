@@ -23,7 +23,7 @@ use crate::{
 /// The Telegram chat of the restaurant's operators that receives fallback orders.
 pub const FALLBACK_CHAT: i64 = 200;
 pub const FALLBACK_EMAIL: &str = "kitchen@pizzeria.example";
-const SITE_TOKEN: &str = "change-me";
+pub const SITE_TOKEN: &str = "demo-site-token-0123456789";
 /// Long enough for the slowest path (three attempts a second apart, each waiting for creation).
 const PATIENCE: Duration = Duration::from_secs(60);
 

@@ -33,12 +33,12 @@ fn check_menu(sim: &Simulator, body: &Value) -> Result<Option<String>, ApiError>
         )));
     }
     let category = body["priceCategoryId"].as_str().filter(|c| !c.is_empty());
-    if let Some(category) = category {
-        if !sim.seed().price_categories.iter().any(|c| c.id == category) {
-            return Err(ApiError::bad_request(format!(
-                "Price category {category} not found"
-            )));
-        }
+    if let Some(category) = category
+        && !sim.seed().price_categories.iter().any(|c| c.id == category)
+    {
+        return Err(ApiError::bad_request(format!(
+            "Price category {category} not found"
+        )));
     }
     Ok(category.map(str::to_owned))
 }

@@ -157,7 +157,7 @@ pub struct IikoConfig {
     /// use; dispatch and the other workers always keep the rest (and use all of it while the
     /// site is quiet).
     #[serde(default = "default_site_share")]
-    pub site_share_percent: u8,
+    pub site_share_percent: u32,
 }
 
 fn default_iiko_base_url() -> Url {
@@ -169,7 +169,7 @@ fn default_iiko_timeout() -> u64 {
 fn default_iiko_rps() -> NonZeroU32 {
     NonZeroU32::new(10).expect("non-zero")
 }
-fn default_site_share() -> u8 {
+fn default_site_share() -> u32 {
     50
 }
 
@@ -1519,7 +1519,7 @@ mod tests {
 
     #[test]
     fn retention_and_give_up_periods_must_be_positive_and_bounded() {
-        let config = load(EXAMPLE).unwrap();
+        let config = load(&with_token(EXAMPLE)).unwrap();
         assert_eq!(
             (
                 config.store.retention_days,
@@ -1547,7 +1547,7 @@ mod tests {
 
     #[test]
     fn the_edge_limits_are_checked_and_named() {
-        let config = load(EXAMPLE).unwrap();
+        let config = load(&with_token(EXAMPLE)).unwrap();
         assert_eq!(config.server.request_timeout(), Duration::from_secs(30));
         assert_eq!(config.server.max_concurrent_requests, 512);
         assert_eq!(config.server.ops_listen, None);

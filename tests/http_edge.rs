@@ -23,10 +23,11 @@ use iiko_bridge::{
     store::Store,
 };
 
-const TOKEN: &str = "edge-site-token-0123456789abcdef";
+const TOKEN: &str = bed::SITE_TOKEN;
 /// The headers of a site's order submission.
+/// (The token is `bed::SITE_TOKEN`; a const cannot join it with "Bearer ".)
 const SITE: [(&str, &str); 2] = [
-    ("Authorization", "Bearer edge-site-token-0123456789abcdef"),
+    ("Authorization", "Bearer site-token-for-the-tests-0123"),
     ("Content-Type", "application/json"),
 ];
 const HOOK_TOKEN: &str = "edge-iiko-webhook-token-0123456789";
@@ -80,12 +81,10 @@ impl Bed {
 }
 
 fn text(sim: &SimHandle, dir: &Path) -> String {
-    bed::config_text(sim, dir)
-        .replace("token = \"change-me\"", &format!("token = \"{TOKEN}\""))
-        .replace(
-            "# auth_token = \"...\"",
-            &format!("auth_token = \"{HOOK_TOKEN}\""),
-        )
+    bed::config_text(sim, dir).replace(
+        "# auth_token = \"...\"",
+        &format!("auth_token = \"{HOOK_TOKEN}\""),
+    )
 }
 
 /// Replaces a line of the example configuration, which must be there.

@@ -89,7 +89,7 @@ impl IikoClient {
     }
 
     /// Site-facing calls take at most `site_percent` of `requests_per_second`.
-    pub fn with_site_share(settings: IikoSettings, site_percent: u8) -> Result<Self, IikoError> {
+    pub fn with_site_share(settings: IikoSettings, site_percent: u32) -> Result<Self, IikoError> {
         let site = site_quota(settings.requests_per_second, site_percent);
         Self::build(settings, Some(RateLimiter::direct(site)))
     }
@@ -309,7 +309,7 @@ impl fmt::Debug for IikoClient {
 }
 
 /// `site_percent` of the rate, with a burst of its whole calls per second (at least one).
-fn site_quota(requests_per_second: NonZeroU32, site_percent: u8) -> Quota {
+fn site_quota(requests_per_second: NonZeroU32, site_percent: u32) -> Quota {
     let per_second =
         f64::from(requests_per_second.get()) * f64::from(site_percent.clamp(1, 100)) / 100.0;
     let burst = NonZeroU32::new(per_second.floor() as u32).unwrap_or(NonZeroU32::MIN);

@@ -278,6 +278,12 @@ pub struct DeliveryConfig {
     pub creation_wait_seconds: f64,
     /// Orders being sent to iiko at once, across branches.
     pub concurrency: u32,
+    /// After the last attempt ended unclear (iiko may have the order), how long the order is
+    /// read back before it goes to the operators anyway, with a warning to check iikoFront.
+    pub unclear_grace_seconds: f64,
+    /// The hard limit of one attempt (429 waits and token refreshes included); the lease is a
+    /// little longer. Unset: four iiko calls at their timeout plus the creation wait.
+    pub attempt_timeout_seconds: Option<f64>,
 }
 
 impl Default for DeliveryConfig {
@@ -287,6 +293,8 @@ impl Default for DeliveryConfig {
             max_attempts: 3,
             creation_wait_seconds: 75.0,
             concurrency: 16,
+            unclear_grace_seconds: 300.0,
+            attempt_timeout_seconds: None,
         }
     }
 }
@@ -661,6 +669,17 @@ impl Sources {
         }
         if !positive(config.delivery.creation_wait_seconds) {
             problems.push(self.problem("delivery.creation_wait_seconds", "must be positive"));
+        }
+        if !(0.0..=86_400.0).contains(&config.delivery.unclear_grace_seconds) {
+            problems.push(self.problem("delivery.unclear_grace_seconds", "must be 0 to 86400"));
+        }
+        if let Some(limit) = config.delivery.attempt_timeout_seconds {
+            if !(positive(limit) && limit <= 3_600.0) {
+                problems.push(self.problem(
+                    "delivery.attempt_timeout_seconds",
+                    "must be positive and at most 3600",
+                ));
+            }
         }
         for (key, value) in [
             (

@@ -92,7 +92,7 @@ impl Dispatcher {
         let results = futures::future::join_all(
             orders
                 .into_iter()
-                .map(|(order, guard)| self.dispatch(order, guard, now)),
+                .map(|(order, guard)| self.dispatch(order, guard)),
         )
         .await;
         for result in results {
@@ -124,8 +124,7 @@ impl Dispatcher {
             if free == 0 {
                 continue;
             }
-            let now = Utc::now();
-            let orders = match this.take(now, free).await {
+            let orders = match this.take(Utc::now(), free).await {
                 Ok(orders) => orders,
                 Err(error) => {
                     tracing::error!(%error, "dispatcher cannot read the store");
@@ -139,7 +138,7 @@ impl Dispatcher {
                     .expect("leased only free slots");
                 let this = this.clone();
                 in_flight.spawn(async move {
-                    log_unrecorded(this.dispatch(order, guard, now).await);
+                    log_unrecorded(this.dispatch(order, guard).await);
                     drop(slot);
                 });
             }
@@ -189,12 +188,7 @@ impl Dispatcher {
 
     /// One attempt of one leased order, cut off at the attempt limit, then its outcome
     /// written under the attempt's own lease id; alerts go out after that, outside the lease.
-    async fn dispatch(
-        &self,
-        order: StoredOrder,
-        _in_flight: InFlight,
-        step_now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    async fn dispatch(&self, order: StoredOrder, _in_flight: InFlight) -> Result<(), StoreError> {
         let started = Instant::now();
         let attempt = match tokio::time::timeout(self.attempt_limit, self.attempt(&order)).await {
             Ok(attempt) => attempt,
@@ -206,8 +200,7 @@ impl Dispatcher {
                 unclear: true,
             },
         };
-        // Tests step the clock ahead; the wall clock never goes back.
-        let now = step_now.max(Utc::now());
+        let now = Utc::now();
         let failure = match &attempt {
             Attempt::Transient { reason, .. } => Some(reason.clone()),
             Attempt::Created { .. } | Attempt::Rejected { .. } => None,

@@ -1460,7 +1460,8 @@ async fn iiko_creating_an_order_after_it_went_to_staff_alerts_the_operators_and_
         iiko(&bed.config),
         Arc::new(bed.config.clone()),
     );
-    let report = tracker.poll(Utc::now()).await.unwrap();
+    let step = tracker.try_step(Utc::now()).await.unwrap();
+    let report = step.poll.unwrap();
     assert_eq!(report.tally.late_creations, 1, "{report:?}");
     let order = bed.order("WEB-U4").await;
     assert_eq!(
@@ -1497,7 +1498,7 @@ async fn iiko_creating_an_order_after_it_went_to_staff_alerts_the_operators_and_
         "{view}"
     );
     // Told once.
-    let again = tracker.poll(later(3600)).await.unwrap();
+    let again = tracker.try_step(later(3600)).await.unwrap().poll.unwrap();
     assert_eq!(again.tally.late_creations, 0);
     assert_eq!(
         telegram

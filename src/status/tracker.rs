@@ -108,6 +108,8 @@ pub struct StatusTracker {
     next_poll: Mutex<Option<DateTime<Utc>>>,
     /// Told when iiko creates an order the operators already have.
     operators: OperatorChats,
+    /// After a failed alert, none is tried before this.
+    late_alerts_after: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl StatusTracker {
@@ -120,6 +122,7 @@ impl StatusTracker {
             menu: None,
             wake: Arc::new(Notify::new()),
             next_poll: Mutex::new(None),
+            late_alerts_after: Mutex::new(None),
         }
     }
 
@@ -144,15 +147,13 @@ impl StatusTracker {
         };
         let poll = if due {
             let report = self.poll(now).await?;
-            let interval = chrono::Duration::from_std(Duration::from_secs_f64(
-                self.config.status.poll_interval_seconds,
-            ))
-            .unwrap_or(chrono::Duration::MAX);
-            *self.next_poll.lock().unwrap_or_else(|p| p.into_inner()) = Some(now + interval);
+            *self.next_poll.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(now + self.poll_interval());
             Some(report)
         } else {
             None
         };
+        self.alert_late_creations(now).await?;
         Ok(TrackerStep { webhooks, poll })
     }
 
@@ -415,7 +416,6 @@ impl StatusTracker {
             .apply_read_back(&reports, &asked, map, now.timestamp_millis())
             .await?;
         log_outcomes(&reports, &outcomes, "by_id");
-        self.alert_late(&outcomes).await;
         Ok(Some((outcomes, newest)))
     }
 
@@ -467,26 +467,52 @@ impl StatusTracker {
                     .apply_read_back(&reports, &[], map, now.timestamp_millis())
                     .await?;
                 log_outcomes(&reports, &outcomes, "by_id");
-                self.alert_late(&outcomes).await;
                 applied.extend(outcomes);
             }
         }
         Ok(applied)
     }
 
-    /// Tells the operators about every order iiko created after it went to them.
-    async fn alert_late(&self, outcomes: &[Applied]) {
-        for outcome in outcomes {
-            if let Applied::LateCreation(late) = outcome {
-                let name = self
-                    .config
-                    .branches
-                    .iter()
-                    .find(|b| b.key == late.branch)
-                    .map_or(late.branch.as_str(), |b| b.name.as_str());
-                self.operators.send(&late_creation_text(late, name)).await;
-            }
+    /// Tells the operators about every order iiko created after it went to them, once each
+    /// (recorded in the store); when Telegram fails, again after a poll interval.
+    async fn alert_late_creations(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let waiting = {
+            let next = self
+                .late_alerts_after
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            next.is_some_and(|at| at > now)
+        };
+        if waiting {
+            return Ok(());
         }
+        for (id, late) in self.store.unalerted_late_creations().await? {
+            let name = self
+                .config
+                .branches
+                .iter()
+                .find(|b| b.key == late.branch)
+                .map_or(late.branch.as_str(), |b| b.name.as_str());
+            if !self.operators.send(&late_creation_text(&late, name)).await {
+                tracing::warn!(order = %late.site_id, "late creation alert not delivered; trying again later");
+                *self
+                    .late_alerts_after
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(now + self.poll_interval());
+                return Ok(());
+            }
+            self.store
+                .mark_late_alerted(id, now.timestamp_millis())
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn poll_interval(&self) -> chrono::Duration {
+        chrono::Duration::from_std(Duration::from_secs_f64(
+            self.config.status.poll_interval_seconds,
+        ))
+        .unwrap_or(chrono::Duration::MAX)
     }
 }
 

@@ -281,6 +281,45 @@ impl Store {
         Ok(())
     }
 
+    /// Orders iiko created after they went to the operators whose operators have not been
+    /// told yet, oldest first, with their row ids.
+    pub async fn unalerted_late_creations(&self) -> Result<Vec<(i64, LateCreation)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, branch, site_id, COALESCE(tracked_iiko_id, iiko_order_id) AS delivery_id,
+                 iiko_number, state
+             FROM orders WHERE late_created_at IS NOT NULL AND late_alerted_at IS NULL
+             ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let state: String = row.get("state");
+                let late = LateCreation {
+                    branch: row.get("branch"),
+                    site_id: row.get("site_id"),
+                    iiko_order_id: row.get("delivery_id"),
+                    number: row.get::<Option<i64>, _>("iiko_number").unwrap_or_default(),
+                    state: OrderState::parse(&state)
+                        .ok_or_else(|| StoreError::Corrupt(format!("order state {state:?}")))?,
+                };
+                Ok((row.get("id"), late))
+            })
+            .collect()
+    }
+
+    /// The operators were told that iiko created order `id` after it went to them.
+    pub async fn mark_late_alerted(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE orders SET late_alerted_at = ? WHERE id = ?")
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The oldest stored webhook calls: (inbox id, body).
     pub async fn webhook_calls(&self, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
         let rows = sqlx::query("SELECT id, body FROM iiko_webhook_inbox ORDER BY id LIMIT ?")
@@ -872,5 +911,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again, [Applied::Ignored]);
+        // The operators' alert waits in the store until it is delivered.
+        let waiting = store.unalerted_late_creations().await.unwrap();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!((waiting[0].0, waiting[0].1.number), (order.id, 7));
+        store.mark_late_alerted(order.id, 5_000).await.unwrap();
+        assert!(store.unalerted_late_creations().await.unwrap().is_empty());
     }
 }

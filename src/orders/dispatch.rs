@@ -1,6 +1,10 @@
 //! The dispatcher: takes stored orders to iiko `deliveries/create`, follows the asynchronous
 //! creation to its end, retries transient failures and hands the rest to the operators
 //! (state `fallback`, picked up by the fallback worker through `Store::orders_awaiting_fallback`).
+//! An order iiko may hold is never handed over on a guess: after an unclear last attempt it
+//! is only read back until iiko says it does not have it, or `delivery.unclear_grace_seconds`
+//! runs out (then staff are told to check iikoFront first). Each attempt has its own lease id
+//! and a hard time limit shorter than the lease, and no order has two attempts in flight here.
 use std::{
     collections::HashSet,
     sync::{Arc, Mutex},
@@ -316,7 +320,10 @@ fn attempt_end(
         Attempt::Transient { reason, unclear } => (reason, unclear),
     };
     let at = |pause: Duration| {
-        (now + chrono::Duration::from_std(pause).unwrap_or(chrono::Duration::MAX))
+        chrono::Duration::from_std(pause)
+            .ok()
+            .and_then(|pause| now.checked_add_signed(pause))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
             .timestamp_millis()
     };
     let retry_interval = Duration::from_secs_f64(delivery.retry_interval_seconds);

@@ -105,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
     let leased = store
-        .lease_due_orders("bench", 0, i64::MAX, ORDERS as i64)
+        .lease_due_orders("bench", 0, i64::MAX, ORDERS as i64, &[])
         .await?;
     for order in &leased {
         let end = AttemptEnd::Created {
@@ -113,7 +113,13 @@ async fn main() -> anyhow::Result<()> {
             status: None,
         };
         store
-            .finish_attempt(order.id, "bench", &end, Some("Success"), 0)
+            .finish_attempt(
+                order.id,
+                order.lease_owner.as_deref().unwrap_or_default(),
+                &end,
+                Some("Success"),
+                0,
+            )
             .await?;
     }
     eprintln!("set up in {:.1} s", started.elapsed().as_secs_f64());

@@ -333,6 +333,12 @@ pub struct DeliveryConfig {
     pub creation_wait_seconds: f64,
     /// Orders being sent to iiko at once, across branches.
     pub concurrency: u32,
+    /// After the last attempt ended unclear (iiko may have the order), how long the order is
+    /// read back before it goes to the operators anyway, with a warning to check iikoFront.
+    pub unclear_grace_seconds: f64,
+    /// The hard limit of one attempt (429 waits and token refreshes included); the lease is a
+    /// little longer. Unset: four iiko calls at their timeout plus the creation wait.
+    pub attempt_timeout_seconds: Option<f64>,
 }
 
 impl Default for DeliveryConfig {
@@ -342,6 +348,8 @@ impl Default for DeliveryConfig {
             max_attempts: 3,
             creation_wait_seconds: 75.0,
             concurrency: 16,
+            unclear_grace_seconds: 300.0,
+            attempt_timeout_seconds: None,
         }
     }
 }
@@ -1070,6 +1078,11 @@ pub fn limits(config: &Config) -> Vec<Limit> {
             Range::Between(1.0, 1024.0),
         ),
         limit(
+            "delivery.unclear_grace_seconds",
+            config.delivery.unclear_grace_seconds,
+            Range::Between(0.0, DAY_SECONDS),
+        ),
+        limit(
             "status.poll_interval_seconds",
             config.status.poll_interval_seconds,
             Range::Positive(DAY_SECONDS),
@@ -1148,6 +1161,13 @@ pub fn limits(config: &Config) -> Vec<Limit> {
                 )
             }),
     );
+    if let Some(timeout) = config.delivery.attempt_timeout_seconds {
+        limits.push(limit(
+            "delivery.attempt_timeout_seconds",
+            timeout,
+            Range::Positive(3_600.0),
+        ));
+    }
     limits
 }
 

@@ -23,7 +23,7 @@ use iiko_bridge::{
     notify::{Handover, Templates},
     orders::{Dispatcher, StepOutcome, service},
     sim::{SimConfig, SimHandle, Simulator, demo_ids, smtp::SmtpSink, telegram::FakeTelegram},
-    status::TerminalWatch,
+    status::{self, StatusTracker, TerminalWatch},
     store::{OrderState, Store, StoredOrder},
 };
 
@@ -906,6 +906,7 @@ async fn an_order_leased_by_a_crashed_worker_is_read_back_after_the_lease_and_co
             now.timestamp_millis(),
             (now + chrono::Duration::seconds(30)).timestamp_millis(),
             8,
+            &[],
         )
         .await
         .unwrap();
@@ -1282,5 +1283,443 @@ async fn operators_hear_once_that_a_terminal_group_is_offline_and_once_that_it_i
         alerts[1].text.contains("снова на связи"),
         "{}",
         alerts[1].text
+    );
+}
+
+// ---- Unclear outcomes, leases and operator retries ----------------------------------------------
+
+/// The config text with e-mail to `smtp`, and the fallback (chat 777) and operator alerts
+/// (chat 555) through `telegram`.
+fn with_channels(text: String, smtp: &SmtpSink, telegram: &FakeTelegram) -> String {
+    text.replace(
+        "# smtp_url = \"smtp://127.0.0.1:2525\"\n# from = \"iiko-bridge <bridge@example.ru>\"",
+        &format!(
+            "smtp_url = \"{}\"\nfrom = \"iiko-bridge <bridge@example.ru>\"",
+            smtp.url()
+        ),
+    )
+    .replace(
+        "operator_chats = []",
+        &format!(
+            "operator_chats = [555]\nbot_token = \"{}\"\napi_url = \"{}\"",
+            telegram.token(),
+            telegram.api_url()
+        ),
+    )
+    .replace("telegram_chats = []", "telegram_chats = [777]")
+}
+
+/// Adds `line` to the `[delivery]` section.
+fn delivery_setting(text: String, line: &str) -> String {
+    text.replace("[delivery]\n", &format!("[delivery]\n{line}\n"))
+}
+
+#[tokio::test]
+async fn a_last_create_iiko_stored_behind_a_timeout_is_read_back_and_never_handed_to_staff() {
+    let smtp = SmtpSink::start().await.unwrap();
+    let telegram = FakeTelegram::start().await.unwrap();
+    let bed = Bed::new(|text| with_channels(text, &smtp, &telegram)).await;
+    // Two plain failures, then iiko stores the order but the answer never comes (the 1 s
+    // Timeout runs out): the last allowed attempt ends unclear.
+    bed.faults(json!({"rules": [
+        {"path": CREATE, "status": 500, "times": 2},
+        {"path": CREATE, "latency_ms": 1500, "handled": true, "times": 1},
+    ]}))
+    .await;
+    let base = bed.serve(bed.config.clone()).await;
+    let response = post(&base, "/api/v1/orders", &bed.body("WEB-U1").to_string())
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+
+    let order = bed.wait_for("WEB-U1", OrderState::Created).await;
+    let creates = bed.requests(CREATE).await;
+    let statuses: Vec<&Value> = creates.iter().map(|r| &r["status"]).collect();
+    assert_eq!(
+        statuses,
+        [500, 500, 408],
+        "three attempts, the last one unclear"
+    );
+    assert!(
+        creates
+            .iter()
+            .all(|r| r["body"]["order"]["id"] == order.iiko_order_id.as_str()),
+        "one iiko id, so iiko can hold the order once"
+    );
+    let info = iiko(&bed.config)
+        .deliveries_by_id(&DeliveriesByIdRequest {
+            organization_id: demo_ids::ORG_LENINA,
+            order_ids: Some(vec![order.iiko_order_id.parse().unwrap()]),
+            ..DeliveriesByIdRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(info.orders.len(), 1);
+    assert_eq!(
+        order.iiko_number,
+        info.orders[0].order.as_ref().map(|o| o.number)
+    );
+    let history = bed.store.order_history(order.id).await.unwrap();
+    assert!(
+        history
+            .iter()
+            .all(|h| h.state.as_deref() != Some("fallback")),
+        "{history:?}"
+    );
+    let events = bed.store.site_events_of("lenina", "WEB-U1").await.unwrap();
+    assert!(
+        events.iter().all(|e| e["type"] != "order.fallback"),
+        "{events:?}"
+    );
+    assert!(smtp.mails().is_empty(), "staff got no e-mail");
+    assert!(
+        telegram.messages().is_empty(),
+        "staff got no Telegram message"
+    );
+}
+
+#[tokio::test]
+async fn a_last_create_iiko_does_not_have_goes_to_staff_once_iiko_says_so() {
+    let bed = Bed::new(|text| text).await;
+    bed.submit(&bed.body("WEB-U2")).await;
+    bed.faults(json!({"rules": [{"path": CREATE, "status": 500}]}))
+        .await;
+    let dispatcher = bed.dispatcher();
+    for step in 0..3 {
+        dispatcher.try_step(later(step)).await.unwrap();
+    }
+    let order = bed.order("WEB-U2").await;
+    assert_eq!(order.state, OrderState::Fallback);
+    let reason = order.fallback_reason.unwrap();
+    assert!(
+        reason.contains("после 3 попыток") && reason.contains("заказа у него нет"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("iikoFront"),
+        "iiko said it has none: {reason}"
+    );
+    let operations: Vec<String> = bed
+        .store
+        .order_calls(order.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.operation)
+        .collect();
+    assert_eq!(
+        operations[operations.len() - 2..],
+        ["create", "by_id"],
+        "the last create was read back before the hand-over"
+    );
+}
+
+#[tokio::test]
+async fn a_last_create_that_stays_unclear_reaches_staff_after_the_grace_with_a_warning() {
+    let smtp = SmtpSink::start().await.unwrap();
+    let telegram = FakeTelegram::start().await.unwrap();
+    let bed = Bed::new(|text| {
+        delivery_setting(
+            with_channels(text, &smtp, &telegram),
+            "unclear_grace_seconds = 1",
+        )
+    })
+    .await;
+    // iiko neither answers the create nor the read-backs.
+    bed.faults(json!({"rules": [
+        {"path": CREATE, "status": 500},
+        {"path": BY_ID, "status": 500},
+    ]}))
+    .await;
+    let base = bed.serve(bed.config.clone()).await;
+    let response = post(&base, "/api/v1/orders", &bed.body("WEB-U3").to_string())
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+
+    let order = bed.wait_for("WEB-U3", OrderState::Fallback).await;
+    let reason = order.fallback_reason.unwrap();
+    assert!(reason.contains("сначала проверьте iikoFront"), "{reason}");
+    let history = bed.store.order_history(order.id).await.unwrap();
+    assert!(
+        history.iter().any(|h| h
+            .note
+            .as_deref()
+            .is_some_and(|n| n.starts_with("исход неясен"))),
+        "it was read back before the hand-over: {history:?}"
+    );
+    for _ in 0..200 {
+        if !smtp.mails().is_empty() && !telegram.messages().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mail = smtp.mails()[0].text().unwrap();
+    assert!(mail.contains("сначала проверьте iikoFront"), "{mail}");
+    let staff: Vec<_> = telegram
+        .messages()
+        .into_iter()
+        .filter(|m| m.chat_id == 777)
+        .collect();
+    assert!(
+        staff[0].text.contains("сначала проверьте iikoFront"),
+        "{}",
+        staff[0].text
+    );
+}
+
+#[tokio::test]
+async fn iiko_creating_an_order_after_it_went_to_staff_alerts_the_operators_and_the_view_shows_it()
+{
+    let telegram = FakeTelegram::start().await.unwrap();
+    let bed = Bed::new(|text| {
+        let text = text.replace(
+            "operator_chats = []",
+            &format!(
+                "operator_chats = [555]\nbot_token = \"{}\"\napi_url = \"{}\"",
+                telegram.token(),
+                telegram.api_url()
+            ),
+        );
+        let text = delivery_setting(text, "unclear_grace_seconds = 0");
+        text.replace("max_attempts = 3", "max_attempts = 1")
+    })
+    .await;
+    bed.submit(&bed.body("WEB-U4")).await;
+    // iiko stores the order but the answer is lost, and the read-back fails too: with no
+    // grace, it goes to the operators warned that iiko may have it.
+    bed.faults(json!({"rules": [
+        {"path": CREATE, "latency_ms": 1500, "handled": true, "times": 1},
+        {"path": BY_ID, "status": 500, "times": 1},
+    ]}))
+    .await;
+    bed.dispatcher().try_step(Utc::now()).await.unwrap();
+    let order = bed.order("WEB-U4").await;
+    assert_eq!(order.state, OrderState::Fallback);
+    assert!(order.fallback_reason.unwrap().contains("iikoFront"));
+
+    let tracker = StatusTracker::new(
+        bed.store.clone(),
+        iiko(&bed.config),
+        Arc::new(bed.config.clone()),
+    );
+    let step = tracker.try_step(Utc::now()).await.unwrap();
+    let report = step.poll.unwrap();
+    assert_eq!(report.tally.late_creations, 1, "{report:?}");
+    let order = bed.order("WEB-U4").await;
+    assert_eq!(
+        order.state,
+        OrderState::Fallback,
+        "still the operators' order"
+    );
+    let number = order.iiko_number.expect("iiko's number is kept");
+    let alerts: Vec<_> = telegram
+        .messages()
+        .into_iter()
+        .filter(|m| m.chat_id == 555)
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].text.contains("WEB-U4")
+            && alerts[0].text.contains(&number.to_string())
+            && alerts[0].text.contains(&order.iiko_order_id),
+        "{}",
+        alerts[0].text
+    );
+    let view = status::order_view(&bed.store, "lenina", "WEB-U4")
+        .await
+        .unwrap();
+    assert!(
+        view["iiko"]["created_after_handover_at"].is_string(),
+        "{view}"
+    );
+    assert_eq!(view["iiko"]["number"], number);
+    assert!(
+        view["history"].as_array().unwrap().iter().any(|h| h["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("всё же создал"))),
+        "{view}"
+    );
+    // Told once.
+    let again = tracker.try_step(later(3600)).await.unwrap().poll.unwrap();
+    assert_eq!(again.tally.late_creations, 0);
+    assert_eq!(
+        telegram
+            .messages()
+            .iter()
+            .filter(|m| m.chat_id == 555)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_order_in_flight_is_never_leased_again_by_its_own_dispatcher() {
+    let bed = Bed::new(|text| text).await;
+    bed.submit(&bed.body("WEB-L1")).await;
+    // The create takes 800 ms (within the 1 s Timeout): the attempt is in flight meanwhile.
+    bed.faults(json!({"rules": [{"path": CREATE, "latency_ms": 800, "times": 1}]}))
+        .await;
+    let dispatcher = bed.dispatcher();
+    let second = async {
+        for _ in 0..200 {
+            if bed.order("WEB-L1").await.lease_owner.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Long after the first lease would have run out.
+        dispatcher.try_step(later(3600)).await.unwrap()
+    };
+    let (first, second) = tokio::join!(dispatcher.try_step(Utc::now()), second);
+    assert_eq!(first.unwrap(), StepOutcome::Dispatched(1));
+    assert_eq!(
+        second,
+        StepOutcome::Idle,
+        "no second attempt of an order in flight"
+    );
+    let order = bed.order("WEB-L1").await;
+    assert_eq!((order.state, order.attempts), (OrderState::Created, 1));
+    assert_eq!(bed.requests(CREATE).await.len(), 1);
+    let calls = bed.store.order_calls(order.id).await.unwrap();
+    assert_eq!(
+        calls[0].operation, "create",
+        "no other attempt read the order back first: {calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_attempt_is_cut_off_at_its_limit_and_the_order_retried() {
+    let bed = Bed::new(|text| delivery_setting(text, "attempt_timeout_seconds = 0.5")).await;
+    bed.submit(&bed.body("WEB-L2")).await;
+    // iiko asks the bridge to wait 5 s: far beyond the attempt's limit.
+    bed.faults(json!({"rules": [{"path": CREATE, "status": 429, "retry_after": 5, "times": 1}]}))
+        .await;
+    let dispatcher = bed.dispatcher();
+    dispatcher.try_step(Utc::now()).await.unwrap();
+    let order = bed.order("WEB-L2").await;
+    assert_eq!(order.state, OrderState::Retrying);
+    assert_eq!(order.lease_owner, None, "the lease is released");
+    assert!(
+        order
+            .error_message
+            .as_deref()
+            .unwrap()
+            .contains("не уложилась"),
+        "{order:?}"
+    );
+    dispatcher.try_step(later(1)).await.unwrap();
+    assert_eq!(bed.order("WEB-L2").await.state, OrderState::Created);
+}
+
+#[tokio::test]
+async fn a_retry_after_iiko_refused_the_order_goes_out_under_fresh_ids_and_is_created() {
+    let bed = Bed::new(|text| text).await;
+    bed.submit(&bed.body("WEB-R1")).await;
+    bed.faults(
+        json!({"reject_orders": {"code": "ProductNotFound", "message": "Product not found"}}),
+    )
+    .await;
+    let dispatcher = bed.dispatcher();
+    dispatcher.try_step(Utc::now()).await.unwrap();
+    let refused = bed.order("WEB-R1").await;
+    assert_eq!(refused.state, OrderState::Fallback);
+    assert_eq!(refused.error_code.as_deref(), Some("ProductNotFound"));
+
+    // The cause is fixed; the operator retries.
+    bed.faults(json!({})).await;
+    let retried = bed.cli(&["orders", "retry", "WEB-R1"]).await;
+    assert!(retried.status.success(), "{}", text(&retried.stderr));
+    let queued = bed.order("WEB-R1").await;
+    assert_eq!(queued.state, OrderState::Queued);
+    assert_ne!(
+        queued.iiko_order_id, refused.iiko_order_id,
+        "iiko never creates a closed id"
+    );
+    dispatcher.try_step(later(1)).await.unwrap();
+    let created = bed.order("WEB-R1").await;
+    assert_eq!(created.state, OrderState::Created);
+    assert_eq!(created.iiko_order_id, queued.iiko_order_id);
+    let kinds: Vec<Value> = bed
+        .store
+        .site_events_of("lenina", "WEB-R1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e["type"].clone())
+        .collect();
+    assert_eq!(kinds, [json!("order.fallback"), json!("order.created")]);
+}
+
+#[tokio::test]
+async fn a_retry_of_an_unmappable_order_maps_it_from_the_current_menu() {
+    let bed = Bed::new(|text| text).await;
+    let body = bed.body("WEB-R2");
+    let article = body["items"][0]["article"].as_str().unwrap().to_owned();
+    let product = bed
+        .catalog
+        .products
+        .iter()
+        .find(|p| p.article == article)
+        .unwrap()
+        .iiko_id;
+    let stop = |items: Value| {
+        let url = bed.sim.url("sim/stop_lists");
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .json(&json!({"terminalGroupId": demo_ids::TG_LENINA, "items": items}))
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success());
+        }
+    };
+    let sync = || async {
+        iiko_bridge::menu::MenuSyncer::new(
+            iiko(&bed.config),
+            bed.store.clone(),
+            bed.config.menu.export_dir.clone(),
+            iiko_bridge::notify::OperatorChats::new(None, Vec::new()),
+        )
+        .sync(
+            &bed.config.branches[0],
+            iiko_bridge::menu::SyncKind::StopList,
+            iiko_bridge::menu::SyncOptions::default(),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    };
+    stop(json!([{"productId": product, "balance": 0}])).await;
+    sync().await;
+    bed.submit(&body).await;
+    let unmapped = bed.order("WEB-R2").await;
+    assert_eq!(unmapped.state, OrderState::Fallback);
+    assert!(unmapped.request.is_none());
+    let refused = bed.cli(&["orders", "retry", "WEB-R2"]).await;
+    assert_eq!(refused.status.code(), Some(2), "still on the stop list");
+
+    // Back on the menu: the retry maps it anew.
+    stop(json!([])).await;
+    sync().await;
+    let retried = bed.cli(&["orders", "retry", "WEB-R2"]).await;
+    assert!(retried.status.success(), "{}", text(&retried.stderr));
+    bed.dispatcher().try_step(later(1)).await.unwrap();
+    let created = bed.order("WEB-R2").await;
+    assert_eq!(created.state, OrderState::Created);
+    let creates = bed.requests(CREATE).await;
+    assert_eq!(creates.len(), 1);
+    assert_eq!(
+        creates[0]["body"]["order"]["id"],
+        created.iiko_order_id.as_str()
+    );
+    assert_eq!(
+        creates[0]["body"]["order"]["items"][0]["productId"],
+        json!(product)
     );
 }

@@ -397,6 +397,71 @@ async fn duplicated_out_of_order_unknown_and_malformed_webhook_events_are_harmle
 }
 
 #[tokio::test]
+async fn a_webhook_saying_success_for_an_order_being_sent_is_believed_only_once_iiko_confirms_it() {
+    let bed = Bed::new().await;
+    let known = bed.created("WEB-K").await;
+    let success = bed.order_info(&known.iiko_order_id).await;
+    // Two orders a dispatcher is sending right now (leased, create possibly sent).
+    bed.submit(&bed.body("WEB-S1")).await;
+    bed.submit(&bed.body("WEB-S2")).await;
+    let now = Utc::now();
+    let leased = bed
+        .store
+        .lease_due_orders(
+            "worker",
+            now.timestamp_millis(),
+            (now + chrono::Duration::seconds(60)).timestamp_millis(),
+            8,
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 2);
+    let (absent, sent) = (bed.order("WEB-S1").await, bed.order("WEB-S2").await);
+    // iiko really has WEB-S2: its create got through.
+    let request: Value = serde_json::from_str(sent.request.as_deref().unwrap()).unwrap();
+    let token = iiko(&bed.config).access_token().await.unwrap();
+    let created = reqwest::Client::new()
+        .post(bed.sim.url("api/1/deliveries/create"))
+        .bearer_auth(token.expose_secret())
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let real = bed.order_info(&sent.iiko_order_id).await;
+    assert_eq!(real["creationStatus"], "Success");
+    // A webhook says "Success" for both; iiko has never heard of WEB-S1.
+    let mut forged = success.clone();
+    forged["id"] = json!(absent.iiko_order_id);
+    let calls = [webhook_call(&forged), webhook_call(&real)];
+    let calls: Vec<&str> = calls.iter().map(String::as_str).collect();
+    bed.store.push_webhook_calls(&calls, 0).await.unwrap();
+
+    let report = bed.tracker().process_webhooks().await.unwrap();
+    assert_eq!(report.tally.unconfirmed, 2, "{report:?}");
+    assert_eq!(report.tally.creations_ended, 1, "{report:?}");
+    assert_eq!(bed.order("WEB-S1").await.state, OrderState::Sending);
+    assert_eq!(bed.order("WEB-S2").await.state, OrderState::Created);
+    let asked: Vec<Value> = bed
+        .requests(BY_ID)
+        .await
+        .into_iter()
+        .flat_map(|r| {
+            r["body"]["orderIds"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(
+        asked.contains(&json!(absent.iiko_order_id)) && asked.contains(&json!(sent.iiko_order_id)),
+        "both were read back by id: {asked:?}"
+    );
+}
+
+#[tokio::test]
 async fn webhooks_and_polling_together_give_each_status_exactly_once() {
     let bed = Bed::new().await;
     let base = bed.serve().await;

@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 use super::{Failure, menu::open_store};
 use crate::{
     config::Config,
+    menu::CatalogCache,
+    orders::retry_order,
     store::{ActionError, FallbackDelivery, OrderState, Store, StoredOrder},
 };
 
@@ -117,13 +119,18 @@ pub async fn show(config: &Config, id: &str, branch: Option<&str>) -> Result<(),
 
 pub async fn retry(config: &Config, id: &str, branch: Option<&str>) -> Result<(), Failure> {
     let store = open_store(config).await?;
-    let order = find(&store, id, branch).await?;
-    let order = store
-        .requeue_order(order.id, Utc::now().timestamp_millis())
+    let before = find(&store, id, branch).await?;
+    let catalogs = CatalogCache::new(store.clone());
+    let order = retry_order(&store, &catalogs, config, before.id, Utc::now())
         .await
         .map_err(action_failure)?;
+    let renewed = if order.iiko_order_id == before.iiko_order_id {
+        ""
+    } else {
+        " (new)"
+    };
     println!(
-        "order {} of branch {}: queued for iiko again (iiko order id {})",
+        "order {} of branch {}: queued for iiko again (iiko order id {}{renewed})",
         order.site_id, order.branch, order.iiko_order_id
     );
     Ok(())

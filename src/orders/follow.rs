@@ -37,7 +37,9 @@ pub enum Attempt {
         code: Option<String>,
     },
     /// It may work later (network, 5xx, 408, offline terminal, creation still running).
-    Transient { reason: String },
+    /// `unclear` when the order may have reached iiko and be cooked: before handing it to the
+    /// operators the bridge must hear from iiko that it does not have it.
+    Transient { reason: String, unclear: bool },
 }
 
 /// The iiko operations the ledger names.
@@ -81,17 +83,31 @@ impl Courier {
         }
     }
 
-    pub async fn attempt(&self, order: &StoredOrder, request: &str) -> Attempt {
-        let mut request: Value = match serde_json::from_str(request) {
-            Ok(request) => request,
-            Err(e) => return rejected(format!("сохранённый запрос не читается: {e}"), None),
+    /// Reads the order back once (no create): what iiko says settles an unclear outcome.
+    /// An order iiko does not have ends `Transient` but clear.
+    pub async fn confirm(&self, order: &StoredOrder, request: &str) -> Attempt {
+        let (request, organization_id, iiko_order_id) = match parsed(order, request) {
+            Ok(parsed) => parsed,
+            Err(attempt) => return attempt,
         };
-        let ids = (
-            request["organizationId"].as_str().map(Uuid::parse_str),
-            Uuid::parse_str(&order.iiko_order_id),
-        );
-        let (Some(Ok(organization_id)), Ok(mut iiko_order_id)) = ids else {
-            return rejected("в сохранённом запросе нет идентификаторов".into(), None);
+        let target = Target {
+            row: order.id,
+            organization_id,
+            iiko_order_id,
+            request: &request,
+        };
+        match self.read_back(&target).await {
+            // A creation still running stays unclear; the next read comes after a pause.
+            Ok(Some(info)) => self.follow_order(&target, info, Instant::now()).await,
+            Ok(None) => clear("iiko подтвердил, что заказа у него нет".into()),
+            Err(error) => transient(format!("не удалось проверить заказ в iiko: {error}")),
+        }
+    }
+
+    pub async fn attempt(&self, order: &StoredOrder, request: &str) -> Attempt {
+        let (mut request, organization_id, mut iiko_order_id) = match parsed(order, request) {
+            Ok(parsed) => parsed,
+            Err(attempt) => return attempt,
         };
         let deadline = Instant::now() + self.creation_wait;
         // An earlier create may have reached iiko (timeout, 5xx, 408, or a crash mid-call; the
@@ -155,6 +171,8 @@ impl Courier {
                 let code = error.code().map(str::to_owned);
                 rejected(error.to_string(), code)
             }
+            // iiko turned the call away before looking at it.
+            Err(error @ IikoError::RateLimited { .. }) => clear(error.to_string()),
             Err(error) => transient(error.to_string()),
         }
     }
@@ -191,7 +209,8 @@ impl Courier {
             Ok(false) => Err(transient(
                 "заказ уже отправляет другой обработчик под новым id".into(),
             )),
-            Err(error) => Err(transient(format!("хранилище недоступно: {error}"))),
+            // The old id is closed and the new one was never sent: nothing can be cooked.
+            Err(error) => Err(clear(format!("хранилище недоступно: {error}"))),
         }
     }
 
@@ -358,11 +377,11 @@ pub(crate) async fn logged_call<T>(
 }
 
 /// `creationStatus: Error`. An offline terminal ("Creation timeout expired") may come back;
-/// anything else is iiko refusing the order itself.
+/// anything else is iiko refusing the order itself. Either way iiko holds nothing to cook.
 fn creation_error(info: &OrderInfo) -> Attempt {
     let (code, reason) = (error_code(info), failure_reason(info));
     if retryable_failure(info) {
-        transient(reason)
+        clear(reason)
     } else {
         rejected(reason, Some(code))
     }
@@ -401,7 +420,7 @@ fn failure_reason(info: &OrderInfo) -> String {
 
 /// The stored request with a new `order.id` and new `positionId`s, and those ids in
 /// [`OrderIds`] order (each line, then its modifiers).
-fn with_fresh_ids(request: &Value) -> (OrderIds, Value) {
+pub(crate) fn with_fresh_ids(request: &Value) -> (OrderIds, Value) {
     let mut request = request.clone();
     let order_id = Uuid::new_v4();
     request["order"]["id"] = json!(order_id);
@@ -433,8 +452,37 @@ async fn sleep_and_grow(pause: Duration) -> Duration {
     (pause * 3 / 2).min(MAX_POLL)
 }
 
+/// The stored request and the ids an attempt needs, or the attempt's end when they are broken.
+fn parsed(order: &StoredOrder, request: &str) -> Result<(Value, Uuid, Uuid), Attempt> {
+    let request: Value = serde_json::from_str(request)
+        .map_err(|e| rejected(format!("сохранённый запрос не читается: {e}"), None))?;
+    let ids = (
+        request["organizationId"].as_str().map(Uuid::parse_str),
+        Uuid::parse_str(&order.iiko_order_id),
+    );
+    let (Some(Ok(organization_id)), Ok(iiko_order_id)) = ids else {
+        return Err(rejected(
+            "в сохранённом запросе нет идентификаторов".into(),
+            None,
+        ));
+    };
+    Ok((request, organization_id, iiko_order_id))
+}
+
+/// A transient end after which iiko may hold the order.
 fn transient(reason: String) -> Attempt {
-    Attempt::Transient { reason }
+    Attempt::Transient {
+        reason,
+        unclear: true,
+    }
+}
+
+/// A transient end after which iiko surely holds nothing to cook.
+fn clear(reason: String) -> Attempt {
+    Attempt::Transient {
+        reason,
+        unclear: false,
+    }
 }
 
 fn rejected(reason: String, code: Option<String>) -> Attempt {

@@ -30,6 +30,7 @@ mod intake;
 mod lines;
 mod mapping;
 mod reader;
+mod retry;
 pub mod service;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -44,3 +45,4 @@ pub use hash::content_hash;
 pub use ids::OrderIds;
 pub use intake::{IntakeError, parse_cart, parse_order, parse_order_at};
 pub use mapping::{MappingProblem, TRANSPORT_TO_FRONT_TIMEOUT_SECONDS, map_order};
+pub use retry::retry_order;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 ///
 /// ```json
 /// {"rules": [{"path": "/api/1/deliveries/create", "status": 500, "rate": 1.0, "times": 2,
-///             "retry_after": 1, "latency_ms": 0}],
+///             "retry_after": 1, "latency_ms": 0, "handled": false}],
 ///  "expire_tokens": true, "offline_terminal_groups": ["<uuid>"],
 ///  "reject_orders": {"code": "ProductNotFound", "message": "..."}}
 /// ```
@@ -55,6 +55,10 @@ pub struct FaultRule {
     pub retry_after: Option<u64>,
     #[serde(default)]
     pub latency_ms: u64,
+    /// The request is handled as usual first (a `deliveries/create` stores the order) and only
+    /// its answer is replaced by the fault: iiko got it, but the caller sees a 5xx or a timeout.
+    #[serde(default)]
+    pub handled: bool,
 }
 
 fn always() -> f64 {
@@ -67,6 +71,8 @@ pub struct Injection {
     pub latency_ms: u64,
     pub status: Option<u16>,
     pub retry_after: Option<u64>,
+    /// Run the handler before answering with the fault (see [`FaultRule::handled`]).
+    pub handled: bool,
 }
 
 impl FaultRule {
@@ -88,6 +94,7 @@ pub fn inject(rules: &mut Vec<FaultRule>, path: &str, rng: &mut StdRng) -> Optio
         latency_ms: rule.latency_ms,
         status: rule.status,
         retry_after: rule.retry_after,
+        handled: rule.handled,
     };
     if let Some(times) = rule.times.as_mut() {
         *times = times.saturating_sub(1);

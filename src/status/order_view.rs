@@ -67,6 +67,10 @@ async fn view(store: &Store, order: &StoredOrder) -> Result<Value, ViewError> {
     if order.error_code.is_some() || order.error_message.is_some() {
         iiko["error"] = json!({ "code": order.error_code, "message": order.error_message });
     }
+    // iiko created it after it went to the operators: it may be cooked twice.
+    if let Some(at) = order.late_created_at {
+        iiko["created_after_handover_at"] = json!(timestamp(at));
+    }
     let history: Vec<Value> = history
         .iter()
         .map(|entry| {

@@ -19,7 +19,8 @@ use crate::iiko::{
     types::webhooks::{WebhookEvent, WebhookEventInfo, WebhookEventType},
 };
 use crate::menu::{MenuTrigger, SyncKind};
-use crate::store::{Applied, DeliveryReport, StatusMapper, Store, StoreError};
+use crate::notify::{OperatorChats, html};
+use crate::store::{Applied, DeliveryReport, LateCreation, StatusMapper, Store, StoreError};
 use futures::StreamExt;
 
 /// iiko's limit of ids per `deliveries/by_id` call.
@@ -41,6 +42,10 @@ pub struct Tally {
     pub unknown: usize,
     pub moved: usize,
     pub creations_ended: usize,
+    /// Creation ends asked back by id before being believed.
+    pub unconfirmed: usize,
+    /// Orders iiko created after they went to the operators (operators alerted).
+    pub late_creations: usize,
     pub ignored: usize,
 }
 
@@ -54,6 +59,8 @@ impl Tally {
                 Applied::Unknown => self.unknown += 1,
                 Applied::Moved => self.moved += 1,
                 Applied::CreationEnded(_) => self.creations_ended += 1,
+                Applied::Unconfirmed => self.unconfirmed += 1,
+                Applied::LateCreation(_) => self.late_creations += 1,
                 Applied::Ignored => self.ignored += 1,
             }
         }
@@ -99,17 +106,23 @@ pub struct StatusTracker {
     menu: Option<MenuTrigger>,
     wake: Arc<Notify>,
     next_poll: Mutex<Option<DateTime<Utc>>>,
+    /// Told when iiko creates an order the operators already have.
+    operators: OperatorChats,
+    /// After a failed alert, none is tried before this.
+    late_alerts_after: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl StatusTracker {
     pub fn new(store: Store, iiko: IikoClient, config: Arc<Config>) -> Self {
         Self {
+            operators: OperatorChats::from_config(&config.telegram),
             store,
             iiko,
             config,
             menu: None,
             wake: Arc::new(Notify::new()),
             next_poll: Mutex::new(None),
+            late_alerts_after: Mutex::new(None),
         }
     }
 
@@ -134,15 +147,13 @@ impl StatusTracker {
         };
         let poll = if due {
             let report = self.poll(now).await?;
-            let interval = chrono::Duration::from_std(Duration::from_secs_f64(
-                self.config.status.poll_interval_seconds,
-            ))
-            .unwrap_or(chrono::Duration::MAX);
-            *self.next_poll.lock().unwrap_or_else(|p| p.into_inner()) = Some(now + interval);
+            *self.next_poll.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(now + self.poll_interval());
             Some(report)
         } else {
             None
         };
+        self.alert_late_creations(now).await?;
         Ok(TrackerStep { webhooks, poll })
     }
 
@@ -202,12 +213,15 @@ impl StatusTracker {
                     }
                 }
             }
+            let now = Utc::now();
             let outcomes = self
                 .store
-                .apply_delivery_reports(&deliveries, &[], &map, Utc::now().timestamp_millis())
+                .apply_delivery_reports(&deliveries, &[], &map, now.timestamp_millis())
                 .await?;
             log_outcomes(&deliveries, &outcomes, "webhook");
             report.tally.add(&outcomes);
+            let confirmed = self.confirm(&deliveries, &outcomes, &map, now).await?;
+            report.tally.add(&confirmed);
             if let Some(menu) = &self.menu {
                 for (branch, kind) in &syncs {
                     menu.request(branch, *kind);
@@ -303,6 +317,8 @@ impl StatusTracker {
                         .await?;
                     log_outcomes(&reports, &outcomes, "by_revision");
                     report.tally.add(&outcomes);
+                    let confirmed = self.confirm(&reports, &outcomes, &map, now).await?;
+                    report.tally.add(&confirmed);
                     self.store
                         .save_status_cursor(
                             &key,
@@ -397,11 +413,123 @@ impl StatusTracker {
         let asked: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
         let outcomes = self
             .store
-            .apply_delivery_reports(&reports, &asked, map, now.timestamp_millis())
+            .apply_read_back(&reports, &asked, map, now.timestamp_millis())
             .await?;
         log_outcomes(&reports, &outcomes, "by_id");
         Ok(Some((outcomes, newest)))
     }
+
+    /// Asks iiko by id about the deliveries whose reports were [`Applied::Unconfirmed`] and
+    /// applies its answer; a delivery iiko does not return stays as it was. A failed read is
+    /// left to the dispatcher (which follows the creation itself) and to the next poll.
+    async fn confirm(
+        &self,
+        reports: &[DeliveryReport],
+        outcomes: &[Applied],
+        map: StatusMapper<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Applied>, StoreError> {
+        let mut asked: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
+        for (report, _) in reports
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, outcome)| **outcome == Applied::Unconfirmed)
+        {
+            let ids = (
+                Uuid::parse_str(&report.organization_id),
+                Uuid::parse_str(&report.delivery_id),
+            );
+            if let (Ok(organization), Ok(delivery)) = ids {
+                let ids = asked.entry(organization).or_default();
+                if !ids.contains(&delivery) {
+                    ids.push(delivery);
+                }
+            }
+        }
+        let mut applied = Vec::new();
+        for (organization, ids) in asked {
+            for batch in ids.chunks(BY_ID_BATCH) {
+                let request = DeliveriesByIdRequest {
+                    organization_id: organization,
+                    order_ids: Some(batch.to_vec()),
+                    ..DeliveriesByIdRequest::default()
+                };
+                let response = match self.iiko.deliveries_by_id(&request).await {
+                    Ok(response) => response,
+                    Err(error) => {
+                        tracing::warn!(%organization, %error, "confirming a creation by id failed");
+                        continue;
+                    }
+                };
+                let reports: Vec<DeliveryReport> = response.orders.iter().map(report_of).collect();
+                let outcomes = self
+                    .store
+                    .apply_read_back(&reports, &[], map, now.timestamp_millis())
+                    .await?;
+                log_outcomes(&reports, &outcomes, "by_id");
+                applied.extend(outcomes);
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Tells the operators about every order iiko created after it went to them, once each
+    /// (recorded in the store); when Telegram fails, again after a poll interval.
+    async fn alert_late_creations(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let waiting = {
+            let next = self
+                .late_alerts_after
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            next.is_some_and(|at| at > now)
+        };
+        if waiting {
+            return Ok(());
+        }
+        for (id, late) in self.store.unalerted_late_creations().await? {
+            let name = self
+                .config
+                .branches
+                .iter()
+                .find(|b| b.key == late.branch)
+                .map_or(late.branch.as_str(), |b| b.name.as_str());
+            if !self.operators.send(&late_creation_text(&late, name)).await {
+                tracing::warn!(order = %late.site_id, "late creation alert not delivered; trying again later");
+                *self
+                    .late_alerts_after
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(now + self.poll_interval());
+                return Ok(());
+            }
+            self.store
+                .mark_late_alerted(id, now.timestamp_millis())
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn poll_interval(&self) -> chrono::Duration {
+        chrono::Duration::from_std(Duration::from_secs_f64(
+            self.config.status.poll_interval_seconds,
+        ))
+        .unwrap_or(chrono::Duration::MAX)
+    }
+}
+
+/// The operators' alert for an order iiko created after it went to them: both the site's
+/// order and iiko's, so the one typed in by hand can be found and cancelled.
+fn late_creation_text(late: &LateCreation, branch_name: &str) -> String {
+    let by_hand = match late.state {
+        crate::store::OrderState::Resolved => "уже введён вручную",
+        _ => "передан вам для ввода вручную",
+    };
+    format!(
+        "⚠️ <b>iiko всё же создал заказ {} филиала {}</b>, который {by_hand}: в iiko это заказ № {} (id {}). Проверьте iikoFront и отмените лишний, чтобы его не приготовили дважды.",
+        html::escape(&late.site_id),
+        html::escape(branch_name),
+        late.number,
+        html::escape(&late.iiko_order_id),
+    )
 }
 
 fn log_outcomes(reports: &[DeliveryReport], outcomes: &[Applied], source: &str) {
@@ -409,7 +537,8 @@ fn log_outcomes(reports: &[DeliveryReport], outcomes: &[Applied], source: &str) 
         match outcome {
             Applied::Unknown => tracing::info!(delivery = %report.delivery_id, source,
                 "iiko update for an order the bridge does not have; ignored"),
-            Applied::Ignored => tracing::warn!(delivery = %report.delivery_id, source,
+            Applied::LateCreation(late) => tracing::warn!(delivery = %report.delivery_id, source,
+                order = %late.site_id, branch = %late.branch,
                 "iiko created an order that was already handed to the operators"),
             _ => {}
         }

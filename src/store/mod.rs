@@ -23,7 +23,9 @@ pub use orders::{
     ActionError, AttemptEnd, CallRecord, HistoryEntry, Inserted, NewOrder, OrderState, RenewedIds,
     StoredOrder, WebhookId,
 };
-pub use status::{Applied, Creation, DeliveryReport, Placed, StatusMapper, TrackedOrder};
+pub use status::{
+    Applied, Creation, DeliveryReport, LateCreation, Placed, StatusMapper, TrackedOrder,
+};
 
 use std::{path::Path, str::FromStr, time::Duration};
 

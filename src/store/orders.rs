@@ -131,6 +131,11 @@ pub struct StoredOrder {
     pub cancel_reason: Option<String>,
     /// iiko's status is final (closed, or cancelled without a move).
     pub status_final: bool,
+    /// Set while the last attempt's outcome is unclear (the dispatcher only reads the order
+    /// back until then), and kept when the order went to the operators unclear.
+    pub unclear_until: Option<i64>,
+    /// When iiko reported creating the order after it had gone to the operators.
+    pub late_created_at: Option<i64>,
 }
 
 impl StoredOrder {
@@ -179,6 +184,15 @@ pub enum AttemptEnd {
         reason: String,
         error_code: Option<String>,
     },
+    /// The last attempt could not tell whether iiko has the order: read it back at
+    /// `next_attempt_at_ms`, until `until_ms` at the latest (kept from the first such end).
+    Unclear {
+        reason: String,
+        next_attempt_at_ms: i64,
+        until_ms: i64,
+    },
+    /// The unclear time ran out: the operators get the order, warned that iiko may have it.
+    GaveUp { reason: String },
 }
 
 impl AttemptEnd {
@@ -187,12 +201,14 @@ impl AttemptEnd {
         match self {
             AttemptEnd::Created { .. } => "created",
             AttemptEnd::Retrying { .. } => "retrying",
-            AttemptEnd::Fallback { .. } => "fallback",
+            AttemptEnd::Unclear { .. } => "unclear",
+            AttemptEnd::Fallback { .. } | AttemptEnd::GaveUp { .. } => "fallback",
         }
     }
 }
 
-/// New iiko ids for an order iiko closed as failed, with the request that carries them.
+/// New iiko ids for an order iiko closed as failed (or one mapped anew), with the request
+/// that carries them.
 pub struct RenewedIds<'a> {
     pub order_id: &'a str,
     pub ids_json: &'a str,
@@ -207,6 +223,9 @@ pub enum ActionError {
     NotFound(i64),
     #[error("the order is {0}: {1}")]
     Refused(OrderState, &'static str),
+    /// It could not be mapped to iiko and still cannot be, from the current catalog.
+    #[error("it still cannot be mapped to iiko ({0}); enter it by hand and resolve it")]
+    Unmappable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -217,7 +236,7 @@ pub(super) const ORDER_COLUMNS: &str =
     lease_owner, lease_until, create_sent, correlation_id, iiko_number, iiko_status,
     creation_status, error_code, error_message, created_at, updated_at, reported_iiko_status,
     site_status, iiko_timestamp, status_seen_at, tracked_iiko_id, tracked_organization_id,
-    cancel_reason, status_final";
+    cancel_reason, status_final, unclear_until, late_created_at";
 
 impl Store {
     /// Stores a new order with its first history entry and its webhook id, or finds the one
@@ -240,18 +259,24 @@ impl Store {
         answer.await.map_err(|_| stopped())?
     }
 
-    /// Leases up to `limit` due orders to `owner` until `lease_until_ms` and marks them
-    /// `sending`. An order whose lease ran out (its worker died) is due again.
+    /// Leases up to `limit` due orders until `lease_until_ms` and marks them `sending`. Each
+    /// lease gets its own id (`owner/…`, in the returned order's `lease_owner`), so no two
+    /// attempts of one order can both write its end. `skip` are orders the caller still has in
+    /// flight. An order whose lease ran out (its worker died) is due again.
     pub async fn lease_due_orders(
         &self,
         owner: &str,
         now_ms: i64,
         lease_until_ms: i64,
         limit: i64,
+        skip: &[i64],
     ) -> Result<Vec<StoredOrder>, StoreError> {
         let owner = owner.to_owned();
+        let skip = serde_json::to_string(skip).expect("ids serialize");
         self.writer
-            .run(move |conn| lease_due_orders(conn, owner, now_ms, lease_until_ms, limit).boxed())
+            .run(move |conn| {
+                lease_due_orders(conn, owner, now_ms, lease_until_ms, limit, skip).boxed()
+            })
             .await
     }
 
@@ -452,8 +477,25 @@ impl Store {
     /// An operator sends a `fallback` or `retrying` order to iiko again now, with a fresh
     /// attempt budget and the same iiko ids (so iiko still cannot get it twice).
     pub async fn requeue_order(&self, id: i64, now_ms: i64) -> Result<StoredOrder, ActionError> {
-        self.operator_action(id, now_ms, |order| match order.state {
-            OrderState::Fallback | OrderState::Retrying if order.request.is_none() => {
+        self.requeue_renewed(id, None, now_ms).await
+    }
+
+    /// [`Store::requeue_order`], under `renewed` iiko ids and request when given (iiko closed
+    /// the old id, or the order was mapped anew): only while the order still has the iiko id
+    /// `renewed` was made from. The new id was never sent, so the first attempt sends at once.
+    pub async fn requeue_renewed(
+        &self,
+        id: i64,
+        renewed: Option<(&str, &RenewedIds<'_>)>,
+        now_ms: i64,
+    ) -> Result<StoredOrder, ActionError> {
+        let decide = |order: &StoredOrder| match order.state {
+            _ if renewed.is_some_and(|(old, _)| old != order.iiko_order_id) => {
+                Err("its iiko order id changed meanwhile; try again")
+            }
+            OrderState::Fallback | OrderState::Retrying
+                if order.request.is_none() && renewed.is_none() =>
+            {
                 Err("it could not be mapped to iiko; enter it by hand and resolve it")
             }
             OrderState::Fallback | OrderState::Retrying if order.lease_owner.is_none() => {
@@ -463,16 +505,24 @@ impl Store {
                 Err("it is being sent to iiko right now")
             }
             _ => Err("it is finished"),
-        })
-        .await
+        };
+        self.operator_action(id, now_ms, decide, renewed.map(|(_, r)| r))
+            .await
     }
 
     /// An operator entered a `fallback` order by hand: nothing more is done with it.
     pub async fn resolve_order(&self, id: i64, now_ms: i64) -> Result<StoredOrder, ActionError> {
-        self.operator_action(id, now_ms, |order| match order.state {
-            OrderState::Fallback => Ok((OrderState::Resolved, "entered by hand by an operator")),
-            _ => Err("only a fallback order can be resolved"),
-        })
+        self.operator_action(
+            id,
+            now_ms,
+            |order| match order.state {
+                OrderState::Fallback => {
+                    Ok((OrderState::Resolved, "entered by hand by an operator"))
+                }
+                _ => Err("only a fallback order can be resolved"),
+            },
+            None,
+        )
         .await
     }
 
@@ -481,6 +531,7 @@ impl Store {
         id: i64,
         now_ms: i64,
         decide: impl FnOnce(&StoredOrder) -> Result<(OrderState, &'static str), &'static str>,
+        renewed: Option<&RenewedIds<'_>>,
     ) -> Result<StoredOrder, ActionError> {
         let mut tx = self
             .pool
@@ -500,7 +551,8 @@ impl Store {
             "UPDATE orders SET state = ?, updated_at = ?,
                  attempts = CASE WHEN ? THEN 0 ELSE attempts END,
                  next_attempt_at = CASE WHEN ? THEN ? ELSE next_attempt_at END,
-                 fallback_reason = CASE WHEN ? THEN NULL ELSE fallback_reason END
+                 fallback_reason = CASE WHEN ? THEN NULL ELSE fallback_reason END,
+                 unclear_until = CASE WHEN ? THEN NULL ELSE unclear_until END
              WHERE id = ?",
         )
         .bind(state.as_str())
@@ -509,10 +561,27 @@ impl Store {
         .bind(requeue)
         .bind(now_ms)
         .bind(requeue)
+        .bind(requeue)
         .bind(id)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
+        if let Some(renewed) = renewed {
+            sqlx::query(
+                "UPDATE orders SET iiko_order_id = ?, iiko_ids = ?, request = ?, problems = NULL,
+                     create_sent = 0, creation_status = NULL, error_code = NULL,
+                     error_message = NULL
+                 WHERE id = ?",
+            )
+            .bind(renewed.order_id)
+            .bind(renewed.ids_json)
+            .bind(renewed.request)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+            history(&mut tx, id, now_ms, None, None, renewed.note).await?;
+        }
         history(&mut tx, id, now_ms, Some(state), None, note).await?;
         let order = fetch(&mut tx, id).await?;
         tx.commit().await.map_err(StoreError::from)?;
@@ -527,15 +596,18 @@ async fn lease_due_orders(
     now_ms: i64,
     lease_until_ms: i64,
     limit: i64,
+    skip: String,
 ) -> Result<Vec<StoredOrder>, StoreError> {
     let due = sqlx::query(&format!(
         "SELECT {ORDER_COLUMNS} FROM orders
          WHERE state IN ('queued', 'retrying', 'sending') AND next_attempt_at <= ?
            AND (lease_until IS NULL OR lease_until <= ?)
+           AND id NOT IN (SELECT value FROM json_each(?))
          ORDER BY next_attempt_at, id LIMIT ?"
     ))
     .bind(now_ms)
     .bind(now_ms)
+    .bind(skip)
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
@@ -546,24 +618,31 @@ async fn lease_due_orders(
     if leased.is_empty() {
         return Ok(leased);
     }
-    let ids: Vec<i64> = leased.iter().map(|order| order.id).collect();
+    let leases: Vec<(i64, String)> = leased
+        .iter()
+        .map(|order| {
+            (
+                order.id,
+                format!("{owner}/{}", uuid::Uuid::new_v4().simple()),
+            )
+        })
+        .collect();
     // One statement for the whole lease. A mappable order is marked as possibly sent before
     // any call, so whatever happens to this attempt, the next one reads iiko back first; the
     // snapshot keeps the earlier flag, which is what this attempt must go by.
     sqlx::query(
-        "UPDATE orders SET state = 'sending', lease_owner = ?, lease_until = ?, updated_at = ?,
-             create_sent = CASE WHEN request IS NULL THEN create_sent ELSE 1 END
-         WHERE id IN (SELECT value FROM json_each(?))",
+        "UPDATE orders SET state = 'sending', lease_owner = l.value->>1, lease_until = ?,
+             updated_at = ?, create_sent = CASE WHEN request IS NULL THEN create_sent ELSE 1 END
+         FROM json_each(?) AS l WHERE orders.id = l.value->>0",
     )
-    .bind(&owner)
     .bind(lease_until_ms)
     .bind(now_ms)
-    .bind(serde_json::to_string(&ids).expect("ids serialize"))
+    .bind(serde_json::to_string(&leases).expect("leases serialize"))
     .execute(&mut *conn)
     .await?;
-    for order in &mut leased {
+    for (order, (_, lease)) in leased.iter_mut().zip(leases) {
         order.state = OrderState::Sending;
-        order.lease_owner = Some(owner.clone());
+        order.lease_owner = Some(lease);
         order.lease_until = Some(lease_until_ms);
         order.updated_at = now_ms;
     }
@@ -683,6 +762,19 @@ pub(super) async fn end_attempt(
             None,
             None,
         ),
+        AttemptEnd::Unclear {
+            reason,
+            next_attempt_at_ms,
+            ..
+        } => (
+            OrderState::Retrying,
+            format!("исход неясен, заказ проверяется в iiko: {reason}"),
+            Some(*next_attempt_at_ms),
+            None,
+            None,
+            None,
+            None,
+        ),
         AttemptEnd::Fallback { reason, error_code } => (
             OrderState::Fallback,
             reason.clone(),
@@ -692,12 +784,29 @@ pub(super) async fn end_attempt(
             None,
             None,
         ),
+        AttemptEnd::GaveUp { reason } => (
+            OrderState::Fallback,
+            reason.clone(),
+            None,
+            Some(reason.clone()),
+            None,
+            None,
+            None,
+        ),
     };
     let error_message = match end {
         AttemptEnd::Created { .. } => None,
-        AttemptEnd::Retrying { reason, .. } | AttemptEnd::Fallback { reason, .. } => {
-            Some(reason.clone())
-        }
+        AttemptEnd::Retrying { reason, .. }
+        | AttemptEnd::Unclear { reason, .. }
+        | AttemptEnd::Fallback { reason, .. }
+        | AttemptEnd::GaveUp { reason } => Some(reason.clone()),
+    };
+    // Kept while unclear (the first end sets the limit) and after giving up on it, as the
+    // mark of an order iiko may still report; cleared by every clear end.
+    let unclear_until = match end {
+        AttemptEnd::Unclear { until_ms, .. } => Some(*until_ms),
+        AttemptEnd::GaveUp { .. } => Some(now_ms),
+        _ => None,
     };
     let changed = sqlx::query(
         "UPDATE orders SET state = ?, attempts = attempts + 1,
@@ -706,6 +815,7 @@ pub(super) async fn end_attempt(
              error_message = ?, iiko_number = COALESCE(?, iiko_number),
              iiko_status = COALESCE(?, iiko_status),
              creation_status = COALESCE(?, creation_status),
+             unclear_until = CASE WHEN ? IS NULL THEN NULL ELSE COALESCE(unclear_until, ?) END,
              lease_owner = NULL, lease_until = NULL, updated_at = ?
          WHERE id = ? AND (lease_owner = ? OR (? AND state IN ('queued', 'sending', 'retrying')
              AND create_sent = 1))",
@@ -718,6 +828,8 @@ pub(super) async fn end_attempt(
     .bind(number)
     .bind(status)
     .bind(creation_status)
+    .bind(unclear_until)
+    .bind(unclear_until)
     .bind(now_ms)
     .bind(id)
     .bind(owner)
@@ -733,10 +845,10 @@ pub(super) async fn end_attempt(
                 EventType::OrderCreated,
                 json!({ "iiko_order_id": order.iiko_order_id, "iiko_number": number }),
             )),
-            AttemptEnd::Fallback { reason, .. } => {
+            AttemptEnd::Fallback { reason, .. } | AttemptEnd::GaveUp { reason } => {
                 Some((EventType::OrderFallback, json!({ "reason": reason })))
             }
-            AttemptEnd::Retrying { .. } => None,
+            AttemptEnd::Retrying { .. } | AttemptEnd::Unclear { .. } => None,
         };
         if let Some((kind, data)) = data {
             let event = NewEvent {
@@ -821,6 +933,8 @@ pub(super) fn stored_order(row: &SqliteRow) -> Result<StoredOrder, StoreError> {
         tracked_organization_id: row.get("tracked_organization_id"),
         cancel_reason: row.get("cancel_reason"),
         status_final: row.get::<i64, _>("status_final") != 0,
+        unclear_until: row.get("unclear_until"),
+        late_created_at: row.get("late_created_at"),
     })
 }
 
@@ -867,15 +981,22 @@ mod tests {
         let (store, _dir) = store().await;
         let order = insert(&store, "A", OrderState::Queued).await;
         assert_eq!(
-            store.lease_due_orders("w1", 999, 5_000, 8).await.unwrap(),
+            store
+                .lease_due_orders("w1", 999, 5_000, 8, &[])
+                .await
+                .unwrap(),
             vec![],
             "not due yet"
         );
-        let leased = store.lease_due_orders("w1", 1_000, 5_000, 8).await.unwrap();
+        let leased = store
+            .lease_due_orders("w1", 1_000, 5_000, 8, &[])
+            .await
+            .unwrap();
+        let lease = leased[0].lease_owner.clone().unwrap();
         assert_eq!(leased[0].state, OrderState::Sending);
         assert!(
             store
-                .lease_due_orders("w2", 4_999, 9_000, 8)
+                .lease_due_orders("w2", 4_999, 9_000, 8, &[])
                 .await
                 .unwrap()
                 .is_empty()
@@ -892,7 +1013,7 @@ mod tests {
         );
         assert!(
             store
-                .finish_attempt(order.id, "w1", &retry, None, 2_000)
+                .finish_attempt(order.id, &lease, &retry, None, 2_000)
                 .await
                 .unwrap()
         );
@@ -901,7 +1022,7 @@ mod tests {
         assert_eq!(stored.lease_owner, None);
         assert_eq!(
             store
-                .lease_due_orders("w2", 6_000, 9_000, 8)
+                .lease_due_orders("w2", 6_000, 9_000, 8, &[])
                 .await
                 .unwrap()
                 .len(),

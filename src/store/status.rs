@@ -61,13 +61,31 @@ pub enum Applied {
     Moved,
     /// The report ended a creation still in progress (`created` or `fallback`).
     CreationEnded(OrderState),
-    /// iiko created an order that already went to the operators: left to them (logged).
+    /// A webhook or a poll says a creation the dispatcher follows has ended: nothing is
+    /// written until iiko confirms it when asked by id.
+    Unconfirmed,
+    /// iiko created an order that had already gone to the operators (`fallback` or
+    /// `resolved`): noted once; the operators must hear it, or it may be cooked twice.
+    LateCreation(LateCreation),
+    /// iiko's word on an order the operators have, already noted: left to them.
     Ignored,
+}
+
+/// An order iiko created after it went to the operators.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LateCreation {
+    pub branch: String,
+    pub site_id: String,
+    pub iiko_order_id: String,
+    pub number: i64,
+    /// `fallback` or `resolved`.
+    pub state: OrderState,
 }
 
 /// The columns status tracking reads (not the order's large JSON documents).
 const STATUS_COLUMNS: &str = "id, branch, site_id, state, iiko_order_id, tracked_iiko_id,
-    iiko_timestamp, reported_iiko_status, site_status, cancel_reason, status_final";
+    iiko_timestamp, reported_iiko_status, site_status, cancel_reason, status_final,
+    late_created_at";
 
 struct StatusRow {
     id: i64,
@@ -81,6 +99,7 @@ struct StatusRow {
     site_status: Option<String>,
     cancel_reason: Option<String>,
     status_final: bool,
+    late_created_at: Option<i64>,
 }
 
 impl StatusRow {
@@ -105,6 +124,7 @@ impl StatusRow {
             site_status: row.get("site_status"),
             cancel_reason: row.get("cancel_reason"),
             status_final: row.get::<i64, _>("status_final") != 0,
+            late_created_at: row.get("late_created_at"),
         })
     }
 }
@@ -127,13 +147,39 @@ pub struct TrackedOrder {
 impl Store {
     /// Applies reports in one transaction (polls bring hundreds at once); returns one outcome
     /// per report, in order. `seen` are orders iiko was asked about and answered for (also
-    /// those it no longer returns), so they are not asked again too soon.
+    /// those it no longer returns), so they are not asked again too soon. A report that a
+    /// creation ended for an order still being sent, or that iiko created an order the
+    /// operators have, is only believed from [`Store::apply_read_back`]: here it is
+    /// [`Applied::Unconfirmed`].
     pub async fn apply_delivery_reports(
         &self,
         reports: &[DeliveryReport],
         seen: &[i64],
         map: StatusMapper<'_>,
         now_ms: i64,
+    ) -> Result<Vec<Applied>, StoreError> {
+        self.apply_reports(reports, seen, map, now_ms, false).await
+    }
+
+    /// [`Store::apply_delivery_reports`] for what iiko answered to `deliveries/by_id`: its
+    /// word on a creation is final.
+    pub async fn apply_read_back(
+        &self,
+        reports: &[DeliveryReport],
+        seen: &[i64],
+        map: StatusMapper<'_>,
+        now_ms: i64,
+    ) -> Result<Vec<Applied>, StoreError> {
+        self.apply_reports(reports, seen, map, now_ms, true).await
+    }
+
+    async fn apply_reports(
+        &self,
+        reports: &[DeliveryReport],
+        seen: &[i64],
+        map: StatusMapper<'_>,
+        now_ms: i64,
+        read_back: bool,
     ) -> Result<Vec<Applied>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         if !seen.is_empty() {
@@ -147,18 +193,22 @@ impl Store {
         }
         let mut outcomes = Vec::with_capacity(reports.len());
         for report in reports {
-            outcomes.push(apply(&mut tx, report, map, now_ms).await?);
+            outcomes.push(apply(&mut tx, report, map, now_ms, read_back).await?);
         }
         tx.commit().await?;
         Ok(outcomes)
     }
 
-    /// Created orders whose iiko status is not final yet.
+    /// Created orders whose iiko status is not final yet, and orders handed to the operators
+    /// while iiko may have had them (until iiko reports them).
     pub async fn tracked_orders(&self) -> Result<Vec<TrackedOrder>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, branch, COALESCE(tracked_iiko_id, iiko_order_id) AS delivery_id,
                  tracked_organization_id, status_seen_at
-             FROM orders WHERE state = 'created' AND status_final = 0 ORDER BY id",
+             FROM orders WHERE status_final = 0 AND (state = 'created'
+                 OR (state IN ('fallback', 'resolved') AND unclear_until IS NOT NULL
+                     AND late_created_at IS NULL))
+             ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -227,6 +277,45 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Orders iiko created after they went to the operators whose operators have not been
+    /// told yet, oldest first, with their row ids.
+    pub async fn unalerted_late_creations(&self) -> Result<Vec<(i64, LateCreation)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, branch, site_id, COALESCE(tracked_iiko_id, iiko_order_id) AS delivery_id,
+                 iiko_number, state
+             FROM orders WHERE late_created_at IS NOT NULL AND late_alerted_at IS NULL
+             ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let state: String = row.get("state");
+                let late = LateCreation {
+                    branch: row.get("branch"),
+                    site_id: row.get("site_id"),
+                    iiko_order_id: row.get("delivery_id"),
+                    number: row.get::<Option<i64>, _>("iiko_number").unwrap_or_default(),
+                    state: OrderState::parse(&state)
+                        .ok_or_else(|| StoreError::Corrupt(format!("order state {state:?}")))?,
+                };
+                Ok((row.get("id"), late))
+            })
+            .collect()
+    }
+
+    /// The operators were told that iiko created order `id` after it went to them.
+    pub async fn mark_late_alerted(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE orders SET late_alerted_at = ? WHERE id = ?")
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -344,6 +433,7 @@ async fn apply(
     report: &DeliveryReport,
     map: StatusMapper<'_>,
     now_ms: i64,
+    read_back: bool,
 ) -> Result<Applied, StoreError> {
     let moved_from = match &report.creation {
         Creation::Placed(placed) => placed.moved_from.as_deref(),
@@ -369,7 +459,7 @@ async fn apply(
         )
         .await?;
         let order = load(tx, order.id).await?;
-        return apply_to(tx, order, report, map, now_ms).await;
+        return apply_to(tx, order, report, map, now_ms, read_back).await;
     };
     if order.current_iiko_id() != report.delivery_id {
         return Ok(Applied::Stale);
@@ -396,6 +486,9 @@ async fn apply(
             } => {
                 return Ok(Applied::Unchanged);
             }
+            // A webhook (or a forged one) must not end what the dispatcher follows: iiko is
+            // asked by id first.
+            _ if !read_back => return Ok(Applied::Unconfirmed),
             Creation::Failed { code, message, .. } => AttemptEnd::Fallback {
                 reason: format!("iiko отклонил заказ: {message}"),
                 error_code: code.clone(),
@@ -425,10 +518,10 @@ async fn apply(
         if order.state == OrderState::Fallback {
             return Ok(Applied::CreationEnded(OrderState::Fallback));
         }
-        apply_to(tx, order, report, map, now_ms).await?;
+        apply_to(tx, order, report, map, now_ms, read_back).await?;
         return Ok(Applied::CreationEnded(OrderState::Created));
     }
-    apply_to(tx, order, report, map, now_ms).await
+    apply_to(tx, order, report, map, now_ms, read_back).await
 }
 
 /// Applies a report about the order's current delivery.
@@ -438,10 +531,29 @@ async fn apply_to(
     report: &DeliveryReport,
     map: StatusMapper<'_>,
     now_ms: i64,
+    read_back: bool,
 ) -> Result<Applied, StoreError> {
     let placed = match (&report.creation, order.state) {
         (Creation::Placed(placed), OrderState::Created) if !order.status_final => placed,
-        (Creation::Placed(_), OrderState::Fallback) => return Ok(Applied::Ignored),
+        (Creation::Placed(_), OrderState::Fallback | OrderState::Resolved)
+            if order.late_created_at.is_some() =>
+        {
+            return Ok(Applied::Ignored);
+        }
+        (Creation::Placed(_), OrderState::Fallback | OrderState::Resolved) if !read_back => {
+            return Ok(Applied::Unconfirmed);
+        }
+        (Creation::Placed(placed), OrderState::Fallback | OrderState::Resolved) => {
+            return late_creation(tx, &order, report, placed, now_ms).await;
+        }
+        // iiko closed it as failed: it will never be created, so it need not be followed.
+        (Creation::Failed { .. }, OrderState::Fallback | OrderState::Resolved) if read_back => {
+            sqlx::query("UPDATE orders SET unclear_until = NULL WHERE id = ?")
+                .bind(order.id)
+                .execute(&mut *tx)
+                .await?;
+            return Ok(Applied::Unchanged);
+        }
         _ => return Ok(Applied::Unchanged),
     };
     let moved = match (&placed.moved_to, placed.status.as_str()) {
@@ -514,6 +626,44 @@ async fn apply_to(
         cancelled_event(tx, &order.branch, &order.site_id, reason, now_ms).await?;
     }
     Ok(Applied::Changed { site_status })
+}
+
+/// Notes (once) that iiko created an order the operators have: the order view and history
+/// show it, and the tracker alerts the operators.
+async fn late_creation(
+    tx: &mut sqlx::SqliteConnection,
+    order: &StatusRow,
+    report: &DeliveryReport,
+    placed: &Placed,
+    now_ms: i64,
+) -> Result<Applied, StoreError> {
+    sqlx::query(
+        "UPDATE orders SET late_created_at = ?, iiko_number = ?, iiko_status = ?,
+             iiko_timestamp = ?, status_seen_at = ?, updated_at = ?
+         WHERE id = ?",
+    )
+    .bind(now_ms)
+    .bind(placed.number)
+    .bind(&placed.status)
+    .bind(report.timestamp)
+    .bind(now_ms)
+    .bind(now_ms)
+    .bind(order.id)
+    .execute(&mut *tx)
+    .await?;
+    let note = format!(
+        "ВНИМАНИЕ: iiko всё же создал заказ (№ {} в iiko, id {}), хотя он уже передан \
+         персоналу: проверьте, не введён ли он вручную второй раз",
+        placed.number, report.delivery_id
+    );
+    history(tx, order.id, now_ms, None, None, &note).await?;
+    Ok(Applied::LateCreation(LateCreation {
+        branch: order.branch.clone(),
+        site_id: order.site_id.clone(),
+        iiko_order_id: report.delivery_id.clone(),
+        number: placed.number,
+        state: order.state,
+    }))
 }
 
 /// From now on the order is followed under `delivery` (iiko moved it to another terminal group).
@@ -610,7 +760,7 @@ mod tests {
             panic!("a new order");
         };
         store
-            .lease_due_orders("w1", 1_000, 90_000, 8)
+            .lease_due_orders("w1", 1_000, 90_000, 8, &[])
             .await
             .unwrap();
         (store, dir, order)
@@ -640,7 +790,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_webhook_ends_a_creation_the_dispatcher_follows_and_the_dispatcher_cannot_overwrite_it()
+    async fn iiko_read_back_ends_a_creation_the_dispatcher_follows_and_the_dispatcher_cannot_overwrite_it()
      {
         let (store, _dir, order) = sending_order().await;
         let offline = Creation::Failed {
@@ -658,8 +808,18 @@ mod tests {
             "retries stay the dispatcher's"
         );
 
+        // A webhook's (or a poll's) word is not enough: nothing is written before iiko confirms.
         let outcomes = store
             .apply_delivery_reports(&[report(6, placed("Unconfirmed"))], &[], &map, 2_000)
+            .await
+            .unwrap();
+        assert_eq!(outcomes, [Applied::Unconfirmed]);
+        assert_eq!(
+            store.order(order.id).await.unwrap().unwrap().state,
+            OrderState::Sending
+        );
+        let outcomes = store
+            .apply_read_back(&[report(6, placed("Unconfirmed"))], &[], &map, 2_000)
             .await
             .unwrap();
         assert_eq!(outcomes, [Applied::CreationEnded(OrderState::Created)]);
@@ -695,8 +855,13 @@ mod tests {
             message: "PaymentTypeNotFound: no such type".into(),
             transient: false,
         };
+        let unconfirmed = store
+            .apply_delivery_reports(&[report(5, refused.clone())], &[], &map, 2_000)
+            .await
+            .unwrap();
+        assert_eq!(unconfirmed, [Applied::Unconfirmed]);
         let outcomes = store
-            .apply_delivery_reports(
+            .apply_read_back(
                 &[report(5, refused.clone()), report(5, refused)],
                 &[],
                 &map,
@@ -715,11 +880,42 @@ mod tests {
         assert_eq!(stored.state, OrderState::Fallback);
         assert_eq!(stored.error_code.as_deref(), Some("PaymentTypeNotFound"));
         assert_eq!(store.site_events_of("lenina", "A").await.unwrap().len(), 1);
-        // iiko creating it after all leaves it with the operators.
-        let late = store
+        // iiko creating it after all leaves it with the operators, who hear of it once.
+        let said = store
             .apply_delivery_reports(&[report(9, placed("Unconfirmed"))], &[], &map, 3_000)
             .await
             .unwrap();
-        assert_eq!(late, [Applied::Ignored]);
+        assert_eq!(said, [Applied::Unconfirmed]);
+        let late = store
+            .apply_read_back(&[report(9, placed("Unconfirmed"))], &[], &map, 3_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            late,
+            [Applied::LateCreation(LateCreation {
+                branch: "lenina".into(),
+                site_id: "A".into(),
+                iiko_order_id: "00000000-0000-0000-0000-000000000001".into(),
+                number: 7,
+                state: OrderState::Fallback,
+            })]
+        );
+        let stored = store.order(order.id).await.unwrap().unwrap();
+        assert_eq!(stored.state, OrderState::Fallback);
+        assert_eq!(
+            (stored.late_created_at, stored.iiko_number),
+            (Some(3_000), Some(7))
+        );
+        let again = store
+            .apply_read_back(&[report(10, placed("WaitCooking"))], &[], &map, 4_000)
+            .await
+            .unwrap();
+        assert_eq!(again, [Applied::Ignored]);
+        // The operators' alert waits in the store until it is delivered.
+        let waiting = store.unalerted_late_creations().await.unwrap();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!((waiting[0].0, waiting[0].1.number), (order.id, 7));
+        store.mark_late_alerted(order.id, 5_000).await.unwrap();
+        assert!(store.unalerted_late_creations().await.unwrap().is_empty());
     }
 }

@@ -229,12 +229,29 @@ async fn gate(State(sim): State<Simulator>, request: Request, next: Next) -> Res
     tracing::debug!(%method, %path, body = %logged_body, "iiko request");
     sim.settle();
 
-    let response = match faulted(&sim, &path, timeout).await {
-        Some(response) => response,
-        None => match authorize(&sim, &path, &parts.headers) {
+    let injection = {
+        let mut state = sim.lock();
+        let state = &mut *state;
+        faults::inject(&mut state.faults.rules, &path, &mut state.rng)
+    };
+    let (sim_ref, path_ref) = (&sim, path.as_str());
+    let handle = move |parts: axum::http::request::Parts, body: axum::body::Bytes| async move {
+        match authorize(sim_ref, path_ref, &parts.headers) {
             Err(error) => error.into_response(),
             Ok(()) => next.run(Request::from_parts(parts, Body::from(body))).await,
+        }
+    };
+    let response = match injection {
+        // iiko did the work; only the answer is lost.
+        Some(injection) if injection.handled => {
+            let handled = handle(parts, body).await;
+            faulted(injection, timeout).await.unwrap_or(handled)
+        }
+        Some(injection) => match faulted(injection, timeout).await {
+            Some(response) => response,
+            None => handle(parts, body).await,
         },
+        None => handle(parts, body).await,
     };
     let status = response.status().as_u16();
     tracing::debug!(%method, %path, status, "iiko response");
@@ -265,12 +282,7 @@ fn logged_headers(headers: &HeaderMap) -> Value {
 
 /// Applies a matching fault rule: latency (408 when it exceeds the `Timeout` header) and/or
 /// an error status.
-async fn faulted(sim: &Simulator, path: &str, timeout_seconds: u64) -> Option<Response> {
-    let injection = {
-        let mut state = sim.lock();
-        let state = &mut *state;
-        faults::inject(&mut state.faults.rules, path, &mut state.rng)?
-    };
+async fn faulted(injection: faults::Injection, timeout_seconds: u64) -> Option<Response> {
     let timeout = Duration::from_secs(timeout_seconds);
     let latency = Duration::from_millis(injection.latency_ms);
     if latency > timeout {

@@ -1,7 +1,7 @@
 //! The retention worker: deletes what the bridge no longer needs after `store.retention_days`
 //! (finished orders with their iiko calls, history and fallback messages; dead site events;
 //! old iiko webhook calls), and stops following orders iiko has not closed
-//! `status.give_up_days` after they were accepted.
+//! `status.give_up_days` after they were accepted (after the wanted time, for pre-orders).
 use std::{future::Future, time::Duration};
 
 use chrono::{DateTime, Utc};
@@ -10,6 +10,16 @@ use crate::{
     config::Config,
     store::{Store, StoreError},
 };
+
+/// Whether an order accepted more than `give_up` ago (the store's filter) is given up at `now`:
+/// a pre-order (`deliver_at`, RFC 3339 as the site sent it) only `give_up` after its wanted time,
+/// since the kitchen starts it only then.
+fn give_up_due(deliver_at: Option<&str>, now: DateTime<Utc>, give_up: chrono::Duration) -> bool {
+    match deliver_at.map(DateTime::parse_from_rfc3339) {
+        Some(Ok(wanted)) => wanted.with_timezone(&Utc) + give_up < now,
+        _ => true,
+    }
+}
 
 /// How often `run` steps.
 const EVERY: Duration = Duration::from_secs(60 * 60);
@@ -55,10 +65,16 @@ impl RetentionWorker {
             "iiko did not close the order within status.give_up_days ({}); its status is no longer followed",
             self.give_up_days
         );
-        let stopped_tracking = self
+        let candidates = self
             .store
-            .stop_tracking(before(now, self.give_up), &note, now)
+            .followed_orders_accepted_before(before(now, self.give_up))
             .await?;
+        let given_up: Vec<i64> = candidates
+            .into_iter()
+            .filter(|(_, wanted)| give_up_due(wanted.as_deref(), now, self.give_up))
+            .map(|(id, _)| id)
+            .collect();
+        let stopped_tracking = self.store.stop_tracking(&given_up, &note, now).await?;
         let cutoff = before(now, self.retention);
         let mut orders = 0;
         loop {
@@ -110,4 +126,39 @@ impl RetentionWorker {
 fn before(now: DateTime<Utc>, age: chrono::Duration) -> DateTime<Utc> {
     now.checked_sub_signed(age)
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_for_as_soon_as_possible_is_given_up_once_accepted_long_enough_ago() {
+        assert!(give_up_due(None, Utc::now(), chrono::Duration::days(3)));
+    }
+
+    #[test]
+    fn a_pre_order_is_given_up_only_the_give_up_period_after_its_wanted_time() {
+        let now: DateTime<Utc> = "2026-12-20T12:00:00Z".parse().unwrap();
+        let three_days = chrono::Duration::days(3);
+        assert!(!give_up_due(
+            Some("2026-12-18T19:00:00+03:00"),
+            now,
+            three_days
+        ));
+        assert!(give_up_due(
+            Some("2026-12-17T11:00:00+03:00"),
+            now,
+            three_days
+        ));
+    }
+
+    #[test]
+    fn a_wanted_time_that_does_not_parse_does_not_keep_an_order_followed_forever() {
+        assert!(give_up_due(
+            Some("tomorrow"),
+            Utc::now(),
+            chrono::Duration::days(3)
+        ));
+    }
 }

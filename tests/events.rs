@@ -985,3 +985,25 @@ async fn retention_deletes_finished_orders_with_their_trail_and_stops_following_
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_pre_order_is_followed_until_its_wanted_time_plus_the_give_up_period() {
+    let bed = Bed::new(|text| text).await;
+    let mut body = bed.body("WEB-R9");
+    let wanted = Utc::now() + chrono::Duration::days(10);
+    body["deliver_at"] = json!(wanted.to_rfc3339());
+    bed.submit(&body).await;
+    bed.dispatcher().try_step(Utc::now()).await.unwrap();
+    assert_eq!(bed.order_state("WEB-R9").await, OrderState::Created);
+    let worker = RetentionWorker::new(bed.store.clone(), &bed.config);
+
+    // Three days after acceptance the kitchen has not even started it: still followed.
+    let early = worker.try_step(later(3 * 86_400 + 60)).await.unwrap();
+    assert_eq!(early.stopped_tracking, 0, "{early:?}");
+    assert_eq!(bed.store.tracked_orders().await.unwrap().len(), 1);
+
+    // Three days after the wanted time iiko has still not closed it: given up.
+    let late = worker.try_step(later(13 * 86_400 + 60)).await.unwrap();
+    assert_eq!(late.stopped_tracking, 1, "{late:?}");
+    assert!(bed.store.tracked_orders().await.unwrap().is_empty());
+}

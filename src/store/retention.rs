@@ -88,35 +88,50 @@ impl Store {
         )
     }
 
-    /// Stops following created orders accepted before `accepted_before` that iiko has not
-    /// closed: they count as finished from `now`, with `note` in their history.
-    pub async fn stop_tracking(
+    /// Created orders still followed that were accepted before `accepted_before`: their row,
+    /// and the time the site wanted them (`deliver_at` as sent; none for "as soon as possible").
+    pub async fn followed_orders_accepted_before(
         &self,
         accepted_before: DateTime<Utc>,
+    ) -> Result<Vec<(i64, Option<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, json_extract(raw_body, '$.deliver_at') FROM orders
+             WHERE state = 'created' AND status_final = 0 AND created_at < ?",
+        )
+        .bind(accepted_before.timestamp_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// Stops following the created orders `ids` (those still followed), each with `note` in
+    /// its history; returns how many.
+    pub async fn stop_tracking(
+        &self,
+        ids: &[i64],
         note: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let rows = sqlx::query(
-            "UPDATE orders SET status_final = 1, updated_at = ?
-             WHERE state = 'created' AND status_final = 0 AND created_at < ? RETURNING id",
-        )
-        .bind(now.timestamp_millis())
-        .bind(accepted_before.timestamp_millis())
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in &rows {
-            history(
-                &mut tx,
-                row.get(0),
-                now.timestamp_millis(),
-                None,
-                None,
-                note,
+        let mut stopped = 0;
+        for &id in ids {
+            let updated = sqlx::query(
+                "UPDATE orders SET status_final = 1, updated_at = ?
+                 WHERE id = ? AND state = 'created' AND status_final = 0",
             )
+            .bind(now.timestamp_millis())
+            .bind(id)
+            .execute(&mut *tx)
             .await?;
+            if updated.rows_affected() == 1 {
+                history(&mut tx, id, now.timestamp_millis(), None, None, note).await?;
+                stopped += 1;
+            }
         }
         tx.commit().await?;
-        Ok(rows.len() as u64)
+        Ok(stopped)
     }
 }

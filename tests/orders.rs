@@ -1723,3 +1723,44 @@ async fn a_retry_of_an_unmappable_order_maps_it_from_the_current_menu() {
         json!(product)
     );
 }
+
+#[tokio::test]
+async fn an_order_that_fails_again_after_an_operators_retry_reaches_the_operators_again() {
+    let bed = Bed::new(|text| text).await;
+    bed.submit(&bed.body("WEB-R5")).await;
+    let rejection =
+        json!({"reject_orders": {"code": "ProductNotFound", "message": "Product not found"}});
+    bed.faults(rejection.clone()).await;
+    let dispatcher = bed.dispatcher();
+    let config = Arc::new(bed.config.clone());
+    let handover = Handover::new(
+        bed.store.clone(),
+        CatalogCache::new(bed.store.clone()),
+        config,
+        Arc::new(Templates::embedded()),
+    );
+    dispatcher.try_step(Utc::now()).await.unwrap();
+    assert_eq!(bed.order("WEB-R5").await.state, OrderState::Fallback);
+    assert_eq!(handover.try_step().await.unwrap(), 1);
+    let first = bed
+        .store
+        .fallback_deliveries("lenina", "WEB-R5")
+        .await
+        .unwrap();
+    assert!(!first.is_empty());
+
+    // The operator retries, and iiko refuses the order again: staff must hear of it again.
+    let retried = bed.cli(&["orders", "retry", "WEB-R5"]).await;
+    assert!(retried.status.success(), "{}", text(&retried.stderr));
+    dispatcher.try_step(later(1)).await.unwrap();
+    assert_eq!(bed.order("WEB-R5").await.state, OrderState::Fallback);
+    assert_eq!(handover.try_step().await.unwrap(), 1, "handed over again");
+    let both = bed
+        .store
+        .fallback_deliveries("lenina", "WEB-R5")
+        .await
+        .unwrap();
+    assert_eq!(both.len(), 2 * first.len(), "{both:?}");
+    // Each hand-over once: another step hands nothing over.
+    assert_eq!(handover.try_step().await.unwrap(), 0);
+}

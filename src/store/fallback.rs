@@ -111,29 +111,43 @@ pub struct UndeliveredFallback {
     pub deliveries: Vec<FallbackDelivery>,
 }
 
-/// Orders with no delivered row and no row still within its first attempts.
+/// Orders whose latest hand-over has no delivered row and no row still within its first
+/// attempts.
 const UNDELIVERED: &str =
     "SELECT o.branch, o.order_id, o.number, o.reason, o.created_at, o.alerted_at
      FROM fallback_orders o
-     WHERE NOT EXISTS (
+     WHERE o.round = (SELECT MAX(round) FROM fallback_orders l
+                      WHERE l.branch = o.branch AND l.order_id = o.order_id)
+       AND NOT EXISTS (
          SELECT 1 FROM fallback_deliveries d
-         WHERE d.branch = o.branch AND d.order_id = o.order_id
+         WHERE d.branch = o.branch AND d.order_id = o.order_id AND d.round = o.round
            AND (d.state = 'delivered' OR (d.state = 'pending' AND d.attempts < ?)))";
 
 const DELIVERY_COLUMNS: &str = "id, branch, order_id, channel, recipient, subject, body, html,
      state, attempts, next_attempt_at, last_error, delivered_at, sending_at";
 
 impl Store {
-    /// Stores the order and all its deliveries in one transaction; `false` when the order was
-    /// already there, whose deliveries are then left as they are (no duplicate messages).
+    /// Stores the order's hand-over (of its current round: `orders.fallback_round`, 1 for an
+    /// order the store does not hold) and all its deliveries in one transaction; `false` when
+    /// this round was already handed over, whose deliveries are then left as they are (no
+    /// duplicate messages).
     pub async fn insert_fallback(&self, new: &NewFallback<'_>) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let inserted = sqlx::query(
-            "INSERT INTO fallback_orders (branch, order_id, number, reason, created_at)
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (branch, order_id) DO NOTHING",
+        let round: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(
+                 (SELECT fallback_round FROM orders WHERE branch = ? AND site_id = ?), 1)",
         )
         .bind(new.branch)
         .bind(new.order_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO fallback_orders (branch, order_id, round, number, reason, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (branch, order_id, round) DO NOTHING",
+        )
+        .bind(new.branch)
+        .bind(new.order_id)
+        .bind(round)
         .bind(new.number)
         .bind(new.reason)
         .bind(new.created_at.to_rfc3339())
@@ -144,13 +158,14 @@ impl Store {
         if inserted {
             for delivery in &new.deliveries {
                 sqlx::query(
-                    "INSERT INTO fallback_deliveries
-                         (branch, order_id, channel, recipient, subject, body, html, next_attempt_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (branch, order_id, channel, recipient) DO NOTHING",
+                    "INSERT INTO fallback_deliveries (branch, order_id, round, channel, recipient,
+                         subject, body, html, next_attempt_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (branch, order_id, round, channel, recipient) DO NOTHING",
                 )
                 .bind(new.branch)
                 .bind(new.order_id)
+                .bind(round)
                 .bind(delivery.channel.as_str())
                 .bind(&delivery.recipient)
                 .bind(delivery.subject)
@@ -192,7 +207,7 @@ impl Store {
     ) -> Result<Vec<FallbackDelivery>, StoreError> {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM fallback_deliveries
-             WHERE branch = ? AND order_id = ? ORDER BY channel, id"
+             WHERE branch = ? AND order_id = ? ORDER BY round, channel, id"
         );
         let rows = sqlx::query(&sql)
             .bind(branch)

@@ -422,7 +422,8 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders o
              WHERE state = 'fallback' AND id > ? AND NOT EXISTS (
-                 SELECT 1 FROM fallback_orders f WHERE f.branch = o.branch AND f.order_id = o.site_id)
+                 SELECT 1 FROM fallback_orders f WHERE f.branch = o.branch
+                     AND f.order_id = o.site_id AND f.round = o.fallback_round)
              ORDER BY id LIMIT ?"
         ))
         .bind(after_id)
@@ -552,7 +553,12 @@ impl Store {
                  attempts = CASE WHEN ? THEN 0 ELSE attempts END,
                  next_attempt_at = CASE WHEN ? THEN ? ELSE next_attempt_at END,
                  fallback_reason = CASE WHEN ? THEN NULL ELSE fallback_reason END,
-                 unclear_until = CASE WHEN ? THEN NULL ELSE unclear_until END
+                 unclear_until = CASE WHEN ? THEN NULL ELSE unclear_until END,
+                 -- Once handed over, a retried order that fails again is handed over anew.
+                 fallback_round = fallback_round + CASE WHEN ? AND EXISTS (
+                     SELECT 1 FROM fallback_orders f WHERE f.branch = orders.branch
+                         AND f.order_id = orders.site_id AND f.round = orders.fallback_round)
+                     THEN 1 ELSE 0 END
              WHERE id = ?",
         )
         .bind(state.as_str())
@@ -560,6 +566,7 @@ impl Store {
         .bind(requeue)
         .bind(requeue)
         .bind(now_ms)
+        .bind(requeue)
         .bind(requeue)
         .bind(requeue)
         .bind(id)

@@ -523,7 +523,7 @@ async fn secrets_never_reach_the_logs_even_at_trace_level() {
 }
 
 #[tokio::test]
-async fn demo_runs_on_the_embedded_defaults() {
+async fn demo_runs_on_the_embedded_defaults_and_labels_every_answer_with_its_order() {
     let out = bridge(
         &["demo"],
         &[("IIKO_BRIDGE_CONFIG", "/nonexistent/bridge.toml")],
@@ -560,6 +560,19 @@ async fn demo_runs_on_the_embedded_defaults() {
     assert!(row("WEB-1005").contains("422 invalid: customer.phone, total"));
     assert!(stdout.contains("Причина: iiko отклонил заказ: ProductNotFound"));
     assert!(row("WEB-1006").contains("points 1500.0 → 1300.0"));
+    // The first order's body is shown, and every answer is printed under its own order.
+    assert!(
+        stdout.contains("site → POST /api/v1/orders (WEB-1001), the body:\n{"),
+        "{stdout}"
+    );
+    let refused = stdout
+        .split("\n-- WEB-1005: a bad phone and a wrong total\n")
+        .nth(1)
+        .expect("WEB-1005 has a heading of its own");
+    assert!(refused.starts_with("site → POST /api/v1/orders (WEB-1005): 422 "));
+    for answer in stdout.lines().filter(|l| l.starts_with("site → ")) {
+        assert!(answer.contains("WEB-"), "unlabelled: {answer}");
+    }
     assert!(row("WEB-1002").contains("then cancelled by the guest"));
     assert!(stdout.contains("status \"cooking\", iiko status \"CookingCompleted\""));
     // Every event reached the demo's site with a signature it verified.

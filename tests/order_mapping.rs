@@ -454,7 +454,8 @@ async fn a_discount_without_a_configured_universal_discount_goes_to_operators() 
 }
 
 #[tokio::test]
-async fn price_drift_unknown_articles_and_stopped_items_are_explained_for_staff() {
+async fn price_drift_unknown_articles_and_stopped_items_are_explained_in_russian_for_staff_and_in_english_for_the_site()
+ {
     let catalog = catalog().await;
     let config = config(true, false, false);
     let stopped = catalog
@@ -538,6 +539,22 @@ async fn price_drift_unknown_articles_and_stopped_items_are_explained_for_staff(
     assert_eq!(
         (checked[2].field.as_str(), checked[2].code.as_str()),
         ("items[2].article", "stopped")
+    );
+    // ... in English for the site, while staff read the Russian reasons above.
+    assert_eq!(
+        checked[0].message,
+        format!(
+            "{} ({}): the site's price is {drifted:.2}, iiko's {:.2}",
+            pizza.article, pizza.name, size.price
+        )
+    );
+    assert_eq!(
+        checked[1].message,
+        "no product with article NO-SUCH-1 in the branch's menu"
+    );
+    assert_eq!(
+        checked[2].message,
+        format!("{} ({}) is on the stop list", stopped.article, stopped.name)
     );
     assert!(
         check_order(

@@ -25,15 +25,18 @@ pub fn map_line(
             field(".article"),
             "unknown_article",
             format!("Товара с артикулом «{article}» нет в меню филиала"),
+            format!("no product with article {article} in the branch's menu"),
         ));
         return None;
     };
     let label = format!("«{}» ({article})", product.name);
+    let en = format!("{article} ({})", product.name);
     if product.hidden {
         problems.push(MappingProblem::new(
             field(".article"),
             "hidden",
             format!("{label} скрыт в меню iiko и не продаётся"),
+            format!("{en} is hidden in iiko's menu and not for sale"),
         ));
     }
     // A product with several sizes and no size named would make the kitchen guess.
@@ -43,6 +46,7 @@ pub fn map_line(
                 field(".size"),
                 "size_required",
                 format!("{label}: не указан размер, а в меню их несколько"),
+                format!("{en}: no size given, and the menu has several"),
             ));
             None
         }
@@ -53,6 +57,7 @@ pub fn map_line(
                     field(".size"),
                     "unknown_size",
                     format!("{label}: размера «{}» нет в меню", key.unwrap_or_default()),
+                    format!("{en}: no size {} in the menu", key.unwrap_or_default()),
                 ));
             }
             size
@@ -63,15 +68,21 @@ pub fn map_line(
             field(".article"),
             "stopped",
             format!("{label} на стоп-листе"),
+            format!("{en} is on the stop list"),
         ));
     }
     if let Some(size) = size.filter(|s| s.price != item.price.amount()) {
-        problems.push(price_drift(field(".price"), &label, item.price, size.price));
+        problems.push(price_drift(
+            field(".price"),
+            (&label, &en),
+            item.price,
+            size.price,
+        ));
     }
     let modifiers = map_modifiers(
         item,
         product,
-        &label,
+        (&label, &en),
         &field(".modifiers"),
         modifier_positions,
         problems,
@@ -88,18 +99,25 @@ pub fn map_line(
     }))
 }
 
-fn price_drift(field: String, label: &str, site: Money, catalog: Decimal) -> MappingProblem {
+/// `label` names the item for staff (Russian) and for the site (English).
+fn price_drift(
+    field: String,
+    (label, en): (&str, &str),
+    site: Money,
+    catalog: Decimal,
+) -> MappingProblem {
     MappingProblem::new(
         field,
         "price_drift",
         format!("{label}: цена на сайте {site} ₽, в iiko {catalog:.2} ₽"),
+        format!("{en}: the site's price is {site}, iiko's {catalog:.2}"),
     )
 }
 
 fn map_modifiers(
     item: &Item,
     product: &Product,
-    label: &str,
+    (label, en): (&str, &str),
     field: &str,
     positions: Vec<Option<Uuid>>,
     problems: &mut Vec<MappingProblem>,
@@ -113,6 +131,7 @@ fn map_modifiers(
                 format!("{field}[{index}].article"),
                 "unknown_modifier",
                 format!("{label}: модификатора с артикулом «{article}» нет у этого блюда"),
+                format!("{en}: the dish has no modifier with article {article}"),
             ));
             complete = false;
             continue;
@@ -122,9 +141,10 @@ fn map_modifiers(
         let free = site.is_zero() && group.free_quantity > 0;
         if site.amount() != found.price && !free {
             let name = format!("{label}, модификатор «{}» ({article})", found.name);
+            let name_en = format!("{en}, modifier {article} ({})", found.name);
             problems.push(price_drift(
                 format!("{field}[{index}].price"),
-                &name,
+                (&name, &name_en),
                 site,
                 found.price,
             ));
@@ -151,6 +171,10 @@ fn map_modifiers(
                 "modifier_count",
                 format!(
                     "{label}: в группе «{}» выбрано {chosen}, нужно от {min} до {}",
+                    group.name, group.max
+                ),
+                format!(
+                    "{en}: {chosen} chosen in group «{}», {min} to {} needed",
                     group.name, group.max
                 ),
             ));

@@ -24,28 +24,36 @@ pub const TRANSPORT_TO_FRONT_TIMEOUT_SECONDS: i32 = 60;
 /// bridge keeps the whole id as the idempotency key.
 const EXTERNAL_NUMBER_MAX_CHARS: usize = 50;
 
-/// Why an order cannot go to iiko as it is; the reason is written for restaurant staff, who
-/// get the order by hand instead.
+/// Why an order cannot go to iiko as it is, in two renderings: `reason` in Russian for
+/// restaurant staff, who get the order by hand instead (the fallback texts, the bot), and
+/// `message` in English for the site, which reads it in the API's `problems` and `details`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappingProblem {
     pub field: String,
     pub code: &'static str,
     pub reason: String,
+    pub message: String,
 }
 
 impl MappingProblem {
-    pub fn new(field: impl Into<String>, code: &'static str, reason: impl Into<String>) -> Self {
+    pub fn new(
+        field: impl Into<String>,
+        code: &'static str,
+        reason: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             field: field.into(),
             code,
             reason: reason.into(),
+            message: message.into(),
         }
     }
 }
 
 impl From<MappingProblem> for FieldProblem {
     fn from(problem: MappingProblem) -> Self {
-        FieldProblem::new(problem.field, problem.code, problem.reason)
+        FieldProblem::new(problem.field, problem.code, problem.message)
     }
 }
 
@@ -64,6 +72,7 @@ pub fn map_order(
             "items",
             "ids_mismatch",
             "Внутренняя ошибка моста: идентификаторы позиций не соответствуют заказу",
+            "internal error of the bridge: the position ids do not match the order",
         ));
         return Err(problems);
     }
@@ -136,6 +145,10 @@ fn check_arithmetic(order: &Order, problems: &mut Vec<MappingProblem>) {
             "mismatch",
             format!(
                 "Сумма позиций за вычетом скидки и бонусов {expected:.2} ₽, а к оплате указано {} ₽",
+                order.total
+            ),
+            format!(
+                "the items less the discount and bonus points come to {expected:.2}, but total is {}",
                 order.total
             ),
         ));
@@ -280,6 +293,10 @@ fn payments(
                     "Гость списывает {} бонусов, но оплата бонусами для филиала не настроена",
                     order.bonus
                 ),
+                format!(
+                    "{} bonus points to spend, but the branch takes no bonus payment",
+                    order.bonus
+                ),
             )),
         }
     }
@@ -308,6 +325,7 @@ fn discounts(
             "discount.amount",
             "discount_not_configured",
             format!("Скидка сайта {amount} ₽, но универсальная скидка для филиала не настроена"),
+            format!("a site discount of {amount}, but the branch has no universal discount set up"),
         ));
         return None;
     };

@@ -62,6 +62,11 @@ pub async fn run(
 
     println!("\n-- WEB-1001: an ordinary delivery");
     let body = site_order("WEB-1001", &dishes[..2], "Ленина", "10");
+    // What a site developer needs first: a body the bridge takes, as the site sends it.
+    println!(
+        "site → POST /api/v1/orders (WEB-1001), the body:\n{}",
+        serde_json::to_string_pretty(&body).map_err(anyhow::Error::from)?
+    );
     outcomes.push(until_created(&site, &store, &body, "accepted and created").await?);
 
     println!(
@@ -119,7 +124,7 @@ pub async fn run(
     let before = site.balance("+79990001122").await?;
     let calculated = site.calculate(&body).await?;
     println!(
-        "site → POST /api/v1/loyalty/calculate: discount {}, bonus_max {} (balance {before})",
+        "site → POST /api/v1/loyalty/calculate (WEB-1006): discount {}, bonus_max {} (balance {before})",
         calculated["discount"], calculated["bonus_max"]
     );
     let answer = site.submit(&body).await?;
@@ -195,6 +200,7 @@ pub async fn run(
         answer: answer.summary(),
         end: "refused: nothing stored".into(),
     });
+    println!("\n-- WEB-1005: a bad phone and a wrong total");
     let mut wrong = site_order("WEB-1005", &dishes[..1], "Ленина", "1");
     wrong["total"] = json!(1);
     wrong["customer"]["phone"] = json!("12345");
@@ -379,7 +385,9 @@ impl Site {
             .map_err(anyhow::Error::from)?;
         let status = response.status().as_u16();
         let answer: Value = response.json().await.map_err(anyhow::Error::from)?;
-        println!("site → POST /api/v1/orders: {status} {answer}");
+        // Labelled with the order it answers, so no answer reads as another order's.
+        let id = body["id"].as_str().unwrap_or("?");
+        println!("site → POST /api/v1/orders ({id}): {status} {answer}");
         Ok(Answer {
             status,
             body: answer,

@@ -4,9 +4,9 @@
 //! Decisions: an order that cannot be mapped (no catalog yet, unknown article, price drift) is
 //! still accepted and stored in state `fallback` at once; its 202 answer says `"state":
 //! "fallback"` rather than pretending it is queued, so the site can tell the customer that staff
-//! will call. A repeat answers the stored body, whatever state the order is in now, and is
-//! found before anything is checked against the clock or the configuration: an order accepted
-//! yesterday stays accepted after its `deliver_at` has passed or its branch was renamed.
+//! will call. A repeat answers the stored body, whatever state the order is in now, even when its
+//! body would be refused now by the clock or the configuration: an order accepted yesterday
+//! stays accepted after its `deliver_at` has passed or its branch was renamed.
 //!
 //! A new order that spends bonus points or sends a promo code is settled with iiko's loyalty
 //! before it is stored ([`crate::loyalty::settle_at_intake`]): over `bonus_max` it is refused
@@ -48,16 +48,24 @@ pub async fn submit_order(
     now: DateTime<Utc>,
 ) -> Result<Accepted, ApiError> {
     let hash = content_hash(raw)?;
-    if let Some((branch, site_id)) = claimed_key(raw) {
-        let stored = store
-            .order_by_site_key(&branch, &site_id)
-            .await
-            .map_err(|e| ApiError::unavailable(&e))?;
-        if let Some(stored) = stored {
-            return repeat(&stored, &hash);
+    let order = match parse_order_at(raw, config, true, now) {
+        Ok(order) => order,
+        // A repeat is answered from the stored order even when the clock or the configuration
+        // refuses its body now. Only a refused body pays for this lookup: a valid one's insert
+        // finds the stored order itself.
+        Err(refused) => {
+            if let Some((branch, site_id)) = claimed_key(raw) {
+                let stored = store
+                    .order_by_site_key(&branch, &site_id)
+                    .await
+                    .map_err(|e| ApiError::unavailable(&e))?;
+                if let Some(stored) = stored {
+                    return repeat(&stored, &hash);
+                }
+            }
+            return Err(refused.into());
         }
-    }
-    let order = parse_order_at(raw, config, true, now)?;
+    };
     let site_id = order
         .id
         .as_ref()

@@ -22,8 +22,7 @@ const HEALTHY_AFTER: Duration = Duration::from_secs(300);
 
 /// The pause before restart number `failures` (1-based) of one episode.
 pub fn restart_delay(first: Duration, failures: u32) -> Duration {
-    let doublings = failures.saturating_sub(1).min(16);
-    first.saturating_mul(1 << doublings).min(LONGEST_RESTART)
+    crate::backoff::doubling(first, LONGEST_RESTART, failures)
 }
 
 /// Which workers are down right now; shared with `/readyz`.

@@ -9,8 +9,7 @@ const LONGEST: Duration = Duration::from_secs(60);
 
 /// The pause after the `failures`-th failure in a row: 1 s, 2 s, 4 s ... at most 60 s.
 pub fn pause_after(failures: u32) -> Duration {
-    let doublings = failures.saturating_sub(1).min(16);
-    FIRST.saturating_mul(1 << doublings).min(LONGEST)
+    crate::backoff::doubling(FIRST, LONGEST, failures)
 }
 
 /// Consecutive failures and the time before which nothing is tried again.

@@ -109,8 +109,7 @@ impl Dispatcher {
     /// Each order runs on its own, so one slow branch (a creation followed for a minute) never
     /// holds up the others' orders; at most `delivery.concurrency` are in flight at once.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let this = self;
-        let slots = Arc::new(Semaphore::new(this.concurrency()));
+        let slots = Arc::new(Semaphore::new(self.concurrency()));
         let mut in_flight = JoinSet::new();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -128,7 +127,7 @@ impl Dispatcher {
             if free == 0 {
                 continue;
             }
-            let orders = match this.take(Utc::now(), free).await {
+            let orders = match self.take(Utc::now(), free).await {
                 Ok(orders) => orders,
                 Err(error) => {
                     tracing::error!(%error, "dispatcher cannot read the store");
@@ -140,7 +139,7 @@ impl Dispatcher {
                     .clone()
                     .try_acquire_owned()
                     .expect("leased only free slots");
-                let this = this.clone();
+                let this = self.clone();
                 in_flight.spawn(async move {
                     log_unrecorded(this.dispatch(order, guard).await);
                     drop(slot);
@@ -190,9 +189,9 @@ impl Dispatcher {
             .collect())
     }
 
-    // Every log line of the attempt (iiko calls included) carries the order and its branch.
     /// One attempt of one leased order, cut off at the attempt limit, then its outcome
     /// written under the attempt's own lease id; alerts go out after that, outside the lease.
+    /// Every log line of the attempt (iiko calls included) carries the order and its branch.
     #[tracing::instrument(name = "dispatch", skip_all, fields(branch = %order.branch, order = %order.site_id))]
     async fn dispatch(&self, order: StoredOrder, _in_flight: InFlight) -> Result<(), StoreError> {
         let started = Instant::now();
@@ -371,9 +370,7 @@ fn attempt_end(
 /// each read, up to a minute (or the retry interval when that is longer).
 fn unclear_pause(retry_interval: Duration, reads: u32) -> Duration {
     let cap = MAX_UNCLEAR_PAUSE.max(retry_interval);
-    retry_interval
-        .checked_mul(1 << reads.min(16))
-        .map_or(cap, |pause| pause.min(cap))
+    crate::backoff::doubling(retry_interval, cap, reads.saturating_add(1))
 }
 
 /// Marks an order in flight in this process until dropped (also when its task panics).

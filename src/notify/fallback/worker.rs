@@ -38,11 +38,8 @@ const TICK: Duration = Duration::from_secs(1);
 /// by `jitter` (0..1 maps to -20 %..+20 %) so deliveries that failed together do not retry in
 /// lockstep against a server that is just coming back.
 pub fn backoff(attempts: u32, jitter: f64) -> Duration {
-    let doublings = attempts.saturating_sub(1).min(16);
-    let base = FIRST_RETRY
-        .saturating_mul(1 << doublings)
-        .min(LONGEST_RETRY);
-    base.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
+    crate::backoff::doubling(FIRST_RETRY, LONGEST_RETRY, attempts)
+        .mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
         .min(LONGEST_RETRY)
 }
 

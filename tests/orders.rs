@@ -734,16 +734,7 @@ async fn iiko_failing_every_time_sends_the_order_to_the_operators_after_max_atte
 async fn operators_hear_once_that_iiko_keeps_failing_for_a_branch_and_once_that_it_is_back() {
     let telegram = FakeTelegram::start().await.unwrap();
     let operators = 555;
-    let (token, api_url) = (telegram.token().to_owned(), telegram.api_url());
-    let bed = Bed::new(move |text| {
-        text.replace(
-            "operator_chats = []",
-            &format!(
-                "operator_chats = [{operators}]\nbot_token = \"{token}\"\napi_url = \"{api_url}\""
-            ),
-        )
-    })
-    .await;
+    let bed = Bed::new(|text| with_operator_chat(text, operators, &telegram)).await;
     bed.faults(json!({"rules": [{"path": CREATE, "status": 503}]}))
         .await;
     for n in 0..2 {
@@ -1243,16 +1234,7 @@ impl Bed {
 async fn operators_hear_once_that_a_terminal_group_is_offline_and_once_that_it_is_back() {
     let telegram = FakeTelegram::start().await.unwrap();
     let operators = 556;
-    let (token, api_url) = (telegram.token().to_owned(), telegram.api_url());
-    let bed = Bed::new(move |text| {
-        text.replace(
-            "operator_chats = []",
-            &format!(
-                "operator_chats = [{operators}]\nbot_token = \"{token}\"\napi_url = \"{api_url}\""
-            ),
-        )
-    })
-    .await;
+    let bed = Bed::new(|text| with_operator_chat(text, operators, &telegram)).await;
     let watch = TerminalWatch::new(iiko(&bed.config), Arc::new(bed.config.clone()));
     assert_eq!(
         watch.try_step().await.unwrap().offline,
@@ -1291,22 +1273,26 @@ async fn operators_hear_once_that_a_terminal_group_is_offline_and_once_that_it_i
 /// The config text with e-mail to `smtp`, and the fallback (chat 777) and operator alerts
 /// (chat 555) through `telegram`.
 fn with_channels(text: String, smtp: &SmtpSink, telegram: &FakeTelegram) -> String {
-    text.replace(
+    let text = text.replace(
         "# smtp_url = \"smtp://127.0.0.1:2525\"\n# from = \"iiko-bridge <bridge@example.ru>\"",
         &format!(
             "smtp_url = \"{}\"\nfrom = \"iiko-bridge <bridge@example.ru>\"",
             smtp.url()
         ),
-    )
-    .replace(
+    );
+    with_operator_chat(text, 555, telegram).replace("telegram_chats = []", "telegram_chats = [777]")
+}
+
+/// The config text with operator alerts to `chat` through `telegram`.
+fn with_operator_chat(text: String, chat: i64, telegram: &FakeTelegram) -> String {
+    text.replace(
         "operator_chats = []",
         &format!(
-            "operator_chats = [555]\nbot_token = \"{}\"\napi_url = \"{}\"",
+            "operator_chats = [{chat}]\nbot_token = \"{}\"\napi_url = \"{}\"",
             telegram.token(),
             telegram.api_url()
         ),
     )
-    .replace("telegram_chats = []", "telegram_chats = [777]")
 }
 
 /// Adds `line` to the `[delivery]` section.

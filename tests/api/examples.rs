@@ -14,8 +14,7 @@
 //! The examples of one file run in order against one fresh bridge (the shipped example
 //! configuration with `promo.use_iiko_codes = true`, on a simulator with its default generated
 //! data and the branch's menu synced), so a file may create an order and then read it.
-#[path = "support/bed.rs"]
-mod bed;
+use crate::support::bed;
 
 use std::{path::Path, time::Duration};
 
@@ -325,7 +324,8 @@ fn the_example_convention_finds_the_documented_calls() {
     )));
     assert_eq!(order.answer.as_ref().unwrap()["state"], "queued");
     // The page and /openapi.json show the same order.
-    let document: Value = serde_json::from_str(include_str!("../src/http/openapi.json")).unwrap();
+    let document: Value =
+        serde_json::from_str(include_str!("../../src/http/openapi.json")).unwrap();
     assert_eq!(
         body,
         document["paths"]["/api/v1/orders"]["post"]["requestBody"]["content"]["application/json"]["examples"]

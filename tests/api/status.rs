@@ -1,10 +1,8 @@
 //! Order statuses end to end: polling and iiko webhooks against the simulator, the site events
 //! they write, moves, the cursor fallback, the order view and cancellation, the webhook
 //! receiver's refusals and the menu refresh its events trigger.
-#[path = "support/bed.rs"]
-mod bed;
-#[path = "support/iiko_schema.rs"]
-mod iiko_schema;
+use crate::support::bed;
+use crate::support::iiko_schema;
 
 use std::{sync::Arc, time::Duration};
 

@@ -1,8 +1,7 @@
 //! Orders mapped onto `deliveries/create` through a catalog synced from the simulator's
 //! generated menu, checked against the official iikoCloud schema.
 
-#[path = "support/iiko_schema.rs"]
-mod iiko_schema;
+use crate::support::iiko_schema;
 
 use std::num::NonZeroU32;
 use std::time::Duration;

@@ -2,8 +2,7 @@
 //! dispatcher against the simulator and `catalog.updated` from menu syncs, delivered to a local
 //! site receiver that checks every signature; retries, ordering per order, 410 Gone, pruning,
 //! and the `/metrics` and `/openapi.json` endpoints of `serve`.
-#[path = "support/bed.rs"]
-mod bed;
+use crate::support::bed;
 
 use std::{
     collections::VecDeque,

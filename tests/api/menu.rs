@@ -13,7 +13,7 @@ use iiko_bridge::{
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
+const EXAMPLE: &str = include_str!("../../config/bridge.example.toml");
 const OPERATOR_CHAT: i64 = 4242;
 const SITE_TOKEN: &str = "site-token-for-the-menu-tests";
 

@@ -22,7 +22,7 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, ValidationError, Validator};
 use serde_json::Value;
 
-const FIXTURE: &str = include_str!("../fixtures/iiko-schema-subset.json");
+const FIXTURE: &str = include_str!("../../fixtures/iiko-schema-subset.json");
 
 struct Schemas {
     requests: BTreeMap<String, Validator>,

@@ -9,7 +9,7 @@ use std::{
 use iiko_bridge::sim::{self, SimConfig, SimHandle, demo_ids};
 use tempfile::TempDir;
 
-const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
+const EXAMPLE: &str = include_str!("../../config/bridge.example.toml");
 const SITE_TOKEN: &str = "site-token-for-the-cli-tests";
 
 /// The example with what `check` rightly flags in it filled in: a real site token instead of

@@ -1,9 +1,7 @@
 //! Discounts and bonus points end to end: the loyalty API and order intake on a real server,
 //! the dispatcher against the simulator, and the exact bodies iiko gets.
-#[path = "support/bed.rs"]
-mod bed;
-#[path = "support/iiko_schema.rs"]
-mod iiko_schema;
+use crate::support::bed;
+use crate::support::iiko_schema;
 
 use std::time::Duration;
 

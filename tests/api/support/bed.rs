@@ -23,7 +23,7 @@ use iiko_bridge::{
     store::Store,
 };
 
-pub const EXAMPLE: &str = include_str!("../../config/bridge.example.toml");
+pub const EXAMPLE: &str = include_str!("../../../config/bridge.example.toml");
 /// The site token the tests use in place of the example's placeholder, which loading refuses.
 pub const SITE_TOKEN: &str = "site-token-for-the-tests-0123";
 

@@ -1,8 +1,7 @@
 //! The HTTP edge under hostile or unlucky traffic: repeats answered from the store whatever
 //! changed since, tokens checked before bodies are read, timeouts and a concurrency limit,
 //! cheap probes, honest keep-alive, and site traffic kept off dispatch's iiko capacity.
-#[path = "support/bed.rs"]
-mod bed;
+use crate::support::bed;
 
 use std::{net::SocketAddr, path::Path, time::Duration};
 

@@ -1,8 +1,7 @@
 //! The fidelity harness itself: the schema subset extracted from the official iikoCloud
 //! `openapi.json` accepts what iikoCloud documents and rejects the mistakes a bridge could make.
 
-#[path = "support/iiko_schema.rs"]
-mod iiko_schema;
+use crate::support::iiko_schema;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,9 +1,7 @@
 //! Orders end to end: the order API on a real server, the dispatcher against the simulator,
 //! the CLI, and the binary killed mid-dispatch.
-#[path = "support/bed.rs"]
-mod bed;
-#[path = "support/iiko_schema.rs"]
-mod iiko_schema;
+use crate::support::bed;
+use crate::support::iiko_schema;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 

@@ -3,8 +3,7 @@
 //! the client's behaviour (asynchronous creation, transient faults, token refresh, rate limits,
 //! iiko error codes) holds end to end.
 
-#[path = "support/iiko_schema.rs"]
-mod iiko_schema;
+use crate::support::iiko_schema;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::num::NonZeroU32;

@@ -13,7 +13,8 @@ use iiko_bridge::{
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-const EXAMPLE: &str = include_str!("../../config/bridge.example.toml");
+use crate::support::{ConfigFile, store};
+
 const OPERATOR_CHAT: i64 = 4242;
 const SITE_TOKEN: &str = "site-token-for-the-menu-tests";
 
@@ -48,39 +49,26 @@ impl Bed {
             dir,
             config,
         };
-        bed.write_config(|text| text);
+        bed.write_config(|_| {});
         bed
     }
 
-    fn write_config(&self, edit: impl Fn(String) -> String) {
-        let dir = self.dir.path().display();
-        let text = EXAMPLE
-            .replace(
-                "http://127.0.0.1:9900",
-                self.sim.base_url.as_str().trim_end_matches('/'),
-            )
-            .replace(
-                "sqlite://data/bridge.db",
-                &format!("sqlite://{dir}/bridge.db"),
-            )
-            .replace(
-                "export_dir = \"export\"",
-                &format!("export_dir = \"{dir}/export\""),
-            )
-            .replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:0\"")
-            .replace(
-                "token = \"change-me\"",
-                &format!("token = \"{SITE_TOKEN}\""),
-            )
-            .replace(
-                "operator_chats = []",
-                &format!(
-                    "operator_chats = [{OPERATOR_CHAT}]\nbot_token = \"{}\"\napi_url = \"{}\"",
-                    self.telegram.token(),
-                    self.telegram.api_url()
-                ),
-            );
-        std::fs::write(&self.config, edit(text)).unwrap();
+    fn write_config(&self, edit: impl FnOnce(&mut ConfigFile)) {
+        let dir = self.dir.path();
+        let mut file = ConfigFile::example();
+        file.set(
+            "iiko.base_url",
+            self.sim.base_url.as_str().trim_end_matches('/'),
+        )
+        .set("store.url", store::url(dir))
+        .set("menu.export_dir", dir.join("export").display().to_string())
+        .set("server.listen", "127.0.0.1:0")
+        .set("site.token", SITE_TOKEN)
+        .set("telegram.operator_chats", vec![OPERATOR_CHAT])
+        .add("telegram.bot_token", self.telegram.token())
+        .add("telegram.api_url", self.telegram.api_url().to_string());
+        edit(&mut file);
+        file.write(dir, "bridge.toml");
     }
 
     async fn bridge(&self, args: &[&str]) -> Output {
@@ -99,9 +87,7 @@ impl Bed {
     }
 
     async fn store(&self) -> Store {
-        Store::open(&format!("sqlite://{}/bridge.db", self.dir.path().display()))
-            .await
-            .unwrap()
+        Store::open(&store::url(self.dir.path())).await.unwrap()
     }
 
     async fn control(&self, path: &str, body: Value) {
@@ -317,8 +303,8 @@ async fn an_unknown_branch_is_named_with_exit_code_2() {
 #[tokio::test]
 async fn an_external_menu_iiko_does_not_know_is_named_with_exit_code_2() {
     let bed = Bed::new(None).await;
-    bed.write_config(|text| {
-        text.replace("external_menu_id = \"4821\"", "external_menu_id = \"9999\"")
+    bed.write_config(|file| {
+        file.set("branches.0.menu.external_menu_id", "9999");
     });
     let out = bed.bridge(&["menu", "sync"]).await;
     assert_eq!(out.status.code(), Some(2));
@@ -360,12 +346,11 @@ async fn iiko_failing_mid_sync_leaves_the_previous_catalog_untouched() {
 #[tokio::test]
 async fn the_nomenclature_source_survives_an_unchanged_revision() {
     let bed = Bed::new(None).await;
-    bed.write_config(|text| {
-        text.replace(
-            "source = \"external_menu\"\nexternal_menu_id = \"4821\"\nprice_category_id = \"7c1a0007-0000-4000-8000-000000000001\"",
-            "source = \"nomenclature\"",
-        )
-        .replace("api = \"menu_v3\"\n", "")
+    bed.write_config(|file| {
+        file.set("branches.0.menu.source", "nomenclature")
+            .remove("branches.0.menu.external_menu_id")
+            .remove("branches.0.menu.price_category_id")
+            .remove("branches.0.menu.api");
     });
     let first = bed.bridge(&["menu", "sync", "--json"]).await;
     assert!(first.status.success(), "{}", text(&first.stderr));

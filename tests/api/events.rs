@@ -2,7 +2,6 @@
 //! dispatcher against the simulator and `catalog.updated` from menu syncs, delivered to a local
 //! site receiver that checks every signature; retries, ordering per order, 410 Gone, pruning,
 //! and the `/metrics` and `/openapi.json` endpoints of `serve`.
-use crate::support::{ConfigFile, SITE_TOKEN, Spawn, TestApp, iiko};
 
 use std::{
     collections::VecDeque,
@@ -26,6 +25,8 @@ use iiko_bridge::{
     sim::{Seed, SimConfig, Simulator, telegram::FakeTelegram},
     store::{OrderState, Store, StoredEvent},
 };
+
+use crate::support::{ConfigFile, SITE_TOKEN, Spawn, TestApp, iiko};
 
 const CREATE: &str = "/api/1/deliveries/create";
 const TOKEN: &str = SITE_TOKEN;

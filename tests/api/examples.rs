@@ -14,13 +14,14 @@
 //! The examples of one file run in order against one fresh bridge (the shipped example
 //! configuration with `promo.use_iiko_codes = true`, on a simulator with its default generated
 //! data and the branch's menu synced), so a file may create an order and then read it.
-use crate::support::{SITE_TOKEN, Spawn, TestApp};
 
 use std::{path::Path, time::Duration};
 
 use serde_json::Value;
 
 use iiko_bridge::sim::SimConfig;
+
+use crate::support::{SITE_TOKEN, Spawn, TestApp};
 
 /// Fields whose values differ from run to run.
 const VARYING: [&str; 4] = ["iiko_order_id", "at", "synced_at", "revision"];

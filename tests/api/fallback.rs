@@ -1,7 +1,6 @@
 //! The fallback end to end: an order iiko did not take is rendered from the templates, stored
 //! per channel and recipient, and sent to a real SMTP sink and a fake Telegram, each channel
 //! retried on its own; operators hear about what got through nowhere, and about iiko outages.
-use crate::support::store;
 
 use std::{sync::Arc, time::Duration};
 
@@ -24,6 +23,8 @@ use rust_decimal_macros::dec;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use crate::support::store;
 
 const KITCHEN_CHAT: i64 = -100200;
 const OPERATOR_CHAT: i64 = 900;

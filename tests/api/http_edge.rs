@@ -1,7 +1,6 @@
 //! The HTTP edge under hostile or unlucky traffic: repeats answered from the store whatever
 //! changed since, tokens checked before bodies are read, timeouts and a concurrency limit,
 //! cheap probes, honest keep-alive, and site traffic kept off dispatch's iiko capacity.
-use crate::support::{SITE_TOKEN, Spawn, TestApp, iiko};
 
 use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
 
@@ -19,6 +18,8 @@ use iiko_bridge::{
     orders::service,
     sim::{SimConfig, demo_ids},
 };
+
+use crate::support::{SITE_TOKEN, Spawn, TestApp, iiko};
 
 const TOKEN: &str = SITE_TOKEN;
 /// The headers of a site's order submission.

@@ -1,7 +1,5 @@
 //! Discounts and bonus points end to end: the loyalty API and order intake on a real server,
 //! the dispatcher against the simulator, and the exact bodies iiko gets.
-use crate::support::iiko_schema;
-use crate::support::{SITE_TOKEN, Spawn, TestApp, iiko};
 
 use std::time::Duration;
 
@@ -16,6 +14,8 @@ use iiko_bridge::{
     sim::{Seed, SimConfig, demo_ids as ids},
     store::{OrderState, StoredOrder},
 };
+
+use crate::support::{SITE_TOKEN, Spawn, TestApp, iiko, iiko_schema};
 
 const CREATE: &str = "/api/1/deliveries/create";
 const CALCULATE: &str = "/api/1/loyalty/iiko/calculate";

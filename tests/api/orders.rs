@@ -1,7 +1,5 @@
 //! Orders end to end: the order API on a real server, the dispatcher against the simulator,
 //! the CLI, and the binary killed mid-dispatch.
-use crate::support::iiko_schema;
-use crate::support::{SITE_TOKEN, Spawn, TestApp, iiko};
 
 use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
@@ -22,6 +20,8 @@ use iiko_bridge::{
     status::{self, StatusTracker, TerminalWatch},
     store::{OrderState, StoredOrder},
 };
+
+use crate::support::{SITE_TOKEN, Spawn, TestApp, iiko, iiko_schema};
 
 const CREATE: &str = "/api/1/deliveries/create";
 const BY_ID: &str = "/api/1/deliveries/by_id";

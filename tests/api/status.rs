@@ -1,8 +1,6 @@
 //! Order statuses end to end: polling and iiko webhooks against the simulator, the site events
 //! they write, moves, the cursor fallback, the order view and cancellation, the webhook
 //! receiver's refusals and the menu refresh its events trigger.
-use crate::support::iiko_schema;
-use crate::support::{SITE_TOKEN, Spawn, TestApp, iiko};
 
 use std::{sync::Arc, time::Duration};
 
@@ -17,6 +15,8 @@ use iiko_bridge::{
     status::{self, StatusTracker, ViewError},
     store::{OrderState, StoredOrder},
 };
+
+use crate::support::{SITE_TOKEN, Spawn, TestApp, iiko, iiko_schema};
 
 const TOKEN: &str = SITE_TOKEN;
 const HOOK_TOKEN: &str = "hook-token";

@@ -42,7 +42,7 @@ struct Example {
 
 /// The bridge on the shipped example configuration (iiko's promo codes on) against a fresh
 /// simulator as shipped.
-async fn start() -> TestApp {
+async fn spawn_app() -> TestApp {
     Spawn::default()
         .sim(SimConfig::default())
         .app(|config| config.branches[0].promo.use_iiko_codes = true)
@@ -329,7 +329,7 @@ async fn every_curl_example_in_the_readme_and_docs_works_against_the_simulator()
         if examples.is_empty() {
             continue;
         }
-        let bridge = start().await;
+        let bridge = spawn_app().await;
         for example in &examples {
             bridge.send_example(example).await;
         }
@@ -472,7 +472,7 @@ fn urlencode(value: &str) -> String {
 
 #[tokio::test]
 async fn every_request_example_of_the_openapi_document_works_against_the_simulator() {
-    let bridge = start().await;
+    let bridge = spawn_app().await;
     let document: Value = reqwest::get(bridge.url("/openapi.json"))
         .await
         .unwrap()

@@ -14,19 +14,18 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use iiko_bridge::{
-    config::Config,
     http::{
         Application,
         signature::{SignedHeaders, WebhookSecret, verify},
     },
-    menu::{CatalogCache, MenuSyncer, SyncKind, SyncOptions, SyncResult},
-    notify::{EventsWorker, Handover, OperatorChats, Templates},
+    menu::{CatalogCache, SyncResult},
+    notify::{EventsWorker, Handover, Templates},
     retention::{RetentionStep, RetentionWorker},
     sim::{Seed, SimConfig, Simulator, telegram::FakeTelegram},
-    store::{OrderState, Store, StoredEvent},
+    store::{OrderState, StoredEvent},
 };
 
-use crate::support::{ConfigFile, SITE_TOKEN, Spawn, TestApp, iiko};
+use crate::support::{ConfigFile, SITE_TOKEN, Spawn, TestApp, sync};
 
 const CREATE: &str = "/api/1/deliveries/create";
 const TOKEN: &str = SITE_TOKEN;
@@ -165,24 +164,6 @@ impl TestApp {
     async fn order_state(&self, site_id: &str) -> OrderState {
         self.store.orders_by_site_id(site_id, None).await.unwrap()[0].state
     }
-}
-
-async fn sync(config: &Config, store: &Store) -> SyncResult {
-    MenuSyncer::new(
-        iiko(config),
-        store.clone(),
-        config.menu.export_dir.clone(),
-        OperatorChats::new(None, Vec::new()),
-    )
-    .sync(
-        &config.branches[0],
-        SyncKind::Full,
-        SyncOptions::default(),
-        &|_| {},
-    )
-    .await
-    .unwrap()
-    .result
 }
 
 fn later(seconds: i64) -> chrono::DateTime<Utc> {
@@ -438,7 +419,10 @@ async fn a_sync_that_changed_prices_writes_catalog_updated_and_one_that_changed_
  {
     let bed = spawn().app(|_| {}).await;
     assert_eq!(bed.stored_events().await.len(), 1, "the first sync");
-    assert_eq!(sync(&bed.config, &bed.store).await, SyncResult::Unchanged);
+    assert_eq!(
+        sync(&bed.config, &bed.store).await.result,
+        SyncResult::Unchanged
+    );
     assert_eq!(bed.stored_events().await.len(), 1, "nothing changed");
 
     // The same menu with one dish 10 rubles dearer, served by a second simulator.

@@ -85,15 +85,10 @@ impl TestApp {
 
     /// The bodies the simulator got on `path`, each checked against the official schema.
     async fn bodies(&self, path: &str) -> Vec<Value> {
-        let log: Vec<Value> = reqwest::get(self.sim.url("sim/requests"))
+        let bodies: Vec<Value> = self
+            .requests(path)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let bodies: Vec<Value> = log
             .into_iter()
-            .filter(|r| r["path"] == path)
             .map(|r| r["body"].clone())
             .collect();
         for body in &bodies {

@@ -10,7 +10,7 @@ use iiko_bridge::{
     config::{Config, Sources},
     http::Application,
     iiko::IikoClient,
-    menu::{Catalog, CatalogCache, MenuSyncer, SyncKind, SyncOptions, SyncResult},
+    menu::{Catalog, CatalogCache, MenuSyncer, SyncKind, SyncOptions, SyncOutcome, SyncResult},
     notify::OperatorChats,
     orders::{Dispatcher, service},
     sim::{SimConfig, SimHandle, Simulator, demo_ids},
@@ -94,7 +94,18 @@ impl Spawn {
 
 /// The first branch's menu synced into `store`, as the catalog the site would get.
 async fn synced_catalog(config: &Config, store: &Store) -> Catalog {
-    let outcome = MenuSyncer::new(
+    assert_eq!(sync(config, store).await.result, SyncResult::Stored);
+    let (_, json) = store
+        .current_catalog_document(&config.branches[0].key)
+        .await
+        .unwrap()
+        .unwrap();
+    serde_json::from_str(&json).unwrap()
+}
+
+/// A full sync of the first branch's menu into `store`, as `menu sync` does.
+pub async fn sync(config: &Config, store: &Store) -> SyncOutcome {
+    MenuSyncer::new(
         iiko(config),
         store.clone(),
         config.menu.export_dir.clone(),
@@ -107,14 +118,7 @@ async fn synced_catalog(config: &Config, store: &Store) -> Catalog {
         &|_| {},
     )
     .await
-    .unwrap();
-    assert_eq!(outcome.result, SyncResult::Stored);
-    let (_, json) = store
-        .current_catalog_document(&config.branches[0].key)
-        .await
-        .unwrap()
-        .unwrap();
-    serde_json::from_str(&json).unwrap()
+    .unwrap()
 }
 
 /// A running bed: what a test reads and drives.

@@ -5,7 +5,7 @@ pub mod config_file;
 pub mod iiko_schema;
 pub mod store;
 
-pub use app::{Spawn, TestApp, iiko};
+pub use app::{Spawn, TestApp, iiko, sync};
 pub use config_file::ConfigFile;
 
 /// The site token the tests use in place of the example's placeholder, which loading refuses.

@@ -21,7 +21,7 @@ use super::{SITE_TOKEN, config_file::ConfigFile};
 
 type FileEdit = Box<dyn FnOnce(&mut ConfigFile)>;
 
-/// What `spawn_app` starts, for the tests that need other than the defaults.
+/// What a test starts; each module's `spawn_app` is one with the module's defaults.
 pub struct Spawn {
     sim: SimConfig,
     serve: bool,

@@ -1,17 +1,11 @@
 //! Orders end to end: the order API on a real server, the dispatcher against the simulator,
 //! the CLI, and the binary killed mid-dispatch.
-#[path = "support/bed.rs"]
-mod bed;
-#[path = "support/iiko_schema.rs"]
-mod iiko_schema;
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
-use bed::iiko;
 use iiko_bridge::{
     config::Config,
     http::{
@@ -19,132 +13,28 @@ use iiko_bridge::{
         signature::{WebhookSecret, sign},
     },
     iiko::types::deliveries::DeliveriesByIdRequest,
-    menu::{Catalog, CatalogCache},
+    menu::CatalogCache,
     notify::{Handover, Templates},
-    orders::{Dispatcher, StepOutcome, service},
-    sim::{SimConfig, SimHandle, Simulator, demo_ids, smtp::SmtpSink, telegram::FakeTelegram},
+    orders::StepOutcome,
+    sim::{demo_ids, smtp::SmtpSink, telegram::FakeTelegram},
     status::{self, StatusTracker, TerminalWatch},
-    store::{OrderState, Store, StoredOrder},
+    store::{OrderState, StoredOrder},
 };
+
+use crate::support::{SITE_TOKEN, Spawn, TestApp, iiko, iiko_schema};
 
 const CREATE: &str = "/api/1/deliveries/create";
 const BY_ID: &str = "/api/1/deliveries/by_id";
-const TOKEN: &str = bed::SITE_TOKEN;
+const TOKEN: &str = SITE_TOKEN;
 const SECRET: &str = "whsec_c2VjcmV0LWZvci10aGUtdGVzdHMtb25seS0wMTIzNDU2";
 
-struct Bed {
-    sim: SimHandle,
-    dir: TempDir,
-    config_path: PathBuf,
-    config: Config,
-    store: Store,
-    catalog: Catalog,
-}
-
-impl Bed {
-    /// A simulator (creation takes 50 ms), a config pointing at it with short iiko timeouts,
-    /// and a store holding the branch's synced catalog.
-    async fn new(edit: impl Fn(String) -> String) -> Bed {
-        let sim = Simulator::spawn(SimConfig {
-            products: 60,
-            creation_delay: Duration::from_millis(50),
-            ..SimConfig::default()
-        })
-        .await
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let text = bed::config_text(&sim, dir.path())
-            .replace("timeout_seconds = 15", "timeout_seconds = 1")
-            .replace(
-                "retry_interval_seconds = 15",
-                "retry_interval_seconds = 0.2",
-            );
-        let synced = bed::synced(dir.path(), &edit(text)).await;
-        Bed {
-            sim,
-            dir,
-            config_path: synced.config_path,
-            config: synced.config,
-            store: synced.store,
-            catalog: synced.catalog,
-        }
-    }
-
-    /// An order for one sellable dish without sizes or modifiers, paid by card.
-    fn body(&self, id: &str) -> Value {
-        bed::plain_order(&self.catalog, id)
-    }
-
-    fn dispatcher(&self) -> Dispatcher {
-        Dispatcher::new(
-            self.store.clone(),
-            iiko(&self.config),
-            Arc::new(self.config.clone()),
-        )
-    }
-
-    async fn submit(&self, body: &Value) -> service::Accepted {
-        service::submit_order(
-            &self.store,
-            &CatalogCache::new(self.store.clone()),
-            &iiko(&self.config),
-            &self.config,
-            body.to_string().as_bytes(),
-            None,
-            Utc::now(),
-        )
-        .await
-        .unwrap()
-    }
-
-    async fn order(&self, site_id: &str) -> StoredOrder {
-        let mut found = self.store.orders_by_site_id(site_id, None).await.unwrap();
-        assert_eq!(found.len(), 1, "one stored order {site_id}");
-        found.remove(0)
-    }
-
-    async fn requests(&self, path: &str) -> Vec<Value> {
-        let log: Vec<Value> = reqwest::get(self.sim.url("sim/requests"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        log.into_iter().filter(|r| r["path"] == path).collect()
-    }
-
-    async fn faults(&self, settings: Value) {
-        let response = reqwest::Client::new()
-            .post(self.sim.url("sim/faults"))
-            .json(&settings)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success());
-    }
-
-    /// Serves the API (with its workers) in the background; returns its base URL.
-    async fn serve(&self, config: Config) -> String {
-        let app = Application::build(config).await.unwrap();
-        let base = format!("http://{}", app.local_addr().unwrap());
-        tokio::spawn(app.run(std::future::pending()));
-        base
-    }
-
-    /// Waits (polling, at most 20 s) until the order reaches `state`.
-    async fn wait_for(&self, site_id: &str, state: OrderState) -> StoredOrder {
-        for _ in 0..400 {
-            let found = self.store.orders_by_site_id(site_id, None).await.unwrap();
-            if let Some(order) = found.into_iter().find(|o| o.state == state) {
-                return order;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "order {site_id} never reached {state}: {:?}",
-            self.store.orders_by_site_id(site_id, None).await.unwrap()
-        );
-    }
+/// Without a server (a test serves when it needs the API): iiko answers within 1 s and a failed
+/// attempt is retried after 0.2 s, in the file too, for the tests that run the binary.
+fn spawn() -> Spawn {
+    Spawn::default().without_server().file(|file| {
+        file.set("iiko.timeout_seconds", 1)
+            .set("delivery.retry_interval_seconds", 0.2);
+    })
 }
 
 fn later(seconds: i64) -> chrono::DateTime<Utc> {
@@ -163,7 +53,7 @@ async fn post(base: &str, path: &str, body: &str) -> reqwest::RequestBuilder {
 
 #[tokio::test]
 async fn a_submitted_order_reaches_iiko_once_and_ends_created() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     let base = bed.serve(bed.config.clone()).await;
     let body = bed.body("WEB-1");
 
@@ -200,7 +90,7 @@ async fn a_submitted_order_reaches_iiko_once_and_ends_created() {
 
 #[tokio::test]
 async fn a_repeat_answers_200_with_the_same_body_and_changed_content_409() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     let base = bed.serve(bed.config.clone()).await;
     let body = bed.body("WEB-2");
     let first = post(&base, "/api/v1/orders", &body.to_string())
@@ -239,7 +129,7 @@ async fn a_repeat_answers_200_with_the_same_body_and_changed_content_409() {
 
 #[tokio::test]
 async fn twenty_concurrent_submissions_store_one_order_and_iiko_gets_one() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     let base = bed.serve(bed.config.clone()).await;
     let body = bed.body("WEB-3").to_string();
     let answers = futures::future::join_all((0..20).map(|_| {
@@ -272,8 +162,9 @@ async fn twenty_concurrent_submissions_store_one_order_and_iiko_gets_one() {
 
 #[tokio::test]
 async fn bad_submissions_get_json_errors_and_store_nothing() {
-    let bed =
-        Bed::new(|text| text.replace("max_body_bytes = 262144", "max_body_bytes = 4096")).await;
+    let bed = spawn()
+        .app(|config| config.server.max_body_bytes = 4096)
+        .await;
     let base = bed.serve(bed.config.clone()).await;
     let body = bed.body("WEB-4");
 
@@ -358,13 +249,9 @@ async fn bad_submissions_get_json_errors_and_store_nothing() {
 
 #[tokio::test]
 async fn signed_submissions_need_a_valid_fresh_signature_and_a_webhook_id_is_used_once() {
-    let bed = Bed::new(|text| {
-        text.replace(
-            "# signing_secret = \"whsec_...\"",
-            &format!("signing_secret = \"{SECRET}\""),
-        )
-    })
-    .await;
+    let bed = spawn()
+        .app(|config| config.site.signing_secret = Some(SECRET.into()))
+        .await;
     let base = bed.serve(bed.config.clone()).await;
     let secret = WebhookSecret::parse(SECRET).unwrap();
     let signed = |id: &str, body: &str, timestamp: i64, signature: Option<String>| {
@@ -417,7 +304,7 @@ async fn signed_submissions_need_a_valid_fresh_signature_and_a_webhook_id_is_use
 
 #[tokio::test]
 async fn check_reports_problems_without_storing_anything() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     let base = bed.serve(bed.config.clone()).await;
     let mut body = bed.body("WEB-7");
     let good: Value = post(&base, "/api/v1/orders/check", &body.to_string())
@@ -464,7 +351,7 @@ async fn check_reports_problems_without_storing_anything() {
 
 #[tokio::test]
 async fn an_order_with_an_unknown_article_is_accepted_and_goes_to_the_operators_at_once() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     let mut body = bed.body("WEB-8");
     body["items"][0]["article"] = json!("NO-SUCH-ARTICLE");
 
@@ -501,19 +388,14 @@ async fn an_order_that_cannot_go_to_iiko_reaches_the_operators_by_email_and_tele
     let smtp = SmtpSink::start().await.unwrap();
     let telegram = FakeTelegram::start().await.unwrap();
     let chat = 777;
-    let (smtp_url, token, api_url) = (smtp.url(), telegram.token().to_owned(), telegram.api_url());
-    let bed = Bed::new(move |text| {
-        text.replace(
-            "# smtp_url = \"smtp://127.0.0.1:2525\"\n# from = \"iiko-bridge <bridge@example.ru>\"",
-            &format!("smtp_url = \"{smtp_url}\"\nfrom = \"iiko-bridge <bridge@example.ru>\""),
-        )
-        .replace(
-            "operator_chats = []",
-            &format!("operator_chats = []\nbot_token = \"{token}\"\napi_url = \"{api_url}\""),
-        )
-        .replace("telegram_chats = []", &format!("telegram_chats = [{chat}]"))
-    })
-    .await;
+    let bed = spawn()
+        .app(|config| {
+            with_email(config, &smtp);
+            config.telegram.bot_token = Some(telegram.token().into());
+            config.telegram.api_url = telegram.api_url();
+            config.branches[0].fallback.telegram_chats = vec![chat];
+        })
+        .await;
     let base = bed.serve(bed.config.clone()).await;
     let mut body = bed.body("WEB-FB");
     body["items"][0]["article"] = json!("NO-SUCH-ARTICLE");
@@ -559,7 +441,7 @@ async fn an_order_that_cannot_go_to_iiko_reaches_the_operators_by_email_and_tele
 #[tokio::test]
 async fn a_store_that_cannot_write_answers_503_and_keeps_nothing() {
     use sqlx::Connection;
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     let base = bed.serve(bed.config.clone()).await;
     // Another writer holds the lock past the store's 5 s busy timeout.
     let mut blocker = sqlx::SqliteConnection::connect(&bed.config.store.url)
@@ -598,8 +480,9 @@ async fn a_store_that_cannot_write_answers_503_and_keeps_nothing() {
 
 #[tokio::test]
 async fn a_site_over_its_rate_gets_429() {
-    let bed =
-        Bed::new(|text| text.replace("requests_per_second = 200", "requests_per_second = 1")).await;
+    let bed = spawn()
+        .app(|config| config.site.requests_per_second = NonZeroU32::MIN)
+        .await;
     let base = bed.serve(bed.config.clone()).await;
     let body = bed.body("WEB-19").to_string();
     let statuses = futures::future::join_all((0..5).map(|_| {
@@ -627,7 +510,7 @@ async fn a_site_over_its_rate_gets_429() {
 
 #[tokio::test]
 async fn a_transient_create_failure_is_retried_and_created_on_the_second_attempt() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-10")).await;
     bed.faults(json!({"rules": [{"path": CREATE, "status": 500, "times": 1}]}))
         .await;
@@ -670,7 +553,7 @@ async fn a_transient_create_failure_is_retried_and_created_on_the_second_attempt
 
 #[tokio::test]
 async fn a_create_that_timed_out_is_read_back_before_any_resend_and_iiko_ends_with_one_order() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-11")).await;
     // Slower than the Timeout header (1 s): iiko answers 408.
     bed.faults(json!({"rules": [{"path": CREATE, "latency_ms": 1500, "times": 1}]}))
@@ -708,7 +591,7 @@ async fn a_create_that_timed_out_is_read_back_before_any_resend_and_iiko_ends_wi
 
 #[tokio::test]
 async fn iiko_failing_every_time_sends_the_order_to_the_operators_after_max_attempts() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-12")).await;
     bed.faults(json!({"rules": [{"path": CREATE, "status": 503}]}))
         .await;
@@ -734,7 +617,9 @@ async fn iiko_failing_every_time_sends_the_order_to_the_operators_after_max_atte
 async fn operators_hear_once_that_iiko_keeps_failing_for_a_branch_and_once_that_it_is_back() {
     let telegram = FakeTelegram::start().await.unwrap();
     let operators = 555;
-    let bed = Bed::new(|text| with_operator_chat(text, operators, &telegram)).await;
+    let bed = spawn()
+        .app(|config| with_operator_chat(config, operators, &telegram))
+        .await;
     bed.faults(json!({"rules": [{"path": CREATE, "status": 503}]}))
         .await;
     for n in 0..2 {
@@ -768,7 +653,7 @@ async fn operators_hear_once_that_iiko_keeps_failing_for_a_branch_and_once_that_
 
 #[tokio::test]
 async fn an_offline_terminal_is_transient_and_ends_in_the_fallback_with_the_reason() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-13")).await;
     bed.faults(json!({"offline_terminal_groups": [demo_ids::TG_LENINA]}))
         .await;
@@ -799,7 +684,7 @@ async fn an_offline_terminal_is_transient_and_ends_in_the_fallback_with_the_reas
 
 #[tokio::test]
 async fn a_terminal_back_online_gets_the_order_under_fresh_ids_and_iiko_creates_it_once() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-16")).await;
     bed.faults(json!({"offline_terminal_groups": [demo_ids::TG_LENINA]}))
         .await;
@@ -863,13 +748,12 @@ async fn a_terminal_back_online_gets_the_order_under_fresh_ids_and_iiko_creates_
 
 #[tokio::test]
 async fn a_permanent_creation_error_goes_to_the_operators_at_once() {
-    let bed = Bed::new(|text| {
-        text.replace(
-            &format!("card = \"{}\"", demo_ids::PAYMENT_CARD),
-            "card = \"00000000-0000-4000-8000-00000000dead\"",
-        )
-    })
-    .await;
+    let bed = spawn()
+        .app(|config| {
+            config.branches[0].payment_types.card =
+                "00000000-0000-4000-8000-00000000dead".parse().unwrap();
+        })
+        .await;
     bed.submit(&bed.body("WEB-14")).await;
     bed.dispatcher().try_step(Utc::now()).await.unwrap();
     let order = bed.order("WEB-14").await;
@@ -886,7 +770,7 @@ async fn a_permanent_creation_error_goes_to_the_operators_at_once() {
 
 #[tokio::test]
 async fn an_order_leased_by_a_crashed_worker_is_read_back_after_the_lease_and_completed_once() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-15")).await;
     // A worker leases the order, marks the create as sent, gets it into iiko, and dies.
     let now = Utc::now();
@@ -950,7 +834,7 @@ async fn an_order_leased_by_a_crashed_worker_is_read_back_after_the_lease_and_co
 
 #[tokio::test]
 async fn shutting_down_lets_the_attempt_in_flight_finish_and_release_its_lease() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     bed.faults(json!({"rules": [{"path": CREATE, "latency_ms": 700, "times": 1}]}))
         .await;
     let app = Application::build(bed.config.clone()).await.unwrap();
@@ -974,7 +858,7 @@ async fn shutting_down_lets_the_attempt_in_flight_finish_and_release_its_lease()
 
 #[tokio::test]
 async fn a_slow_order_does_not_hold_up_the_next_one() {
-    let bed = Bed::new(|text| text.replace("timeout_seconds = 1", "timeout_seconds = 3")).await;
+    let bed = spawn().app(|config| config.iiko.timeout_seconds = 3).await;
     // The first create takes most of the 3 s Timeout; the second order must not wait for it.
     bed.faults(json!({"rules": [{"path": CREATE, "latency_ms": 2500, "times": 1}]}))
         .await;
@@ -999,7 +883,7 @@ async fn a_slow_order_does_not_hold_up_the_next_one() {
 
 // ---- The command line and the binary ------------------------------------------------------------
 
-impl Bed {
+impl TestApp {
     async fn cli(&self, args: &[&str]) -> std::process::Output {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_iiko-bridge"))
             .arg("--config")
@@ -1031,7 +915,7 @@ fn text(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn the_cli_lists_shows_retries_and_resolves_orders() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     let mut unknown = bed.body("WEB-20");
     unknown["items"][0]["article"] = json!("NO-SUCH-ARTICLE");
     bed.submit(&unknown).await;
@@ -1107,8 +991,12 @@ async fn the_cli_lists_shows_retries_and_resolves_orders() {
 
 #[tokio::test]
 async fn the_cli_lists_fallback_orders_no_channel_got_through_and_exits_4_while_there_are_any() {
-    let bed =
-        Bed::new(|text| text.replace("emails = [\"orders@example.ru\"]", "emails = []")).await;
+    let bed = spawn()
+        .file(|file| {
+            file.set("branches.0.fallback.emails", toml::value::Array::new());
+        })
+        .app(|_| {})
+        .await;
     let none = bed.cli(&["orders", "undelivered"]).await;
     assert_eq!(none.status.code(), Some(0), "{}", text(&none.stderr));
 
@@ -1151,14 +1039,13 @@ async fn a_bridge_killed_mid_dispatch_finishes_the_order_once_after_a_restart() 
         .local_addr()
         .unwrap()
         .port();
-    let bed = Bed::new(|text| {
-        text.replace(
-            "listen = \"127.0.0.1:0\"",
-            &format!("listen = \"127.0.0.1:{port}\""),
-        )
-        .replace("creation_wait_seconds = 3", "creation_wait_seconds = 1")
-    })
-    .await;
+    let bed = spawn()
+        .file(move |file| {
+            file.set("server.listen", format!("127.0.0.1:{port}"))
+                .set("delivery.creation_wait_seconds", 1);
+        })
+        .app(|_| {})
+        .await;
     // iiko takes 800 ms to answer the create (within its 1 s Timeout): time to kill the bridge.
     bed.faults(json!({"rules": [{"path": CREATE, "latency_ms": 800, "times": 1}]}))
         .await;
@@ -1216,7 +1103,7 @@ async fn a_bridge_killed_mid_dispatch_finishes_the_order_once_after_a_restart() 
     );
 }
 
-impl Bed {
+impl TestApp {
     /// Like `wait_for`, for a lease that must run out first (about half a minute).
     async fn wait_for_long(&self, site_id: &str, state: OrderState) -> StoredOrder {
         for _ in 0..90 {
@@ -1234,7 +1121,9 @@ impl Bed {
 async fn operators_hear_once_that_a_terminal_group_is_offline_and_once_that_it_is_back() {
     let telegram = FakeTelegram::start().await.unwrap();
     let operators = 556;
-    let bed = Bed::new(|text| with_operator_chat(text, operators, &telegram)).await;
+    let bed = spawn()
+        .app(|config| with_operator_chat(config, operators, &telegram))
+        .await;
     let watch = TerminalWatch::new(iiko(&bed.config), Arc::new(bed.config.clone()));
     assert_eq!(
         watch.try_step().await.unwrap().offline,
@@ -1270,41 +1159,33 @@ async fn operators_hear_once_that_a_terminal_group_is_offline_and_once_that_it_i
 
 // ---- Unclear outcomes, leases and operator retries ----------------------------------------------
 
-/// The config text with e-mail to `smtp`, and the fallback (chat 777) and operator alerts
-/// (chat 555) through `telegram`.
-fn with_channels(text: String, smtp: &SmtpSink, telegram: &FakeTelegram) -> String {
-    let text = text.replace(
-        "# smtp_url = \"smtp://127.0.0.1:2525\"\n# from = \"iiko-bridge <bridge@example.ru>\"",
-        &format!(
-            "smtp_url = \"{}\"\nfrom = \"iiko-bridge <bridge@example.ru>\"",
-            smtp.url()
-        ),
-    );
-    with_operator_chat(text, 555, telegram).replace("telegram_chats = []", "telegram_chats = [777]")
+/// E-mail to `smtp`, and the fallback (chat 777) and operator alerts (chat 555) through
+/// `telegram`.
+fn with_channels(config: &mut Config, smtp: &SmtpSink, telegram: &FakeTelegram) {
+    with_email(config, smtp);
+    with_operator_chat(config, 555, telegram);
+    config.branches[0].fallback.telegram_chats = vec![777];
 }
 
-/// The config text with operator alerts to `chat` through `telegram`.
-fn with_operator_chat(text: String, chat: i64, telegram: &FakeTelegram) -> String {
-    text.replace(
-        "operator_chats = []",
-        &format!(
-            "operator_chats = [{chat}]\nbot_token = \"{}\"\napi_url = \"{}\"",
-            telegram.token(),
-            telegram.api_url()
-        ),
-    )
+fn with_email(config: &mut Config, smtp: &SmtpSink) {
+    config.email.smtp_url = Some(smtp.url().into());
+    config.email.from = Some("iiko-bridge <bridge@example.ru>".into());
 }
 
-/// Adds `line` to the `[delivery]` section.
-fn delivery_setting(text: String, line: &str) -> String {
-    text.replace("[delivery]\n", &format!("[delivery]\n{line}\n"))
+/// Operator alerts to `chat` through `telegram`.
+fn with_operator_chat(config: &mut Config, chat: i64, telegram: &FakeTelegram) {
+    config.telegram.operator_chats = vec![chat];
+    config.telegram.bot_token = Some(telegram.token().into());
+    config.telegram.api_url = telegram.api_url();
 }
 
 #[tokio::test]
 async fn a_last_create_iiko_stored_behind_a_timeout_is_read_back_and_never_handed_to_staff() {
     let smtp = SmtpSink::start().await.unwrap();
     let telegram = FakeTelegram::start().await.unwrap();
-    let bed = Bed::new(|text| with_channels(text, &smtp, &telegram)).await;
+    let bed = spawn()
+        .app(|config| with_channels(config, &smtp, &telegram))
+        .await;
     // Two plain failures, then iiko stores the order but the answer never comes (the 1 s
     // Timeout runs out): the last allowed attempt ends unclear.
     bed.faults(json!({"rules": [
@@ -1368,7 +1249,7 @@ async fn a_last_create_iiko_stored_behind_a_timeout_is_read_back_and_never_hande
 
 #[tokio::test]
 async fn a_last_create_iiko_does_not_have_goes_to_staff_once_iiko_says_so() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-U2")).await;
     bed.faults(json!({"rules": [{"path": CREATE, "status": 500}]}))
         .await;
@@ -1406,13 +1287,12 @@ async fn a_last_create_iiko_does_not_have_goes_to_staff_once_iiko_says_so() {
 async fn a_last_create_that_stays_unclear_reaches_staff_after_the_grace_with_a_warning() {
     let smtp = SmtpSink::start().await.unwrap();
     let telegram = FakeTelegram::start().await.unwrap();
-    let bed = Bed::new(|text| {
-        delivery_setting(
-            with_channels(text, &smtp, &telegram),
-            "unclear_grace_seconds = 1",
-        )
-    })
-    .await;
+    let bed = spawn()
+        .app(|config| {
+            with_channels(config, &smtp, &telegram);
+            config.delivery.unclear_grace_seconds = 1.0;
+        })
+        .await;
     // iiko neither answers the create nor the read-backs.
     bed.faults(json!({"rules": [
         {"path": CREATE, "status": 500},
@@ -1462,19 +1342,13 @@ async fn a_last_create_that_stays_unclear_reaches_staff_after_the_grace_with_a_w
 async fn iiko_creating_an_order_after_it_went_to_staff_alerts_the_operators_and_the_view_shows_it()
 {
     let telegram = FakeTelegram::start().await.unwrap();
-    let bed = Bed::new(|text| {
-        let text = text.replace(
-            "operator_chats = []",
-            &format!(
-                "operator_chats = [555]\nbot_token = \"{}\"\napi_url = \"{}\"",
-                telegram.token(),
-                telegram.api_url()
-            ),
-        );
-        let text = delivery_setting(text, "unclear_grace_seconds = 0");
-        text.replace("max_attempts = 3", "max_attempts = 1")
-    })
-    .await;
+    let bed = spawn()
+        .app(|config| {
+            with_operator_chat(config, 555, &telegram);
+            config.delivery.unclear_grace_seconds = 0.0;
+            config.delivery.max_attempts = 1;
+        })
+        .await;
     bed.submit(&bed.body("WEB-U4")).await;
     // iiko stores the order but the answer is lost, and the read-back fails too: with no
     // grace, it goes to the operators warned that iiko may have it.
@@ -1545,7 +1419,7 @@ async fn iiko_creating_an_order_after_it_went_to_staff_alerts_the_operators_and_
 
 #[tokio::test]
 async fn an_order_in_flight_is_never_leased_again_by_its_own_dispatcher() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-L1")).await;
     // The create takes 800 ms (within the 1 s Timeout): the attempt is in flight meanwhile.
     bed.faults(json!({"rules": [{"path": CREATE, "latency_ms": 800, "times": 1}]}))
@@ -1580,7 +1454,9 @@ async fn an_order_in_flight_is_never_leased_again_by_its_own_dispatcher() {
 
 #[tokio::test]
 async fn an_attempt_is_cut_off_at_its_limit_and_the_order_retried() {
-    let bed = Bed::new(|text| delivery_setting(text, "attempt_timeout_seconds = 0.5")).await;
+    let bed = spawn()
+        .app(|config| config.delivery.attempt_timeout_seconds = Some(0.5))
+        .await;
     bed.submit(&bed.body("WEB-L2")).await;
     // iiko asks the bridge to wait 5 s: far beyond the attempt's limit.
     bed.faults(json!({"rules": [{"path": CREATE, "status": 429, "retry_after": 5, "times": 1}]}))
@@ -1604,7 +1480,7 @@ async fn an_attempt_is_cut_off_at_its_limit_and_the_order_retried() {
 
 #[tokio::test]
 async fn a_retry_after_iiko_refused_the_order_goes_out_under_fresh_ids_and_is_created() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-R1")).await;
     bed.faults(
         json!({"reject_orders": {"code": "ProductNotFound", "message": "Product not found"}}),
@@ -1643,7 +1519,7 @@ async fn a_retry_after_iiko_refused_the_order_goes_out_under_fresh_ids_and_is_cr
 
 #[tokio::test]
 async fn a_retry_of_an_unmappable_order_maps_it_from_the_current_menu() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     let body = bed.body("WEB-R2");
     let article = body["items"][0]["article"].as_str().unwrap().to_owned();
     let product = bed
@@ -1712,7 +1588,7 @@ async fn a_retry_of_an_unmappable_order_maps_it_from_the_current_menu() {
 
 #[tokio::test]
 async fn an_order_that_fails_again_after_an_operators_retry_reaches_the_operators_again() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-R5")).await;
     let rejection =
         json!({"reject_orders": {"code": "ProductNotFound", "message": "Product not found"}});

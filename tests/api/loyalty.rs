@@ -1,31 +1,26 @@
 //! Discounts and bonus points end to end: the loyalty API and order intake on a real server,
 //! the dispatcher against the simulator, and the exact bodies iiko gets.
-#[path = "support/bed.rs"]
-mod bed;
-#[path = "support/iiko_schema.rs"]
-mod iiko_schema;
 
 use std::time::Duration;
 
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use uuid::Uuid;
 
-use bed::iiko;
 use iiko_bridge::{
     config::Config,
-    http::Application,
     iiko::types::deliveries::DeliveriesByIdRequest,
-    sim::{Seed, SimConfig, SimHandle, Simulator, demo_ids as ids},
-    store::{OrderState, Store, StoredOrder},
+    sim::{Seed, SimConfig, demo_ids as ids},
+    store::{OrderState, StoredOrder},
 };
+
+use crate::support::{SITE_TOKEN, Spawn, TestApp, iiko, iiko_schema};
 
 const CREATE: &str = "/api/1/deliveries/create";
 const CALCULATE: &str = "/api/1/loyalty/iiko/calculate";
 const CUSTOMER_INFO: &str = "/api/1/loyalty/iiko/customer/info";
-const TOKEN: &str = bed::SITE_TOKEN;
+const TOKEN: &str = SITE_TOKEN;
 /// A guest of the simulator with 300 points.
 const SMALL_WALLET: &str = "+79990002233";
 /// Not a guest of the loyalty program.
@@ -35,82 +30,52 @@ const STRANGER: &str = "+79995550000";
 const CHEAP: &str = "LOYALTY-CHEAP";
 const DEAR: &str = "LOYALTY-DEAR";
 
-struct Bed {
-    sim: SimHandle,
-    _dir: TempDir,
-    config: Config,
-    store: Store,
-    base: String,
-}
-
-impl Bed {
-    /// A simulator with the two dishes, the example config pointed at it (edited by `edit`),
-    /// the branch's catalog synced and the server running.
-    async fn new(edit: impl Fn(String) -> String) -> Bed {
-        let dir = tempfile::tempdir().unwrap();
-        let mut seed = Seed::generate(40, 42);
-        let stopped: Vec<Uuid> = seed.stop_list.iter().map(|s| s.product_id).collect();
-        let plain: Vec<usize> = (0..seed.products.len())
-            .filter(|&i| {
-                let p = &seed.products[i];
-                p.sizes.is_empty()
-                    && p.modifier_groups.is_empty()
-                    && !p.hidden
-                    && p.not_sold_in.is_empty()
-                    && !stopped.contains(&p.id)
-            })
-            .collect();
-        for (index, (sku, price)) in plain.iter().zip([(CHEAP, dec!(33.33)), (DEAR, dec!(1000))]) {
-            seed.products[*index].sku = sku.into();
-            seed.products[*index].price = price;
-        }
-        let seed_path = dir.path().join("seed.json");
-        seed.save(&seed_path).unwrap();
-        let sim = Simulator::spawn(SimConfig {
+/// A simulator with the two dishes, iiko answering within 2 s (its loyalty answers awaited for
+/// 400 ms), a failed attempt retried after 0.2 s, and the server running.
+async fn spawn_app(edit: impl FnOnce(&mut Config)) -> TestApp {
+    // The seed file outlives the simulator's start only: it reads it at once.
+    let dir = tempfile::tempdir().unwrap();
+    let mut seed = Seed::generate(40, 42);
+    let stopped: Vec<Uuid> = seed.stop_list.iter().map(|s| s.product_id).collect();
+    let plain: Vec<usize> = (0..seed.products.len())
+        .filter(|&i| {
+            let p = &seed.products[i];
+            p.sizes.is_empty()
+                && p.modifier_groups.is_empty()
+                && !p.hidden
+                && p.not_sold_in.is_empty()
+                && !stopped.contains(&p.id)
+        })
+        .collect();
+    for (index, (sku, price)) in plain.iter().zip([(CHEAP, dec!(33.33)), (DEAR, dec!(1000))]) {
+        seed.products[*index].sku = sku.into();
+        seed.products[*index].price = price;
+    }
+    let seed_path = dir.path().join("seed.json");
+    seed.save(&seed_path).unwrap();
+    Spawn::default()
+        .sim(SimConfig {
             seed: Some(seed_path),
             creation_delay: Duration::from_millis(50),
             ..SimConfig::default()
         })
+        .app(|config| {
+            config.iiko.timeout_seconds = 2;
+            config.site.loyalty_wait_ms = 400;
+            config.delivery.retry_interval_seconds = 0.2;
+            edit(config);
+        })
         .await
-        .unwrap();
-        let text = bed::config_text(&sim, dir.path())
-            .replace("timeout_seconds = 15", "timeout_seconds = 2")
-            .replace("loyalty_wait_ms = 2000", "loyalty_wait_ms = 400")
-            .replace(
-                "retry_interval_seconds = 15",
-                "retry_interval_seconds = 0.2",
-            );
-        let bed::Synced { config, store, .. } = bed::synced(dir.path(), &edit(text)).await;
-        let app = Application::build(config.clone()).await.unwrap();
-        let base = format!("http://{}", app.local_addr().unwrap());
-        tokio::spawn(app.run(std::future::pending()));
-        Bed {
-            sim,
-            _dir: dir,
-            config,
-            store,
-            base,
-        }
-    }
+}
 
-    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = reqwest::Client::new()
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.json().await.unwrap())
-    }
-
+impl TestApp {
     async fn calculate(&self, cart: Value) -> (u16, Value) {
         self.post("/api/v1/loyalty/calculate", &cart).await
     }
 
     async fn balance(&self, query: &str) -> (u16, Value) {
         let response = reqwest::Client::new()
-            .get(format!("{}/api/v1/loyalty/balance?{query}", self.base))
+            .get(self.url(&format!("/api/v1/loyalty/balance?{query}")))
             .bearer_auth(TOKEN)
             .send()
             .await
@@ -119,16 +84,11 @@ impl Bed {
     }
 
     /// The bodies the simulator got on `path`, each checked against the official schema.
-    async fn requests(&self, path: &str) -> Vec<Value> {
-        let log: Vec<Value> = reqwest::get(self.sim.url("sim/requests"))
+    async fn bodies(&self, path: &str) -> Vec<Value> {
+        let bodies: Vec<Value> = self
+            .requests(path)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let bodies: Vec<Value> = log
             .into_iter()
-            .filter(|r| r["path"] == path)
             .map(|r| r["body"].clone())
             .collect();
         for body in &bodies {
@@ -145,39 +105,14 @@ impl Bed {
             .unwrap();
     }
 
-    async fn faults(&self, settings: Value) {
-        let response = reqwest::Client::new()
-            .post(self.sim.url("sim/faults"))
-            .json(&settings)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success());
-    }
-
     /// The create body iiko got for the order with this external number.
-    async fn created(&self, number: &str) -> Value {
-        self.requests(CREATE)
+    async fn create_body(&self, number: &str) -> Value {
+        self.bodies(CREATE)
             .await
             .into_iter()
             .find(|body| body["order"]["externalNumber"] == number)
             .unwrap_or_else(|| panic!("no deliveries/create for {number}"))["order"]
             .clone()
-    }
-
-    /// Waits (polling, at most 20 s) until the order reaches `state`.
-    async fn wait_for(&self, site_id: &str, state: OrderState) -> StoredOrder {
-        for _ in 0..400 {
-            let found = self.store.orders_by_site_id(site_id, None).await.unwrap();
-            if let Some(order) = found.into_iter().find(|o| o.state == state) {
-                return order;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "order {site_id} never reached {state}: {:?}",
-            self.store.orders_by_site_id(site_id, None).await.unwrap()
-        );
     }
 
     /// What iiko's bill for a created order comes to (`order.sum`, after its discounts).
@@ -265,7 +200,7 @@ fn problem(answer: &Value) -> (&str, &str) {
 
 #[tokio::test]
 async fn balance_answers_the_guests_points_and_a_stranger_is_an_answer_not_an_error() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn_app(|_| {}).await;
     let (status, known) = bed
         .balance(&format!("branch=lenina&phone={}", "%2B7%20999%20000-11-22"))
         .await;
@@ -283,7 +218,7 @@ async fn balance_answers_the_guests_points_and_a_stranger_is_an_answer_not_an_er
         json!({"phone": STRANGER, "found": false, "balance": 0.0})
     );
     assert_eq!(
-        bed.requests(CUSTOMER_INFO).await[0],
+        bed.bodies(CUSTOMER_INFO).await[0],
         json!({"organizationId": ids::ORG_LENINA, "type": "phone", "phone": ids::CUSTOMER_PHONE})
     );
 
@@ -309,12 +244,9 @@ async fn balance_answers_the_guests_points_and_a_stranger_is_an_answer_not_an_er
 #[tokio::test]
 async fn loyalty_not_set_up_for_the_organization_is_a_422_naming_the_field() {
     // The branch's organization has no loyalty program in iiko (the simulator's Мира).
-    let bed = Bed::new(|text| {
-        text.replacen(
-            "organization_id = \"7c1a0001-0000-4000-8000-000000000001\"",
-            "organization_id = \"7c1a0001-0000-4000-8000-000000000002\"",
-            1,
-        )
+    let bed = spawn_app(|config| {
+        config.branches[0].organization_id =
+            "7c1a0001-0000-4000-8000-000000000002".parse().unwrap();
     })
     .await;
     let (status, answer) = bed.balance("branch=lenina&phone=%2B79990001122").await;
@@ -364,7 +296,7 @@ async fn loyalty_not_set_up_for_the_organization_is_a_422_naming_the_field() {
 #[tokio::test]
 async fn bonus_max_comes_from_the_balance_iikos_limit_or_the_percent_rule_whichever_is_least() {
     // The branch allows 80 %, the simulator's program 50 % of the cart.
-    let bed = Bed::new(|text| text.replace("limit_percent = 50", "limit_percent = 80")).await;
+    let bed = spawn_app(|config| config.branches[0].bonus.limit_percent = dec!(80)).await;
     let calculate =
         |phone: &str, quantity: Decimal| cart(phone, &[(DEAR, quantity, dec!(1000))], None);
     // iiko's limit binds: 50 % of 2000 = 1000 < 1500 points < 80 % = 1600.
@@ -374,7 +306,7 @@ async fn bonus_max_comes_from_the_balance_iikos_limit_or_the_percent_rule_whiche
         iiko_bound,
         json!({"discount": 0.0, "bonus_max": 1000.0, "warnings": []})
     );
-    let asked = &bed.requests(CALCULATE).await[0];
+    let asked = &bed.bodies(CALCULATE).await[0];
     assert_eq!(asked["organizationId"], json!(ids::ORG_LENINA));
     assert_eq!(asked["order"]["phone"], ids::CUSTOMER_PHONE);
     assert_eq!(asked["order"].get("payments"), None);
@@ -386,7 +318,7 @@ async fn bonus_max_comes_from_the_balance_iikos_limit_or_the_percent_rule_whiche
     assert_eq!(balance_bound["bonus_max"], json!(300.0), "{balance_bound}");
 
     // The percent rule binds once the branch is stricter than iiko: 20 % of (1000 - 0.01).
-    let strict = Bed::new(|text| text.replace("limit_percent = 50", "limit_percent = 20")).await;
+    let strict = spawn_app(|config| config.branches[0].bonus.limit_percent = dec!(20)).await;
     let (_, percent_bound) = strict
         .calculate(cart(
             ids::CUSTOMER_PHONE,
@@ -414,7 +346,7 @@ async fn promo_codes_are_asked_of_iiko_only_with_use_iiko_codes() {
             Some(json!({"amount": 0, "promo_code": code})),
         )
     };
-    let trusting = Bed::new(|text| text).await;
+    let trusting = spawn_app(|_| {}).await;
     let (_, answer) = trusting
         .post("/api/v1/loyalty/calculate", &cart("SIM-250"))
         .await;
@@ -423,12 +355,11 @@ async fn promo_codes_are_asked_of_iiko_only_with_use_iiko_codes() {
         json!({"discount": 0.0, "bonus_max": 500.0, "warnings": []})
     );
     assert_eq!(
-        trusting.requests(CALCULATE).await[0]["order"].get("loyaltyInfo"),
+        trusting.bodies(CALCULATE).await[0]["order"].get("loyaltyInfo"),
         None
     );
 
-    let asking =
-        Bed::new(|text| text.replace("use_iiko_codes = false", "use_iiko_codes = true")).await;
+    let asking = spawn_app(|config| config.branches[0].promo.use_iiko_codes = true).await;
     let (_, valid) = asking
         .post("/api/v1/loyalty/calculate", &cart("SIM-250"))
         .await;
@@ -438,7 +369,7 @@ async fn promo_codes_are_asked_of_iiko_only_with_use_iiko_codes() {
         json!({"discount": 250.0, "bonus_max": 375.0, "promo_code_valid": true, "warnings": []})
     );
     assert_eq!(
-        asking.requests(CALCULATE).await[0]["order"]["loyaltyInfo"],
+        asking.bodies(CALCULATE).await[0]["order"]["loyaltyInfo"],
         json!({"coupon": "SIM-250"})
     );
     let (status, unknown) = asking
@@ -453,7 +384,7 @@ async fn promo_codes_are_asked_of_iiko_only_with_use_iiko_codes() {
 
 #[tokio::test]
 async fn without_iikos_answer_calculate_and_check_fall_back_to_the_percent_rule_with_a_warning() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn_app(|_| {}).await;
     // Slower than site.loyalty_wait_ms (400 ms), quicker than iiko's own timeout.
     bed.faults(json!({"rules": [{"path": "/api/1/loyalty/*", "latency_ms": 1500, "rate": 1.0}]}))
         .await;
@@ -485,7 +416,7 @@ async fn without_iikos_answer_calculate_and_check_fall_back_to_the_percent_rule_
 #[tokio::test]
 async fn discount_and_bonus_orders_reach_iiko_with_exact_bodies_and_iiko_bills_what_the_site_took()
 {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn_app(|_| {}).await;
     let three = (CHEAP, dec!(3), dec!(33.33));
     let one = (DEAR, dec!(1), dec!(1000));
     let mut anonymous = order(
@@ -563,7 +494,7 @@ async fn discount_and_bonus_orders_reach_iiko_with_exact_bodies_and_iiko_bills_w
     let mut bills = Vec::new();
     for (id, discounts, payments, comment) in expected {
         let stored = bed.wait_for(id, OrderState::Created).await;
-        let sent = bed.created(id).await;
+        let sent = bed.create_body(id).await;
         assert_eq!(sent.get("discountsInfo"), discounts.as_ref(), "{id}");
         assert_eq!(sent["payments"], json!(payments), "{id}");
         assert_eq!(sent.get("loyaltyInfo"), None, "{id}");
@@ -602,10 +533,8 @@ async fn discount_and_bonus_orders_reach_iiko_with_exact_bodies_and_iiko_bills_w
 #[tokio::test]
 async fn the_sample_order_with_a_discount_a_promo_code_and_points_is_created_in_iiko() {
     for send_codes in ["false", "true"] {
-        let bed = Bed::new(|text| {
-            text.replace("send_codes = false", &format!("send_codes = {send_codes}"))
-        })
-        .await;
+        let bed =
+            spawn_app(|config| config.branches[0].promo.send_codes = send_codes == "true").await;
         let source = bed
             .store
             .current_catalog_source("lenina")
@@ -630,7 +559,7 @@ async fn the_sample_order_with_a_discount_a_promo_code_and_points_is_created_in_
 
 #[tokio::test]
 async fn a_sent_promo_code_takes_iikos_own_discount_off_the_universal_one() {
-    let bed = Bed::new(|text| text.replace("send_codes = false", "send_codes = true")).await;
+    let bed = spawn_app(|config| config.branches[0].promo.send_codes = true).await;
     let one = (DEAR, dec!(1), dec!(1000));
     let code = |amount: Value, code: &str| Some(json!({"amount": amount, "promo_code": code}));
     // SIM-100 gives 100 in iiko; the site's 150 is 100 of iiko's coupon and 50 of its own.
@@ -644,7 +573,7 @@ async fn a_sent_promo_code_takes_iikos_own_discount_off_the_universal_one() {
     let (status, answer) = bed.post("/api/v1/orders", &body).await;
     assert_eq!(status, 202, "{answer}");
     let stored = bed.wait_for("P-1", OrderState::Created).await;
-    let sent = bed.created("P-1").await;
+    let sent = bed.create_body("P-1").await;
     assert_eq!(sent["loyaltyInfo"], json!({"coupon": "SIM-100"}));
     assert_eq!(sent["discountsInfo"], universal(json!(50.0)));
     assert_eq!(
@@ -655,7 +584,7 @@ async fn a_sent_promo_code_takes_iikos_own_discount_off_the_universal_one() {
         ])
     );
     assert_eq!(bed.iiko_sum(&stored).await, dec!(850));
-    let asked = bed.requests(CALCULATE).await;
+    let asked = bed.bodies(CALCULATE).await;
     assert_eq!(
         asked[0]["order"]["loyaltyInfo"],
         json!({"coupon": "SIM-100"})
@@ -671,7 +600,7 @@ async fn a_sent_promo_code_takes_iikos_own_discount_off_the_universal_one() {
     );
     assert_eq!(bed.post("/api/v1/orders", &body).await.0, 202);
     let stored = bed.wait_for("P-2", OrderState::Created).await;
-    let sent = bed.created("P-2").await;
+    let sent = bed.create_body("P-2").await;
     assert_eq!(sent.get("loyaltyInfo"), None);
     assert_eq!(sent["discountsInfo"], universal(json!(150.0)));
     assert_eq!(sent["comment"], "Промокод: SITE-ONLY");
@@ -692,9 +621,9 @@ async fn a_sent_promo_code_takes_iikos_own_discount_off_the_universal_one() {
     );
 
     // With iiko's codes, an unknown one is refused.
-    let strict = Bed::new(|text| {
-        text.replace("send_codes = false", "send_codes = true")
-            .replace("use_iiko_codes = false", "use_iiko_codes = true")
+    let strict = spawn_app(|config| {
+        config.branches[0].promo.send_codes = true;
+        config.branches[0].promo.use_iiko_codes = true;
     })
     .await;
     let body = order(
@@ -714,7 +643,7 @@ async fn a_sent_promo_code_takes_iikos_own_discount_off_the_universal_one() {
 #[tokio::test]
 async fn spending_more_than_bonus_max_is_refused_with_the_maximum_and_a_repeat_is_not_asked_again()
 {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn_app(|_| {}).await;
     let one = (DEAR, dec!(1), dec!(1000));
     // 300 points, 500 allowed by the percent rule: 301 is over the balance.
     let over = order("B-1", SMALL_WALLET, &[one], None, dec!(301));
@@ -752,9 +681,9 @@ async fn spending_more_than_bonus_max_is_refused_with_the_maximum_and_a_repeat_i
     bed.forget_requests().await;
     let (status, again) = bed.post("/api/v1/orders", &all).await;
     assert_eq!(status, 200, "{again}");
-    assert!(bed.requests(CALCULATE).await.is_empty());
+    assert!(bed.bodies(CALCULATE).await.is_empty());
 
-    let disabled = Bed::new(|text| text.replace("enabled = true", "enabled = false")).await;
+    let disabled = spawn_app(|config| config.branches[0].bonus.enabled = false).await;
     let (status, answer) = disabled
         .post(
             "/api/v1/orders",
@@ -770,7 +699,7 @@ async fn spending_more_than_bonus_max_is_refused_with_the_maximum_and_a_repeat_i
 #[tokio::test]
 async fn when_iiko_does_not_answer_intake_accepts_within_the_percent_rule_and_a_short_wallet_goes_to_the_operators()
  {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn_app(|_| {}).await;
     bed.faults(json!({"rules": [{"path": "/api/1/loyalty/*", "status": 500, "rate": 1.0}]}))
         .await;
     // 400 points within 50 % of 1000, but the guest has only 300: iiko's creation refuses it.

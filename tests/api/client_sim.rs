@@ -3,9 +3,6 @@
 //! the client's behaviour (asynchronous creation, transient faults, token refresh, rate limits,
 //! iiko error codes) holds end to end.
 
-#[path = "support/iiko_schema.rs"]
-mod iiko_schema;
-
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -58,6 +55,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use crate::support::iiko_schema;
 
 /// The organization the orders go to (loyalty on).
 const ORG: Uuid = ids::ORG_LENINA;

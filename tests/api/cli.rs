@@ -9,24 +9,16 @@ use std::{
 use iiko_bridge::sim::{self, SimConfig, SimHandle, demo_ids};
 use tempfile::TempDir;
 
-const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
+use crate::support::{ConfigFile, store};
+
 const SITE_TOKEN: &str = "site-token-for-the-cli-tests";
 
 /// The example with what `check` rightly flags in it filled in: a real site token instead of
 /// the placeholder, and an SMTP server for the fallback e-mails.
-fn servable(text: String) -> String {
-    text.replace(
-        "token = \"change-me\"",
-        &format!("token = \"{SITE_TOKEN}\""),
-    )
-    .replace(
-        "# smtp_url = \"smtp://127.0.0.1:2525\"",
-        "smtp_url = \"smtp://127.0.0.1:2525\"",
-    )
-    .replace(
-        "# from = \"iiko-bridge <bridge@example.ru>\"",
-        "from = \"iiko-bridge <bridge@example.ru>\"",
-    )
+fn servable(file: &mut ConfigFile) {
+    file.set("site.token", SITE_TOKEN)
+        .add("email.smtp_url", "smtp://127.0.0.1:2525")
+        .add("email.from", "iiko-bridge <bridge@example.ru>");
 }
 
 struct Setup {
@@ -49,12 +41,14 @@ impl Setup {
     }
 
     /// The example config pointed at this test's simulator, with `edit` applied.
-    fn config(&self, edit: impl Fn(String) -> String) -> PathBuf {
-        let base_url = self.sim.base_url.as_str().trim_end_matches('/');
-        let text = edit(EXAMPLE.replace("http://127.0.0.1:9900", base_url));
-        let path = self.dir.path().join("bridge.toml");
-        std::fs::write(&path, text).unwrap();
-        path
+    fn config(&self, edit: impl FnOnce(&mut ConfigFile)) -> PathBuf {
+        let mut file = ConfigFile::example();
+        file.set(
+            "iiko.base_url",
+            self.sim.base_url.as_str().trim_end_matches('/'),
+        );
+        edit(&mut file);
+        file.write(self.dir.path(), "bridge.toml")
     }
 }
 
@@ -138,19 +132,13 @@ impl Serving {
 }
 
 /// Store, export folder and port of a config kept inside the test's folder.
-fn local(dir: &Path) -> impl Fn(String) -> String {
-    let dir = dir.display().to_string();
-    move |text| {
-        servable(text)
-            .replace(
-                "sqlite://data/bridge.db",
-                &format!("sqlite://{dir}/bridge.db"),
-            )
-            .replace(
-                "export_dir = \"export\"",
-                &format!("export_dir = \"{dir}/export\""),
-            )
-            .replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:0\"")
+fn local(dir: &Path) -> impl FnOnce(&mut ConfigFile) {
+    let dir = dir.to_owned();
+    move |file| {
+        servable(file);
+        file.set("store.url", store::url(&dir))
+            .set("menu.export_dir", dir.join("export").display().to_string())
+            .set("server.listen", "127.0.0.1:0");
     }
 }
 
@@ -249,7 +237,7 @@ fn text(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn discover_shows_the_organizations_terminal_groups_and_the_universal_discount() {
     let setup = Setup::new().await;
-    let config = setup.config(|t| t);
+    let config = setup.config(|_| {});
     let out = bridge(&["--config", config.to_str().unwrap(), "discover"], &[]).await;
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -282,14 +270,17 @@ async fn discover_shows_the_organizations_terminal_groups_and_the_universal_disc
 async fn discover_needs_only_the_iiko_section_and_can_print_json() {
     let setup = Setup::new().await;
     let base_url = setup.sim.base_url.as_str().trim_end_matches('/').to_owned();
-    let config = setup.config(|_| {
+    let config = setup.dir.path().join("bridge.toml");
+    std::fs::write(
+        &config,
         format!(
             "[iiko]\nbase_url = \"{base_url}\"\napi_key = \"{}\"\napp_id = \"{}\"\nclient_secret = \"{}\"\n",
             demo_ids::API_KEY,
             demo_ids::APP_ID,
             demo_ids::CLIENT_SECRET
-        )
-    });
+        ),
+    )
+    .unwrap();
     let out = bridge(
         &["discover", "--json", "--config", config.to_str().unwrap()],
         &[],
@@ -331,7 +322,7 @@ async fn check_accepts_the_example_config_once_its_placeholders_are_filled_in() 
 #[tokio::test]
 async fn check_refuses_the_examples_placeholder_token_with_exit_code_2() {
     let setup = Setup::new().await;
-    let config = setup.config(|t| t);
+    let config = setup.config(|_| {});
     let out = bridge(&["check", "--config", config.to_str().unwrap()], &[]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
@@ -344,11 +335,8 @@ async fn check_refuses_the_examples_placeholder_token_with_exit_code_2() {
 #[tokio::test]
 async fn check_catches_what_serve_would_refuse_or_could_not_do_and_warns_about_the_rest() {
     let setup = Setup::new().await;
-    let config = setup.config(|t| {
-        servable(t)
-            .replace(&format!("token = \"{SITE_TOKEN}\"\n"), "")
-            .replace("smtp_url = \"smtp://127.0.0.1:2525\"\n", "")
-            .replace("from = \"iiko-bridge <bridge@example.ru>\"\n", "")
+    let config = setup.config(|file| {
+        file.remove("site.token");
     });
     let out = bridge(&["check", "--config", config.to_str().unwrap()], &[]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
@@ -369,7 +357,9 @@ async fn check_catches_what_serve_would_refuse_or_could_not_do_and_warns_about_t
 #[tokio::test]
 async fn discover_with_credentials_iiko_refuses_exits_2() {
     let setup = Setup::new().await;
-    let config = setup.config(|t| t.replace("sim-api-login", "wrong-login"));
+    let config = setup.config(|file| {
+        file.set("iiko.api_login", "wrong-login");
+    });
     let out = bridge(&["discover", "--config", config.to_str().unwrap()], &[]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("iiko.api_login"));
@@ -419,16 +409,16 @@ async fn text_logs_carry_no_colour_codes_when_not_on_a_terminal() {
 #[tokio::test]
 async fn check_catches_a_wrong_terminal_group_id_with_one_line_per_problem() {
     let setup = Setup::new().await;
-    let config = setup.config(|t| {
-        servable(t)
-            .replace(
-                &demo_ids::TG_LENINA.to_string(),
-                &demo_ids::TG_MIRA.to_string(),
-            )
-            .replace(
-                &demo_ids::DISCOUNT_UNIVERSAL.to_string(),
-                &demo_ids::DISCOUNT_PERCENT.to_string(),
-            )
+    let config = setup.config(|file| {
+        servable(file);
+        file.set(
+            "branches.0.terminal_group_id",
+            demo_ids::TG_MIRA.to_string(),
+        )
+        .set(
+            "branches.0.universal_discount_id",
+            demo_ids::DISCOUNT_PERCENT.to_string(),
+        );
     });
     let out = bridge(&["check", "--config", config.to_str().unwrap()], &[]).await;
     assert_eq!(out.status.code(), Some(2));
@@ -460,11 +450,9 @@ async fn check_says_iiko_is_unreachable_with_exit_code_3() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let config = setup.config(|t| {
-        servable(t).replace(
-            setup.sim.base_url.as_str().trim_end_matches('/'),
-            &format!("http://{closed_port}"),
-        )
+    let config = setup.config(|file| {
+        servable(file);
+        file.set("iiko.base_url", format!("http://{closed_port}"));
     });
     let out = bridge(&["check", "--config", config.to_str().unwrap()], &[]).await;
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));

@@ -1,31 +1,29 @@
 //! The HTTP edge under hostile or unlucky traffic: repeats answered from the store whatever
 //! changed since, tokens checked before bodies are read, timeouts and a concurrency limit,
 //! cheap probes, honest keep-alive, and site traffic kept off dispatch's iiko capacity.
-#[path = "support/bed.rs"]
-mod bed;
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
 
 use iiko_bridge::{
-    config::{Config, Sources},
+    config::Config,
     http::Application,
-    menu::{Catalog, CatalogCache},
+    menu::CatalogCache,
     orders::service,
-    sim::{SimConfig, SimHandle, Simulator, demo_ids},
-    store::Store,
+    sim::{SimConfig, demo_ids},
 };
 
-const TOKEN: &str = bed::SITE_TOKEN;
+use crate::support::{SITE_TOKEN, Spawn, TestApp, iiko};
+
+const TOKEN: &str = SITE_TOKEN;
 /// The headers of a site's order submission.
-/// (The token is `bed::SITE_TOKEN`; a const cannot join it with "Bearer ".)
+/// (The token is `SITE_TOKEN`; a const cannot join it with "Bearer ".)
 const SITE: [(&str, &str); 2] = [
     ("Authorization", "Bearer site-token-for-the-tests-0123"),
     ("Content-Type", "application/json"),
@@ -33,65 +31,25 @@ const SITE: [(&str, &str); 2] = [
 const HOOK_TOKEN: &str = "edge-iiko-webhook-token-0123456789";
 const TOKEN_PATH: &str = "/api/1/access_token";
 
-struct Bed {
-    sim: SimHandle,
-    dir: TempDir,
-    config: Config,
-    store: Store,
-    catalog: Catalog,
-}
-
-impl Bed {
-    /// The example configuration on a simulator, with strong tokens and `edit` applied.
-    async fn new(edit: impl Fn(String) -> String) -> Bed {
-        let sim = Simulator::spawn(SimConfig {
+/// The example configuration on a simulator, with strong tokens and `edit` applied; the tests
+/// serve it (or another configuration on the same store) themselves.
+async fn spawn_app(edit: impl FnOnce(&mut Config)) -> TestApp {
+    Spawn::default()
+        .sim(SimConfig {
             products: 30,
             ..SimConfig::default()
         })
+        .without_server()
+        .app(|config| {
+            config.iiko_webhook.auth_token = Some(HOOK_TOKEN.into());
+            edit(config);
+        })
         .await
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let text = edit(text(&sim, dir.path()));
-        let synced = bed::synced(dir.path(), &text).await;
-        Bed {
-            sim,
-            dir,
-            config: synced.config,
-            store: synced.store,
-            catalog: synced.catalog,
-        }
-    }
+}
 
-    /// Another configuration on the same store and simulator.
-    fn config(&self, edit: impl Fn(String) -> String) -> Config {
-        let path = self.dir.path().join("other.toml");
-        std::fs::write(&path, edit(text(&self.sim, self.dir.path()))).unwrap();
-        Sources::load(&path).unwrap().config().unwrap()
-    }
-
+impl TestApp {
     async fn iiko_calls(&self, path: &str) -> usize {
-        let log: Vec<Value> = reqwest::get(self.sim.url("sim/requests"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        log.iter().filter(|r| r["path"] == path).count()
-    }
-}
-
-fn text(sim: &SimHandle, dir: &Path) -> String {
-    bed::config_text(sim, dir).replace(
-        "# auth_token = \"...\"",
-        &format!("auth_token = \"{HOOK_TOKEN}\""),
-    )
-}
-
-/// Replaces a line of the example configuration, which must be there.
-fn set(line: &'static str, by: &'static str) -> impl Fn(String) -> String {
-    move |text| {
-        assert!(text.contains(line), "the example has {line:?}");
-        text.replace(line, by)
+        self.requests(path).await.len()
     }
 }
 
@@ -258,15 +216,15 @@ fn head(method: &str, path: &str, headers: &[(&str, &str)], length: usize) -> Ve
 
 #[tokio::test]
 async fn a_repeat_after_deliver_at_has_passed_is_answered_200_from_the_stored_order() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn_app(|_| {}).await;
     let deliver_at = Utc::now() - chrono::Duration::hours(1);
-    let mut body = bed::plain_order(&bed.catalog, "WEB-LATE");
+    let mut body = bed.body("WEB-LATE");
     body["deliver_at"] = json!(deliver_at.to_rfc3339());
     // Accepted two hours ago, when the delivery time was still ahead.
     let accepted = service::submit_order(
         &bed.store,
         &CatalogCache::new(bed.store.clone()),
-        &bed::iiko(&bed.config),
+        &iiko(&bed.config),
         &bed.config,
         body.to_string().as_bytes(),
         None,
@@ -295,12 +253,12 @@ async fn a_repeat_after_deliver_at_has_passed_is_answered_200_from_the_stored_or
 
 #[tokio::test]
 async fn a_repeat_for_a_branch_renamed_since_is_answered_200_from_the_stored_order() {
-    let bed = Bed::new(|text| text).await;
-    let body = bed::plain_order(&bed.catalog, "WEB-RENAMED");
+    let bed = spawn_app(|_| {}).await;
+    let body = bed.body("WEB-RENAMED");
     let accepted = service::submit_order(
         &bed.store,
         &CatalogCache::new(bed.store.clone()),
-        &bed::iiko(&bed.config),
+        &iiko(&bed.config),
         &bed.config,
         body.to_string().as_bytes(),
         None,
@@ -310,7 +268,8 @@ async fn a_repeat_for_a_branch_renamed_since_is_answered_200_from_the_stored_ord
     .unwrap();
     assert_eq!(accepted.status, 202);
 
-    let renamed = bed.config(|text| text.replace("key = \"lenina\"", "key = \"lenina-centre\""));
+    let mut renamed = bed.config.clone();
+    renamed.branches[0].key = "lenina-centre".into();
     let served = serve(renamed).await;
     let repeat = post(served.url("/api/v1/orders"), &body)
         .send()
@@ -319,7 +278,7 @@ async fn a_repeat_for_a_branch_renamed_since_is_answered_200_from_the_stored_ord
     assert_eq!(repeat.status(), 200);
     assert_eq!(repeat.json::<Value>().await.unwrap(), accepted.body);
 
-    let mut unknown = bed::plain_order(&bed.catalog, "WEB-NEW");
+    let mut unknown = bed.body("WEB-NEW");
     unknown["branch"] = json!("lenina");
     let refused = post(served.url("/api/v1/orders"), &unknown)
         .send()
@@ -332,7 +291,7 @@ async fn a_repeat_for_a_branch_renamed_since_is_answered_200_from_the_stored_ord
 
 #[tokio::test]
 async fn an_iiko_webhook_call_with_a_wrong_token_is_refused_before_its_body_is_read() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn_app(|_| {}).await;
     let served = serve(bed.config.clone()).await;
     let mut raw = Raw::connect(served.main).await;
     // Announces 10 MB and sends one byte: only a server that reads the body first waits.
@@ -354,12 +313,9 @@ async fn an_iiko_webhook_call_with_a_wrong_token_is_refused_before_its_body_is_r
 
 #[tokio::test]
 async fn a_request_slower_than_server_request_timeout_seconds_is_answered_503_in_json() {
-    let short = set(
-        "request_timeout_seconds = 30",
-        "request_timeout_seconds = 1",
-    );
-    let bed = Bed::new(|text| {
-        short(text).replace("cancel_wait_seconds = 10", "cancel_wait_seconds = 0.5")
+    let bed = spawn_app(|config| {
+        config.server.request_timeout_seconds = 1;
+        config.status.cancel_wait_seconds = 0.5;
     })
     .await;
     let served = serve(bed.config.clone()).await;
@@ -375,11 +331,7 @@ async fn a_request_slower_than_server_request_timeout_seconds_is_answered_503_in
 
 #[tokio::test]
 async fn past_server_max_concurrent_requests_a_request_is_refused_503_at_once() {
-    let bed = Bed::new(set(
-        "max_concurrent_requests = 512",
-        "max_concurrent_requests = 1",
-    ))
-    .await;
+    let bed = spawn_app(|config| config.server.max_concurrent_requests = 1).await;
     let served = serve(bed.config.clone()).await;
     // One request in progress: its body is still coming.
     let mut slow = Raw::connect(served.main).await;
@@ -424,8 +376,9 @@ async fn past_server_max_concurrent_requests_a_request_is_refused_503_at_once() 
 
 #[tokio::test]
 async fn readyz_gives_a_short_stable_reason_and_a_flood_fetches_the_token_once() {
-    let bed = Bed::new(|text| text).await;
-    let wrong = bed.config(|text| text.replace("sim-api-login", "a-wrong-api-login"));
+    let bed = spawn_app(|_| {}).await;
+    let mut wrong = bed.config.clone();
+    wrong.iiko.api_login = Some("a-wrong-api-login".into());
     let served = serve(wrong).await;
     let before = bed.iiko_calls(TOKEN_PATH).await;
     let answers = futures::future::join_all((0..30).map(|_| async {
@@ -449,11 +402,8 @@ async fn readyz_gives_a_short_stable_reason_and_a_flood_fetches_the_token_once()
 
 #[tokio::test]
 async fn the_ops_endpoints_are_served_on_server_ops_listen_as_well() {
-    let bed = Bed::new(set(
-        "# ops_listen = \"127.0.0.1:9091\"",
-        "ops_listen = \"127.0.0.1:0\"",
-    ))
-    .await;
+    let bed =
+        spawn_app(|config| config.server.ops_listen = Some("127.0.0.1:0".parse().unwrap())).await;
     let served = serve(bed.config.clone()).await;
     let ops = served.ops.expect("an ops listener");
     for path in ["/healthz", "/readyz", "/metrics"] {
@@ -482,7 +432,7 @@ async fn the_ops_endpoints_are_served_on_server_ops_listen_as_well() {
 
 #[tokio::test]
 async fn a_refused_request_with_an_unread_body_announces_that_the_connection_closes() {
-    let bed = Bed::new(set("max_body_bytes = 262144", "max_body_bytes = 1024")).await;
+    let bed = spawn_app(|config| config.server.max_body_bytes = 1024).await;
     let served = serve(bed.config.clone()).await;
     let wrong = [
         ("Authorization", "Bearer wrong"),
@@ -523,7 +473,7 @@ async fn a_refused_request_with_an_unread_body_announces_that_the_connection_clo
 
 #[tokio::test]
 async fn the_loyalty_routes_answer_429_past_the_site_rate() {
-    let bed = Bed::new(set("requests_per_second = 200", "requests_per_second = 1")).await;
+    let bed = spawn_app(|config| config.site.requests_per_second = NonZeroU32::MIN).await;
     let served = serve(bed.config.clone()).await;
     let balance = served.url(&format!(
         "/api/v1/loyalty/balance?branch=lenina&phone=%2B{}",
@@ -552,12 +502,9 @@ async fn the_loyalty_routes_answer_429_past_the_site_rate() {
         "{statuses:?}"
     );
     // The order API has its own budget: a loyalty flood does not refuse orders.
-    let check = post(
-        served.url("/api/v1/orders/check"),
-        &bed::plain_order(&bed.catalog, "WEB-CHECK"),
-    )
-    .send()
-    .await
-    .unwrap();
+    let check = post(served.url("/api/v1/orders/check"), &bed.body("WEB-CHECK"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(check.status(), 200);
 }

@@ -2,8 +2,6 @@
 //! dispatcher against the simulator and `catalog.updated` from menu syncs, delivered to a local
 //! site receiver that checks every signature; retries, ordering per order, 410 Gone, pruning,
 //! and the `/metrics` and `/openapi.json` endpoints of `serve`.
-#[path = "support/bed.rs"]
-mod bed;
 
 use std::{
     collections::VecDeque,
@@ -14,25 +12,23 @@ use std::{
 use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post};
 use chrono::Utc;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
-use bed::iiko;
 use iiko_bridge::{
-    config::Config,
     http::{
         Application,
         signature::{SignedHeaders, WebhookSecret, verify},
     },
-    menu::{Catalog, CatalogCache, MenuSyncer, SyncKind, SyncOptions, SyncResult},
-    notify::{EventsWorker, Handover, OperatorChats, Templates},
-    orders::{Dispatcher, service},
+    menu::{CatalogCache, SyncResult},
+    notify::{EventsWorker, Handover, Templates},
     retention::{RetentionStep, RetentionWorker},
-    sim::{Seed, SimConfig, SimHandle, Simulator, telegram::FakeTelegram},
-    store::{OrderState, Store, StoredEvent},
+    sim::{Seed, SimConfig, Simulator, telegram::FakeTelegram},
+    store::{OrderState, StoredEvent},
 };
 
+use crate::support::{ConfigFile, SITE_TOKEN, Spawn, TestApp, sync};
+
 const CREATE: &str = "/api/1/deliveries/create";
-const TOKEN: &str = bed::SITE_TOKEN;
+const TOKEN: &str = SITE_TOKEN;
 const SECRET: &str = "whsec_c2l0ZS1ldmVudHMtc2VjcmV0LWZvci10ZXN0cw==";
 const PRODUCTS: usize = 60;
 
@@ -112,111 +108,51 @@ async fn receive(
 
 // ---- The bridge under test ----------------------------------------------------------------------
 
-struct Bed {
-    sim: SimHandle,
-    dir: TempDir,
-    config_path: std::path::PathBuf,
-    config: Config,
-    store: Store,
-    catalog: Catalog,
+/// Without a server (the tests step the workers): iiko answers within 1 s and an order has one
+/// attempt, in the file too, for the commands the tests run.
+fn spawn() -> Spawn {
+    Spawn::default().without_server().file(short)
 }
 
-/// Points the example config at `site` with short retry delays.
-fn with_site(text: String, site: &str) -> String {
-    text.replace(
-        "# events_url = \"https://example.ru/iiko-bridge/events\"\n# events_secret = \"whsec_...\"",
-        &format!("events_url = \"{site}\"\nevents_secret = \"{SECRET}\""),
-    )
-    .replace(
-        "events_retry_delays_seconds = [5, 30, 120, 600, 1800, 3600]",
-        "events_retry_delays_seconds = [1, 2]",
-    )
+fn short(file: &mut ConfigFile) {
+    file.set("iiko.timeout_seconds", 1)
+        .set("delivery.max_attempts", 1);
+}
+
+/// Events to `site` with short retry delays (in the file: `events redeliver` sends too).
+fn with_site(site: &str) -> impl FnOnce(&mut ConfigFile) + 'static {
+    let site = site.to_owned();
+    move |file| {
+        file.add("site.events_url", site)
+            .add("site.events_secret", SECRET)
+            .set("site.events_retry_delays_seconds", vec![1, 2]);
+    }
 }
 
 /// Operator alerts to `telegram`'s chat 555.
-fn with_operators(text: String, telegram: &FakeTelegram) -> String {
-    text.replace(
-        "operator_chats = []",
-        &format!(
-            "operator_chats = [555]\nbot_token = \"{}\"\napi_url = \"{}\"",
-            telegram.token(),
-            telegram.api_url()
-        ),
-    )
+fn with_operators(telegram: &FakeTelegram) -> impl FnOnce(&mut ConfigFile) + 'static {
+    let (token, api_url) = (telegram.token().to_owned(), telegram.api_url().to_string());
+    move |file| {
+        file.set("telegram.operator_chats", vec![555])
+            .add("telegram.bot_token", token)
+            .add("telegram.api_url", api_url);
+    }
 }
 
-impl Bed {
-    /// A simulator, a config pointing at it (edited by `edit`) and a store holding the
-    /// branch's first synced catalog (and so its first `catalog.updated`).
-    async fn new(edit: impl Fn(String) -> String) -> Bed {
-        let sim = Simulator::spawn(SimConfig {
-            products: PRODUCTS,
-            creation_delay: Duration::from_millis(50),
-            ..SimConfig::default()
-        })
-        .await
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let text = bed::config_text(&sim, dir.path())
-            .replace("timeout_seconds = 15", "timeout_seconds = 1")
-            .replace("max_attempts = 3", "max_attempts = 1");
-        let synced = bed::synced(dir.path(), &edit(text)).await;
-        Bed {
-            sim,
-            dir,
-            config_path: synced.config_path,
-            config: synced.config,
-            store: synced.store,
-            catalog: synced.catalog,
-        }
-    }
-
-    /// An order for one plain dish, paid by card.
-    fn body(&self, id: &str) -> Value {
-        bed::plain_order(&self.catalog, id)
-    }
-
+impl TestApp {
     fn unmappable(&self, id: &str) -> Value {
         let mut body = self.body(id);
         body["items"][0]["article"] = json!("NO-SUCH-ARTICLE");
         body
     }
 
-    async fn submit(&self, body: &Value) {
-        let accepted = service::submit_order(
-            &self.store,
-            &CatalogCache::new(self.store.clone()),
-            &iiko(&self.config),
-            &self.config,
-            body.to_string().as_bytes(),
-            None,
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(accepted.status, 202);
-    }
-
-    fn dispatcher(&self) -> Dispatcher {
-        Dispatcher::new(
-            self.store.clone(),
-            iiko(&self.config),
-            Arc::new(self.config.clone()),
-        )
+    /// Takes the order in (as the API does) and checks it was accepted.
+    async fn accept(&self, body: &Value) {
+        assert_eq!(self.submit(body).await.status, 202);
     }
 
     fn events(&self) -> EventsWorker {
         EventsWorker::from_config(self.store.clone(), &self.config).unwrap()
-    }
-
-    async fn faults(&self, settings: Value) {
-        let response = reqwest::Client::new()
-            .post(self.sim.url("sim/faults"))
-            .json(&settings)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success());
     }
 
     async fn stored_events(&self) -> Vec<StoredEvent> {
@@ -230,24 +166,6 @@ impl Bed {
     }
 }
 
-async fn sync(config: &Config, store: &Store) -> SyncResult {
-    MenuSyncer::new(
-        iiko(config),
-        store.clone(),
-        config.menu.export_dir.clone(),
-        OperatorChats::new(None, Vec::new()),
-    )
-    .sync(
-        &config.branches[0],
-        SyncKind::Full,
-        SyncOptions::default(),
-        &|_| {},
-    )
-    .await
-    .unwrap()
-    .result
-}
-
 fn later(seconds: i64) -> chrono::DateTime<Utc> {
     Utc::now() + chrono::Duration::seconds(seconds)
 }
@@ -259,18 +177,18 @@ async fn a_site_that_fails_then_recovers_gets_every_event_in_order_signed_and_un
 {
     let site = Site::start(200, &[503, 503, 503]).await;
     let url = site.url.clone();
-    let bed = Bed::new(move |text| with_site(text, &url)).await;
+    let bed = spawn().file(with_site(&url)).app(|_| {}).await;
     let dispatcher = bed.dispatcher();
 
     // WEB-1 is created at once.
-    bed.submit(&bed.body("WEB-1")).await;
+    bed.accept(&bed.body("WEB-1")).await;
     dispatcher.try_step(Utc::now()).await.unwrap();
     assert_eq!(bed.order_state("WEB-1").await, OrderState::Created);
     // WEB-3 goes to the operators (iiko fails, one attempt allowed), then is retried by hand
     // and created: two events of one order, fallback before created.
     bed.faults(json!({"rules": [{"path": CREATE, "status": 503}]}))
         .await;
-    bed.submit(&bed.body("WEB-3")).await;
+    bed.accept(&bed.body("WEB-3")).await;
     dispatcher.try_step(later(1)).await.unwrap();
     assert_eq!(bed.order_state("WEB-3").await, OrderState::Fallback);
     bed.faults(json!({"rules": []})).await;
@@ -282,7 +200,7 @@ async fn a_site_that_fails_then_recovers_gets_every_event_in_order_signed_and_un
     dispatcher.try_step(later(2)).await.unwrap();
     assert_eq!(bed.order_state("WEB-3").await, OrderState::Created);
     // WEB-2 cannot be mapped: accepted straight into the fallback.
-    bed.submit(&bed.unmappable("WEB-2")).await;
+    bed.accept(&bed.unmappable("WEB-2")).await;
 
     let stored = bed.stored_events().await;
     let kinds: Vec<(Option<&str>, &str)> = stored
@@ -433,8 +351,12 @@ async fn a_410_stops_delivery_to_that_url_for_good_and_operators_hear_once() {
     let gone = Site::start(410, &[]).await;
     let telegram = FakeTelegram::start().await.unwrap();
     let url = gone.url.clone();
-    let bed = Bed::new(|text| with_operators(with_site(text, &url), &telegram)).await;
-    bed.submit(&bed.unmappable("WEB-G1")).await;
+    let bed = spawn()
+        .file(with_site(&url))
+        .file(with_operators(&telegram))
+        .app(|_| {})
+        .await;
+    bed.accept(&bed.unmappable("WEB-G1")).await;
 
     let worker = bed.events();
     let step = worker.try_step(later(1)).await.unwrap();
@@ -454,7 +376,7 @@ async fn a_410_stops_delivery_to_that_url_for_good_and_operators_hear_once() {
 
     // A later event is stopped without a request, and nobody is told again, also after a
     // restart (a new worker over the same store).
-    bed.submit(&bed.unmappable("WEB-G2")).await;
+    bed.accept(&bed.unmappable("WEB-G2")).await;
     let restarted = bed.events();
     let step = restarted.try_step(later(60)).await.unwrap();
     assert_eq!((step.stopped, step.alerted), (1, false));
@@ -472,7 +394,7 @@ async fn a_410_stops_delivery_to_that_url_for_good_and_operators_hear_once() {
     let mut config = bed.config.clone();
     config.site.events_url = Some(site.url.parse().unwrap());
     let moved = EventsWorker::from_config(bed.store.clone(), &config).unwrap();
-    bed.submit(&bed.unmappable("WEB-G3")).await;
+    bed.accept(&bed.unmappable("WEB-G3")).await;
     let step = moved.try_step(later(120)).await.unwrap();
     assert_eq!(step.delivered, 1, "{step:?}");
     assert_eq!(site.received()[0].body["order_id"], "WEB-G3");
@@ -481,8 +403,8 @@ async fn a_410_stops_delivery_to_that_url_for_good_and_operators_hear_once() {
 
 #[tokio::test]
 async fn without_an_events_url_nothing_is_sent_and_events_are_pruned_after_the_retention() {
-    let bed = Bed::new(|text| text).await;
-    bed.submit(&bed.unmappable("WEB-N1")).await;
+    let bed = spawn().app(|_| {}).await;
+    bed.accept(&bed.unmappable("WEB-N1")).await;
     let worker = bed.events();
     assert_eq!(worker.try_step(later(1)).await.unwrap(), Default::default());
     assert_eq!(bed.stored_events().await.len(), 2);
@@ -495,9 +417,12 @@ async fn without_an_events_url_nothing_is_sent_and_events_are_pruned_after_the_r
 #[tokio::test]
 async fn a_sync_that_changed_prices_writes_catalog_updated_and_one_that_changed_nothing_writes_nothing()
  {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     assert_eq!(bed.stored_events().await.len(), 1, "the first sync");
-    assert_eq!(sync(&bed.config, &bed.store).await, SyncResult::Unchanged);
+    assert_eq!(
+        sync(&bed.config, &bed.store).await.result,
+        SyncResult::Unchanged
+    );
     assert_eq!(bed.stored_events().await.len(), 1, "nothing changed");
 
     // The same menu with one dish 10 rubles dearer, served by a second simulator.
@@ -517,12 +442,9 @@ async fn a_sync_that_changed_prices_writes_catalog_updated_and_one_that_changed_
     .await
     .unwrap();
     // `menu sync` only writes the event; `serve` delivers it.
-    let text = std::fs::read_to_string(&bed.config_path).unwrap().replace(
-        bed.sim.base_url.as_str().trim_end_matches('/'),
-        repriced.base_url.as_str().trim_end_matches('/'),
-    );
-    let repriced_config = bed.dir.path().join("repriced.toml");
-    std::fs::write(&repriced_config, text).unwrap();
+    let mut file = ConfigFile::for_sim(&repriced, bed.dir.path());
+    short(&mut file);
+    let repriced_config = file.write(bed.dir.path(), "repriced.toml");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_iiko-bridge"))
         .args([
             "--config",
@@ -572,7 +494,7 @@ async fn a_sync_that_changed_prices_writes_catalog_updated_and_one_that_changed_
 async fn serve_delivers_events_and_answers_metrics_and_its_openapi_without_a_token() {
     let site = Site::start(200, &[]).await;
     let url = site.url.clone();
-    let bed = Bed::new(move |text| with_site(text, &url)).await;
+    let bed = spawn().file(with_site(&url)).app(|_| {}).await;
     let app = Application::build(bed.config.clone()).await.unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
     tokio::spawn(app.run(std::future::pending()));
@@ -682,8 +604,8 @@ async fn credentials_in_an_unreachable_events_url_reach_neither_the_attempts_nor
     let address = closed.local_addr().unwrap();
     drop(closed);
     let url = format!("http://shop-login:Pa55-secret@{address}/events?token=t0ken-secret&v=2");
-    let bed = Bed::new(move |text| with_site(text, &url)).await;
-    bed.submit(&bed.unmappable("WEB-U1")).await;
+    let bed = spawn().file(with_site(&url)).app(|_| {}).await;
+    bed.accept(&bed.unmappable("WEB-U1")).await;
     // Another test's thread may have cached the log callsites as uninteresting before this
     // test's subscriber existed (tracing's interest cache is global).
     tracing::callsite::rebuild_interest_cache();
@@ -725,9 +647,9 @@ async fn credentials_in_an_unreachable_events_url_reach_neither_the_attempts_nor
 async fn while_the_store_cannot_record_an_attempt_nothing_is_sent_again_and_it_is_recorded_later() {
     let site = Site::start(200, &[]).await;
     let url = site.url.clone();
-    let bed = Bed::new(move |text| with_site(text, &url)).await;
+    let bed = spawn().file(with_site(&url)).app(|_| {}).await;
     // The store refuses to change an event's state (as a full or read-only disk would).
-    let db = format!("sqlite://{}/bridge.db", bed.dir.path().display());
+    let db = bed.config.store.url.clone();
     let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
     sqlx::query(
         "CREATE TRIGGER refuse BEFORE UPDATE ON site_events WHEN NEW.state <> OLD.state
@@ -765,7 +687,11 @@ async fn an_alert_about_a_gone_url_that_telegram_did_not_take_waits_before_the_n
     let gone = Site::start(410, &[]).await;
     let telegram = FakeTelegram::start().await.unwrap();
     let url = gone.url.clone();
-    let bed = Bed::new(|text| with_operators(with_site(text, &url), &telegram)).await;
+    let bed = spawn()
+        .file(with_site(&url))
+        .file(with_operators(&telegram))
+        .app(|_| {})
+        .await;
     telegram.fail_next(
         1,
         iiko_bridge::sim::telegram::Failure::TooManyRequests { retry_after: 1 },
@@ -798,16 +724,19 @@ async fn an_event_refused_past_the_give_up_dies_alerts_once_lets_later_events_go
     let site = Site::start(200, &[503, 503, 503, 503]).await;
     let telegram = FakeTelegram::start().await.unwrap();
     let url = site.url.clone();
-    let bed = Bed::new(|text| {
-        with_operators(with_site(text, &url), &telegram)
-            .replace("events_give_up_hours = 72", "events_give_up_hours = 1")
-    })
-    .await;
+    let bed = spawn()
+        .file(with_site(&url))
+        .file(with_operators(&telegram))
+        .file(|file| {
+            file.set("site.events_give_up_hours", 1);
+        })
+        .app(|_| {})
+        .await;
     let dispatcher = bed.dispatcher();
     // WEB-D1 goes to the operators, is retried by hand and created: two events of one order.
     bed.faults(json!({"rules": [{"path": CREATE, "status": 503}]}))
         .await;
-    bed.submit(&bed.body("WEB-D1")).await;
+    bed.accept(&bed.body("WEB-D1")).await;
     dispatcher.try_step(later(1)).await.unwrap();
     bed.faults(json!({"rules": []})).await;
     let id = bed.store.orders_by_site_id("WEB-D1", None).await.unwrap()[0].id;
@@ -900,15 +829,15 @@ async fn an_event_refused_past_the_give_up_dies_alerts_once_lets_later_events_go
 #[tokio::test]
 async fn retention_deletes_finished_orders_with_their_trail_and_stops_following_orders_iiko_never_closes()
  {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     let dispatcher = bed.dispatcher();
     // WEB-R1 is created (and iiko never closes it); WEB-R2 goes to the operators and is
     // entered by hand; WEB-R3 goes to the operators and nobody resolves it.
-    bed.submit(&bed.body("WEB-R1")).await;
+    bed.accept(&bed.body("WEB-R1")).await;
     dispatcher.try_step(Utc::now()).await.unwrap();
     assert_eq!(bed.order_state("WEB-R1").await, OrderState::Created);
-    bed.submit(&bed.unmappable("WEB-R2")).await;
-    bed.submit(&bed.unmappable("WEB-R3")).await;
+    bed.accept(&bed.unmappable("WEB-R2")).await;
+    bed.accept(&bed.unmappable("WEB-R3")).await;
     let config = Arc::new(bed.config.clone());
     let handover = Handover::new(
         bed.store.clone(),
@@ -988,11 +917,11 @@ async fn retention_deletes_finished_orders_with_their_trail_and_stops_following_
 
 #[tokio::test]
 async fn a_pre_order_is_followed_until_its_wanted_time_plus_the_give_up_period() {
-    let bed = Bed::new(|text| text).await;
+    let bed = spawn().app(|_| {}).await;
     let mut body = bed.body("WEB-R9");
     let wanted = Utc::now() + chrono::Duration::days(10);
     body["deliver_at"] = json!(wanted.to_rfc3339());
-    bed.submit(&body).await;
+    bed.accept(&body).await;
     bed.dispatcher().try_step(Utc::now()).await.unwrap();
     assert_eq!(bed.order_state("WEB-R9").await, OrderState::Created);
     let worker = RetentionWorker::new(bed.store.clone(), &bed.config);

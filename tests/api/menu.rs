@@ -13,20 +13,23 @@ use iiko_bridge::{
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
+use crate::support::{ConfigFile, store};
+
 const OPERATOR_CHAT: i64 = 4242;
 const SITE_TOKEN: &str = "site-token-for-the-menu-tests";
 
-struct Bed {
+/// What the `menu` commands run against: an empty store (the tests sync it with the binary, so
+/// unlike `Spawn` nothing is synced first), a simulator, a fake Telegram and a config file.
+struct MenuCli {
     sim: SimHandle,
     telegram: FakeTelegram,
     dir: TempDir,
     config: PathBuf,
 }
 
-impl Bed {
+impl MenuCli {
     /// A simulator serving `seed` (generated when `None`), a fake Telegram and a config for both.
-    async fn new(seed: Option<Seed>) -> Bed {
+    async fn new(seed: Option<Seed>) -> MenuCli {
         let dir = tempfile::tempdir().unwrap();
         let seed_path = seed.map(|seed| {
             let path = dir.path().join("seed.json");
@@ -42,45 +45,32 @@ impl Bed {
         .unwrap();
         let telegram = FakeTelegram::start().await.unwrap();
         let config = dir.path().join("bridge.toml");
-        let bed = Bed {
+        let bed = MenuCli {
             sim,
             telegram,
             dir,
             config,
         };
-        bed.write_config(|text| text);
+        bed.write_config(|_| {});
         bed
     }
 
-    fn write_config(&self, edit: impl Fn(String) -> String) {
-        let dir = self.dir.path().display();
-        let text = EXAMPLE
-            .replace(
-                "http://127.0.0.1:9900",
-                self.sim.base_url.as_str().trim_end_matches('/'),
-            )
-            .replace(
-                "sqlite://data/bridge.db",
-                &format!("sqlite://{dir}/bridge.db"),
-            )
-            .replace(
-                "export_dir = \"export\"",
-                &format!("export_dir = \"{dir}/export\""),
-            )
-            .replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:0\"")
-            .replace(
-                "token = \"change-me\"",
-                &format!("token = \"{SITE_TOKEN}\""),
-            )
-            .replace(
-                "operator_chats = []",
-                &format!(
-                    "operator_chats = [{OPERATOR_CHAT}]\nbot_token = \"{}\"\napi_url = \"{}\"",
-                    self.telegram.token(),
-                    self.telegram.api_url()
-                ),
-            );
-        std::fs::write(&self.config, edit(text)).unwrap();
+    fn write_config(&self, edit: impl FnOnce(&mut ConfigFile)) {
+        let dir = self.dir.path();
+        let mut file = ConfigFile::example();
+        file.set(
+            "iiko.base_url",
+            self.sim.base_url.as_str().trim_end_matches('/'),
+        )
+        .set("store.url", store::url(dir))
+        .set("menu.export_dir", dir.join("export").display().to_string())
+        .set("server.listen", "127.0.0.1:0")
+        .set("site.token", SITE_TOKEN)
+        .set("telegram.operator_chats", vec![OPERATOR_CHAT])
+        .add("telegram.bot_token", self.telegram.token())
+        .add("telegram.api_url", self.telegram.api_url().to_string());
+        edit(&mut file);
+        file.write(dir, "bridge.toml");
     }
 
     async fn bridge(&self, args: &[&str]) -> Output {
@@ -99,9 +89,7 @@ impl Bed {
     }
 
     async fn store(&self) -> Store {
-        Store::open(&format!("sqlite://{}/bridge.db", self.dir.path().display()))
-            .await
-            .unwrap()
+        Store::open(&store::url(self.dir.path())).await.unwrap()
     }
 
     async fn control(&self, path: &str, body: Value) {
@@ -135,7 +123,7 @@ fn seed_with_article_problems() -> (Seed, String, String) {
 
 #[tokio::test]
 async fn menu_sync_stores_exports_and_reports_the_diff_then_finds_nothing_new() {
-    let bed = Bed::new(None).await;
+    let bed = MenuCli::new(None).await;
     let first = bed.bridge(&["menu", "sync"]).await;
     assert!(first.status.success(), "{}", text(&first.stderr));
     let stdout = text(&first.stdout);
@@ -173,7 +161,7 @@ async fn menu_sync_stores_exports_and_reports_the_diff_then_finds_nothing_new() 
 
 #[tokio::test]
 async fn a_dry_run_shows_the_diff_and_writes_nothing() {
-    let bed = Bed::new(None).await;
+    let bed = MenuCli::new(None).await;
     let out = bed.bridge(&["menu", "sync", "--dry-run", "--json"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -195,7 +183,7 @@ async fn a_dry_run_shows_the_diff_and_writes_nothing() {
 #[tokio::test]
 async fn duplicate_and_missing_articles_are_left_out_reported_alerted_once_and_exit_4() {
     let (seed, duplicated, blank_name) = seed_with_article_problems();
-    let bed = Bed::new(Some(seed)).await;
+    let bed = MenuCli::new(Some(seed)).await;
     let out = bed.bridge(&["menu", "sync"]).await;
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
@@ -234,7 +222,7 @@ async fn duplicate_and_missing_articles_are_left_out_reported_alerted_once_and_e
 #[tokio::test]
 async fn strict_mode_keeps_the_previous_catalog_when_articles_are_broken() {
     let (seed, _, _) = seed_with_article_problems();
-    let bed = Bed::new(Some(seed)).await;
+    let bed = MenuCli::new(Some(seed)).await;
     let out = bed.bridge(&["menu", "sync", "--strict", "--json"]).await;
     assert_eq!(out.status.code(), Some(4));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -248,7 +236,7 @@ async fn strict_mode_keeps_the_previous_catalog_when_articles_are_broken() {
 
 #[tokio::test]
 async fn a_prices_sync_picks_up_the_stop_list_and_rollback_restores_the_previous_version() {
-    let bed = Bed::new(None).await;
+    let bed = MenuCli::new(None).await;
     assert!(bed.bridge(&["menu", "sync"]).await.status.success());
     let seed = bed.sim.sim.seed();
     let already_stopped: Vec<_> = seed.stop_list.iter().map(|s| s.product_id).collect();
@@ -308,7 +296,7 @@ async fn a_prices_sync_picks_up_the_stop_list_and_rollback_restores_the_previous
 
 #[tokio::test]
 async fn an_unknown_branch_is_named_with_exit_code_2() {
-    let bed = Bed::new(None).await;
+    let bed = MenuCli::new(None).await;
     let out = bed.bridge(&["menu", "sync", "--branch", "nowhere"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--branch nowhere: no such branch"));
@@ -316,9 +304,9 @@ async fn an_unknown_branch_is_named_with_exit_code_2() {
 
 #[tokio::test]
 async fn an_external_menu_iiko_does_not_know_is_named_with_exit_code_2() {
-    let bed = Bed::new(None).await;
-    bed.write_config(|text| {
-        text.replace("external_menu_id = \"4821\"", "external_menu_id = \"9999\"")
+    let bed = MenuCli::new(None).await;
+    bed.write_config(|file| {
+        file.set("branches.0.menu.external_menu_id", "9999");
     });
     let out = bed.bridge(&["menu", "sync"]).await;
     assert_eq!(out.status.code(), Some(2));
@@ -331,7 +319,7 @@ async fn an_external_menu_iiko_does_not_know_is_named_with_exit_code_2() {
 
 #[tokio::test]
 async fn iiko_failing_mid_sync_leaves_the_previous_catalog_untouched() {
-    let bed = Bed::new(None).await;
+    let bed = MenuCli::new(None).await;
     assert!(bed.bridge(&["menu", "sync"]).await.status.success());
     let before = bed
         .store()
@@ -359,13 +347,12 @@ async fn iiko_failing_mid_sync_leaves_the_previous_catalog_untouched() {
 
 #[tokio::test]
 async fn the_nomenclature_source_survives_an_unchanged_revision() {
-    let bed = Bed::new(None).await;
-    bed.write_config(|text| {
-        text.replace(
-            "source = \"external_menu\"\nexternal_menu_id = \"4821\"\nprice_category_id = \"7c1a0007-0000-4000-8000-000000000001\"",
-            "source = \"nomenclature\"",
-        )
-        .replace("api = \"menu_v3\"\n", "")
+    let bed = MenuCli::new(None).await;
+    bed.write_config(|file| {
+        file.set("branches.0.menu.source", "nomenclature")
+            .remove("branches.0.menu.external_menu_id")
+            .remove("branches.0.menu.price_category_id")
+            .remove("branches.0.menu.api");
     });
     let first = bed.bridge(&["menu", "sync", "--json"]).await;
     assert!(first.status.success(), "{}", text(&first.stderr));
@@ -381,7 +368,7 @@ async fn the_nomenclature_source_survives_an_unchanged_revision() {
 
 #[tokio::test]
 async fn the_catalog_api_needs_the_token_and_honours_if_none_match() {
-    let bed = Bed::new(None).await;
+    let bed = MenuCli::new(None).await;
     let config = Sources::load(&bed.config).unwrap().config().unwrap();
     let app = Application::build(config).await.unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
@@ -443,7 +430,7 @@ async fn the_catalog_api_needs_the_token_and_honours_if_none_match() {
 
 #[tokio::test]
 async fn the_schedule_runs_a_full_sync_first_then_only_what_is_due() {
-    let bed = Bed::new(None).await;
+    let bed = MenuCli::new(None).await;
     let config = Sources::load(&bed.config).unwrap().config().unwrap();
     let client = iiko_bridge::iiko::IikoClient::new(config.iiko.settings().unwrap()).unwrap();
     let store = bed.store().await;
@@ -474,7 +461,7 @@ async fn the_schedule_runs_a_full_sync_first_then_only_what_is_due() {
 /// (a CLI `prices sync` twice next to `serve`'s schedule).
 #[tokio::test]
 async fn syncs_at_once_store_one_version_and_send_one_event_and_an_unchanged_one_nothing() {
-    let bed = Bed::new(None).await;
+    let bed = MenuCli::new(None).await;
     assert!(bed.bridge(&["menu", "sync"]).await.status.success());
     let config = Sources::load(&bed.config).unwrap().config().unwrap();
     let store = bed.store().await;

@@ -14,18 +14,14 @@
 //! The examples of one file run in order against one fresh bridge (the shipped example
 //! configuration with `promo.use_iiko_codes = true`, on a simulator with its default generated
 //! data and the branch's menu synced), so a file may create an order and then read it.
-#[path = "support/bed.rs"]
-mod bed;
 
 use std::{path::Path, time::Duration};
 
 use serde_json::Value;
-use tempfile::TempDir;
 
-use iiko_bridge::{
-    http::Application,
-    sim::{SimConfig, SimHandle, Simulator},
-};
+use iiko_bridge::sim::SimConfig;
+
+use crate::support::{SITE_TOKEN, Spawn, TestApp};
 
 /// Fields whose values differ from run to run.
 const VARYING: [&str; 4] = ["iiko_order_id", "at", "synced_at", "revision"];
@@ -44,37 +40,21 @@ struct Example {
     answer: Option<Value>,
 }
 
-/// The bridge on the shipped example configuration against a fresh simulator.
-struct Bridge {
-    _sim: SimHandle,
-    _dir: TempDir,
-    base: String,
+/// The bridge on the shipped example configuration (iiko's promo codes on) against a fresh
+/// simulator as shipped.
+async fn spawn_app() -> TestApp {
+    Spawn::default()
+        .sim(SimConfig::default())
+        .app(|config| config.branches[0].promo.use_iiko_codes = true)
+        .await
 }
 
-impl Bridge {
-    async fn start() -> Bridge {
-        let sim = Simulator::spawn(SimConfig::default()).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let text = bed::config_text(&sim, dir.path());
-        let line = "use_iiko_codes = false";
-        assert!(text.contains(line), "the example has {line:?}");
-        let text = text.replace(line, "use_iiko_codes = true");
-        let synced = bed::synced(dir.path(), &text).await;
-        let app = Application::build(synced.config).await.unwrap();
-        let base = format!("http://{}", app.local_addr().unwrap());
-        tokio::spawn(app.run(std::future::pending()));
-        Bridge {
-            _sim: sim,
-            _dir: dir,
-            base,
-        }
-    }
-
+impl TestApp {
     /// Sends the example and checks the answer against what is documented.
-    async fn run(&self, example: &Example) -> Value {
+    async fn send_example(&self, example: &Example) -> Value {
         let client = reqwest::Client::new();
         let method = reqwest::Method::from_bytes(example.method.as_bytes()).unwrap();
-        let mut request = client.request(method, format!("{}{}", self.base, example.path));
+        let mut request = client.request(method, self.url(&example.path));
         for (name, value) in &example.headers {
             request = request.header(name, value);
         }
@@ -255,7 +235,7 @@ fn parse_curl(command: &str, origin: &str) -> Option<Example> {
         };
         match arg.as_str() {
             "-H" | "--header" => {
-                let header = value().replace("$TOKEN", bed::SITE_TOKEN);
+                let header = value().replace("$TOKEN", SITE_TOKEN);
                 let (name, value) = header
                     .split_once(':')
                     .unwrap_or_else(|| panic!("{origin}: header {header}"));
@@ -319,13 +299,15 @@ fn the_example_convention_finds_the_documented_calls() {
     assert_eq!((order.method.as_str(), order.status), ("POST", Some(202)));
     let body: Value = serde_json::from_str(order.body.as_deref().unwrap()).unwrap();
     assert_eq!(body["items"][0]["article"], "PZ-00001");
-    assert!(order.headers.contains(&(
-        "Authorization".into(),
-        format!("Bearer {}", bed::SITE_TOKEN)
-    )));
+    assert!(
+        order
+            .headers
+            .contains(&("Authorization".into(), format!("Bearer {}", SITE_TOKEN)))
+    );
     assert_eq!(order.answer.as_ref().unwrap()["state"], "queued");
     // The page and /openapi.json show the same order.
-    let document: Value = serde_json::from_str(include_str!("../src/http/openapi.json")).unwrap();
+    let document: Value =
+        serde_json::from_str(include_str!("../../src/http/openapi.json")).unwrap();
     assert_eq!(
         body,
         document["paths"]["/api/v1/orders"]["post"]["requestBody"]["content"]["application/json"]["examples"]
@@ -347,9 +329,9 @@ async fn every_curl_example_in_the_readme_and_docs_works_against_the_simulator()
         if examples.is_empty() {
             continue;
         }
-        let bridge = Bridge::start().await;
+        let bridge = spawn_app().await;
         for example in &examples {
-            bridge.run(example).await;
+            bridge.send_example(example).await;
         }
         ran += examples.len();
         eprintln!("{file}: {} example(s) ran", examples.len());
@@ -441,10 +423,7 @@ fn openapi_examples(document: &Value) -> Vec<Example> {
                 path = format!("{path}?{}", query.join("&"));
             }
             let headers = vec![
-                (
-                    "Authorization".into(),
-                    format!("Bearer {}", bed::SITE_TOKEN),
-                ),
+                ("Authorization".into(), format!("Bearer {}", SITE_TOKEN)),
                 ("Content-Type".into(), "application/json".into()),
             ];
             let requests = match bodies.is_empty() {
@@ -493,8 +472,8 @@ fn urlencode(value: &str) -> String {
 
 #[tokio::test]
 async fn every_request_example_of_the_openapi_document_works_against_the_simulator() {
-    let bridge = Bridge::start().await;
-    let document: Value = reqwest::get(format!("{}/openapi.json", bridge.base))
+    let bridge = spawn_app().await;
+    let document: Value = reqwest::get(bridge.url("/openapi.json"))
         .await
         .unwrap()
         .json()
@@ -527,7 +506,7 @@ async fn every_request_example_of_the_openapi_document_works_against_the_simulat
                 ..example.clone()
             };
             let mut tries = 0;
-            while bridge.run(&view).await["state"] != "created" {
+            while bridge.send_example(&view).await["state"] != "created" {
                 tries += 1;
                 assert!(
                     tries < 150,
@@ -537,7 +516,7 @@ async fn every_request_example_of_the_openapi_document_works_against_the_simulat
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-        let answer = bridge.run(example).await;
+        let answer = bridge.send_example(example).await;
         if example.method == "POST" && example.path == "/api/v1/orders" {
             assert_eq!(
                 answer["state"], "queued",

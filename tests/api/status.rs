@@ -1,31 +1,24 @@
 //! Order statuses end to end: polling and iiko webhooks against the simulator, the site events
 //! they write, moves, the cursor fallback, the order view and cancellation, the webhook
 //! receiver's refusals and the menu refresh its events trigger.
-#[path = "support/bed.rs"]
-mod bed;
-#[path = "support/iiko_schema.rs"]
-mod iiko_schema;
 
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use uuid::Uuid;
 
-use bed::iiko;
 use iiko_bridge::{
-    config::Config,
-    http::Application,
     iiko::types::deliveries::DeliveriesByIdRequest,
-    menu::{Catalog, CatalogCache},
-    orders::{Dispatcher, service},
-    sim::{SimConfig, SimHandle, Simulator, demo_ids},
+    orders::Dispatcher,
+    sim::{SimConfig, demo_ids},
     status::{self, StatusTracker, ViewError},
-    store::{OrderState, Store, StoredOrder},
+    store::{OrderState, StoredOrder},
 };
 
-const TOKEN: &str = bed::SITE_TOKEN;
+use crate::support::{SITE_TOKEN, Spawn, TestApp, iiko, iiko_schema};
+
+const TOKEN: &str = SITE_TOKEN;
 const HOOK_TOKEN: &str = "hook-token";
 const CANCEL: &str = "/api/1/deliveries/cancel";
 const BY_ID: &str = "/api/1/deliveries/by_id";
@@ -41,83 +34,34 @@ const COURIER_FLOW: [&str; 8] = [
     "Closed",
 ];
 
-struct Bed {
-    sim: SimHandle,
-    _dir: TempDir,
-    config_path: std::path::PathBuf,
-    config: Config,
-    store: Store,
-    catalog: Catalog,
-}
-
-impl Bed {
-    /// A simulator whose statuses move only on `/sim/advance`, a config pointing at it (with
-    /// an iiko webhook token) and a store holding the branch's synced catalog.
-    async fn new() -> Bed {
-        let sim = Simulator::spawn(SimConfig {
+/// A simulator whose statuses move only on `/sim/advance`, iiko answering within 2 s and an
+/// iiko webhook token (in the file too, for `webhooks register`), without a server: the tests
+/// step the tracker, or serve when they need the API.
+async fn spawn_app() -> TestApp {
+    Spawn::default()
+        .sim(SimConfig {
             products: 60,
             creation_delay: Duration::from_millis(50),
             status_step: Duration::from_secs(3600),
             ..SimConfig::default()
         })
+        .without_server()
+        .file(|file| {
+            file.set("iiko.timeout_seconds", 2)
+                .add("iiko_webhook.auth_token", HOOK_TOKEN);
+        })
+        .app(|_| {})
         .await
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let text = bed::config_text(&sim, dir.path())
-            .replace("timeout_seconds = 15", "timeout_seconds = 2")
-            .replace(
-                "# auth_token = \"...\"",
-                &format!("auth_token = \"{HOOK_TOKEN}\""),
-            );
-        let synced = bed::synced(dir.path(), &text).await;
-        Bed {
-            sim,
-            _dir: dir,
-            config_path: synced.config_path,
-            config: synced.config,
-            store: synced.store,
-            catalog: synced.catalog,
-        }
-    }
+}
 
-    fn body(&self, id: &str) -> Value {
-        bed::plain_order(&self.catalog, id)
-    }
-
-    async fn submit(&self, body: &Value) {
-        service::submit_order(
-            &self.store,
-            &CatalogCache::new(self.store.clone()),
-            &iiko(&self.config),
-            &self.config,
-            body.to_string().as_bytes(),
-            None,
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    }
-
+impl TestApp {
     /// An order iiko has created (through the dispatcher).
     async fn created(&self, id: &str) -> StoredOrder {
         self.submit(&self.body(id)).await;
-        let dispatcher = Dispatcher::new(
-            self.store.clone(),
-            iiko(&self.config),
-            Arc::new(self.config.clone()),
-        );
-        dispatcher.try_step(Utc::now()).await.unwrap();
+        self.dispatcher().try_step(Utc::now()).await.unwrap();
         let order = self.order(id).await;
         assert_eq!(order.state, OrderState::Created);
         order
-    }
-
-    async fn order(&self, id: &str) -> StoredOrder {
-        self.store
-            .orders_by_site_id(id, Some("lenina"))
-            .await
-            .unwrap()
-            .remove(0)
     }
 
     fn tracker(&self) -> StatusTracker {
@@ -143,18 +87,8 @@ impl Bed {
         self.control("sim/advance", json!({"steps": steps})).await;
     }
 
-    async fn requests(&self, path: &str) -> Vec<Value> {
-        let log: Vec<Value> = reqwest::get(self.sim.url("sim/requests"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        log.into_iter().filter(|r| r["path"] == path).collect()
-    }
-
     /// The order's site events as (type, data).
-    async fn events(&self, id: &str) -> Vec<(String, Value)> {
+    async fn site_events(&self, id: &str) -> Vec<(String, Value)> {
         self.store
             .site_events_of("lenina", id)
             .await
@@ -188,14 +122,6 @@ impl Bed {
             .await
             .unwrap();
         serde_json::to_value(&response.orders[0]).unwrap()
-    }
-
-    /// Serves the API and its workers; returns the base URL.
-    async fn serve(&self) -> String {
-        let app = Application::build(self.config.clone()).await.unwrap();
-        let base = format!("http://{}", app.local_addr().unwrap());
-        tokio::spawn(app.run(std::future::pending()));
-        base
     }
 
     /// Points the simulator's webhooks at `base` the way `webhooks register` does.
@@ -232,7 +158,7 @@ async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: im
 
 #[tokio::test]
 async fn status_progression_reaches_the_site_in_order_with_each_status_once() {
-    let bed = Bed::new().await;
+    let bed = spawn_app().await;
     let order = bed.created("WEB-1").await;
     let tracker = bed.tracker();
     let first = tracker.poll(Utc::now()).await.unwrap();
@@ -245,7 +171,7 @@ async fn status_progression_reaches_the_site_in_order_with_each_status_once() {
         assert_eq!(tracker.poll(Utc::now()).await.unwrap().tally.changed, 0);
     }
     assert_eq!(bed.reported("WEB-1").await, COURIER_FLOW);
-    let events = bed.events("WEB-1").await;
+    let events = bed.site_events("WEB-1").await;
     assert_eq!(events[0].0, "order.created");
     let sites: Vec<&str> = events[1..]
         .iter()
@@ -279,7 +205,7 @@ async fn status_progression_reaches_the_site_in_order_with_each_status_once() {
 
 #[tokio::test]
 async fn a_refused_cursor_falls_back_to_reading_every_order_by_id_and_recovers() {
-    let bed = Bed::new().await;
+    let bed = spawn_app().await;
     bed.created("WEB-1").await;
     bed.created("WEB-2").await;
     let tracker = bed.tracker();
@@ -308,7 +234,7 @@ async fn a_refused_cursor_falls_back_to_reading_every_order_by_id_and_recovers()
 
 #[tokio::test]
 async fn orders_iiko_has_not_mentioned_lately_are_read_back_by_id() {
-    let bed = Bed::new().await;
+    let bed = spawn_app().await;
     bed.created("WEB-1").await;
     let tracker = bed.tracker();
     tracker.poll(Utc::now()).await.unwrap();
@@ -324,7 +250,7 @@ async fn orders_iiko_has_not_mentioned_lately_are_read_back_by_id() {
 
 #[tokio::test]
 async fn a_move_to_another_terminal_group_is_followed_under_the_new_delivery() {
-    let bed = Bed::new().await;
+    let bed = spawn_app().await;
     let order = bed.created("WEB-1").await;
     let tracker = bed.tracker();
     tracker.poll(Utc::now()).await.unwrap();
@@ -346,7 +272,7 @@ async fn a_move_to_another_terminal_group_is_followed_under_the_new_delivery() {
     assert_eq!(tracker.poll(Utc::now()).await.unwrap().tally.changed, 1);
     assert_eq!(bed.reported("WEB-1").await, ["Unconfirmed", "WaitCooking"]);
     assert!(
-        !bed.events("WEB-1")
+        !bed.site_events("WEB-1")
             .await
             .iter()
             .any(|(kind, _)| kind == "order.cancelled"),
@@ -362,7 +288,7 @@ async fn a_move_to_another_terminal_group_is_followed_under_the_new_delivery() {
 
 #[tokio::test]
 async fn duplicated_out_of_order_unknown_and_malformed_webhook_events_are_harmless() {
-    let bed = Bed::new().await;
+    let bed = spawn_app().await;
     let order = bed.created("WEB-1").await;
     let unconfirmed = bed.order_info(&order.iiko_order_id).await;
     bed.advance(1).await;
@@ -398,7 +324,7 @@ async fn duplicated_out_of_order_unknown_and_malformed_webhook_events_are_harmle
 
 #[tokio::test]
 async fn a_webhook_saying_success_for_an_order_being_sent_is_believed_only_once_iiko_confirms_it() {
-    let bed = Bed::new().await;
+    let bed = spawn_app().await;
     let known = bed.created("WEB-K").await;
     let success = bed.order_info(&known.iiko_order_id).await;
     // Two orders a dispatcher is sending right now (leased, create possibly sent).
@@ -463,8 +389,8 @@ async fn a_webhook_saying_success_for_an_order_being_sent_is_believed_only_once_
 
 #[tokio::test]
 async fn webhooks_and_polling_together_give_each_status_exactly_once() {
-    let bed = Bed::new().await;
-    let base = bed.serve().await;
+    let bed = spawn_app().await;
+    let base = bed.serve(bed.config.clone()).await;
     bed.register_webhooks(&base).await;
     let response = reqwest::Client::new()
         .post(format!("{base}/api/v1/orders"))
@@ -492,7 +418,7 @@ async fn webhooks_and_polling_together_give_each_status_exactly_once() {
     tracker.poll(Utc::now()).await.unwrap();
     assert_eq!(bed.reported("WEB-1").await, COURIER_FLOW);
     let created = bed
-        .events("WEB-1")
+        .site_events("WEB-1")
         .await
         .iter()
         .filter(|(kind, _)| kind == "order.created")
@@ -502,9 +428,9 @@ async fn webhooks_and_polling_together_give_each_status_exactly_once() {
 
 #[tokio::test]
 async fn a_webhook_with_a_wrong_or_missing_token_is_refused_and_nothing_is_processed() {
-    let bed = Bed::new().await;
+    let bed = spawn_app().await;
     let order = bed.created("WEB-1").await;
-    let base = bed.serve().await;
+    let base = bed.serve(bed.config.clone()).await;
     // The served tracker polls once at start; after that only webhooks could bring news.
     eventually("the first poll", || async {
         bed.reported("WEB-1").await.len() == 1
@@ -549,8 +475,8 @@ async fn a_webhook_with_a_wrong_or_missing_token_is_refused_and_nothing_is_proce
 
 #[tokio::test]
 async fn a_malformed_webhook_body_is_answered_400_and_the_receiver_keeps_working() {
-    let bed = Bed::new().await;
-    let base = bed.serve().await;
+    let bed = spawn_app().await;
+    let base = bed.serve(bed.config.clone()).await;
     let client = reqwest::Client::new();
     let url = format!("{base}/iiko/webhook");
     for body in [
@@ -585,8 +511,8 @@ async fn a_malformed_webhook_body_is_answered_400_and_the_receiver_keeps_working
 
 #[tokio::test]
 async fn a_stop_list_webhook_refreshes_the_catalog_at_once() {
-    let bed = Bed::new().await;
-    let base = bed.serve().await;
+    let bed = spawn_app().await;
+    let base = bed.serve(bed.config.clone()).await;
     bed.register_webhooks(&base).await;
     let seed = bed.sim.sim.seed();
     let already: Vec<_> = seed.stop_list.iter().map(|s| s.product_id).collect();
@@ -638,7 +564,7 @@ async fn a_stop_list_webhook_refreshes_the_catalog_at_once() {
 
 #[tokio::test]
 async fn registration_sends_the_url_the_token_and_an_explicit_filter_per_organization() {
-    let bed = Bed::new().await;
+    let bed = spawn_app().await;
     bed.register_webhooks("https://bridge.example").await;
     let calls = bed.requests("/api/1/webhooks/update_settings").await;
     assert_eq!(calls.len(), 1, "one branch, one organization");
@@ -658,7 +584,7 @@ async fn registration_sends_the_url_the_token_and_an_explicit_filter_per_organiz
 
 #[tokio::test]
 async fn webhooks_register_uses_the_given_url_and_needs_the_token() {
-    let bed = Bed::new().await;
+    let bed = spawn_app().await;
     let run = |extra: &'static [&'static str]| {
         let config = bed.config_path.clone();
         async move {
@@ -694,13 +620,13 @@ async fn webhooks_register_uses_the_given_url_and_needs_the_token() {
 
 #[tokio::test]
 async fn the_order_view_reflects_the_history() {
-    let bed = Bed::new().await;
+    let bed = spawn_app().await;
     bed.created("WEB-1").await;
     let tracker = bed.tracker();
     tracker.poll(Utc::now()).await.unwrap();
     bed.advance(2).await;
     tracker.poll(Utc::now()).await.unwrap();
-    let base = bed.serve().await;
+    let base = bed.serve(bed.config.clone()).await;
     let client = reqwest::Client::new();
     let view: Value = client
         .get(format!("{base}/api/v1/orders/WEB-1?branch=lenina"))
@@ -751,7 +677,7 @@ async fn the_order_view_reflects_the_history() {
 
 #[tokio::test]
 async fn cancelling_before_iiko_has_the_order_stops_its_delivery() {
-    let bed = Bed::new().await;
+    let bed = spawn_app().await;
     bed.submit(&bed.body("WEB-1")).await;
     let view = status::cancel_order(
         &bed.store,
@@ -774,7 +700,7 @@ async fn cancelling_before_iiko_has_the_order_stops_its_delivery() {
         iiko_bridge::orders::StepOutcome::Idle
     );
     assert!(bed.requests("/api/1/deliveries/create").await.is_empty());
-    let events = bed.events("WEB-1").await;
+    let events = bed.site_events("WEB-1").await;
     assert_eq!(
         events,
         [(
@@ -786,9 +712,9 @@ async fn cancelling_before_iiko_has_the_order_stops_its_delivery() {
 
 #[tokio::test]
 async fn cancelling_a_created_order_cancels_it_in_iiko_with_the_branch_cause() {
-    let bed = Bed::new().await;
+    let bed = spawn_app().await;
     bed.created("WEB-1").await;
-    let base = bed.serve().await;
+    let base = bed.serve(bed.config.clone()).await;
     let response = reqwest::Client::new()
         .post(format!("{base}/api/v1/orders/WEB-1/cancel?branch=lenina"))
         .bearer_auth(TOKEN)
@@ -808,7 +734,7 @@ async fn cancelling_a_created_order_cancels_it_in_iiko_with_the_branch_cause() {
         json!(demo_ids::CANCEL_CAUSE_GUEST)
     );
     assert_eq!(cancels[0]["body"]["cancelComment"], "гость передумал");
-    let events = bed.events("WEB-1").await;
+    let events = bed.site_events("WEB-1").await;
     let (kind, data) = events.last().unwrap();
     assert_eq!(kind, "order.cancelled");
     assert!(
@@ -843,7 +769,7 @@ async fn cancelling_a_created_order_cancels_it_in_iiko_with_the_branch_cause() {
 
 #[tokio::test]
 async fn a_delivered_or_operator_order_can_no_longer_be_cancelled() {
-    let bed = Bed::new().await;
+    let bed = spawn_app().await;
     bed.created("WEB-1").await;
     bed.advance(6).await;
     bed.tracker().poll(Utc::now()).await.unwrap();

@@ -1,6 +1,7 @@
 //! The fallback end to end: an order iiko did not take is rendered from the templates, stored
 //! per channel and recipient, and sent to a real SMTP sink and a fake Telegram, each channel
 //! retried on its own; operators hear about what got through nowhere, and about iiko outages.
+
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -22,6 +23,8 @@ use rust_decimal_macros::dec;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use crate::support::store;
 
 const KITCHEN_CHAT: i64 = -100200;
 const OPERATOR_CHAT: i64 = 900;
@@ -162,9 +165,7 @@ struct Harness {
 
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&format!("sqlite://{}/bridge.db", dir.path().display()))
-        .await
-        .unwrap();
+    let store = Store::open(&store::url(dir.path())).await.unwrap();
     let sink = SmtpSink::start().await.unwrap();
     let telegram = FakeTelegram::start().await.unwrap();
     let mailer = Mailer::from_config(&EmailConfig {
@@ -229,7 +230,7 @@ impl Harness {
     /// From now on the store refuses to record a delivery (as a full or read-only disk
     /// would); marking a row as being sent still works. Dropped: the store records again.
     async fn refuse_delivered_marks(&self) -> Refusing {
-        let url = format!("sqlite://{}/bridge.db", self.dir.path().display());
+        let url = store::url(self.dir.path());
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
         sqlx::query(
             "CREATE TRIGGER refuse_marks BEFORE UPDATE ON fallback_deliveries

@@ -5,15 +5,11 @@
 //! JSON Schema (draft 2020-12) document per iikoCloud path for the request body (strict:
 //! unknown properties are rejected) and one for the 200 response (open).
 //!
-//! Include it from an integration test with
-//!
 //! ```ignore
-//! #[path = "support/iiko_schema.rs"]
-//! mod iiko_schema;
+//! use crate::support::iiko_schema;
 //!
 //! iiko_schema::assert_valid_request("/api/1/deliveries/create", &body);
 //! ```
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -22,7 +18,7 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, ValidationError, Validator};
 use serde_json::Value;
 
-const FIXTURE: &str = include_str!("../fixtures/iiko-schema-subset.json");
+const FIXTURE: &str = include_str!("../../fixtures/iiko-schema-subset.json");
 
 struct Schemas {
     requests: BTreeMap<String, Validator>,

@@ -1,9 +1,6 @@
 //! Orders mapped onto `deliveries/create` through a catalog synced from the simulator's
 //! generated menu, checked against the official iikoCloud schema.
 
-#[path = "support/iiko_schema.rs"]
-mod iiko_schema;
-
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -20,6 +17,8 @@ use iiko_bridge::menu::{
 };
 use iiko_bridge::orders::{MappingProblem, Order, OrderIds, check_order, map_order, parse_order};
 use iiko_bridge::sim::{SimConfig, Simulator, demo_ids as ids};
+
+use crate::support::iiko_schema;
 
 const CREATE: &str = "/api/1/deliveries/create";
 

@@ -1,0 +1,20 @@
+//! The integration tests: one binary, one module per area, all sharing `support`.
+//!
+//! Each test starts its own simulator, store and (when it needs one) server on free ports, so
+//! they run in parallel threads of this one process.
+mod cli;
+mod client_sim;
+mod events;
+mod examples;
+mod fallback;
+mod http_edge;
+mod loyalty;
+mod menu;
+mod notify;
+mod order_intake_props;
+mod order_mapping;
+mod orders;
+mod schema_fidelity;
+mod sim;
+mod status;
+mod support;

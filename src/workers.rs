@@ -12,18 +12,14 @@ use std::{
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::notify::{OperatorChats, html};
+use crate::retry::Backoff;
 
-/// The first pause before a restart; each next one doubles, up to the cap.
+/// The first pause before a restart; each next one doubles, up to a minute.
 const FIRST_RESTART: Duration = Duration::from_secs(1);
 const LONGEST_RESTART: Duration = Duration::from_secs(60);
 /// A worker that ran this long since its last restart counts as healthy again: its next death
 /// starts a new episode (restarted at once, operators told again).
 const HEALTHY_AFTER: Duration = Duration::from_secs(300);
-
-/// The pause before restart number `failures` (1-based) of one episode.
-pub fn restart_delay(first: Duration, failures: u32) -> Duration {
-    crate::backoff::doubling(first, LONGEST_RESTART, failures)
-}
 
 /// Which workers are down right now; shared with `/readyz`.
 #[derive(Debug, Clone, Default)]
@@ -115,7 +111,7 @@ impl Supervisor {
                 Err(error) => error.to_string(),
                 Ok(()) => "stopped on its own".to_owned(),
             };
-            let wait = restart_delay(self.first_restart, failures);
+            let wait = Backoff::doubling(self.first_restart, LONGEST_RESTART).wait(failures);
             self.health.set(worker, true);
             metrics::counter!("iiko_bridge_worker_restarts_total", "worker" => worker).increment(1);
             tracing::error!(worker, %cause, failures, ?wait, "worker died; restarting it");
@@ -161,11 +157,9 @@ mod tests {
 
     #[test]
     fn restart_pauses_double_from_one_second_up_to_a_minute() {
-        let waits: Vec<u64> = (1..=8)
-            .map(|n| restart_delay(FIRST_RESTART, n).as_secs())
-            .collect();
+        let restarts = Backoff::doubling(FIRST_RESTART, LONGEST_RESTART);
+        let waits: Vec<u64> = (1..=8).map(|n| restarts.wait(n).as_secs()).collect();
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
-        assert_eq!(restart_delay(FIRST_RESTART, u32::MAX), LONGEST_RESTART);
     }
 
     /// Restarts after milliseconds rather than seconds, so the tests run in real time.

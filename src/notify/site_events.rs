@@ -27,10 +27,11 @@ use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use url::Url;
 
-use super::{alerts::OperatorChats, error_chain, html, pause::Pause, redact};
+use super::{alerts::OperatorChats, error_chain, html, redact};
 use crate::{
     config::Config,
     http::signature::{WebhookSecret, sign},
+    retry::{self, Pause},
     store::{DueEvent, EventAttempt, EventAttemptEnd, Store, StoreError, StoredEvent},
 };
 
@@ -441,7 +442,7 @@ impl EventsWorker {
             Some(StatusCode::GONE) => EventAttemptEnd::Gone,
             _ if given_up => EventAttemptEnd::Dead,
             _ => {
-                let wait = retry_delay(&self.delays, event.attempts + 1);
+                let wait = retry::listed(&self.delays, event.attempts + 1);
                 EventAttemptEnd::Retry {
                     next_attempt_at_ms: (now
                         + chrono::Duration::from_std(wait).unwrap_or_default())
@@ -550,27 +551,9 @@ fn gives_up(attempts: i64, queued_at_ms: i64, now_ms: i64, give_up: Duration) ->
             >= i64::try_from(give_up.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The wait after the `attempts`-th failed attempt: the `attempts`-th delay, then the last one.
-pub fn retry_delay(delays: &[Duration], attempts: i64) -> Duration {
-    let index = usize::try_from(attempts.saturating_sub(1)).unwrap_or(0);
-    delays
-        .get(index)
-        .or(delays.last())
-        .copied()
-        .unwrap_or(Duration::from_secs(60))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_delays_follow_the_settings_and_the_last_one_repeats() {
-        let delays: Vec<Duration> = [5, 30, 120].map(Duration::from_secs).to_vec();
-        let waits: Vec<u64> = (1..=5).map(|n| retry_delay(&delays, n).as_secs()).collect();
-        assert_eq!(waits, [5, 30, 120, 120, 120]);
-        assert_eq!(retry_delay(&delays, 0).as_secs(), 5);
-    }
 
     #[test]
     fn an_event_gives_up_only_when_refused_before_and_queued_long_enough() {

@@ -22,6 +22,7 @@ use super::follow::{Attempt, Courier};
 use crate::config::{Config, DeliveryConfig};
 use crate::iiko::IikoClient;
 use crate::notify::{OperatorAlerter, OperatorChats};
+use crate::retry::Backoff;
 use crate::store::{AttemptEnd, Store, StoreError, StoredOrder};
 
 /// How often `run` looks for due orders.
@@ -370,7 +371,7 @@ fn attempt_end(
 /// each read, up to a minute (or the retry interval when that is longer).
 fn unclear_pause(retry_interval: Duration, reads: u32) -> Duration {
     let cap = MAX_UNCLEAR_PAUSE.max(retry_interval);
-    crate::backoff::doubling(retry_interval, cap, reads.saturating_add(1))
+    Backoff::doubling(retry_interval, cap).wait(reads.saturating_add(1))
 }
 
 /// Marks an order in flight in this process until dropped (also when its task panics).

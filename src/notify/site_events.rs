@@ -14,9 +14,8 @@
 //! stored, logged and shown redacted, also inside error messages.
 //!
 //! When the store cannot record an attempt, the step stops sending: the outcomes already had
-//! are kept and recorded first at the next step, and `run` pauses with growing delays.
+//! are kept and recorded first at the next step, and the worker pauses with growing delays.
 use std::{
-    future::Future,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -33,16 +32,50 @@ use crate::{
     http::signature::{WebhookSecret, sign},
     retry::{self, Pause},
     store::{DueEvent, EventAttempt, EventAttemptEnd, Store, StoreError, StoredEvent},
+    workers::{Step, Worker},
 };
 
 /// Events taken per step (at most one per order).
 const BATCH: i64 = 64;
 /// POSTs in flight at once: a slow site must not tie up more than this.
 const CONCURRENCY: usize = 8;
-/// How often `run` looks for due events.
+/// How often the loop looks for due events.
 const TICK: Duration = Duration::from_secs(1);
-/// How often `run` deletes old events.
+/// How often the loop deletes old events.
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
+
+/// Steps every second (at once again after a full batch) and prunes every hour; a store error
+/// pauses the worker, longer each time in a row, until the store records again.
+impl Worker for EventsWorker {
+    const NAME: &'static str = "events";
+    type Error = StoreError;
+
+    async fn step(self: Arc<Self>) -> Result<Step, StoreError> {
+        let prune = {
+            let mut memory = self.memory();
+            let due = memory
+                .pruned_at
+                .is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
+            if due {
+                memory.pruned_at = Some(Instant::now());
+            }
+            due
+        };
+        if prune {
+            match self.prune(Utc::now()).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "old site events deleted"),
+                Err(error) => tracing::error!(%error, "pruning site events failed"),
+            }
+        }
+        let step = self.try_step(Utc::now()).await?;
+        // A backlog (the site was down) drains without waiting for ticks.
+        Ok(match step.sent as i64 == BATCH {
+            true => Step::Again,
+            false => Step::Wait(TICK),
+        })
+    }
+}
 
 /// Where events go and how they are signed.
 #[derive(Clone)]
@@ -128,6 +161,8 @@ struct Memory {
     alerts: Vec<UnrecordedAlert>,
     /// Alerts Telegram did not take wait here before the next try.
     alert_pause: Pause,
+    /// When the loop last deleted old events.
+    pruned_at: Option<Instant>,
 }
 
 /// What one step did.
@@ -346,48 +381,6 @@ impl EventsWorker {
         self.store
             .prune_site_events(before.timestamp_millis(), self.target.is_none())
             .await
-    }
-
-    /// Steps every second (at once again after a full batch) and prunes every hour until
-    /// `shutdown`; the step in flight finishes first. A store error is logged and pauses the
-    /// worker, longer each time in a row, until the store records again.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut pruned_at: Option<Instant> = None;
-        let mut pause = Pause::default();
-        loop {
-            tokio::select! {
-                () = &mut shutdown => return,
-                _ = tick.tick() => {
-                    if !pause.ready(Utc::now()) {
-                        continue;
-                    }
-                    if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
-                        pruned_at = Some(Instant::now());
-                        match self.prune(Utc::now()).await {
-                            Ok(0) => {}
-                            Ok(pruned) => tracing::info!(pruned, "old site events deleted"),
-                            Err(error) => tracing::error!(%error, "pruning site events failed"),
-                        }
-                    }
-                    match self.try_step(Utc::now()).await {
-                        Ok(step) => {
-                            pause.succeeded();
-                            // A backlog (the site was down) drains without waiting for ticks.
-                            if step.sent as i64 == BATCH {
-                                tick.reset_immediately();
-                            }
-                        }
-                        Err(error) => {
-                            let pause = pause.failed(Utc::now());
-                            tracing::error!(%error, ?pause, "site events step failed; pausing");
-                        }
-                    }
-                }
-            }
-        }
     }
 
     /// POSTs one event; the outcome is recorded by the caller.

@@ -4,12 +4,11 @@
 //! Never twice because the store failed: each batch is marked as being sent before anything
 //! goes out (if that write fails, nothing is sent), and an outcome the store then refuses to
 //! record is kept in memory and recorded before anything else at the next step; meanwhile
-//! nothing is sent and `run` pauses, longer each time. Only a process that stops between
+//! nothing is sent and the worker pauses, longer each time. Only a process that stops between
 //! sending and recording leaves a row marked as being sent: it is sent again after the
 //! restart, marked as a possible repeat (neither SMTP nor Telegram can be asked whether a
 //! message arrived, and a lost order is worse than a duplicate staff can recognise).
 use std::{
-    future::Future,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -25,6 +24,7 @@ use crate::store::{
     FallbackChannel, FallbackDelivery, NewDelivery, NewFallback, Store, StoreError,
     UndeliveredFallback,
 };
+use crate::workers::{Step, Worker};
 
 pub use crate::store::FALLBACK_ATTEMPTS_BEFORE_ALERT as ATTEMPTS_BEFORE_ALERT;
 
@@ -34,7 +34,7 @@ const RETRY: Backoff =
     Backoff::doubling(Duration::from_secs(5), Duration::from_secs(5 * 60)).spread(0.2);
 /// Deliveries sent per step; the rest wait for the next step.
 const BATCH: u32 = 50;
-/// How often `run` looks for due deliveries.
+/// How often the loop looks for due deliveries.
 const TICK: Duration = Duration::from_secs(1);
 
 /// Hands an order to staff: stores one delivery per e-mail address and Telegram chat of the
@@ -229,32 +229,6 @@ impl FallbackWorker {
         Ok(report)
     }
 
-    /// Steps every second until `shutdown`. A store error is logged and pauses the worker,
-    /// longer each time in a row, until the store records again.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut pause = Pause::default();
-        loop {
-            tokio::select! {
-                () = &mut shutdown => return,
-                _ = tick.tick() => {
-                    if !pause.ready(Utc::now()) {
-                        continue;
-                    }
-                    match self.try_step(Utc::now()).await {
-                        Ok(_) => pause.succeeded(),
-                        Err(error) => {
-                            let pause = pause.failed(Utc::now());
-                            tracing::error!(%error, ?pause, "fallback worker step failed; pausing");
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     /// Writes the outcomes kept from earlier steps.
     async fn record_unrecorded(&self) -> Result<(), StoreError> {
         let kept = std::mem::take(&mut self.memory().unrecorded);
@@ -363,6 +337,18 @@ impl FallbackWorker {
                 }
             }
         }
+    }
+}
+
+/// Steps every second; a store error pauses the worker, longer each time in a row, until the
+/// store records again.
+impl Worker for FallbackWorker {
+    const NAME: &'static str = "fallback";
+    type Error = StoreError;
+
+    async fn step(self: Arc<Self>) -> Result<Step, StoreError> {
+        self.try_step(Utc::now()).await?;
+        Ok(Step::Wait(TICK))
     }
 }
 

@@ -33,11 +33,10 @@ use crate::{
     notify::{EventsWorker, FallbackWorker, Handover, Mailer, OperatorChats, Telegram, Templates},
     orders::Dispatcher,
     retention::RetentionWorker,
-    status::{StatusTracker, TerminalWatch, register_webhooks},
+    status::{StatusTracker, TerminalWatch, WebhookInbox, register_webhooks},
     store::Store,
     workers::{Supervisor, WorkerHealth},
 };
-use iiko_webhook::WebhookInbox;
 use probe::Probes;
 
 #[derive(Clone)]

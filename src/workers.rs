@@ -36,9 +36,9 @@ pub enum Step {
     Wait(Duration),
 }
 
-/// A background worker of `serve`. Each also has a `try_step` taking the time, which tests
-/// drive without sleeping and which reports what it did; `step` is that step as the loop
-/// sees it.
+/// A background worker of `serve`. Each also has a `try_step` (most take the time) that tests
+/// drive without sleeping and that reports what it did; `step` is that step as the loop sees
+/// it.
 pub trait Worker: Send + Sync + 'static {
     /// The name in logs, metrics and `/readyz`.
     const NAME: &'static str;

@@ -1,5 +1,4 @@
 //! iiko-bridge: connects a restaurant's website and apps to iikoCloud.
-pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod http;
@@ -9,6 +8,7 @@ pub mod menu;
 pub mod notify;
 pub mod orders;
 pub mod retention;
+pub mod retry;
 pub mod sim;
 pub mod status;
 pub mod store;

@@ -2,13 +2,14 @@
 //! (finished orders with their iiko calls, history and fallback messages; dead site events;
 //! old iiko webhook calls), and stops following orders iiko has not closed
 //! `status.give_up_days` after they were accepted (after the wanted time, for pre-orders).
-use std::{future::Future, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 
 use crate::{
     config::Config,
     store::{Store, StoreError},
+    workers::{Step, Worker},
 };
 
 /// Whether an order accepted more than `give_up` ago (the store's filter) is given up at `now`:
@@ -21,7 +22,7 @@ fn give_up_due(deliver_at: Option<&str>, now: DateTime<Utc>, give_up: chrono::Du
     }
 }
 
-/// How often `run` steps.
+/// How often the loop steps.
 const EVERY: Duration = Duration::from_secs(60 * 60);
 /// After a failed step: soon, not in an hour.
 const AFTER_FAILURE: Duration = Duration::from_secs(60);
@@ -95,31 +96,23 @@ impl RetentionWorker {
             stopped_tracking,
         })
     }
+}
 
-    /// Steps at once and then every hour until `shutdown`; a failed step is tried again a
-    /// minute later.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut wait = Duration::ZERO;
-        loop {
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = tokio::time::sleep(wait) => {
-                    wait = match self.try_step(Utc::now()).await {
-                        Ok(step) => {
-                            if step != RetentionStep::default() {
-                                tracing::info!(?step, "old records deleted (store.retention_days)");
-                            }
-                            EVERY
-                        }
-                        Err(error) => {
-                            tracing::error!(%error, "retention step failed");
-                            AFTER_FAILURE
-                        }
-                    };
-                }
-            }
+/// Steps at once and then every hour; a failed step is tried again a minute later.
+impl Worker for RetentionWorker {
+    const NAME: &'static str = "retention";
+    type Error = StoreError;
+
+    async fn step(self: Arc<Self>) -> Result<Step, StoreError> {
+        let step = self.try_step(Utc::now()).await?;
+        if step != RetentionStep::default() {
+            tracing::info!(?step, "old records deleted (store.retention_days)");
         }
+        Ok(Step::Wait(EVERY))
+    }
+
+    fn after_failure(&self, _failures: u32) -> Duration {
+        AFTER_FAILURE
     }
 }
 

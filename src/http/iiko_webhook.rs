@@ -1,13 +1,9 @@
 //! iiko's webhook calls (`iiko_webhook.path`): checked, stored, answered 200; the status
 //! tracker applies them afterwards. iiko wants a fast answer, so the receiver only checks the
 //! token (before reading the body, which may be up to 16 MiB) and each event's envelope
-//! (a body with an unreadable envelope is refused whole, 400);
-//! concurrent calls are stored together in one transaction (one fsync for many), and none is
-//! answered before it is stored.
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
-};
+//! (a body with an unreadable envelope is refused whole, 400), and none is answered before the
+//! inbox (`status/inbox.rs`) has stored it.
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::{
     Json, Router,
@@ -18,62 +14,16 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
-use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, de::IgnoredAny};
 use serde_json::json;
 use subtle::ConstantTimeEq;
-use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::error::ApiError;
-use crate::store::{Store, StoreError};
+use crate::status::WebhookInbox;
 
-/// Calls stored per transaction at most.
-const GROUP: usize = 512;
 /// iiko batches many orders' events into one webhook call; the site's limit is for orders.
 const MAX_BODY: usize = 16 * 1024 * 1024;
-
-type Pending = (String, oneshot::Sender<Result<(), ()>>);
-
-/// The queue in front of the store; cheap to clone.
-#[derive(Clone)]
-pub struct WebhookInbox {
-    sender: mpsc::Sender<Pending>,
-}
-
-impl WebhookInbox {
-    /// Starts the writer; it ends once every clone of the inbox is dropped and the queue is
-    /// drained. `stored` is notified after each write (the tracker's waker).
-    pub fn start(store: Store, stored: Arc<Notify>) -> (Self, tokio::task::JoinHandle<()>) {
-        let (sender, receiver) = mpsc::channel(GROUP * 4);
-        let writer = tokio::spawn(write(store, receiver, stored));
-        (Self { sender }, writer)
-    }
-
-    /// Returns once the call is durably stored.
-    pub async fn push(&self, body: String) -> Result<(), ()> {
-        let (done, stored) = oneshot::channel();
-        self.sender.send((body, done)).await.map_err(drop)?;
-        stored.await.unwrap_or(Err(()))
-    }
-}
-
-async fn write(store: Store, mut receiver: mpsc::Receiver<Pending>, stored: Arc<Notify>) {
-    let mut group = Vec::with_capacity(GROUP);
-    while receiver.recv_many(&mut group, GROUP).await > 0 {
-        let bodies: Vec<&str> = group.iter().map(|(body, _)| body.as_str()).collect();
-        let result = store
-            .push_webhook_calls(&bodies, Utc::now().timestamp_millis())
-            .await;
-        if let Err(error) = &result {
-            tracing::error!(%error, "cannot store iiko webhook calls");
-        }
-        for (_, done) in group.drain(..) {
-            let _ = done.send(result.as_ref().map(drop).map_err(drop));
-        }
-        stored.notify_one();
-    }
-}
 
 /// What the receiver checks of each event: iiko's envelope. The payload is decoded by the
 /// tracker afterwards (an unreadable one is logged and skipped there), which keeps the answer
@@ -128,11 +78,11 @@ async fn receive(State(receiver): State<Receiver>, body: Bytes) -> Result<Respon
     if events.is_empty() {
         return Ok((StatusCode::OK, Json(json!({"stored": 0}))).into_response());
     }
-    receiver.inbox.push(text.to_owned()).await.map_err(|()| {
-        ApiError::unavailable(&StoreError::Corrupt(
-            "the webhook inbox is unavailable".into(),
-        ))
-    })?;
+    receiver
+        .inbox
+        .push(text.to_owned())
+        .await
+        .map_err(|error| ApiError::unavailable(&error))?;
     Ok((StatusCode::OK, Json(json!({"stored": events.len()}))).into_response())
 }
 

@@ -33,11 +33,10 @@ use crate::{
     notify::{EventsWorker, FallbackWorker, Handover, Mailer, OperatorChats, Telegram, Templates},
     orders::Dispatcher,
     retention::RetentionWorker,
-    status::{StatusTracker, TerminalWatch, register_webhooks},
+    status::{StatusTracker, TerminalWatch, WebhookInbox, register_webhooks},
     store::Store,
     workers::{Supervisor, WorkerHealth},
 };
-use iiko_webhook::WebhookInbox;
 use probe::Probes;
 
 #[derive(Clone)]
@@ -204,17 +203,10 @@ impl Application {
         tracing::info!(address = %self.local_addr()?, "iiko-bridge listening");
         let (stop_workers, workers_stopped) = watch::channel(false);
         let supervisor = Supervisor::new(self.workers, self.operators, workers_stopped);
-        let menu = Arc::new(tokio::sync::Mutex::new(self.menu));
-        let menu = supervisor.spawn("menu", move |stop| {
-            let menu = menu.clone();
-            async move { menu.lock().await.run(stop).await }
-        });
-        let dispatcher = Arc::new(self.dispatcher);
-        let dispatcher = supervisor.spawn("dispatcher", move |stop| dispatcher.clone().run(stop));
-        let tracker = Arc::new(self.tracker);
-        let tracker = supervisor.spawn("status", move |stop| tracker.clone().run(stop));
-        let terminals = Arc::new(self.terminals);
-        let terminals = supervisor.spawn("terminals", move |stop| terminals.clone().run(stop));
+        let menu = supervisor.start(self.menu);
+        let dispatcher = supervisor.start(self.dispatcher);
+        let tracker = supervisor.start(self.tracker);
+        let terminals = supervisor.start(self.terminals);
         if let Some((iiko, config)) = self.register {
             tokio::spawn(async move {
                 match register_webhooks(&iiko, &config).await {
@@ -225,15 +217,9 @@ impl Application {
                 }
             });
         }
-        let fallback = self.fallback;
-        let fallback =
-            supervisor.spawn("fallback", move |stop| fallback.clone().run(stopped(stop)));
-        let events = self.events;
-        let events = supervisor.spawn("events", move |stop| events.clone().run(stopped(stop)));
-        let retention = self.retention;
-        let retention = supervisor.spawn("retention", move |stop| {
-            retention.clone().run(stopped(stop))
-        });
+        let fallback = supervisor.start(self.fallback);
+        let events = supervisor.start(self.events);
+        let retention = supervisor.start(self.retention);
         let served = serve_http(self.listener, self.router, self.ops, shutdown).await;
         let _ = stop_workers.send(true);
         if let Err(error) = menu.await {
@@ -266,11 +252,6 @@ impl Application {
         }
         served
     }
-}
-
-/// Resolves once `stop` turns true (or its sender is gone).
-async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
 pub async fn serve(

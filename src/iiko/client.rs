@@ -15,6 +15,7 @@ use url::Url;
 use uuid::Uuid;
 
 use super::{Credentials, IikoError, IikoSettings, token::AccessToken};
+use crate::retry::Backoff;
 
 /// iiko's HTTP timeout is the `Timeout` header plus network time; without the margin we would give up
 /// just before iiko answers 408 and lose its error body.
@@ -24,6 +25,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RATE_LIMIT_RETRIES: u32 = 3;
 /// A huge `Retry-After` must not park a caller for minutes; beyond this we give up and report it.
 const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// The waits after a 429 without `Retry-After`: 1, 2, 4 s.
+const RATE_LIMITED: Backoff = Backoff::doubling(Duration::from_secs(1), MAX_RATE_LIMIT_WAIT);
 
 /// A client for one iikoCloud credential. Cloning is cheap and clones share the token and the rate limit.
 ///
@@ -280,7 +283,7 @@ impl IikoClient {
                 });
             }
             let wait = retry_after
-                .unwrap_or_else(|| Duration::from_secs(1 << attempt))
+                .unwrap_or_else(|| RATE_LIMITED.wait(attempt + 1))
                 .min(MAX_RATE_LIMIT_WAIT);
             tracing::debug!(
                 path,

@@ -6,19 +6,22 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 use super::{MenuSyncer, SyncKind, SyncOptions};
 use crate::config::{BranchConfig, MenuConfig};
+use crate::workers::{Step, Worker};
 
 /// After a failed sync, try again this soon rather than a whole interval later.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+/// How often the loop looks for due syncs.
+const TICK: Duration = Duration::from_secs(1);
 
 pub struct MenuScheduler {
     syncer: MenuSyncer,
     branches: Vec<BranchConfig>,
     intervals: [(SyncKind, Duration); 3],
-    next_due: HashMap<(String, SyncKind), Instant>,
+    next_due: Mutex<HashMap<(String, SyncKind), Instant>>,
     trigger: MenuTrigger,
 }
 
@@ -81,7 +84,7 @@ impl MenuScheduler {
             syncer,
             branches,
             intervals,
-            next_due,
+            next_due: Mutex::new(next_due),
             trigger: MenuTrigger::default(),
         }
     }
@@ -93,9 +96,9 @@ impl MenuScheduler {
 
     /// Runs the syncs due at `now`, the most thorough kind first (it also covers the cheaper
     /// ones), and returns how many ran. Tests drive the schedule through this.
-    pub async fn try_step(&mut self, now: Instant) -> usize {
+    pub async fn try_step(&self, now: Instant) -> usize {
         for key in self.trigger.take() {
-            self.next_due.insert(key, now);
+            self.next_due().insert(key, now);
         }
         let mut ran = 0;
         for branch in &self.branches {
@@ -103,7 +106,7 @@ impl MenuScheduler {
                 .intervals
                 .iter()
                 .map(|(kind, _)| *kind)
-                .find(|kind| self.next_due[&(branch.key.clone(), *kind)] <= now);
+                .find(|kind| self.next_due()[&(branch.key.clone(), *kind)] <= now);
             let Some(kind) = due else { continue };
             ran += 1;
             let result = self
@@ -116,13 +119,13 @@ impl MenuScheduler {
                     tracing::info!(branch = %branch.key, ?kind, result = ?outcome.result,
                         changes = ?outcome.diff.counts(), "menu sync");
                     for (covered_kind, interval) in covered {
-                        self.next_due
+                        self.next_due()
                             .insert((branch.key.clone(), *covered_kind), now + *interval);
                     }
                 }
                 Err(error) => {
                     tracing::warn!(branch = %branch.key, ?kind, %error, "menu sync failed");
-                    self.next_due
+                    self.next_due()
                         .insert((branch.key.clone(), kind), now + RETRY_AFTER_FAILURE);
                 }
             }
@@ -130,19 +133,23 @@ impl MenuScheduler {
         ran
     }
 
-    /// Steps every second until `shutdown` turns true; a sync in flight finishes first.
-    pub async fn run(&mut self, mut shutdown: watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let wake = self.trigger.wake.clone();
-        loop {
-            tokio::select! {
-                _ = tick.tick() => { self.try_step(Instant::now()).await; }
-                _ = wake.notified() => { self.try_step(Instant::now()).await; }
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                return;
-            }
-        }
+    fn next_due(&self) -> std::sync::MutexGuard<'_, HashMap<(String, SyncKind), Instant>> {
+        self.next_due.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Steps every second, and at once when a sync is asked for; a sync in flight finishes first.
+impl Worker for MenuScheduler {
+    const NAME: &'static str = "menu";
+    /// A failed sync is logged and tried again [`RETRY_AFTER_FAILURE`] later.
+    type Error = std::convert::Infallible;
+
+    async fn step(self: Arc<Self>) -> Result<Step, Self::Error> {
+        self.try_step(Instant::now()).await;
+        Ok(Step::Wait(TICK))
+    }
+
+    fn wake(&self) -> Option<Arc<Notify>> {
+        Some(self.trigger.wake.clone())
     }
 }

@@ -22,7 +22,7 @@ use crate::orders::Order;
 
 pub use handover::Handover;
 pub use view::rubles;
-pub use worker::{ATTEMPTS_BEFORE_ALERT, FallbackWorker, StepReport, backoff, enqueue_fallback};
+pub use worker::{ATTEMPTS_BEFORE_ALERT, FallbackWorker, StepReport, enqueue_fallback};
 
 const SUBJECT: &str = "fallback_email_subject.txt.j2";
 const EMAIL_TEXT: &str = "fallback_email.txt.j2";

@@ -8,7 +8,6 @@ pub mod alerts;
 pub mod email;
 pub mod fallback;
 pub mod html;
-mod pause;
 pub mod site_events;
 pub mod telegram;
 

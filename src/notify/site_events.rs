@@ -14,9 +14,8 @@
 //! stored, logged and shown redacted, also inside error messages.
 //!
 //! When the store cannot record an attempt, the step stops sending: the outcomes already had
-//! are kept and recorded first at the next step, and `run` pauses with growing delays.
+//! are kept and recorded first at the next step, and the worker pauses with growing delays.
 use std::{
-    future::Future,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -27,21 +26,56 @@ use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use url::Url;
 
-use super::{alerts::OperatorChats, error_chain, html, pause::Pause, redact};
+use super::{alerts::OperatorChats, error_chain, html, redact};
 use crate::{
     config::Config,
     http::signature::{WebhookSecret, sign},
+    retry::{self, Pause},
     store::{DueEvent, EventAttempt, EventAttemptEnd, Store, StoreError, StoredEvent},
+    workers::{Step, Worker},
 };
 
 /// Events taken per step (at most one per order).
 const BATCH: i64 = 64;
 /// POSTs in flight at once: a slow site must not tie up more than this.
 const CONCURRENCY: usize = 8;
-/// How often `run` looks for due events.
+/// How often the loop looks for due events.
 const TICK: Duration = Duration::from_secs(1);
-/// How often `run` deletes old events.
+/// How often the loop deletes old events.
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
+
+/// Steps every second (at once again after a full batch) and prunes every hour; a store error
+/// pauses the worker, longer each time in a row, until the store records again.
+impl Worker for EventsWorker {
+    const NAME: &'static str = "events";
+    type Error = StoreError;
+
+    async fn step(self: Arc<Self>) -> Result<Step, StoreError> {
+        let prune = {
+            let mut memory = self.memory();
+            let due = memory
+                .pruned_at
+                .is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
+            if due {
+                memory.pruned_at = Some(Instant::now());
+            }
+            due
+        };
+        if prune {
+            match self.prune(Utc::now()).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "old site events deleted"),
+                Err(error) => tracing::error!(%error, "pruning site events failed"),
+            }
+        }
+        let step = self.try_step(Utc::now()).await?;
+        // A backlog (the site was down) drains without waiting for ticks.
+        Ok(match step.sent as i64 == BATCH {
+            true => Step::Again,
+            false => Step::Wait(TICK),
+        })
+    }
+}
 
 /// Where events go and how they are signed.
 #[derive(Clone)]
@@ -127,6 +161,8 @@ struct Memory {
     alerts: Vec<UnrecordedAlert>,
     /// Alerts Telegram did not take wait here before the next try.
     alert_pause: Pause,
+    /// When the loop last deleted old events.
+    pruned_at: Option<Instant>,
 }
 
 /// What one step did.
@@ -347,48 +383,6 @@ impl EventsWorker {
             .await
     }
 
-    /// Steps every second (at once again after a full batch) and prunes every hour until
-    /// `shutdown`; the step in flight finishes first. A store error is logged and pauses the
-    /// worker, longer each time in a row, until the store records again.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut pruned_at: Option<Instant> = None;
-        let mut pause = Pause::default();
-        loop {
-            tokio::select! {
-                () = &mut shutdown => return,
-                _ = tick.tick() => {
-                    if !pause.ready(Utc::now()) {
-                        continue;
-                    }
-                    if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
-                        pruned_at = Some(Instant::now());
-                        match self.prune(Utc::now()).await {
-                            Ok(0) => {}
-                            Ok(pruned) => tracing::info!(pruned, "old site events deleted"),
-                            Err(error) => tracing::error!(%error, "pruning site events failed"),
-                        }
-                    }
-                    match self.try_step(Utc::now()).await {
-                        Ok(step) => {
-                            pause.succeeded();
-                            // A backlog (the site was down) drains without waiting for ticks.
-                            if step.sent as i64 == BATCH {
-                                tick.reset_immediately();
-                            }
-                        }
-                        Err(error) => {
-                            let pause = pause.failed(Utc::now());
-                            tracing::error!(%error, ?pause, "site events step failed; pausing");
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     /// POSTs one event; the outcome is recorded by the caller.
     async fn deliver(&self, target: &Target, event: &DueEvent, now: DateTime<Utc>) -> Unrecorded {
         let started = Instant::now();
@@ -441,7 +435,7 @@ impl EventsWorker {
             Some(StatusCode::GONE) => EventAttemptEnd::Gone,
             _ if given_up => EventAttemptEnd::Dead,
             _ => {
-                let wait = retry_delay(&self.delays, event.attempts + 1);
+                let wait = retry::listed(&self.delays, event.attempts + 1);
                 EventAttemptEnd::Retry {
                     next_attempt_at_ms: (now
                         + chrono::Duration::from_std(wait).unwrap_or_default())
@@ -550,27 +544,9 @@ fn gives_up(attempts: i64, queued_at_ms: i64, now_ms: i64, give_up: Duration) ->
             >= i64::try_from(give_up.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The wait after the `attempts`-th failed attempt: the `attempts`-th delay, then the last one.
-pub fn retry_delay(delays: &[Duration], attempts: i64) -> Duration {
-    let index = usize::try_from(attempts.saturating_sub(1)).unwrap_or(0);
-    delays
-        .get(index)
-        .or(delays.last())
-        .copied()
-        .unwrap_or(Duration::from_secs(60))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_delays_follow_the_settings_and_the_last_one_repeats() {
-        let delays: Vec<Duration> = [5, 30, 120].map(Duration::from_secs).to_vec();
-        let waits: Vec<u64> = (1..=5).map(|n| retry_delay(&delays, n).as_secs()).collect();
-        assert_eq!(waits, [5, 30, 120, 120, 120]);
-        assert_eq!(retry_delay(&delays, 0).as_secs(), 5);
-    }
 
     #[test]
     fn an_event_gives_up_only_when_refused_before_and_queued_long_enough() {

@@ -12,19 +12,18 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use tokio::{
-    sync::{Semaphore, watch},
-    task::JoinSet,
-};
+use tokio::{sync::Notify, task::JoinSet};
 use uuid::Uuid;
 
 use super::follow::{Attempt, Courier};
 use crate::config::{Config, DeliveryConfig};
 use crate::iiko::IikoClient;
 use crate::notify::{OperatorAlerter, OperatorChats};
+use crate::retry::Backoff;
 use crate::store::{AttemptEnd, Store, StoreError, StoredOrder};
+use crate::workers::{Step, Worker};
 
-/// How often `run` looks for due orders.
+/// How often the loop looks for due orders.
 const TICK: Duration = Duration::from_millis(500);
 /// The iiko client waits this much longer than the `Timeout` header (see `iiko::client`).
 const HTTP_MARGIN: Duration = Duration::from_secs(5);
@@ -58,6 +57,10 @@ pub struct Dispatcher {
     in_flight: Arc<Mutex<HashSet<i64>>>,
     /// One lease at a time, so two steps cannot both take an order before either marks it.
     leasing: tokio::sync::Mutex<()>,
+    /// The attempts the loop's steps started, each on its own task.
+    attempts: tokio::sync::Mutex<JoinSet<()>>,
+    /// Told when an attempt ends: its slot is free for the next order.
+    slot_freed: Arc<Notify>,
 }
 
 impl Dispatcher {
@@ -82,6 +85,8 @@ impl Dispatcher {
             config,
             in_flight: Arc::default(),
             leasing: tokio::sync::Mutex::new(()),
+            attempts: tokio::sync::Mutex::default(),
+            slot_freed: Arc::new(Notify::new()),
         }
     }
 
@@ -103,51 +108,6 @@ impl Dispatcher {
             log_unrecorded(result);
         }
         Ok(StepOutcome::Dispatched(count))
-    }
-
-    /// Dispatches until `shutdown` turns true, then lets the attempts in flight finish.
-    /// Each order runs on its own, so one slow branch (a creation followed for a minute) never
-    /// holds up the others' orders; at most `delivery.concurrency` are in flight at once.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let slots = Arc::new(Semaphore::new(self.concurrency()));
-        let mut in_flight = JoinSet::new();
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                // A finished order frees a slot: look for the next one at once.
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                break;
-            }
-            let free = slots.available_permits();
-            if free == 0 {
-                continue;
-            }
-            let orders = match self.take(Utc::now(), free).await {
-                Ok(orders) => orders,
-                Err(error) => {
-                    tracing::error!(%error, "dispatcher cannot read the store");
-                    continue;
-                }
-            };
-            for (order, guard) in orders {
-                let slot = slots
-                    .clone()
-                    .try_acquire_owned()
-                    .expect("leased only free slots");
-                let this = self.clone();
-                in_flight.spawn(async move {
-                    log_unrecorded(this.dispatch(order, guard).await);
-                    drop(slot);
-                });
-            }
-        }
-        // Stopping mid-attempt would leave orders leased until the lease runs out.
-        while in_flight.join_next().await.is_some() {}
     }
 
     /// Orders in flight at once (and taken per step): bounds the concurrent calls to iiko.
@@ -294,6 +254,46 @@ impl Dispatcher {
     }
 }
 
+/// Each order runs on its own task, so one slow branch (a creation followed for a minute)
+/// never holds up the others' orders; at most `delivery.concurrency` are in flight at once.
+impl Worker for Dispatcher {
+    const NAME: &'static str = "dispatcher";
+    type Error = StoreError;
+
+    /// Leases due orders for the free slots and starts their attempts without waiting for them.
+    async fn step(self: Arc<Self>) -> Result<Step, StoreError> {
+        let mut attempts = self.attempts.lock().await;
+        while attempts.try_join_next().is_some() {}
+        let free = self
+            .concurrency()
+            .saturating_sub(lock(&self.in_flight).len());
+        if free > 0 {
+            for (order, guard) in self.take(Utc::now(), free).await? {
+                let this = self.clone();
+                attempts.spawn(async move {
+                    log_unrecorded(this.dispatch(order, guard).await);
+                    this.slot_freed.notify_one();
+                });
+            }
+        }
+        Ok(Step::Wait(TICK))
+    }
+
+    fn after_failure(&self, _failures: u32) -> Duration {
+        TICK
+    }
+
+    fn wake(&self) -> Option<Arc<Notify>> {
+        Some(self.slot_freed.clone())
+    }
+
+    /// Stopping mid-attempt would leave orders leased until the lease runs out.
+    async fn drain(self: Arc<Self>) {
+        let mut attempts = self.attempts.lock().await;
+        while attempts.join_next().await.is_some() {}
+    }
+}
+
 /// How an attempt ends the order's turn, and the `creationStatus` iiko gave. An attempt that
 /// leaves iiko possibly holding the order never hands it over while attempts remain or the
 /// unclear time (`delivery.unclear_grace_seconds`, from the first unclear end) lasts; when
@@ -370,7 +370,7 @@ fn attempt_end(
 /// each read, up to a minute (or the retry interval when that is longer).
 fn unclear_pause(retry_interval: Duration, reads: u32) -> Duration {
     let cap = MAX_UNCLEAR_PAUSE.max(retry_interval);
-    crate::backoff::doubling(retry_interval, cap, reads.saturating_add(1))
+    Backoff::doubling(retry_interval, cap).wait(reads.saturating_add(1))
 }
 
 /// Marks an order in flight in this process until dropped (also when its task panics).

@@ -14,12 +14,14 @@
 //! webhook may end a creation the dispatcher is still following; it takes the dispatcher's
 //! lease away in that transaction, so the dispatcher's own end is refused and an order is
 //! never both created and handed to the operators.
+mod inbox;
 mod map;
 mod order_view;
 mod register;
 mod terminals;
 mod tracker;
 
+pub use inbox::WebhookInbox;
 pub use map::{DEFAULT_STATUS_MAP, report_of, site_status};
 pub use order_view::{ViewError, cancel_order, order_view};
 pub use register::{RegisterError, register_webhooks, webhook_filter};

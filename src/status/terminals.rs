@@ -1,19 +1,25 @@
 //! Watches each branch's terminal group: while iiko says it is not alive, iiko cannot pass
 //! orders to iikoFront (they end in "Creation timeout expired"), so operators hear of it at
 //! once, and again when it is back (CONTRACT section 3), rather than from failed orders.
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::config::{BranchConfig, Config};
 use crate::iiko::{IikoClient, IikoError, types::dictionaries::TerminalGroupsIsAliveRequest};
 use crate::notify::{OperatorAlerter, OperatorChats};
+use crate::workers::{Step, Worker};
 
 pub struct TerminalWatch {
     iiko: IikoClient,
     config: Arc<Config>,
     alerter: OperatorAlerter,
+    /// When the loop checks next.
+    next_check: Mutex<Instant>,
 }
 
 /// What one check saw.
@@ -27,8 +33,10 @@ pub struct TerminalReport {
 
 impl TerminalWatch {
     pub fn new(iiko: IikoClient, config: Arc<Config>) -> TerminalWatch {
+        let every = Duration::from_secs_f64(config.status.terminal_check_seconds);
         TerminalWatch {
             iiko,
+            next_check: Mutex::new(Instant::now() + every),
             alerter: OperatorAlerter::new(OperatorChats::from_config(&config.telegram)),
             config,
         }
@@ -78,26 +86,32 @@ impl TerminalWatch {
             _ => Ok(report),
         }
     }
+}
 
-    /// Checks every `status.terminal_check_seconds` until `shutdown`.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+/// Checks every `status.terminal_check_seconds`, the first time one interval after the start:
+/// at start the dispatcher's own calls tell first.
+impl Worker for TerminalWatch {
+    const NAME: &'static str = "terminals";
+    /// A failed check is logged in `try_step` and waits for the next one.
+    type Error = std::convert::Infallible;
+
+    async fn step(self: Arc<Self>) -> Result<Step, Self::Error> {
         let every = Duration::from_secs_f64(self.config.status.terminal_check_seconds);
-        // The first check after one interval: at start the dispatcher's own calls tell first.
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                return;
-            }
-            if let Ok(report) = self.try_step().await
-                && !report.offline.is_empty()
-            {
-                tracing::warn!(branches = ?report.offline, "terminal groups not alive");
-            }
+        let due = *lock(&self.next_check);
+        let now = Instant::now();
+        if now < due {
+            return Ok(Step::Wait(due - now));
         }
+        if let Ok(report) = self.try_step().await
+            && !report.offline.is_empty()
+        {
+            tracing::warn!(branches = ?report.offline, "terminal groups not alive");
+        }
+        *lock(&self.next_check) = Instant::now() + every;
+        Ok(Step::Wait(every))
     }
+}
+
+fn lock(next: &Mutex<Instant>) -> std::sync::MutexGuard<'_, Instant> {
+    next.lock().unwrap_or_else(|p| p.into_inner())
 }

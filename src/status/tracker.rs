@@ -8,7 +8,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::map::{mapper, report_of};
@@ -21,6 +21,7 @@ use crate::iiko::{
 use crate::menu::{MenuTrigger, SyncKind};
 use crate::notify::{OperatorChats, html};
 use crate::store::{Applied, DeliveryReport, LateCreation, StatusMapper, Store, StoreError};
+use crate::workers::{Step, Worker};
 use futures::StreamExt;
 
 /// iiko's limit of ids per `deliveries/by_id` call.
@@ -29,7 +30,7 @@ pub const BY_ID_BATCH: usize = 200;
 const BATCHES_IN_FLIGHT: usize = 4;
 /// Webhook calls applied per store transaction.
 const INBOX_BATCH: i64 = 200;
-/// How often `run` looks at the inbox when nobody wakes it.
+/// How often the loop looks at the inbox when nobody wakes it.
 const TICK: Duration = Duration::from_millis(500);
 
 /// How many reports ended which way.
@@ -155,29 +156,6 @@ impl StatusTracker {
         };
         self.alert_late_creations(now).await?;
         Ok(TrackerStep { webhooks, poll })
-    }
-
-    /// Steps on a short tick (or at once when the receiver stored a call) until `shutdown`.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = self.wake.notified() => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                return;
-            }
-            match self.try_step(Utc::now()).await {
-                Ok(step) if step != TrackerStep::default() => {
-                    tracing::debug!(?step, "status tracker step");
-                }
-                Ok(_) => {}
-                Err(error) => tracing::error!(%error, "status tracker cannot use the store"),
-            }
-        }
     }
 
     /// Applies every stored webhook call, oldest first, and drops it once applied. A crash in
@@ -381,6 +359,28 @@ impl StatusTracker {
             }
         }
         Ok(report)
+    }
+}
+
+/// Steps on a short tick, or at once when the receiver stored a call.
+impl Worker for StatusTracker {
+    const NAME: &'static str = "status";
+    type Error = StoreError;
+
+    async fn step(self: Arc<Self>) -> Result<Step, StoreError> {
+        let step = self.try_step(Utc::now()).await?;
+        if step != TrackerStep::default() {
+            tracing::debug!(?step, "status tracker step");
+        }
+        Ok(Step::Wait(TICK))
+    }
+
+    fn after_failure(&self, _failures: u32) -> Duration {
+        TICK
+    }
+
+    fn wake(&self) -> Option<Arc<Notify>> {
+        Some(self.wake.clone())
     }
 }
 

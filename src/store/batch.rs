@@ -1,12 +1,19 @@
-//! Group commit for the order hot path. With `synchronous=FULL` every commit waits for an
-//! fsync (a few milliseconds on ordinary disks, a few hundred commits a second), so the writes
-//! that come many at a time (accepting orders, leasing them, the dispatcher's outcomes and
-//! ledger) go to one writer task that runs whatever is waiting in one transaction, each job in
-//! its own savepoint, and answers every caller only after the commit. A caller still hears
-//! back only once its write is durable; many callers share one fsync.
+//! Group commit. With `synchronous=FULL` every commit waits for an fsync (a few milliseconds on
+//! ordinary disks, a few hundred commits a second), so writes that come many at a time go
+//! through a [`Group`]: what is waiting is written together, and every caller is answered only
+//! after the commit. A caller still hears back only once its write is durable; many callers
+//! share one fsync. Three groups use it: the order hot path's [`Writer`] here (leases, the
+//! dispatcher's outcomes and ledger: whatever is waiting in one transaction, each job in its
+//! own savepoint), order intake on top of it (`intake.rs`), and iiko's webhook calls
+//! (`status/inbox.rs`).
+use std::{future::Future, panic::AssertUnwindSafe};
+
 use futures::{FutureExt, future::BoxFuture};
 use sqlx::{SqliteConnection, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
 
 use super::{
     StoreError,
@@ -15,14 +22,71 @@ use super::{
 
 /// Jobs per transaction at most, so one batch never holds the write lock for long.
 const MAX_BATCH: usize = 256;
-/// Jobs waiting for the writer at most; callers beyond it wait for room.
+/// Items waiting for a writer at most; callers beyond it wait for room.
 pub(super) const QUEUE: usize = 4096;
 
-/// A job's work inside the shared transaction; it returns how to answer its caller once the
-/// transaction's fate is known, and whether the transaction may still be committed.
-type Job =
-    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (Answer, Sound)> + Send>;
-type Answer = Box<dyn FnOnce(Result<(), &str>) + Send>;
+/// The one shape of group commit: what callers send while a group is being written waits for
+/// the next one, which takes up to `max` of them and writes them with one call (one
+/// transaction, one fsync); every caller is answered after that call. Cheap to clone.
+pub struct Group<T, R> {
+    queue: mpsc::Sender<(T, oneshot::Sender<R>)>,
+}
+
+impl<T, R> Clone for Group<T, R> {
+    fn clone(&self) -> Self {
+        Group {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<T: Send + 'static, R: Send + 'static> Group<T, R> {
+    /// Starts the writing task, with room for `queue` waiting items. `write` answers a group
+    /// with one `R` per item, in order. The task ends once every clone is dropped and the
+    /// queue is drained, and not before: a `write` that panics fails only its own group's
+    /// callers, so it needs no supervisor.
+    pub fn start<W, F>(max: usize, queue: usize, mut write: W) -> (Group<T, R>, JoinHandle<()>)
+    where
+        W: FnMut(Vec<T>) -> F + Send + 'static,
+        F: Future<Output = Vec<R>> + Send,
+    {
+        let (sender, mut waiting) = mpsc::channel::<(T, oneshot::Sender<R>)>(queue);
+        let task = tokio::spawn(async move {
+            let mut group = Vec::with_capacity(max);
+            while waiting.recv_many(&mut group, max).await > 0 {
+                let (items, callers): (Vec<T>, Vec<_>) = group.drain(..).unzip();
+                match AssertUnwindSafe(write(items)).catch_unwind().await {
+                    Ok(answers) => {
+                        for (caller, answer) in callers.into_iter().zip(answers) {
+                            let _ = caller.send(answer);
+                        }
+                    }
+                    // Dropping the callers' senders answers them with an error.
+                    Err(_) => tracing::error!(items = callers.len(), "a group write panicked"),
+                }
+            }
+        });
+        (Group { queue: sender }, task)
+    }
+
+    /// Queues `item` for the next group; its answer comes once the group is written. `None`
+    /// when the writer has stopped.
+    pub async fn push(&self, item: T) -> Option<oneshot::Receiver<R>> {
+        let (answer, answered) = oneshot::channel();
+        self.queue.send((item, answer)).await.ok()?;
+        Some(answered)
+    }
+
+    /// Queues `item` and waits for its answer; `None` when the writer has stopped or its
+    /// group failed without an answer.
+    pub async fn call(&self, item: T) -> Option<R> {
+        self.push(item).await?.await.ok()
+    }
+}
+
+/// A job's work inside the shared transaction: it hands its result to its caller and says
+/// whether the transaction may still be committed.
+type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Sound> + Send>;
 /// False when a job's savepoint could not be undone: committing would keep half of it.
 type Sound = bool;
 
@@ -33,23 +97,24 @@ enum Queued {
     Ledger(i64, CallRecord),
 }
 
+/// Runs the queued jobs of a group in one transaction, each in its own savepoint; answers
+/// each with the transaction's fate.
 #[derive(Clone)]
 pub(super) struct Writer {
-    jobs: mpsc::Sender<Queued>,
+    jobs: Group<Queued, Result<(), String>>,
 }
 
 impl Writer {
     /// Starts the writer task; it ends when the last `Writer` is dropped.
     pub(super) fn start(pool: SqlitePool) -> Writer {
-        let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(write_loop(pool, queue));
+        let (jobs, _) = Group::start(MAX_BATCH, QUEUE, move |batch| write(pool.clone(), batch));
         Writer { jobs }
     }
 
     /// Appends a ledger line with the next batch without waiting for its commit; it is
     /// committed with (or before) whatever the caller writes next. A failure is logged.
     pub(super) async fn record(&self, order: i64, call: CallRecord) {
-        if self.jobs.send(Queued::Ledger(order, call)).await.is_err() {
+        if self.jobs.push(Queued::Ledger(order, call)).await.is_none() {
             tracing::error!(
                 order,
                 "a ledger line was lost: the store's writer has stopped"
@@ -65,41 +130,24 @@ impl Writer {
         + Send
         + 'static,
     ) -> Result<T, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let job = job(work, move |result| {
-            let _ = reply.send(result);
+        let (result, done) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            Box::pin(async move {
+                let (outcome, sound) = in_savepoint(conn, work).await;
+                let _ = result.send(outcome);
+                sound
+            })
         });
-        self.jobs
-            .send(Queued::Job(job))
+        let failed = |message: &str| StoreError::CommitFailed(message.to_owned());
+        let committed = self
+            .jobs
+            .call(Queued::Job(job))
             .await
-            .map_err(|_| StoreError::CommitFailed("the store's writer has stopped".into()))?;
-        answer.await.unwrap_or_else(|_| {
-            Err(StoreError::CommitFailed(
-                "the store's writer could not start a transaction".into(),
-            ))
-        })
+            .ok_or_else(|| failed("the store's writer has stopped or failed this write"))?;
+        committed.map_err(|error| failed(&error))?;
+        done.await
+            .map_err(|_| failed("the store's writer did not run the write"))?
     }
-}
-
-/// Wraps `work` in its savepoint; `deliver` gets its result once the batch's fate is known.
-fn job<T: Send + 'static>(
-    work: impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
-    + Send
-    + 'static,
-    deliver: impl FnOnce(Result<T, StoreError>) + Send + 'static,
-) -> Job {
-    Box::new(move |conn| {
-        Box::pin(async move {
-            let (result, sound) = in_savepoint(conn, work).await;
-            let answer = Box::new(move |committed: Result<(), &str>| {
-                deliver(match committed {
-                    Ok(()) => result,
-                    Err(error) => Err(StoreError::CommitFailed(error.to_owned())),
-                })
-            }) as Answer;
-            (answer, sound)
-        })
-    })
 }
 
 async fn in_savepoint<T>(
@@ -121,54 +169,46 @@ async fn in_savepoint<T>(
     (result, undone.is_ok() && released.is_ok())
 }
 
-async fn write_loop(pool: SqlitePool, mut queue: mpsc::Receiver<Queued>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
-            Ok(tx) => tx,
-            Err(error) => {
-                // Dropping the jobs answers their callers with an error (the store is down).
-                tracing::error!(%error, jobs = batch.len(), "the store refused a write batch");
-                batch.clear();
-                continue;
-            }
-        };
-        let mut answers = Vec::with_capacity(batch.len());
-        let mut ledger = Vec::new();
-        let mut sound = true;
-        for queued in batch.drain(..) {
-            match queued {
-                Queued::Job(job) => {
-                    let (answer, job_sound) = job(&mut tx).await;
-                    answers.push(answer);
-                    sound &= job_sound;
-                }
-                Queued::Ledger(order, call) => ledger.push((order, call)),
-            }
+/// One group: its jobs and ledger lines in one transaction, committed unless a job could
+/// not be undone; every item gets the transaction's fate.
+async fn write(pool: SqlitePool, batch: Vec<Queued>) -> Vec<Result<(), String>> {
+    let items = batch.len();
+    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
+        Ok(tx) => tx,
+        Err(error) => {
+            tracing::error!(%error, jobs = items, "the store refused a write batch");
+            let refused = format!("the store's writer could not start a transaction: {error}");
+            return vec![Err(refused); items];
         }
-        if !ledger.is_empty() {
-            let lines = ledger.len();
-            let (written, ledger_sound) =
-                in_savepoint(&mut tx, move |conn| insert_calls(conn, ledger).boxed()).await;
-            sound &= ledger_sound;
-            if let Err(error) = written {
-                tracing::error!(%error, lines, "ledger lines were lost");
-            }
-        }
-        let committed = match sound {
-            true => tx.commit().await.map_err(|error| error.to_string()),
-            false => {
-                let _ = tx.rollback().await;
-                Err("a write could not be undone, so its whole batch was rolled back".to_owned())
-            }
-        };
-        if let Err(error) = &committed {
-            tracing::error!(%error, jobs = answers.len(), "a write batch did not commit");
-        }
-        for answer in answers {
-            answer(committed.as_ref().map(|_| ()).map_err(String::as_str));
+    };
+    let mut ledger = Vec::new();
+    let mut sound = true;
+    for queued in batch {
+        match queued {
+            Queued::Job(job) => sound &= job(&mut tx).await,
+            Queued::Ledger(order, call) => ledger.push((order, call)),
         }
     }
+    if !ledger.is_empty() {
+        let lines = ledger.len();
+        let (written, ledger_sound) =
+            in_savepoint(&mut tx, move |conn| insert_calls(conn, ledger).boxed()).await;
+        sound &= ledger_sound;
+        if let Err(error) = written {
+            tracing::error!(%error, lines, "ledger lines were lost");
+        }
+    }
+    let committed = match sound {
+        true => tx.commit().await.map_err(|error| error.to_string()),
+        false => {
+            let _ = tx.rollback().await;
+            Err("a write could not be undone, so its whole batch was rolled back".to_owned())
+        }
+    };
+    if let Err(error) = &committed {
+        tracing::error!(%error, items, "a write batch did not commit");
+    }
+    vec![committed; items]
 }
 
 #[cfg(test)]
@@ -203,6 +243,20 @@ mod tests {
                 .boxed()
             })
             .await
+    }
+
+    #[tokio::test]
+    async fn a_group_answers_each_caller_in_order_and_a_panicking_write_fails_only_its_own_group() {
+        let (group, writer) = Group::start(8, 64, |items: Vec<i64>| async move {
+            assert!(!items.contains(&13), "unlucky");
+            items.iter().map(|n| n * 2).collect::<Vec<_>>()
+        });
+        let answers = futures::future::join_all((0..10).map(|n| group.call(n))).await;
+        assert_eq!(answers, (0..10).map(|n| Some(n * 2)).collect::<Vec<_>>());
+        assert_eq!(group.call(13).await, None);
+        assert_eq!(group.call(14).await, Some(28), "the writer lives on");
+        drop(group);
+        writer.await.unwrap();
     }
 
     #[tokio::test]

@@ -7,11 +7,10 @@ use std::collections::{HashMap, HashSet};
 use futures::FutureExt;
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
 
 use super::{
     StoreError,
-    batch::Writer,
+    batch::{Group, QUEUE, Writer},
     events::{EventType, NewEvent, enqueue_event},
     orders::{Inserted, NewOrder, ORDER_COLUMNS, WebhookId, stored_order},
 };
@@ -19,43 +18,31 @@ use super::{
 /// Submissions stored by one batch at most.
 const MAX_BATCH: usize = 256;
 
-pub(super) struct Submission {
-    pub new: NewOrder,
-    pub webhook: Option<WebhookId>,
-    pub reply: oneshot::Sender<Result<Inserted, StoreError>>,
-}
+/// A submission: the order and the webhook id it came with; answered once committed.
+pub(super) type Intake = Group<(NewOrder, Option<WebhookId>), Result<Inserted, StoreError>>;
 
-/// Starts the task that gathers submissions into batches; it ends with the last sender.
-pub(super) fn start(writer: Writer) -> mpsc::Sender<Submission> {
-    let (sender, queue) = mpsc::channel(super::batch::QUEUE);
-    tokio::spawn(gather(writer, queue));
-    sender
-}
-
-async fn gather(writer: Writer, mut queue: mpsc::Receiver<Submission>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (items, replies): (Vec<_>, Vec<_>) = batch
-            .drain(..)
-            .map(|s| ((s.new, s.webhook), s.reply))
-            .unzip();
-        match writer
-            .run(move |conn| insert_orders(conn, items).boxed())
-            .await
-        {
-            Ok(results) => {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
-                }
-            }
-            Err(error) => {
-                let message = error.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::CommitFailed(message.clone())));
+/// Starts the task that gathers submissions into batches, each written as one job of the
+/// store's writer; it ends with the last sender.
+pub(super) fn start(writer: Writer) -> Intake {
+    let (intake, _) = Group::start(MAX_BATCH, QUEUE, move |items| {
+        let writer = writer.clone();
+        async move {
+            let submissions = items.len();
+            match writer
+                .run(move |conn| insert_orders(conn, items).boxed())
+                .await
+            {
+                Ok(results) => results,
+                Err(error) => {
+                    let message = error.to_string();
+                    (0..submissions)
+                        .map(|_| Err(StoreError::CommitFailed(message.clone())))
+                        .collect()
                 }
             }
         }
-    }
+    });
+    intake
 }
 
 type Key = (String, String);

@@ -10,6 +10,7 @@ mod retention;
 mod status;
 mod sync_lock;
 
+pub use batch::Group;
 pub use events::{
     DueEvent, EventAttempt, EventAttemptEnd, EventType, NewEvent, RecordedAttempt, Redelivered,
     StoppedUrl, StoredEvent,
@@ -80,7 +81,7 @@ pub struct Store {
     /// Group commit for the order hot path (see `batch`).
     writer: batch::Writer,
     /// Order submissions, stored a batch at a time (see `intake`).
-    intake: tokio::sync::mpsc::Sender<intake::Submission>,
+    intake: intake::Intake,
 }
 
 /// A catalog about to be stored: the documents are opaque JSON to the store.

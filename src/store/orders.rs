@@ -4,14 +4,12 @@ use std::fmt;
 
 use futures::FutureExt;
 use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
-use tokio::sync::oneshot;
 
 use serde_json::json;
 
 use super::{
     Store, StoreError,
     events::{EventType, NewEvent, enqueue_event},
-    intake::Submission,
 };
 
 /// The bridge's own life cycle of an order (CONTRACT section 3).
@@ -248,15 +246,8 @@ impl Store {
         new: NewOrder,
         webhook: Option<WebhookId>,
     ) -> Result<Inserted, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let submission = Submission {
-            new,
-            webhook,
-            reply,
-        };
         let stopped = || StoreError::CommitFailed("the store's intake has stopped".into());
-        self.intake.send(submission).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.intake.call((new, webhook)).await.ok_or_else(stopped)?
     }
 
     /// Leases up to `limit` due orders until `lease_until_ms` and marks them `sending`. Each

@@ -803,10 +803,11 @@ async fn the_running_worker_sends_a_new_order_and_stops_on_shutdown() {
     let config = config(recipients());
     let order = rich_order(&config);
     let h = harness().await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(h.worker.clone().run(async {
-        let _ = stopped.await;
-    }));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(iiko_bridge::workers::run(
+        std::sync::Arc::new(h.worker.clone()),
+        stopped,
+    ));
 
     h.enqueue(&config, &order).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -817,7 +818,7 @@ async fn the_running_worker_sends_a_new_order_and_stops_on_shutdown() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    stop.send(()).unwrap();
+    stop.send(true).unwrap();
 
     tokio::time::timeout(Duration::from_secs(5), running)
         .await

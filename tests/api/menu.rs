@@ -442,8 +442,7 @@ async fn the_schedule_runs_a_full_sync_first_then_only_what_is_due() {
         nobody,
     );
     let start = Instant::now();
-    let mut schedule =
-        MenuScheduler::new(syncer.clone(), config.branches.clone(), &config.menu, start);
+    let schedule = MenuScheduler::new(syncer.clone(), config.branches.clone(), &config.menu, start);
     assert_eq!(schedule.try_step(start).await, 1);
     assert!(store.current_catalog("lenina").await.unwrap().is_some());
     assert_eq!(

@@ -4,12 +4,11 @@
 //! Never twice because the store failed: each batch is marked as being sent before anything
 //! goes out (if that write fails, nothing is sent), and an outcome the store then refuses to
 //! record is kept in memory and recorded before anything else at the next step; meanwhile
-//! nothing is sent and `run` pauses, longer each time. Only a process that stops between
+//! nothing is sent and the worker pauses, longer each time. Only a process that stops between
 //! sending and recording leaves a row marked as being sent: it is sent again after the
 //! restart, marked as a possible repeat (neither SMTP nor Telegram can be asked whether a
 //! message arrived, and a lost order is worse than a duplicate staff can recognise).
 use std::{
-    future::Future,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -19,29 +18,24 @@ use futures::future::join_all;
 
 use super::{FallbackMessage, Handover};
 use crate::config::FallbackConfig;
-use crate::notify::{Email, Mailer, Telegram, alerts::OperatorChats, html, pause::Pause};
+use crate::notify::{Email, Mailer, Telegram, alerts::OperatorChats, html};
+use crate::retry::{Backoff, Pause};
 use crate::store::{
     FallbackChannel, FallbackDelivery, NewDelivery, NewFallback, Store, StoreError,
     UndeliveredFallback,
 };
+use crate::workers::{Step, Worker};
 
 pub use crate::store::FALLBACK_ATTEMPTS_BEFORE_ALERT as ATTEMPTS_BEFORE_ALERT;
 
-const FIRST_RETRY: Duration = Duration::from_secs(5);
-const LONGEST_RETRY: Duration = Duration::from_secs(5 * 60);
+/// The wait after a delivery's failed attempt: 5 s, 10 s, 20 s ... at most 5 min, spread by
+/// a fifth either way.
+const RETRY: Backoff =
+    Backoff::doubling(Duration::from_secs(5), Duration::from_secs(5 * 60)).spread(0.2);
 /// Deliveries sent per step; the rest wait for the next step.
 const BATCH: u32 = 50;
-/// How often `run` looks for due deliveries.
+/// How often the loop looks for due deliveries.
 const TICK: Duration = Duration::from_secs(1);
-
-/// The wait after the `attempts`-th failed attempt: 5 s, 10 s, 20 s ... at most 5 min, spread
-/// by `jitter` (0..1 maps to -20 %..+20 %) so deliveries that failed together do not retry in
-/// lockstep against a server that is just coming back.
-pub fn backoff(attempts: u32, jitter: f64) -> Duration {
-    crate::backoff::doubling(FIRST_RETRY, LONGEST_RETRY, attempts)
-        .mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
-        .min(LONGEST_RETRY)
-}
 
 /// Hands an order to staff: stores one delivery per e-mail address and Telegram chat of the
 /// branch, in one transaction. `false` when the order was already handed over (nothing is
@@ -191,7 +185,8 @@ impl FallbackWorker {
                 }
                 Outcome::Retry(error, asked) => {
                     fallback_metric(delivery, "retrying");
-                    let wait = backoff(delivery.attempts + 1, rand::random())
+                    let wait = RETRY
+                        .jittered(delivery.attempts + 1, rand::random())
                         .max(asked.unwrap_or_default());
                     tracing::warn!(order = %delivery.order_id, channel = ?delivery.channel,
                         recipient = %delivery.recipient, %error, ?wait, "fallback delivery will be retried");
@@ -232,32 +227,6 @@ impl FallbackWorker {
             }
         }
         Ok(report)
-    }
-
-    /// Steps every second until `shutdown`. A store error is logged and pauses the worker,
-    /// longer each time in a row, until the store records again.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut pause = Pause::default();
-        loop {
-            tokio::select! {
-                () = &mut shutdown => return,
-                _ = tick.tick() => {
-                    if !pause.ready(Utc::now()) {
-                        continue;
-                    }
-                    match self.try_step(Utc::now()).await {
-                        Ok(_) => pause.succeeded(),
-                        Err(error) => {
-                            let pause = pause.failed(Utc::now());
-                            tracing::error!(%error, ?pause, "fallback worker step failed; pausing");
-                        }
-                    }
-                }
-            }
-        }
     }
 
     /// Writes the outcomes kept from earlier steps.
@@ -371,6 +340,18 @@ impl FallbackWorker {
     }
 }
 
+/// Steps every second; a store error pauses the worker, longer each time in a row, until the
+/// store records again.
+impl Worker for FallbackWorker {
+    const NAME: &'static str = "fallback";
+    type Error = StoreError;
+
+    async fn step(self: Arc<Self>) -> Result<Step, StoreError> {
+        self.try_step(Utc::now()).await?;
+        Ok(Step::Wait(TICK))
+    }
+}
+
 fn fallback_metric(delivery: &FallbackDelivery, outcome: &'static str) {
     let channel = match delivery.channel {
         FallbackChannel::Email => "email",
@@ -412,17 +393,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_from_five_seconds_up_to_five_minutes() {
-        let waits: Vec<u64> = (1..=9).map(|n| backoff(n, 0.5).as_secs()).collect();
+    fn deliveries_are_retried_after_five_seconds_doubling_up_to_five_minutes() {
+        let waits: Vec<u64> = (1..=9).map(|n| RETRY.jittered(n, 0.5).as_secs()).collect();
         assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
-        assert_eq!(backoff(u32::MAX, 0.5), LONGEST_RETRY);
-    }
-
-    #[test]
-    fn jitter_spreads_a_wait_by_a_fifth_either_way_and_never_past_the_cap() {
-        assert_eq!(backoff(1, 0.0), Duration::from_secs(4));
-        assert_eq!(backoff(1, 1.0), Duration::from_secs(6));
-        assert_eq!(backoff(20, 1.0), LONGEST_RETRY);
-        assert!(backoff(20, 0.0) < LONGEST_RETRY);
+        assert_eq!(RETRY.jittered(1, 0.0), Duration::from_secs(4));
+        assert_eq!(RETRY.jittered(1, 1.0), Duration::from_secs(6));
     }
 }

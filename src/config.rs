@@ -21,9 +21,9 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::{
-    http::signature::WebhookSecret,
     iiko::{Credentials, IikoSettings},
     menu::ExternalMenuApi,
+    signing::WebhookSecret,
 };
 
 pub const DEFAULT_PATH: &str = "config/bridge.toml";

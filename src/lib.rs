@@ -9,6 +9,7 @@ pub mod menu;
 pub mod notify;
 pub mod orders;
 pub mod retention;
+pub mod signing;
 pub mod sim;
 pub mod status;
 pub mod store;

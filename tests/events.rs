@@ -19,14 +19,12 @@ use tempfile::TempDir;
 use bed::iiko;
 use iiko_bridge::{
     config::Config,
-    http::{
-        Application,
-        signature::{SignedHeaders, WebhookSecret, verify},
-    },
+    http::Application,
     menu::{Catalog, CatalogCache, MenuSyncer, SyncKind, SyncOptions, SyncResult},
     notify::{EventsWorker, Handover, OperatorChats, Templates},
     orders::{Dispatcher, service},
     retention::{RetentionStep, RetentionWorker},
+    signing::{SignedHeaders, WebhookSecret, verify},
     sim::{Seed, SimConfig, SimHandle, Simulator, telegram::FakeTelegram},
     store::{OrderState, Store, StoredEvent},
 };

@@ -14,14 +14,12 @@ use tempfile::TempDir;
 use bed::iiko;
 use iiko_bridge::{
     config::Config,
-    http::{
-        Application,
-        signature::{WebhookSecret, sign},
-    },
+    http::Application,
     iiko::types::deliveries::DeliveriesByIdRequest,
     menu::{Catalog, CatalogCache},
     notify::{Handover, Templates},
     orders::{Dispatcher, StepOutcome, service},
+    signing::{WebhookSecret, sign},
     sim::{SimConfig, SimHandle, Simulator, demo_ids, smtp::SmtpSink, telegram::FakeTelegram},
     status::{self, StatusTracker, TerminalWatch},
     store::{OrderState, Store, StoredOrder},

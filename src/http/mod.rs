@@ -9,7 +9,6 @@ mod ops;
 mod order_status;
 mod orders;
 mod probe;
-pub mod signature;
 
 pub use ops::{OPENAPI, prometheus};
 

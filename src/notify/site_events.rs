@@ -30,7 +30,7 @@ use url::Url;
 use super::{alerts::OperatorChats, error_chain, html, pause::Pause, redact};
 use crate::{
     config::Config,
-    http::signature::{WebhookSecret, sign},
+    signing::{WebhookSecret, sign},
     store::{DueEvent, EventAttempt, EventAttemptEnd, Store, StoreError, StoredEvent},
 };
 

@@ -110,9 +110,8 @@ pub async fn submit_order(
     let webhook = webhook_id.map(|id| WebhookId {
         id: id.to_owned(),
         // Kept for both sides of the tolerance window, after which the signature check refuses it anyway.
-        expires_at_ms: (now
-            + chrono::Duration::seconds(2 * crate::http::signature::TOLERANCE_SECONDS))
-        .timestamp_millis(),
+        expires_at_ms: (now + chrono::Duration::seconds(2 * crate::signing::TOLERANCE_SECONDS))
+            .timestamp_millis(),
     });
     let inserted = store
         .insert_order(new, webhook)

@@ -64,7 +64,7 @@ pub async fn balance_answer(
             None
         }
         Some(key) => {
-            let found = config.branches.iter().find(|b| b.key == key);
+            let found = config.branch(key);
             if found.is_none() {
                 problems.push(FieldProblem::new(
                     "branch",
@@ -383,8 +383,6 @@ fn promo_code(order: &Order) -> Option<&str> {
 
 fn branch_config<'c>(config: &'c Config, order: &Order) -> &'c BranchConfig {
     config
-        .branches
-        .iter()
-        .find(|b| b.key == order.branch.as_str())
+        .branch(order.branch.as_str())
         .expect("parsing only accepts configured branches")
 }

@@ -238,7 +238,7 @@ impl Dispatcher {
             tracing::info!(branch = %order.branch, order = %order.site_id,
                 "the order was finished elsewhere (an iiko webhook or poll, or another worker)");
         }
-        if let Some(branch) = self.config.branches.iter().find(|b| b.key == order.branch) {
+        if let Some(branch) = self.config.branch(&order.branch) {
             // Anything but a transient failure means iiko answered.
             self.alerter
                 .record_iiko_result(branch, failure.is_none(), failure.as_deref())

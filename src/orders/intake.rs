@@ -248,7 +248,7 @@ fn read_branch<'c>(
     config: &'c Config,
 ) -> Option<(BranchKey, &'c BranchConfig)> {
     let key = r.required_string(body, "", "branch", BranchKey::MAX_CHARS)?;
-    let Some(branch) = config.branches.iter().find(|b| b.key == key) else {
+    let Some(branch) = config.branch(&key) else {
         r.problem(
             "branch",
             "unknown_branch",

@@ -253,9 +253,7 @@ async fn map(
 
 fn branch_config<'c>(config: &'c Config, order: &Order) -> &'c crate::config::BranchConfig {
     config
-        .branches
-        .iter()
-        .find(|b| b.key == order.branch.as_str())
+        .branch(order.branch.as_str())
         .expect("parse_order only accepts configured branches")
 }
 

@@ -192,7 +192,7 @@ impl Bed {
         )
         .await
         .unwrap();
-        assert_eq!(accepted.status, 202);
+        assert!(!accepted.repeat);
     }
 
     fn dispatcher(&self) -> Dispatcher {

@@ -18,7 +18,7 @@ use super::{
     error::{ApiError, Query},
     orders::{rate_limited, require_json},
 };
-use crate::loyalty;
+use crate::orders;
 
 /// `requests_per_second`: `site.requests_per_second`, counted apart from the order API's.
 pub fn router(requests_per_second: NonZeroU32) -> Router<AppState> {
@@ -38,14 +38,14 @@ async fn balance(
     State(state): State<AppState>,
     Query(query): Query<BalanceQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    loyalty::balance_answer(
+    let answer = orders::balance_answer(
         &state.iiko,
         &state.config,
         query.branch.as_deref(),
         query.phone.as_deref(),
     )
-    .await
-    .map(Json)
+    .await?;
+    Ok(Json(answer))
 }
 
 async fn calculate(
@@ -54,7 +54,7 @@ async fn calculate(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     require_json(&headers)?;
-    loyalty::calculate_answer(&state.iiko, &state.catalogs, &state.config, &body)
-        .await
-        .map(Json)
+    let answer =
+        orders::calculate_answer(&state.iiko, &state.catalogs, &state.config, &body).await?;
+    Ok(Json(answer))
 }

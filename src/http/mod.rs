@@ -1,5 +1,6 @@
 //! The HTTP API (thin axum routes over the library's plain functions).
 mod auth;
+mod branch;
 mod catalog;
 pub mod error;
 mod guard;

@@ -79,7 +79,13 @@ async fn submit(
         now,
     )
     .await?;
-    Ok((accepted.status, Json(accepted.body)).into_response())
+    // An identical repeat is answered from the store, as the first time but 200.
+    let status = if accepted.repeat {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(accepted.body)).into_response())
 }
 
 async fn check(

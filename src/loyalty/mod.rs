@@ -30,7 +30,6 @@
 //!   either: an unregistered coupon is better than a discount counted twice.
 mod limit;
 mod sample;
-mod service;
 
 use std::{future::Future, time::Duration};
 
@@ -39,7 +38,6 @@ use uuid::Uuid;
 
 pub use limit::{BonusLimit, CouponOverDiscount, drop_coupon, settle_coupon};
 pub use sample::sample_order;
-pub use service::{balance_answer, calculate_answer, check_bonus_max, settle_at_intake};
 
 use crate::config::BranchConfig;
 use crate::iiko::types::deliveries::{CreateDeliveryRequest, LoyaltyInfo};

@@ -2,6 +2,7 @@
 pub mod backoff;
 pub mod cli;
 pub mod config;
+pub mod fallback;
 pub mod http;
 pub mod iiko;
 pub mod loyalty;

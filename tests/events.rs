@@ -19,9 +19,10 @@ use tempfile::TempDir;
 use bed::iiko;
 use iiko_bridge::{
     config::Config,
+    fallback::{Handover, Templates},
     http::Application,
     menu::{Catalog, CatalogCache, MenuSyncer, SyncKind, SyncOptions, SyncResult},
-    notify::{EventsWorker, Handover, OperatorChats, Templates},
+    notify::{EventsWorker, OperatorChats},
     orders::{Dispatcher, service},
     retention::{RetentionStep, RetentionWorker},
     signing::{SignedHeaders, WebhookSecret, verify},

@@ -6,11 +6,11 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, TimeZone, Utc};
 use iiko_bridge::{
     config::{BranchConfig, Config, EmailConfig, TelegramConfig},
-    menu::{Catalog, CatalogCache, MenuFormat, Modifier, ModifierGroup, Product, Size},
-    notify::{
-        FallbackMessage, FallbackWorker, Handover, Mailer, OperatorAlerter, OperatorChats,
-        Telegram, Templates, enqueue_fallback, fallback::StepReport,
+    fallback::{
+        FallbackMessage, FallbackWorker, Handover, StepReport, Templates, enqueue_fallback,
     },
+    menu::{Catalog, CatalogCache, MenuFormat, Modifier, ModifierGroup, Product, Size},
+    notify::{Mailer, OperatorAlerter, OperatorChats, Telegram},
     orders::{Order, parse_order_at},
     sim::{
         smtp::{Rejection, SmtpSink},

@@ -14,10 +14,10 @@ use tempfile::TempDir;
 use bed::iiko;
 use iiko_bridge::{
     config::Config,
+    fallback::{Handover, Templates},
     http::Application,
     iiko::types::deliveries::DeliveriesByIdRequest,
     menu::{Catalog, CatalogCache},
-    notify::{Handover, Templates},
     orders::{Dispatcher, StepOutcome, service},
     signing::{WebhookSecret, sign},
     sim::{SimConfig, SimHandle, Simulator, demo_ids, smtp::SmtpSink, telegram::FakeTelegram},

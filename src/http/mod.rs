@@ -28,9 +28,10 @@ use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
 
 use crate::{
     config::Config,
+    fallback::{FallbackWorker, Handover, Templates},
     iiko::IikoClient,
     menu::{CatalogCache, MenuScheduler, MenuSyncer},
-    notify::{EventsWorker, FallbackWorker, Handover, Mailer, OperatorChats, Telegram, Templates},
+    notify::{EventsWorker, Mailer, OperatorChats, Telegram},
     orders::Dispatcher,
     retention::RetentionWorker,
     status::{StatusTracker, TerminalWatch, register_webhooks},

@@ -6,17 +6,13 @@
 //! Secrets (the bot token, SMTP credentials) never reach `Display` or `Debug` output.
 pub mod alerts;
 pub mod email;
-pub mod fallback;
 pub mod html;
-mod pause;
+pub(crate) mod pause;
 pub mod site_events;
 pub mod telegram;
 
 pub use alerts::{OperatorAlerter, OperatorChats};
 pub use email::{Email, EmailError, Mailer};
-pub use fallback::{
-    FallbackMessage, FallbackWorker, Handover, RenderError, Templates, enqueue_fallback,
-};
 pub use site_events::{EventsStep, EventsWorker};
 pub use telegram::{Telegram, TelegramError};
 

@@ -312,8 +312,9 @@ pub struct Customer {
     pub loyalty: bool,
 }
 
-/// A street address within iiko's `legacy` address limits.
-#[derive(Debug, Clone, PartialEq)]
+/// A street address within iiko's `legacy` address limits. Serialized as the fallback
+/// templates' `address`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Address {
     pub city: String,
     pub street: String,

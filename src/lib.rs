@@ -12,6 +12,7 @@ pub mod orders;
 pub mod retention;
 pub mod signing;
 pub mod sim;
+pub mod startup;
 pub mod status;
 pub mod store;
 pub mod workers;

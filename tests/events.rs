@@ -20,13 +20,13 @@ use bed::iiko;
 use iiko_bridge::{
     config::Config,
     fallback::{Handover, Templates},
-    http::Application,
     menu::{Catalog, CatalogCache, MenuSyncer, SyncKind, SyncOptions, SyncResult},
     notify::{EventsWorker, OperatorChats},
     orders::{Dispatcher, service},
     retention::{RetentionStep, RetentionWorker},
     signing::{SignedHeaders, WebhookSecret, verify},
     sim::{Seed, SimConfig, SimHandle, Simulator, telegram::FakeTelegram},
+    startup::Application,
     store::{OrderState, Store, StoredEvent},
 };
 

@@ -23,8 +23,8 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use iiko_bridge::{
-    http::Application,
     sim::{SimConfig, SimHandle, Simulator},
+    startup::Application,
 };
 
 /// Fields whose values differ from run to run.

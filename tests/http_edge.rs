@@ -16,10 +16,10 @@ use tokio::{
 
 use iiko_bridge::{
     config::{Config, Sources},
-    http::Application,
     menu::{Catalog, CatalogCache},
     orders::service,
     sim::{SimConfig, SimHandle, Simulator, demo_ids},
+    startup::Application,
     store::Store,
 };
 

@@ -16,9 +16,9 @@ use uuid::Uuid;
 use bed::iiko;
 use iiko_bridge::{
     config::Config,
-    http::Application,
     iiko::types::deliveries::DeliveriesByIdRequest,
     sim::{Seed, SimConfig, SimHandle, Simulator, demo_ids as ids},
+    startup::Application,
     store::{OrderState, Store, StoredOrder},
 };
 

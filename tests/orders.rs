@@ -15,12 +15,12 @@ use bed::iiko;
 use iiko_bridge::{
     config::Config,
     fallback::{Handover, Templates},
-    http::Application,
     iiko::types::deliveries::DeliveriesByIdRequest,
     menu::{Catalog, CatalogCache},
     orders::{Dispatcher, StepOutcome, service},
     signing::{WebhookSecret, sign},
     sim::{SimConfig, SimHandle, Simulator, demo_ids, smtp::SmtpSink, telegram::FakeTelegram},
+    startup::Application,
     status::{self, StatusTracker, TerminalWatch},
     store::{OrderState, Store, StoredOrder},
 };

@@ -16,11 +16,11 @@ use uuid::Uuid;
 use bed::iiko;
 use iiko_bridge::{
     config::Config,
-    http::Application,
     iiko::types::deliveries::DeliveriesByIdRequest,
     menu::{Catalog, CatalogCache},
     orders::{Dispatcher, service},
     sim::{SimConfig, SimHandle, Simulator, demo_ids},
+    startup::Application,
     status::{self, StatusTracker, ViewError},
     store::{OrderState, Store, StoredOrder},
 };

@@ -16,3 +16,6 @@ pub mod startup;
 pub mod status;
 pub mod store;
 pub mod workers;
+
+#[cfg(test)]
+mod architecture_tests;

@@ -1,6 +1,7 @@
 //! `GET /api/v1/loyalty/balance` and `POST /api/v1/loyalty/calculate`: thin handlers over
-//! [`crate::loyalty`], behind the site token and a rate limit of their own (each call reaches
-//! iiko; a flood of them must not use up the order API's budget).
+//! [`crate::orders::balance_answer`] and [`crate::orders::calculate_answer`], behind the site
+//! token and a rate limit of their own (each call reaches iiko; a flood of them must not use up
+//! the order API's budget).
 use std::num::NonZeroU32;
 
 use axum::{

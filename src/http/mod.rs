@@ -1,6 +1,6 @@
 //! The HTTP API: thin axum routes over the library's plain functions, the edge limits, and the
 //! one place where failures become HTTP answers (`error.rs`). The server itself (listeners and
-//! workers) is wired in `crate::startup`.
+//! workers) is wired in the `startup` module.
 mod auth;
 mod branch;
 mod catalog;

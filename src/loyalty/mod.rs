@@ -2,8 +2,9 @@
 //! cart, and the money rules that keep iiko's bill equal to what the site took.
 //!
 //! The site's discount goes to iiko as the branch's universal discount (a manual free-sum RMS
-//! type with the sum, [`crate::orders::map_order`]); bonus points as a `LoyaltyCard` payment.
-//! This module asks iiko the questions the site needs answered before payment.
+//! type with the sum, set by the order mapping); bonus points as a `LoyaltyCard` payment.
+//! This module asks iiko the questions the site needs answered before payment; the answers the
+//! site gets, which need the order's parsing and mapping, are built in `orders/loyalty.rs`.
 //!
 //! Decisions where the contract and iiko are silent:
 //! - `bonus_max` = min(wallet balance, iiko's `availablePayments` limit, `bonus.limit_percent`

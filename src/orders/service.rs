@@ -40,7 +40,7 @@ pub enum RequestError {
     /// The order's id is taken by an order with other content.
     #[error("{0}")]
     Conflict(String),
-    /// The signature or its `webhook-id` is refused.
+    /// The signed order's `webhook-id` was already used for another message.
     #[error("{0}")]
     Unauthorized(String),
     /// iiko's loyalty did not answer a question that has no answer without it.

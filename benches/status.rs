@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use iiko_bridge::{
     config::{Config, Sources},
-    http::Application,
     iiko::IikoClient,
     sim::{SimConfig, Simulator, demo_ids},
+    startup::Application,
     status::{PollReport, StatusTracker},
     store::{AttemptEnd, Inserted, NewOrder, OrderState, Store},
 };

@@ -20,11 +20,7 @@ use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use url::Url;
 use uuid::Uuid;
 
-use crate::{
-    http::signature::WebhookSecret,
-    iiko::{Credentials, IikoSettings},
-    menu::ExternalMenuApi,
-};
+use crate::signing::WebhookSecret;
 
 pub const DEFAULT_PATH: &str = "config/bridge.toml";
 const ENV_PREFIX: &str = "IIKO_BRIDGE__";
@@ -70,6 +66,13 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub branches: Vec<BranchConfig>,
+}
+
+impl Config {
+    /// The configured branch with this key.
+    pub fn branch(&self, key: &str) -> Option<&BranchConfig> {
+        self.branches.iter().find(|b| b.key == key)
+    }
 }
 
 /// How log lines are written (to stderr).
@@ -220,6 +223,29 @@ impl IikoConfig {
             requests_per_second: self.requests_per_second,
         })
     }
+}
+
+/// How to reach iikoCloud with one credential.
+#[derive(Debug, Clone)]
+pub struct IikoSettings {
+    pub base_url: Url,
+    pub credentials: Credentials,
+    /// Sent as the `Timeout` header: how long iiko waits for the terminal before answering 408.
+    pub timeout: Duration,
+    pub requests_per_second: NonZeroU32,
+}
+
+/// The two authentication flows iikoCloud offers.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// Legacy `/api/1/access_token` with `apiLogin`.
+    ApiLogin(SecretString),
+    /// `/api/v2/access_token` with `apiKey` + `appId` + `clientSecret`.
+    ApiKey {
+        api_key: SecretString,
+        app_id: Uuid,
+        client_secret: SecretString,
+    },
 }
 
 /// Why the `[iiko]` section cannot make client settings, and which key to fix.
@@ -530,6 +556,21 @@ pub struct BranchMenu {
     /// Which endpoint serves the external menu (ignored for the nomenclature).
     #[serde(default)]
     pub api: ExternalMenuApi,
+}
+
+/// Which iiko endpoint serves a branch's external menu.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExternalMenuApi {
+    /// `/api/2/menu/by_id` with `version: 2`.
+    V2,
+    /// `/api/2/menu/by_id` with `version: 3`.
+    V3,
+    /// `/api/2/menu/by_id` with `version: 4`.
+    V4,
+    /// `/api/menu/v3/by_id`, the successor iiko recommends (`/api/2/menu/by_id` is deprecated).
+    #[default]
+    MenuV3,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

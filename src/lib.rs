@@ -1,6 +1,7 @@
 //! iiko-bridge: connects a restaurant's website and apps to iikoCloud.
 pub mod cli;
 pub mod config;
+pub mod fallback;
 pub mod http;
 pub mod iiko;
 pub mod loyalty;
@@ -9,7 +10,13 @@ pub mod notify;
 pub mod orders;
 pub mod retention;
 pub mod retry;
+pub mod signing;
 pub mod sim;
+pub mod startup;
 pub mod status;
 pub mod store;
-pub mod workers;
+pub mod supervisor;
+pub mod worker;
+
+#[cfg(test)]
+mod architecture_tests;

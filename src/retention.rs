@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::{
     config::Config,
     store::{Store, StoreError},
-    workers::{Step, Worker},
+    worker::{Step, Worker},
 };
 
 /// Whether an order accepted more than `give_up` ago (the store's filter) is given up at `now`:

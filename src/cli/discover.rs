@@ -446,7 +446,7 @@ pub fn readiness(config: &Config) -> Readiness {
             config.store.url.split(':').next().unwrap_or_default()
         ));
     }
-    if let Err(error) = crate::notify::Templates::load(&config.templates.dir) {
+    if let Err(error) = crate::fallback::Templates::load(&config.templates.dir) {
         ready.refused.push(format!("templates.dir: {error}"));
     }
     if let Err(error) = crate::notify::Mailer::from_config(&config.email) {

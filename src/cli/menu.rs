@@ -37,18 +37,13 @@ pub fn branches<'a>(
 ) -> Result<Vec<&'a BranchConfig>, Failure> {
     match key {
         None => Ok(config.branches.iter().collect()),
-        Some(key) => config
-            .branches
-            .iter()
-            .find(|b| b.key == key)
-            .map(|b| vec![b])
-            .ok_or_else(|| {
-                let known: Vec<&str> = config.branches.iter().map(|b| b.key.as_str()).collect();
-                Failure::Usage(format!(
-                    "--branch {key}: no such branch (configured: {})",
-                    known.join(", ")
-                ))
-            }),
+        Some(key) => config.branch(key).map(|b| vec![b]).ok_or_else(|| {
+            let known: Vec<&str> = config.branches.iter().map(|b| b.key.as_str()).collect();
+            Failure::Usage(format!(
+                "--branch {key}: no such branch (configured: {})",
+                known.join(", ")
+            ))
+        }),
     }
 }
 

@@ -314,7 +314,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             // Held until `serve` returns; the OS lets go of it however the process ends.
             let _only_serve = Store::lock_for_serving(&config.store.url)
                 .map_err(|e| Failure::Usage(e.to_string()))?;
-            crate::http::serve(config, shutdown_signal()).await?;
+            crate::startup::serve(config, shutdown_signal()).await?;
             Ok(())
         }
         Command::Discover { json } => {

@@ -6,37 +6,18 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use serde::Deserialize;
 
-use super::{
-    AppState,
-    error::{ApiError, FieldProblem, Query},
-};
+use super::{AppState, branch::Branch, error::ApiError};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/catalog", get(catalog))
 }
 
-#[derive(Deserialize)]
-struct BranchQuery {
-    branch: Option<String>,
-}
-
 async fn catalog(
     State(state): State<AppState>,
-    Query(query): Query<BranchQuery>,
+    Branch(branch): Branch,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(branch) = query.branch else {
-        return Err(ApiError::invalid(vec![FieldProblem::new(
-            "branch",
-            "required",
-            "give ?branch=KEY",
-        )]));
-    };
-    if !state.config.branches.iter().any(|b| b.key == branch) {
-        return Err(ApiError::not_found(format!("unknown branch {branch:?}")));
-    }
     let stored = state
         .store
         .current_public_catalog(&branch)

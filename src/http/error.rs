@@ -1,4 +1,5 @@
-//! The one place where failures become HTTP answers: `{"error", "message", "details"}`.
+//! The one place where failures become HTTP answers: `{"error", "message", "details"}`, and the
+//! status code of each refusal the domain gives.
 use axum::{
     Json,
     http::StatusCode,
@@ -6,23 +7,8 @@ use axum::{
 };
 use serde::Serialize;
 
-/// One problem with one field of a request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FieldProblem {
-    pub field: String,
-    pub code: String,
-    pub message: String,
-}
-
-impl FieldProblem {
-    pub fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            code: code.to_owned(),
-            message: message.into(),
-        }
-    }
-}
+use crate::orders::{FieldProblem, RequestError};
+use crate::status::ViewError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -81,6 +67,50 @@ impl ApiError {
     }
 }
 
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> Self {
+        match error {
+            RequestError::Malformed(message) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", message)
+            }
+            RequestError::Invalid(details) => ApiError::invalid(details),
+            RequestError::Conflict(message) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
+            RequestError::Unauthorized(message) => ApiError::unauthorized(message),
+            RequestError::IikoUnavailable(error) => {
+                tracing::warn!(%error, "loyalty: iiko did not answer");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "iiko_unavailable",
+                    error.to_string(),
+                )
+            }
+            RequestError::Store(error) => ApiError::unavailable(&error),
+        }
+    }
+}
+
+impl From<ViewError> for ApiError {
+    fn from(error: ViewError) -> Self {
+        match error {
+            ViewError::NotFound(id) => {
+                ApiError::not_found(format!("no order {id:?} in this branch"))
+            }
+            ViewError::Refused(why) => ApiError::new(StatusCode::CONFLICT, "cannot_cancel", why),
+            ViewError::Iiko(error) => {
+                tracing::warn!(%error, "cancelling in iiko failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "iiko_unavailable",
+                    "iiko did not answer; try again",
+                )
+            }
+            ViewError::Store(error) => ApiError::unavailable(&error),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Body {
@@ -117,5 +147,22 @@ where
                     rejection.body_text(),
                 )
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn each_refusal_of_the_order_api_has_its_status() {
+        let status = |error: RequestError| ApiError::from(error).status;
+        assert_eq!(status(RequestError::Malformed("eof".into())), 400);
+        assert_eq!(status(RequestError::Invalid(vec![])), 422);
+        assert_eq!(status(RequestError::Conflict("taken".into())), 409);
+        assert_eq!(status(RequestError::Unauthorized("replayed".into())), 401);
+        let store = RequestError::Store(StoreError::Corrupt("answer".into()));
+        assert_eq!(status(store), 503);
     }
 }

@@ -1,6 +1,7 @@
 //! `GET /api/v1/loyalty/balance` and `POST /api/v1/loyalty/calculate`: thin handlers over
-//! [`crate::loyalty`], behind the site token and a rate limit of their own (each call reaches
-//! iiko; a flood of them must not use up the order API's budget).
+//! [`crate::orders::balance_answer`] and [`crate::orders::calculate_answer`], behind the site
+//! token and a rate limit of their own (each call reaches iiko; a flood of them must not use up
+//! the order API's budget).
 use std::num::NonZeroU32;
 
 use axum::{
@@ -18,7 +19,7 @@ use super::{
     error::{ApiError, Query},
     orders::{rate_limited, require_json},
 };
-use crate::loyalty;
+use crate::orders;
 
 /// `requests_per_second`: `site.requests_per_second`, counted apart from the order API's.
 pub fn router(requests_per_second: NonZeroU32) -> Router<AppState> {
@@ -38,14 +39,14 @@ async fn balance(
     State(state): State<AppState>,
     Query(query): Query<BalanceQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    loyalty::balance_answer(
+    let answer = orders::balance_answer(
         &state.iiko,
         &state.config,
         query.branch.as_deref(),
         query.phone.as_deref(),
     )
-    .await
-    .map(Json)
+    .await?;
+    Ok(Json(answer))
 }
 
 async fn calculate(
@@ -54,7 +55,7 @@ async fn calculate(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     require_json(&headers)?;
-    loyalty::calculate_answer(&state.iiko, &state.catalogs, &state.config, &body)
-        .await
-        .map(Json)
+    let answer =
+        orders::calculate_answer(&state.iiko, &state.catalogs, &state.config, &body).await?;
+    Ok(Json(answer))
 }

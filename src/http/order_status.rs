@@ -9,16 +9,9 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{
-    AppState,
-    error::{ApiError, FieldProblem, Query},
-};
-use crate::status::{self, ViewError};
-
-#[derive(Deserialize)]
-pub struct BranchQuery {
-    branch: Option<String>,
-}
+use super::{AppState, branch::Branch, error::ApiError};
+use crate::orders::FieldProblem;
+use crate::status;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,22 +25,18 @@ const MAX_REASON: usize = 500;
 pub async fn view(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<BranchQuery>,
+    Branch(branch): Branch,
 ) -> Result<Response, ApiError> {
-    let branch = branch(&state, query)?;
-    let view = status::order_view(&state.store, &branch, &id)
-        .await
-        .map_err(view_error)?;
+    let view = status::order_view(&state.store, &branch, &id).await?;
     Ok(Json(view).into_response())
 }
 
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<BranchQuery>,
+    Branch(branch): Branch,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let branch = branch(&state, query)?;
     let reason = reason(&body)?;
     let view = status::cancel_order(
         &state.store,
@@ -57,23 +46,8 @@ pub async fn cancel(
         &id,
         reason.as_deref(),
     )
-    .await
-    .map_err(view_error)?;
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
-}
-
-fn branch(state: &AppState, query: BranchQuery) -> Result<String, ApiError> {
-    let Some(branch) = query.branch else {
-        return Err(ApiError::invalid(vec![FieldProblem::new(
-            "branch",
-            "required",
-            "give ?branch=KEY",
-        )]));
-    };
-    if !state.config.branches.iter().any(|b| b.key == branch) {
-        return Err(ApiError::not_found(format!("unknown branch {branch:?}")));
-    }
-    Ok(branch)
 }
 
 /// An empty body, or `{"reason"?: string}`.
@@ -103,20 +77,4 @@ fn reason(body: &[u8]) -> Result<Option<String>, ApiError> {
         )]));
     }
     Ok(reason)
-}
-
-fn view_error(error: ViewError) -> ApiError {
-    match error {
-        ViewError::NotFound(id) => ApiError::not_found(format!("no order {id:?} in this branch")),
-        ViewError::Refused(why) => ApiError::new(StatusCode::CONFLICT, "cannot_cancel", why),
-        ViewError::Iiko(error) => {
-            tracing::warn!(%error, "cancelling in iiko failed");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "iiko_unavailable",
-                "iiko did not answer; try again",
-            )
-        }
-        ViewError::Store(error) => ApiError::unavailable(&error),
-    }
 }

@@ -16,13 +16,9 @@ use chrono::Utc;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use secrecy::ExposeSecret;
 
-use super::{
-    AppState,
-    error::ApiError,
-    order_status,
-    signature::{self, SignedHeaders, WebhookSecret},
-};
+use super::{AppState, error::ApiError, order_status};
 use crate::orders::service;
+use crate::signing::{self, SignedHeaders, WebhookSecret};
 
 pub fn router(requests_per_second: NonZeroU32) -> Router<AppState> {
     let routes = Router::new()
@@ -83,7 +79,13 @@ async fn submit(
         now,
     )
     .await?;
-    Ok((accepted.status, Json(accepted.body)).into_response())
+    // An identical repeat is answered from the store, as the first time but 200.
+    let status = if accepted.repeat {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(accepted.body)).into_response())
 }
 
 async fn check(
@@ -104,7 +106,7 @@ fn verified_webhook_id(
 ) -> Result<String, ApiError> {
     let secret = WebhookSecret::parse(secret)
         .map_err(|e| ApiError::unauthorized(format!("site.signing_secret: {e}")))?;
-    signature::verify(&secret, SignedHeaders::from_map(headers), body, now)
+    signing::verify(&secret, SignedHeaders::from_map(headers), body, now)
         .map(str::to_owned)
         .map_err(|e| ApiError::unauthorized(e.to_string()))
 }

@@ -14,7 +14,8 @@ use tokio::sync::Mutex;
 use url::Url;
 use uuid::Uuid;
 
-use super::{Credentials, IikoError, IikoSettings, token::AccessToken};
+use super::{IikoError, token::AccessToken};
+use crate::config::{Credentials, IikoSettings};
 use crate::retry::Backoff;
 
 /// iiko's HTTP timeout is the `Timeout` header plus network time; without the margin we would give up

@@ -217,7 +217,8 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::iiko::{Credentials, IikoSettings, token::tests::jwt_expiring_in};
+    use crate::config::{Credentials, IikoSettings};
+    use crate::iiko::token::tests::jwt_expiring_in;
 
     async fn client_with_token(server: &mut ServerGuard) -> IikoClient {
         server

@@ -2,8 +2,9 @@
 //! cart, and the money rules that keep iiko's bill equal to what the site took.
 //!
 //! The site's discount goes to iiko as the branch's universal discount (a manual free-sum RMS
-//! type with the sum, [`crate::orders::map_order`]); bonus points as a `LoyaltyCard` payment.
-//! This module asks iiko the questions the site needs answered before payment.
+//! type with the sum, set by the order mapping); bonus points as a `LoyaltyCard` payment.
+//! This module asks iiko the questions the site needs answered before payment; the answers the
+//! site gets, which need the order's parsing and mapping, are built in `orders/loyalty.rs`.
 //!
 //! Decisions where the contract and iiko are silent:
 //! - `bonus_max` = min(wallet balance, iiko's `availablePayments` limit, `bonus.limit_percent`
@@ -30,7 +31,6 @@
 //!   either: an unregistered coupon is better than a discount counted twice.
 mod limit;
 mod sample;
-mod service;
 
 use std::{future::Future, time::Duration};
 
@@ -39,7 +39,6 @@ use uuid::Uuid;
 
 pub use limit::{BonusLimit, CouponOverDiscount, drop_coupon, settle_coupon};
 pub use sample::sample_order;
-pub use service::{balance_answer, calculate_answer, check_bonus_max, settle_at_intake};
 
 use crate::config::BranchConfig;
 use crate::iiko::types::deliveries::{CreateDeliveryRequest, LoyaltyInfo};

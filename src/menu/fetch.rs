@@ -1,31 +1,15 @@
 //! Reading a branch's menu from iiko: the endpoint its `menu.source` names, then the build.
 use chrono::Utc;
-use serde::Deserialize;
 
 use super::MenuError;
 use super::build::{
     BuildTarget, Fetched, build_from_external_menu, build_from_menu_v3, build_from_nomenclature,
 };
 use super::stop_list::stop_list_of;
-use crate::config::{BranchConfig, MenuSource};
+use crate::config::{BranchConfig, ExternalMenuApi, MenuSource};
 use crate::iiko::IikoClient;
 use crate::iiko::types::menu::{ExternalMenuRequest, MenuV3Request, NomenclatureRequest};
 use crate::iiko::types::stop_lists::{StopListItem, StopListsRequest};
-
-/// Which iiko endpoint serves a branch's external menu.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExternalMenuApi {
-    /// `/api/2/menu/by_id` with `version: 2`.
-    V2,
-    /// `/api/2/menu/by_id` with `version: 3`.
-    V3,
-    /// `/api/2/menu/by_id` with `version: 4`.
-    V4,
-    /// `/api/menu/v3/by_id`, the successor iiko recommends (`/api/2/menu/by_id` is deprecated).
-    #[default]
-    MenuV3,
-}
 
 /// Fetches and builds a branch's catalog. `previous_revision` is the nomenclature revision of
 /// the stored catalog: an unchanged nomenclature answers [`Fetched::Unchanged`]. External menus
@@ -111,7 +95,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::iiko::{Credentials, IikoSettings};
+    use crate::config::{Credentials, IikoSettings};
     use crate::menu::{Built, Catalog, Finding, apply_stop_list};
     use crate::sim::demo_ids as ids;
     use crate::sim::{Seed, SimConfig, SimHandle, Simulator};

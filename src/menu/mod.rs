@@ -28,7 +28,7 @@ pub use catalog::{Catalog, Group, MenuFormat, Modifier, ModifierGroup, Product, 
 pub use diff::{
     AvailabilityChange, CatalogDiff, DiffCounts, PriceChange, ProductRef, Renamed, diff,
 };
-pub use fetch::{ExternalMenuApi, fetch_catalog, fetch_stop_list};
+pub use fetch::{fetch_catalog, fetch_stop_list};
 pub use public::{
     PublicCatalog, PublicGroup, PublicModifier, PublicModifierGroup, PublicProduct, PublicSize,
 };

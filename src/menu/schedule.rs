@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 
 use super::{MenuSyncer, SyncKind, SyncOptions};
 use crate::config::{BranchConfig, MenuConfig};
-use crate::workers::{Step, Worker};
+use crate::worker::{Step, Worker};
 
 /// After a failed sync, try again this soon rather than a whole interval later.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);

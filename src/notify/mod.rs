@@ -6,16 +6,12 @@
 //! Secrets (the bot token, SMTP credentials) never reach `Display` or `Debug` output.
 pub mod alerts;
 pub mod email;
-pub mod fallback;
 pub mod html;
 pub mod site_events;
 pub mod telegram;
 
 pub use alerts::{OperatorAlerter, OperatorChats};
 pub use email::{Email, EmailError, Mailer};
-pub use fallback::{
-    FallbackMessage, FallbackWorker, Handover, RenderError, Templates, enqueue_fallback,
-};
 pub use site_events::{EventsStep, EventsWorker};
 pub use telegram::{Telegram, TelegramError};
 

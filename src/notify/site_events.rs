@@ -29,10 +29,10 @@ use url::Url;
 use super::{alerts::OperatorChats, error_chain, html, redact};
 use crate::{
     config::Config,
-    http::signature::{WebhookSecret, sign},
     retry::{self, Pause},
+    signing::{WebhookSecret, sign},
     store::{DueEvent, EventAttempt, EventAttemptEnd, Store, StoreError, StoredEvent},
-    workers::{Step, Worker},
+    worker::{Step, Worker},
 };
 
 /// Events taken per step (at most one per order).

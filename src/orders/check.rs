@@ -1,9 +1,8 @@
 //! `POST /orders/check`: what would stop an order from reaching the kitchen, without side effects.
-use super::domain::Order;
+use super::domain::{FieldProblem, Order};
 use super::ids::OrderIds;
 use super::mapping::map_order;
 use crate::config::BranchConfig;
-use crate::http::error::FieldProblem;
 use crate::menu::Catalog;
 
 /// The mapping problems of `order` as field problems: unknown, hidden or stopped articles,

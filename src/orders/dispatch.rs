@@ -21,7 +21,7 @@ use crate::iiko::IikoClient;
 use crate::notify::{OperatorAlerter, OperatorChats};
 use crate::retry::Backoff;
 use crate::store::{AttemptEnd, Store, StoreError, StoredOrder};
-use crate::workers::{Step, Worker};
+use crate::worker::{Step, Worker};
 
 /// How often the loop looks for due orders.
 const TICK: Duration = Duration::from_millis(500);
@@ -198,7 +198,7 @@ impl Dispatcher {
             tracing::info!(branch = %order.branch, order = %order.site_id,
                 "the order was finished elsewhere (an iiko webhook or poll, or another worker)");
         }
-        if let Some(branch) = self.config.branches.iter().find(|b| b.key == order.branch) {
+        if let Some(branch) = self.config.branch(&order.branch) {
             // Anything but a transient failure means iiko answered.
             self.alerter
                 .record_iiko_result(branch, failure.is_none(), failure.as_deref())

@@ -4,6 +4,7 @@ use std::fmt;
 
 use chrono::{DateTime, FixedOffset};
 use rust_decimal::{Decimal, RoundingStrategy};
+use serde::Serialize;
 
 /// Why a value was refused: a stable machine code and a sentence for the site's developer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,24 @@ impl Refusal {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
+            message: message.into(),
+        }
+    }
+}
+
+/// One problem with one field of a request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldProblem {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl FieldProblem {
+    pub fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            code: code.to_owned(),
             message: message.into(),
         }
     }
@@ -293,8 +312,9 @@ pub struct Customer {
     pub loyalty: bool,
 }
 
-/// A street address within iiko's `legacy` address limits.
-#[derive(Debug, Clone, PartialEq)]
+/// A street address within iiko's `legacy` address limits. Serialized as the fallback
+/// templates' `address`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Address {
     pub city: String,
     pub street: String,

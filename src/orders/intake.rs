@@ -1,16 +1,15 @@
 //! The site's order body parsed into an [`Order`], or every problem with it at once.
-use axum::http::StatusCode;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::domain::{
-    Address, Article, BranchKey, Customer, Discount, Item, ItemModifier, Money, Order, OrderId,
-    Payment, PaymentMethod, Persons, Phone, Quantity, Service, items_sum, percent_limit,
+    Address, Article, BranchKey, Customer, Discount, FieldProblem, Item, ItemModifier, Money,
+    Order, OrderId, Payment, PaymentMethod, Persons, Phone, Quantity, Service, items_sum,
+    percent_limit,
 };
 use super::reader::{Object, Reader, get, join};
 use crate::config::{BranchConfig, Config};
-use crate::http::error::{ApiError, FieldProblem};
 
 /// How far in the past `deliver_at` may lie: the customer's clock and the network lag a little.
 const PAST_GRACE: Duration = Duration::minutes(5);
@@ -25,17 +24,6 @@ pub enum IntakeError {
     /// JSON, but invalid content (422): one entry per problem.
     #[error("{} invalid field(s)", .0.len())]
     Invalid(Vec<FieldProblem>),
-}
-
-impl From<IntakeError> for ApiError {
-    fn from(error: IntakeError) -> Self {
-        match error {
-            IntakeError::Malformed(message) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", message)
-            }
-            IntakeError::Invalid(details) => ApiError::invalid(details),
-        }
-    }
 }
 
 const ORDER_FIELDS: &[&str] = &[
@@ -248,7 +236,7 @@ fn read_branch<'c>(
     config: &'c Config,
 ) -> Option<(BranchKey, &'c BranchConfig)> {
     let key = r.required_string(body, "", "branch", BranchKey::MAX_CHARS)?;
-    let Some(branch) = config.branches.iter().find(|b| b.key == key) else {
+    let Some(branch) = config.branch(&key) else {
         r.problem(
             "branch",
             "unknown_branch",

@@ -1,11 +1,10 @@
 //! A parsed [`Order`] onto iiko's `deliveries/create` request for its branch.
 use rust_decimal::Decimal;
 
-use super::domain::{Order, PaymentMethod, Service};
+use super::domain::{FieldProblem, Order, PaymentMethod, Service};
 use super::ids::OrderIds;
 use super::lines::map_line;
 use crate::config::BranchConfig;
-use crate::http::error::FieldProblem;
 use crate::iiko::IikoDateTime;
 use crate::iiko::types::deliveries::{
     Address, CreateDeliveryRequest, CreateOrderSettings, Customer, DeliveryOrder, DeliveryPoint,

@@ -28,6 +28,7 @@ mod hash;
 mod ids;
 mod intake;
 mod lines;
+mod loyalty;
 mod mapping;
 mod reader;
 mod retry;
@@ -38,11 +39,14 @@ pub(crate) mod test_support;
 pub use check::check_order;
 pub use dispatch::{Dispatcher, StepOutcome};
 pub use domain::{
-    Address, Article, BranchKey, Customer, Discount, Item, ItemModifier, Money, Order, OrderId,
-    Payment, PaymentMethod, Persons, Phone, Quantity, Refusal, Service, percent_limit, to_kopecks,
+    Address, Article, BranchKey, Customer, Discount, FieldProblem, Item, ItemModifier, Money,
+    Order, OrderId, Payment, PaymentMethod, Persons, Phone, Quantity, Refusal, Service,
+    percent_limit, to_kopecks,
 };
 pub use hash::content_hash;
 pub use ids::OrderIds;
 pub use intake::{IntakeError, parse_cart, parse_order, parse_order_at};
+pub use loyalty::{balance_answer, calculate_answer};
 pub use mapping::{MappingProblem, TRANSPORT_TO_FRONT_TIMEOUT_SECONDS, map_order};
 pub use retry::retry_order;
+pub use service::RequestError;

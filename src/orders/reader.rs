@@ -5,8 +5,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
-use super::domain::{Refusal, bounded};
-use crate::http::error::FieldProblem;
+use super::domain::{FieldProblem, Refusal, bounded};
 
 pub type Object = Map<String, Value>;
 

@@ -89,9 +89,7 @@ async fn remap(
     let parsed = parse_order_at(order.raw_body.as_bytes(), config, true, accepted)
         .map_err(|e| ActionError::Unmappable(format!("the stored order no longer reads: {e}")))?;
     let branch = config
-        .branches
-        .iter()
-        .find(|b| b.key == order.branch)
+        .branch(&order.branch)
         .ok_or_else(|| ActionError::Unmappable("its branch is no longer configured".into()))?;
     let catalog = catalogs
         .current(&order.branch)

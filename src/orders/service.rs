@@ -1,5 +1,5 @@
-//! The order API's work: accept an order durably and idempotently, or check one. Not yet free of
-//! HTTP: the answers carry their status codes and `crate::http::error::ApiError`.
+//! The order API's work: accept an order durably and idempotently, or check one. Free of HTTP:
+//! refusals are [`RequestError`]s, which the HTTP layer turns into status codes.
 //!
 //! Decisions: an order that cannot be mapped (no catalog yet, unknown article, price drift) is
 //! still accepted and stored in state `fallback` at once; its 202 answer says `"state":
@@ -9,30 +9,60 @@
 //! stays accepted after its `deliver_at` has passed or its branch was renamed.
 //!
 //! A new order that spends bonus points or sends a promo code is settled with iiko's loyalty
-//! before it is stored ([`crate::loyalty::settle_at_intake`]): over `bonus_max` it is refused
+//! before it is stored ([`super::loyalty::settle_at_intake`]): over `bonus_max` it is refused
 //! (422); when iiko cannot answer within `site.loyalty_wait_ms` it is accepted within the
 //! branch's percent rule.
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{
-    IntakeError, Order, OrderIds, check_order, content_hash, map_order, parse_order, parse_order_at,
+    FieldProblem, IntakeError, Order, OrderIds, check_order, content_hash, loyalty, map_order,
+    parse_order, parse_order_at,
 };
 use crate::config::Config;
-use crate::http::error::{ApiError, FieldProblem};
 use crate::iiko::IikoClient;
 use crate::iiko::types::deliveries::CreateDeliveryRequest;
-use crate::loyalty;
+use crate::loyalty::LoyaltyError;
 use crate::menu::{Catalog, CatalogCache};
 use crate::store::{Inserted, NewOrder, OrderState, Store, StoreError, StoredOrder, WebhookId};
 
-/// The answer to an accepted submission: 202 the first time, 200 for an identical repeat.
+/// Why the order and loyalty API refuse a request; the HTTP layer gives each its status code.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The body is not JSON.
+    #[error("{0}")]
+    Malformed(String),
+    /// Field problems, all at once.
+    #[error("{} invalid field(s)", .0.len())]
+    Invalid(Vec<FieldProblem>),
+    /// The order's id is taken by an order with other content.
+    #[error("{0}")]
+    Conflict(String),
+    /// The signed order's `webhook-id` was already used for another message.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// iiko's loyalty did not answer a question that has no answer without it.
+    #[error(transparent)]
+    IikoUnavailable(LoyaltyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<IntakeError> for RequestError {
+    fn from(error: IntakeError) -> Self {
+        match error {
+            IntakeError::Malformed(message) => RequestError::Malformed(message),
+            IntakeError::Invalid(problems) => RequestError::Invalid(problems),
+        }
+    }
+}
+
+/// An accepted submission: new (202), or an identical repeat answered from the store (200).
 #[derive(Debug)]
 pub struct Accepted {
-    pub status: StatusCode,
+    pub repeat: bool,
     pub body: Value,
 }
 
@@ -46,7 +76,7 @@ pub async fn submit_order(
     raw: &[u8],
     webhook_id: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Accepted, ApiError> {
+) -> Result<Accepted, RequestError> {
     let hash = content_hash(raw)?;
     let order = match parse_order_at(raw, config, true, now) {
         Ok(order) => order,
@@ -55,10 +85,7 @@ pub async fn submit_order(
         // finds the stored order itself.
         Err(refused) => {
             if let Some((branch, site_id)) = claimed_key(raw) {
-                let stored = store
-                    .order_by_site_key(&branch, &site_id)
-                    .await
-                    .map_err(|e| ApiError::unavailable(&e))?;
+                let stored = store.order_by_site_key(&branch, &site_id).await?;
                 if let Some(stored) = stored {
                     return repeat(&stored, &hash);
                 }
@@ -110,26 +137,22 @@ pub async fn submit_order(
     let webhook = webhook_id.map(|id| WebhookId {
         id: id.to_owned(),
         // Kept for both sides of the tolerance window, after which the signature check refuses it anyway.
-        expires_at_ms: (now
-            + chrono::Duration::seconds(2 * crate::http::signature::TOLERANCE_SECONDS))
-        .timestamp_millis(),
+        expires_at_ms: (now + chrono::Duration::seconds(2 * crate::signing::TOLERANCE_SECONDS))
+            .timestamp_millis(),
     });
-    let inserted = store
-        .insert_order(new, webhook)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let inserted = store.insert_order(new, webhook).await?;
     match inserted {
         Inserted::New(stored) => {
             tracing::info!(branch, order = site_id, state = %stored.state, "order accepted");
             metrics::counter!("iiko_bridge_orders_accepted_total", "branch" => branch.clone(), "state" => stored.state.as_str()).increment(1);
             Ok(Accepted {
-                status: StatusCode::ACCEPTED,
+                repeat: false,
                 body: answer,
             })
         }
         Inserted::Existing(stored) => repeat(&stored, &hash),
-        Inserted::ReplayedWebhook => Err(ApiError::unauthorized(
-            "webhook-id was already used for another message",
+        Inserted::ReplayedWebhook => Err(RequestError::Unauthorized(
+            "webhook-id was already used for another message".into(),
         )),
     }
 }
@@ -141,24 +164,19 @@ fn claimed_key(raw: &[u8]) -> Option<(String, String)> {
     Some((text("branch")?, text("id")?))
 }
 
-/// A submission under an id already taken: the stored answer (200) when the content is the
-/// same, 409 when it differs.
-fn repeat(stored: &StoredOrder, hash: &str) -> Result<Accepted, ApiError> {
+/// A submission under an id already taken: the stored answer when the content is the same, a
+/// conflict when it differs.
+fn repeat(stored: &StoredOrder, hash: &str) -> Result<Accepted, RequestError> {
     if stored.content_hash != hash {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!(
-                "order {:?} of branch {:?} was already accepted with different content",
-                stored.site_id, stored.branch
-            ),
-        ));
+        return Err(RequestError::Conflict(format!(
+            "order {:?} of branch {:?} was already accepted with different content",
+            stored.site_id, stored.branch
+        )));
     }
     Ok(Accepted {
-        status: StatusCode::OK,
-        body: serde_json::from_str(&stored.answer).map_err(|e| {
-            ApiError::unavailable(&StoreError::Corrupt(format!("stored answer: {e}")))
-        })?,
+        repeat: true,
+        body: serde_json::from_str(&stored.answer)
+            .map_err(|e| StoreError::Corrupt(format!("stored answer: {e}")))?,
     })
 }
 
@@ -169,7 +187,7 @@ pub async fn check(
     iiko: &IikoClient,
     config: &Config,
     raw: &[u8],
-) -> Result<Value, ApiError> {
+) -> Result<Value, RequestError> {
     let order = match parse_order(raw, config, false) {
         Ok(order) => order,
         Err(IntakeError::Invalid(problems)) => return Ok(check_answer(problems, None, None)),
@@ -226,7 +244,7 @@ async fn map(
     config: &Config,
     order: &Order,
     ids: &OrderIds,
-) -> Result<Mapped, ApiError> {
+) -> Result<Mapped, RequestError> {
     let Some(catalog) = current_catalog(catalogs, order.branch.as_str()).await? else {
         let reason = "Меню филиала ещё не загружено из iiko: заказ нельзя сопоставить с блюдами";
         return Ok(Err(("[]".into(), reason.into())));
@@ -252,22 +270,20 @@ async fn map(
     )
 }
 
-fn branch_config<'c>(config: &'c Config, order: &Order) -> &'c crate::config::BranchConfig {
+pub(super) fn branch_config<'c>(
+    config: &'c Config,
+    order: &Order,
+) -> &'c crate::config::BranchConfig {
     config
-        .branches
-        .iter()
-        .find(|b| b.key == order.branch.as_str())
-        .expect("parse_order only accepts configured branches")
+        .branch(order.branch.as_str())
+        .expect("parsing only accepts configured branches")
 }
 
 async fn current_catalog(
     catalogs: &CatalogCache,
     branch: &str,
-) -> Result<Option<Arc<Catalog>>, ApiError> {
-    catalogs
-        .current(branch)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))
+) -> Result<Option<Arc<Catalog>>, StoreError> {
+    catalogs.current(branch).await
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub fn site_status(branch: Option<&BranchConfig>, iiko_status: &str) -> String {
 
 /// `site_status` over every branch of `config`, in the shape the store asks for.
 pub fn mapper(config: &Config) -> impl Fn(&str, &str) -> String + Sync + '_ {
-    move |branch, status| site_status(config.branches.iter().find(|b| b.key == branch), status)
+    move |branch, status| site_status(config.branch(branch), status)
 }
 
 fn snake_case(text: &str) -> String {

@@ -144,7 +144,7 @@ pub async fn cancel_order(
         }
         OrderState::Created => {}
     }
-    let Some(branch_config) = config.branches.iter().find(|b| b.key == order.branch) else {
+    let Some(branch_config) = config.branch(&order.branch) else {
         return refused("the order's branch is no longer configured");
     };
     let organization_id = match &order.tracked_organization_id {

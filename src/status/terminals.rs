@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::config::{BranchConfig, Config};
 use crate::iiko::{IikoClient, IikoError, types::dictionaries::TerminalGroupsIsAliveRequest};
 use crate::notify::{OperatorAlerter, OperatorChats};
-use crate::workers::{Step, Worker};
+use crate::worker::{Step, Worker};
 
 pub struct TerminalWatch {
     iiko: IikoClient,

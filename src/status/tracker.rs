@@ -21,7 +21,7 @@ use crate::iiko::{
 use crate::menu::{MenuTrigger, SyncKind};
 use crate::notify::{OperatorChats, html};
 use crate::store::{Applied, DeliveryReport, LateCreation, StatusMapper, Store, StoreError};
-use crate::workers::{Step, Worker};
+use crate::worker::{Step, Worker};
 use futures::StreamExt;
 
 /// iiko's limit of ids per `deliveries/by_id` call.
@@ -256,12 +256,7 @@ impl StatusTracker {
         for order in self.store.tracked_orders().await? {
             let organization = match &order.organization_id {
                 Some(id) => Uuid::parse_str(id).ok(),
-                None => self
-                    .config
-                    .branches
-                    .iter()
-                    .find(|b| b.key == order.branch)
-                    .map(|b| b.organization_id),
+                None => self.config.branch(&order.branch).map(|b| b.organization_id),
             };
             let Some(organization) = organization else {
                 tracing::warn!(order = order.id, branch = %order.branch,
@@ -489,9 +484,7 @@ impl StatusTracker {
         for (id, late) in self.store.unalerted_late_creations().await? {
             let name = self
                 .config
-                .branches
-                .iter()
-                .find(|b| b.key == late.branch)
+                .branch(&late.branch)
                 .map_or(late.branch.as_str(), |b| b.name.as_str());
             if !self.operators.send(&late_creation_text(&late, name)).await {
                 tracing::warn!(order = %late.site_id, "late creation alert not delivered; trying again later");

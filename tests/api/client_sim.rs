@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use iiko_bridge::config::{Credentials, IikoSettings};
 use iiko_bridge::iiko::types::deliveries::{
     Address, CancelDeliveryRequest, ChequeAdditionalInfo, CommandStatus, CommandStatusRequest,
     Coordinates, CreateDeliveryRequest, CreateDeliveryResponse, CreateOrderSettings,
@@ -42,9 +43,7 @@ use iiko_bridge::iiko::types::webhooks::{
     UpdateWebhookSettingsRequest, UpdatesFilter, WebhookSettingsRequest, WebhookSettingsResponse,
     WebhooksFilter,
 };
-use iiko_bridge::iiko::{
-    CorrelationIdResponse, Credentials, IikoClient, IikoDateTime, IikoError, IikoSettings,
-};
+use iiko_bridge::iiko::{CorrelationIdResponse, IikoClient, IikoDateTime, IikoError};
 use iiko_bridge::sim::demo_ids as ids;
 use iiko_bridge::sim::seed::Product;
 use iiko_bridge::sim::{Seed, SimConfig, SimHandle, Simulator};

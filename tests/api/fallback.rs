@@ -7,11 +7,11 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, TimeZone, Utc};
 use iiko_bridge::{
     config::{BranchConfig, Config, EmailConfig, TelegramConfig},
-    menu::{Catalog, CatalogCache, MenuFormat, Modifier, ModifierGroup, Product, Size},
-    notify::{
-        FallbackMessage, FallbackWorker, Handover, Mailer, OperatorAlerter, OperatorChats,
-        Telegram, Templates, enqueue_fallback, fallback::StepReport,
+    fallback::{
+        FallbackMessage, FallbackWorker, Handover, StepReport, Templates, enqueue_fallback,
     },
+    menu::{Catalog, CatalogCache, MenuFormat, Modifier, ModifierGroup, Product, Size},
+    notify::{Mailer, OperatorAlerter, OperatorChats, Telegram},
     orders::{Order, parse_order_at},
     sim::{
         smtp::{Rejection, SmtpSink},
@@ -804,7 +804,7 @@ async fn the_running_worker_sends_a_new_order_and_stops_on_shutdown() {
     let order = rich_order(&config);
     let h = harness().await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let running = tokio::spawn(iiko_bridge::workers::run(
+    let running = tokio::spawn(iiko_bridge::worker::run(
         std::sync::Arc::new(h.worker.clone()),
         stopped,
     ));

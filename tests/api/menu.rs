@@ -4,10 +4,10 @@ use std::{path::PathBuf, process::Output, time::Instant};
 
 use iiko_bridge::{
     config::Sources,
-    http::Application,
     menu::{MenuScheduler, MenuSyncer, SyncKind, SyncOptions, SyncResult},
     notify::OperatorChats,
     sim::{self, Seed, SimConfig, SimHandle, demo_ids, telegram::FakeTelegram},
+    startup::Application,
     store::Store,
 };
 use serde_json::{Value, json};

@@ -10,8 +10,8 @@ use rust_decimal_macros::dec;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use iiko_bridge::config::{BranchConfig, Config};
-use iiko_bridge::iiko::{Credentials, IikoClient, IikoDateTime, IikoSettings};
+use iiko_bridge::config::{BranchConfig, Config, Credentials, IikoSettings};
+use iiko_bridge::iiko::{IikoClient, IikoDateTime};
 use iiko_bridge::menu::{
     Catalog, Fetched, Product, apply_stop_list, fetch_catalog, fetch_stop_list,
 };

@@ -13,10 +13,10 @@ use super::{
 };
 use crate::{
     config::Config,
-    http::Application,
     loyalty::sample_order,
     menu::Catalog,
     sim::{SimHandle, smtp::SmtpSink, telegram::FakeTelegram},
+    startup::Application,
     store::{DeliveryState, OrderState, Store, StoredOrder},
 };
 

@@ -15,7 +15,7 @@ use axum::{
 use chrono::Utc;
 use serde_json::Value;
 
-use crate::http::signature::{SignedHeaders, WebhookSecret, verify};
+use crate::signing::{SignedHeaders, WebhookSecret, verify};
 
 /// The secret the demo configures as `site.events_secret`.
 pub const EVENTS_SECRET: &str = "whsec_ZGVtby1ldmVudHMtc2VjcmV0LWZvci10aGUtc2l0ZQ==";

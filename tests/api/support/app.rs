@@ -8,12 +8,12 @@ use tempfile::TempDir;
 
 use iiko_bridge::{
     config::{Config, Sources},
-    http::Application,
     iiko::IikoClient,
     menu::{Catalog, CatalogCache, MenuSyncer, SyncKind, SyncOptions, SyncOutcome, SyncResult},
     notify::OperatorChats,
     orders::{Dispatcher, service},
     sim::{SimConfig, SimHandle, Simulator, demo_ids},
+    startup::Application,
     store::{OrderState, Store, StoredOrder},
 };
 

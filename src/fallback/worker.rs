@@ -24,7 +24,7 @@ use crate::store::{
     FallbackChannel, FallbackDelivery, NewDelivery, NewFallback, Store, StoreError,
     UndeliveredFallback,
 };
-use crate::workers::{Step, Worker};
+use crate::worker::{Step, Worker};
 
 pub use crate::store::FALLBACK_ATTEMPTS_BEFORE_ALERT as ATTEMPTS_BEFORE_ALERT;
 

@@ -15,9 +15,9 @@ use std::path::Path;
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
-use super::html;
 use crate::config::BranchConfig;
 use crate::menu::Catalog;
+use crate::notify::html;
 use crate::orders::Order;
 
 pub use handover::Handover;
@@ -33,19 +33,19 @@ const TELEGRAM: &str = "fallback_telegram.html.j2";
 const EMBEDDED: [(&str, &str); 4] = [
     (
         SUBJECT,
-        include_str!("../../templates/fallback_email_subject.txt.j2"),
+        include_str!("../templates/fallback_email_subject.txt.j2"),
     ),
     (
         EMAIL_TEXT,
-        include_str!("../../templates/fallback_email.txt.j2"),
+        include_str!("../templates/fallback_email.txt.j2"),
     ),
     (
         EMAIL_HTML,
-        include_str!("../../templates/fallback_email.html.j2"),
+        include_str!("../templates/fallback_email.html.j2"),
     ),
     (
         TELEGRAM,
-        include_str!("../../templates/fallback_telegram.html.j2"),
+        include_str!("../templates/fallback_telegram.html.j2"),
     ),
 ];
 
@@ -62,7 +62,7 @@ pub struct FallbackMessage {
     pub email_subject: String,
     pub email_text: String,
     pub email_html: String,
-    /// Telegram HTML; [`super::Telegram::send_html`] splits it when long.
+    /// Telegram HTML; [`crate::notify::Telegram::send_html`] splits it when long.
     pub telegram_html: String,
 }
 

@@ -1,12 +1,12 @@
 //! Standard Webhooks signatures (<https://www.standardwebhooks.com>): verifying the site's
-//! order submissions and signing the bridge's own events.
+//! order submissions (the order API) and signing the bridge's own events (`notify::site_events`).
 //!
 //! The timestamp window only bounds replays to five minutes; refusing a replay inside it needs
 //! storage, so [`verify`] returns the `webhook-id` for the caller to deduplicate.
-use axum::http::HeaderMap;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
+use http::HeaderMap;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 

@@ -1,17 +1,19 @@
-//! The site-facing loyalty answers, free of HTTP: balance, cart calculation, the bonus limit of
-//! `/orders/check`, and the settlement of bonus points and promo codes at order intake.
-use axum::http::StatusCode;
+//! The site-facing loyalty answers over the order domain: balance, cart calculation, the bonus
+//! limit of `/orders/check`, and the settlement of bonus points and promo codes at order intake.
+//! What iiko's loyalty says and the money rules are in [`crate::loyalty`].
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{BonusLimit, LoyaltyError, Quote, drop_coupon, quote, settle_coupon, within};
+use super::service::{RequestError, branch_config};
+use super::{FieldProblem, Order, OrderIds, Phone, map_order, parse_cart, percent_limit};
 use crate::config::{BranchConfig, Config};
-use crate::http::error::{ApiError, FieldProblem};
 use crate::iiko::IikoClient;
 use crate::iiko::types::deliveries::CreateDeliveryRequest;
+use crate::loyalty::{
+    self, BonusLimit, LoyaltyError, Quote, drop_coupon, quote, settle_coupon, within,
+};
 use crate::menu::CatalogCache;
-use crate::orders::{Order, OrderIds, Phone, map_order, parse_cart, percent_limit};
 use crate::store::Store;
 
 /// Something the site should know about an answer that is still usable.
@@ -42,8 +44,8 @@ impl Warning {
     }
 }
 
-fn not_set_up(field: &str, error: &LoyaltyError) -> ApiError {
-    ApiError::invalid(vec![FieldProblem::new(
+fn not_set_up(field: &str, error: &LoyaltyError) -> RequestError {
+    RequestError::Invalid(vec![FieldProblem::new(
         field,
         "loyalty_not_set_up",
         error.to_string(),
@@ -56,7 +58,7 @@ pub async fn balance_answer(
     config: &Config,
     branch: Option<&str>,
     phone: Option<&str>,
-) -> Result<Value, ApiError> {
+) -> Result<Value, RequestError> {
     let mut problems = Vec::new();
     let found = match branch {
         None => {
@@ -64,7 +66,7 @@ pub async fn balance_answer(
             None
         }
         Some(key) => {
-            let found = config.branches.iter().find(|b| b.key == key);
+            let found = config.branch(key);
             if found.is_none() {
                 problems.push(FieldProblem::new(
                     "branch",
@@ -91,10 +93,10 @@ pub async fn balance_answer(
         Some(Ok(phone)) => Some(phone),
     };
     let (Some(branch), Some(phone)) = (found, phone) else {
-        return Err(ApiError::invalid(problems));
+        return Err(RequestError::Invalid(problems));
     };
     let wait = config.site.loyalty_wait();
-    match within(wait, super::balance(iiko, branch, phone.as_str())).await {
+    match within(wait, loyalty::balance(iiko, branch, phone.as_str())).await {
         Ok(balance) => {
             let mut answer = json!({
                 "phone": phone.as_str(),
@@ -107,17 +109,8 @@ pub async fn balance_answer(
             Ok(answer)
         }
         Err(error @ LoyaltyError::NotSetUp { .. }) => Err(not_set_up("branch", &error)),
-        Err(error) => Err(unavailable(&error)),
+        Err(error) => Err(RequestError::IikoUnavailable(error)),
     }
-}
-
-fn unavailable(error: &LoyaltyError) -> ApiError {
-    tracing::warn!(%error, "loyalty: iiko did not answer");
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "iiko_unavailable",
-        error.to_string(),
-    )
 }
 
 /// What the bridge knows about a cart's discount and bonus limit.
@@ -231,15 +224,11 @@ pub async fn calculate_answer(
     catalogs: &CatalogCache,
     config: &Config,
     raw: &[u8],
-) -> Result<Value, ApiError> {
+) -> Result<Value, RequestError> {
     let order = parse_cart(raw, config)?;
     let branch = branch_config(config, &order);
-    let Some(catalog) = catalogs
-        .current(order.branch.as_str())
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?
-    else {
-        return Err(ApiError::invalid(vec![FieldProblem::new(
+    let Some(catalog) = catalogs.current(order.branch.as_str()).await? else {
+        return Err(RequestError::Invalid(vec![FieldProblem::new(
             "branch",
             "no_catalog",
             "the branch's menu has not been synced yet",
@@ -248,7 +237,7 @@ pub async fn calculate_answer(
     let ids = OrderIds::generate(&order);
     let request =
         map_order(&order, branch, &catalog, &ids, &config.site.source_key).map_err(|problems| {
-            ApiError::invalid(problems.into_iter().map(FieldProblem::from).collect())
+            RequestError::Invalid(problems.into_iter().map(FieldProblem::from).collect())
         })?;
     let coupon = promo_code(&order).filter(|_| branch.promo.use_iiko_codes);
     let assessment = assess(iiko, config, branch, &order, &request, coupon).await;
@@ -290,7 +279,7 @@ pub async fn settle_at_intake(
     config: &Config,
     order: &Order,
     request: &mut CreateDeliveryRequest,
-) -> Result<(), ApiError> {
+) -> Result<(), RequestError> {
     let branch = branch_config(config, order);
     let coupon = promo_code(order).filter(|_| branch.promo.send_codes);
     let bonus = !order.bonus.is_zero();
@@ -301,8 +290,7 @@ pub async fn settle_at_intake(
     let site_id = order.id.as_ref().map_or("", |id| id.as_str());
     let stored = store
         .orders_by_site_id(site_id, Some(order.branch.as_str()))
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+        .await?;
     if !stored.is_empty() {
         return Ok(());
     }
@@ -342,7 +330,7 @@ pub async fn settle_at_intake(
             } else {
                 " (the guest is not in the loyalty program)"
             };
-            return Err(ApiError::invalid(vec![FieldProblem::new(
+            return Err(RequestError::Invalid(vec![FieldProblem::new(
                 "bonus.amount",
                 "over_bonus_max",
                 format!(
@@ -355,14 +343,14 @@ pub async fn settle_at_intake(
     if let Some(code) = coupon {
         match quote.coupon_valid {
             Some(true) => settle_coupon(request, code, quote.discount).map_err(|error| {
-                ApiError::invalid(vec![FieldProblem::new(
+                RequestError::Invalid(vec![FieldProblem::new(
                     "discount.amount",
                     "promo_over_discount",
                     error.to_string(),
                 )])
             })?,
             _ if branch.promo.use_iiko_codes => {
-                return Err(ApiError::invalid(vec![FieldProblem::new(
+                return Err(RequestError::Invalid(vec![FieldProblem::new(
                     "discount.promo_code",
                     "unknown_promo_code",
                     format!(
@@ -379,12 +367,4 @@ pub async fn settle_at_intake(
 
 fn promo_code(order: &Order) -> Option<&str> {
     order.discount.as_ref()?.promo_code.as_deref()
-}
-
-fn branch_config<'c>(config: &'c Config, order: &Order) -> &'c BranchConfig {
-    config
-        .branches
-        .iter()
-        .find(|b| b.key == order.branch.as_str())
-        .expect("parsing only accepts configured branches")
 }

@@ -72,7 +72,7 @@ impl Handover {
     }
 
     async fn hand_over(&self, order: &StoredOrder) -> Result<(), StoreError> {
-        let Some(branch) = self.config.branches.iter().find(|b| b.key == order.branch) else {
+        let Some(branch) = self.config.branch(&order.branch) else {
             // Someone must still get it: the operators, with the order as the site sent it.
             tracing::error!(branch = %order.branch, order = %order.site_id,
                 "a fallback order of a branch no longer configured goes to telegram.operator_chats");

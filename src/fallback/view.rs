@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::config::BranchConfig;
 use crate::menu::{Catalog, Product};
-use crate::orders::{Item, ItemModifier, Order, PaymentMethod, Service};
+use crate::orders::{Address, Item, ItemModifier, Order, PaymentMethod, Service};
 
 /// Shown instead of a time when the customer wants the order as soon as possible.
 const ASAP: &str = "как можно скорее";
@@ -22,7 +22,7 @@ pub struct OrderView {
     pub service: &'static str,
     pub deliver_at: String,
     pub customer: CustomerView,
-    pub address: Option<AddressView>,
+    pub address: Option<Address>,
     pub persons: u8,
     pub items: Vec<LineView>,
     pub items_sum: String,
@@ -38,19 +38,6 @@ pub struct CustomerView {
     pub name: String,
     pub phone: String,
     pub email: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct AddressView {
-    pub city: String,
-    pub street: String,
-    pub house: String,
-    pub building: Option<String>,
-    pub flat: Option<String>,
-    pub entrance: Option<String>,
-    pub floor: Option<String>,
-    pub doorphone: Option<String>,
-    pub comment: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -101,17 +88,7 @@ impl OrderView {
             .as_ref()
             .map_or_else(String::new, |id| id.as_str().to_owned());
         let address = match &order.service {
-            Service::Delivery(address) => Some(AddressView {
-                city: address.city.clone(),
-                street: address.street.clone(),
-                house: address.house.clone(),
-                building: address.building.clone(),
-                flat: address.flat.clone(),
-                entrance: address.entrance.clone(),
-                floor: address.floor.clone(),
-                doorphone: address.doorphone.clone(),
-                comment: address.comment.clone(),
-            }),
+            Service::Delivery(address) => Some(Address::clone(address)),
             Service::Pickup => None,
         };
         OrderView {

@@ -19,10 +19,11 @@ use tokio::{
 use uuid::Uuid;
 
 use super::follow::{Attempt, Courier};
+use super::lifecycle::{AttemptEnd, attempt_change};
 use crate::config::{Config, DeliveryConfig};
 use crate::iiko::IikoClient;
 use crate::notify::{OperatorAlerter, OperatorChats};
-use crate::store::{AttemptEnd, Store, StoreError, StoredOrder};
+use crate::store::{Store, StoreError, StoredOrder};
 
 /// How often `run` looks for due orders.
 const TICK: Duration = Duration::from_millis(500);
@@ -218,15 +219,10 @@ impl Dispatcher {
             now,
         );
         let lease = order.lease_owner.as_deref().unwrap_or_default();
+        let change = attempt_change(&end, creation_status, now.timestamp_millis());
         let written = self
             .store
-            .finish_attempt(
-                order.id,
-                lease,
-                &end,
-                creation_status,
-                now.timestamp_millis(),
-            )
+            .finish_attempt(order.id, lease, change, now.timestamp_millis())
             .await?;
         if written {
             metrics::counter!("iiko_bridge_dispatch_outcomes_total", "branch" => order.branch.clone(), "outcome" => end.outcome()).increment(1);

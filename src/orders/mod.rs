@@ -27,8 +27,10 @@ pub(crate) mod follow;
 mod hash;
 mod ids;
 mod intake;
+pub mod lifecycle;
 mod lines;
 mod mapping;
+mod operator;
 mod reader;
 mod retry;
 pub mod service;
@@ -44,5 +46,7 @@ pub use domain::{
 pub use hash::content_hash;
 pub use ids::OrderIds;
 pub use intake::{IntakeError, parse_cart, parse_order, parse_order_at};
+pub use lifecycle::{ActionError, AttemptEnd};
 pub use mapping::{MappingProblem, TRANSPORT_TO_FRONT_TIMEOUT_SECONDS, map_order};
+pub use operator::{requeue_order, resolve_order};
 pub use retry::retry_order;

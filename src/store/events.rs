@@ -81,6 +81,68 @@ pub(crate) async fn enqueue_event(
     Ok(event_id)
 }
 
+/// An event about one order, as decided by its life cycle or a status report (CONTRACT
+/// section 2).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderEvent {
+    /// `order.created`, with the iiko id the order has when it is written: fresh ids may have
+    /// replaced the one the deciding worker read.
+    Created {
+        iiko_number: Option<i64>,
+    },
+    Fallback {
+        reason: String,
+    },
+    Status {
+        status: String,
+        iiko_status: String,
+    },
+    Cancelled {
+        reason: String,
+    },
+}
+
+/// The order an [`OrderEvent`] is about, as stored.
+pub(super) struct EventOrder<'a> {
+    pub branch: &'a str,
+    pub site_id: &'a str,
+    pub iiko_order_id: &'a str,
+}
+
+/// Writes an order's event to the outbox within the caller's transaction.
+pub(super) async fn enqueue_order_event(
+    tx: &mut sqlx::SqliteConnection,
+    order: EventOrder<'_>,
+    event: &OrderEvent,
+    at_ms: i64,
+) -> Result<String, StoreError> {
+    let (kind, data) = match event {
+        OrderEvent::Created { iiko_number } => (
+            EventType::OrderCreated,
+            json!({ "iiko_order_id": order.iiko_order_id, "iiko_number": iiko_number }),
+        ),
+        OrderEvent::Fallback { reason } => (EventType::OrderFallback, json!({ "reason": reason })),
+        OrderEvent::Status {
+            status,
+            iiko_status,
+        } => (
+            EventType::OrderStatus,
+            json!({ "status": status, "iiko_status": iiko_status }),
+        ),
+        OrderEvent::Cancelled { reason } => {
+            (EventType::OrderCancelled, json!({ "reason": reason }))
+        }
+    };
+    let event = NewEvent {
+        kind,
+        branch: order.branch,
+        order_id: Some(order.site_id),
+        data,
+        at_ms,
+    };
+    enqueue_event(tx, &event).await
+}
+
 /// A pending event whose turn has come: every earlier event of its order is delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueEvent {

@@ -11,8 +11,8 @@ mod status;
 mod sync_lock;
 
 pub use events::{
-    DueEvent, EventAttempt, EventAttemptEnd, EventType, NewEvent, RecordedAttempt, Redelivered,
-    StoppedUrl, StoredEvent,
+    DueEvent, EventAttempt, EventAttemptEnd, EventType, NewEvent, OrderEvent, RecordedAttempt,
+    Redelivered, StoppedUrl, StoredEvent,
 };
 
 pub use fallback::{
@@ -20,8 +20,8 @@ pub use fallback::{
     NewFallback, UndeliveredFallback,
 };
 pub use orders::{
-    ActionError, AttemptEnd, CallRecord, HistoryEntry, Inserted, NewOrder, OrderState, RenewedIds,
-    StoredOrder, WebhookId,
+    AttemptChange, CallRecord, HistoryEntry, Inserted, NewOrder, OperatorChange, OrderState,
+    RenewedIds, StoredOrder, WebhookId,
 };
 pub use status::{
     Applied, Creation, DeliveryReport, LateCreation, Placed, StatusMapper, TrackedOrder,

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{
     Store, StoreError,
-    events::{EventType, NewEvent, enqueue_event},
+    events::{EventOrder, OrderEvent, enqueue_order_event},
     intake::Submission,
 };
 
@@ -169,42 +169,35 @@ pub struct HistoryEntry {
     pub note: Option<String>,
 }
 
-/// How a dispatch attempt ended, written with the lease release.
+/// An attempt's end as decided by the life cycle (`orders::lifecycle`), written with the
+/// lease release, its history entry and its event.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AttemptEnd {
-    Created {
-        number: Option<i64>,
-        status: Option<String>,
-    },
-    Retrying {
-        reason: String,
-        next_attempt_at_ms: i64,
-    },
-    Fallback {
-        reason: String,
-        error_code: Option<String>,
-    },
-    /// The last attempt could not tell whether iiko has the order: read it back at
-    /// `next_attempt_at_ms`, until `until_ms` at the latest (kept from the first such end).
-    Unclear {
-        reason: String,
-        next_attempt_at_ms: i64,
-        until_ms: i64,
-    },
-    /// The unclear time ran out: the operators get the order, warned that iiko may have it.
-    GaveUp { reason: String },
+pub struct AttemptChange {
+    pub state: OrderState,
+    /// `None` keeps the order's time.
+    pub next_attempt_at_ms: Option<i64>,
+    pub fallback_reason: Option<String>,
+    /// `None` keeps the order's code (and number, status, creation status below).
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub iiko_number: Option<i64>,
+    pub iiko_status: Option<String>,
+    pub creation_status: Option<String>,
+    /// `Some` keeps the order's unclear limit, or sets this one when it has none; `None`
+    /// clears it.
+    pub unclear_until_ms: Option<i64>,
+    pub note: String,
+    pub event: Option<OrderEvent>,
 }
 
-impl AttemptEnd {
-    /// The state the order goes to, as a metrics label.
-    pub fn outcome(&self) -> &'static str {
-        match self {
-            AttemptEnd::Created { .. } => "created",
-            AttemptEnd::Retrying { .. } => "retrying",
-            AttemptEnd::Unclear { .. } => "unclear",
-            AttemptEnd::Fallback { .. } | AttemptEnd::GaveUp { .. } => "fallback",
-        }
-    }
+/// An operator's change of an order's state, as decided by the life cycle.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OperatorChange {
+    pub state: OrderState,
+    /// Sent to iiko again now: a fresh attempt budget, no fallback reason or unclear mark, and
+    /// a new fallback round when the last one was handed over.
+    pub requeue: bool,
+    pub note: &'static str,
 }
 
 /// New iiko ids for an order iiko closed as failed (or one mapped anew), with the request
@@ -214,20 +207,6 @@ pub struct RenewedIds<'a> {
     pub ids_json: &'a str,
     pub request: &'a str,
     pub note: &'a str,
-}
-
-/// Why an operator's action was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ActionError {
-    #[error("no order {0}")]
-    NotFound(i64),
-    #[error("the order is {0}: {1}")]
-    Refused(OrderState, &'static str),
-    /// It could not be mapped to iiko and still cannot be, from the current catalog.
-    #[error("it still cannot be mapped to iiko ({0}); enter it by hand and resolve it")]
-    Unmappable(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 pub(super) const ORDER_COLUMNS: &str =
@@ -287,21 +266,19 @@ impl Store {
         self.writer.record(id, call.clone()).await;
     }
 
-    /// Writes an attempt's outcome and releases the lease, but only while `owner` still holds
+    /// Writes an attempt's end and releases the lease, but only while `owner` still holds
     /// it: a worker whose lease ran out must not overwrite the one that took the order over.
     /// Returns whether the write happened.
     pub async fn finish_attempt(
         &self,
         id: i64,
         owner: &str,
-        end: &AttemptEnd,
-        creation_status: Option<&str>,
+        change: AttemptChange,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let (owner, end) = (owner.to_owned(), end.clone());
-        let creation_status = creation_status.map(str::to_owned);
+        let owner = owner.to_owned();
         self.writer
-            .run(move |conn| finish_attempt(conn, id, owner, end, creation_status, now_ms).boxed())
+            .run(move |conn| finish_attempt(conn, id, owner, change, now_ms).boxed())
             .await
     }
 
@@ -475,79 +452,31 @@ impl Store {
             .collect())
     }
 
-    /// An operator sends a `fallback` or `retrying` order to iiko again now, with a fresh
-    /// attempt budget and the same iiko ids (so iiko still cannot get it twice).
-    pub async fn requeue_order(&self, id: i64, now_ms: i64) -> Result<StoredOrder, ActionError> {
-        self.requeue_renewed(id, None, now_ms).await
-    }
-
-    /// [`Store::requeue_order`], under `renewed` iiko ids and request when given (iiko closed
-    /// the old id, or the order was mapped anew): only while the order still has the iiko id
-    /// `renewed` was made from. The new id was never sent, so the first attempt sends at once.
-    pub async fn requeue_renewed(
-        &self,
-        id: i64,
-        renewed: Option<(&str, &RenewedIds<'_>)>,
-        now_ms: i64,
-    ) -> Result<StoredOrder, ActionError> {
-        let decide = |order: &StoredOrder| match order.state {
-            _ if renewed.is_some_and(|(old, _)| old != order.iiko_order_id) => {
-                Err("its iiko order id changed meanwhile; try again")
-            }
-            OrderState::Fallback | OrderState::Retrying
-                if order.request.is_none() && renewed.is_none() =>
-            {
-                Err("it could not be mapped to iiko; enter it by hand and resolve it")
-            }
-            OrderState::Fallback | OrderState::Retrying if order.lease_owner.is_none() => {
-                Ok((OrderState::Queued, "queued again by an operator"))
-            }
-            OrderState::Queued | OrderState::Sending | OrderState::Retrying => {
-                Err("it is being sent to iiko right now")
-            }
-            _ => Err("it is finished"),
-        };
-        self.operator_action(id, now_ms, decide, renewed.map(|(_, r)| r))
-            .await
-    }
-
-    /// An operator entered a `fallback` order by hand: nothing more is done with it.
-    pub async fn resolve_order(&self, id: i64, now_ms: i64) -> Result<StoredOrder, ActionError> {
-        self.operator_action(
-            id,
-            now_ms,
-            |order| match order.state {
-                OrderState::Fallback => {
-                    Ok((OrderState::Resolved, "entered by hand by an operator"))
-                }
-                _ => Err("only a fallback order can be resolved"),
-            },
-            None,
-        )
-        .await
-    }
-
-    async fn operator_action(
+    /// Writes an operator's change of order `id`, decided by `decide` from the order as it
+    /// is under the write lock (`None`: there is no such order), with its history entry; and
+    /// `renewed` iiko ids and request too, when given. Returns the order as changed.
+    pub async fn change_by_operator<E: From<StoreError>>(
         &self,
         id: i64,
         now_ms: i64,
-        decide: impl FnOnce(&StoredOrder) -> Result<(OrderState, &'static str), &'static str>,
+        decide: impl FnOnce(Option<&StoredOrder>) -> Result<OperatorChange, E>,
         renewed: Option<&RenewedIds<'_>>,
-    ) -> Result<StoredOrder, ActionError> {
+    ) -> Result<StoredOrder, E> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(StoreError::from)?;
         let order = match fetch(&mut tx, id).await {
-            Ok(order) => order,
-            Err(StoreError::Unavailable(sqlx::Error::RowNotFound)) => {
-                return Err(ActionError::NotFound(id));
-            }
+            Ok(order) => Some(order),
+            Err(StoreError::Unavailable(sqlx::Error::RowNotFound)) => None,
             Err(other) => return Err(other.into()),
         };
-        let (state, note) = decide(&order).map_err(|why| ActionError::Refused(order.state, why))?;
-        let requeue = state == OrderState::Queued;
+        let OperatorChange {
+            state,
+            requeue,
+            note,
+        } = decide(order.as_ref())?;
         sqlx::query(
             "UPDATE orders SET state = ?, updated_at = ?,
                  attempts = CASE WHEN ? THEN 0 ELSE attempts END,
@@ -709,19 +638,10 @@ async fn finish_attempt(
     conn: &mut SqliteConnection,
     id: i64,
     owner: String,
-    end: AttemptEnd,
-    creation_status: Option<String>,
+    change: AttemptChange,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    end_attempt(
-        conn,
-        id,
-        Guard::Lease(&owner),
-        &end,
-        creation_status.as_deref(),
-        now_ms,
-    )
-    .await
+    end_attempt(conn, id, Guard::Lease(&owner), &change, now_ms).await
 }
 
 /// Who may write an attempt's end.
@@ -733,87 +653,18 @@ pub(super) enum Guard<'a> {
     Unfinished,
 }
 
-/// Writes an attempt's outcome with its history entry and site event; returns whether the
-/// guard allowed it.
+/// Writes an attempt's end with its history entry and site event; returns whether the guard
+/// allowed it.
 pub(super) async fn end_attempt(
     tx: &mut sqlx::SqliteConnection,
     id: i64,
     guard: Guard<'_>,
-    end: &AttemptEnd,
-    creation_status: Option<&str>,
+    change: &AttemptChange,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
     let owner = match guard {
         Guard::Lease(owner) => Some(owner),
         Guard::Unfinished => None,
-    };
-    let (state, note, next_at, reason, code, number, status) = match end {
-        AttemptEnd::Created { number, status } => (
-            OrderState::Created,
-            "iiko created the order".to_owned(),
-            None,
-            None,
-            None,
-            *number,
-            status.clone(),
-        ),
-        AttemptEnd::Retrying {
-            reason,
-            next_attempt_at_ms,
-        } => (
-            OrderState::Retrying,
-            reason.clone(),
-            Some(*next_attempt_at_ms),
-            None,
-            None,
-            None,
-            None,
-        ),
-        AttemptEnd::Unclear {
-            reason,
-            next_attempt_at_ms,
-            ..
-        } => (
-            OrderState::Retrying,
-            format!("исход неясен, заказ проверяется в iiko: {reason}"),
-            Some(*next_attempt_at_ms),
-            None,
-            None,
-            None,
-            None,
-        ),
-        AttemptEnd::Fallback { reason, error_code } => (
-            OrderState::Fallback,
-            reason.clone(),
-            None,
-            Some(reason.clone()),
-            error_code.clone(),
-            None,
-            None,
-        ),
-        AttemptEnd::GaveUp { reason } => (
-            OrderState::Fallback,
-            reason.clone(),
-            None,
-            Some(reason.clone()),
-            None,
-            None,
-            None,
-        ),
-    };
-    let error_message = match end {
-        AttemptEnd::Created { .. } => None,
-        AttemptEnd::Retrying { reason, .. }
-        | AttemptEnd::Unclear { reason, .. }
-        | AttemptEnd::Fallback { reason, .. }
-        | AttemptEnd::GaveUp { reason } => Some(reason.clone()),
-    };
-    // Kept while unclear (the first end sets the limit) and after giving up on it, as the
-    // mark of an order iiko may still report; cleared by every clear end.
-    let unclear_until = match end {
-        AttemptEnd::Unclear { until_ms, .. } => Some(*until_ms),
-        AttemptEnd::GaveUp { .. } => Some(now_ms),
-        _ => None,
     };
     let changed = sqlx::query(
         "UPDATE orders SET state = ?, attempts = attempts + 1,
@@ -827,16 +678,16 @@ pub(super) async fn end_attempt(
          WHERE id = ? AND (lease_owner = ? OR (? AND state IN ('queued', 'sending', 'retrying')
              AND create_sent = 1))",
     )
-    .bind(state.as_str())
-    .bind(next_at)
-    .bind(reason)
-    .bind(code)
-    .bind(error_message)
-    .bind(number)
-    .bind(status)
-    .bind(creation_status)
-    .bind(unclear_until)
-    .bind(unclear_until)
+    .bind(change.state.as_str())
+    .bind(change.next_attempt_at_ms)
+    .bind(&change.fallback_reason)
+    .bind(&change.error_code)
+    .bind(&change.error_message)
+    .bind(change.iiko_number)
+    .bind(&change.iiko_status)
+    .bind(&change.creation_status)
+    .bind(change.unclear_until_ms)
+    .bind(change.unclear_until_ms)
     .bind(now_ms)
     .bind(id)
     .bind(owner)
@@ -845,27 +696,15 @@ pub(super) async fn end_attempt(
     .await?
     .rows_affected();
     if changed == 1 {
-        history(tx, id, now_ms, Some(state), None, &note).await?;
-        let order = fetch(tx, id).await?;
-        let data = match end {
-            AttemptEnd::Created { number, .. } => Some((
-                EventType::OrderCreated,
-                json!({ "iiko_order_id": order.iiko_order_id, "iiko_number": number }),
-            )),
-            AttemptEnd::Fallback { reason, .. } | AttemptEnd::GaveUp { reason } => {
-                Some((EventType::OrderFallback, json!({ "reason": reason })))
-            }
-            AttemptEnd::Retrying { .. } | AttemptEnd::Unclear { .. } => None,
-        };
-        if let Some((kind, data)) = data {
-            let event = NewEvent {
-                kind,
+        history(tx, id, now_ms, Some(change.state), None, &change.note).await?;
+        if let Some(event) = &change.event {
+            let order = fetch(tx, id).await?;
+            let about = EventOrder {
                 branch: &order.branch,
-                order_id: Some(&order.site_id),
-                data,
-                at_ms: now_ms,
+                site_id: &order.site_id,
+                iiko_order_id: &order.iiko_order_id,
             };
-            enqueue_event(tx, &event).await?;
+            enqueue_order_event(tx, about, event, now_ms).await?;
         }
     }
     Ok(changed == 1)
@@ -1008,19 +847,28 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        let retry = AttemptEnd::Retrying {
-            reason: "503".into(),
-            next_attempt_at_ms: 6_000,
+        let retry = AttemptChange {
+            state: OrderState::Retrying,
+            next_attempt_at_ms: Some(6_000),
+            fallback_reason: None,
+            error_code: None,
+            error_message: Some("503".into()),
+            iiko_number: None,
+            iiko_status: None,
+            creation_status: None,
+            unclear_until_ms: None,
+            note: "503".into(),
+            event: None,
         };
         assert!(
             !store
-                .finish_attempt(order.id, "w2", &retry, None, 2_000)
+                .finish_attempt(order.id, "w2", retry.clone(), 2_000)
                 .await
                 .unwrap()
         );
         assert!(
             store
-                .finish_attempt(order.id, &lease, &retry, None, 2_000)
+                .finish_attempt(order.id, &lease, retry, 2_000)
                 .await
                 .unwrap()
         );
@@ -1035,27 +883,5 @@ mod tests {
                 .len(),
             1
         );
-    }
-
-    #[tokio::test]
-    async fn operators_retry_and_resolve_only_what_is_theirs_to_touch() {
-        let (store, _dir) = store().await;
-        let unmapped = insert(&store, "U", OrderState::Fallback).await;
-        assert!(matches!(
-            store.requeue_order(unmapped.id, 2_000).await,
-            Err(ActionError::Refused(OrderState::Fallback, _))
-        ));
-        assert_eq!(
-            store.resolve_order(unmapped.id, 2_000).await.unwrap().state,
-            OrderState::Resolved
-        );
-        assert!(store.resolve_order(unmapped.id, 2_000).await.is_err());
-        let queued = insert(&store, "Q", OrderState::Queued).await;
-        assert!(store.resolve_order(queued.id, 2_000).await.is_err());
-        assert!(store.requeue_order(queued.id, 2_000).await.is_err());
-        assert!(matches!(
-            store.requeue_order(999, 2_000).await,
-            Err(ActionError::NotFound(999))
-        ));
     }
 }

@@ -8,8 +8,9 @@ use sqlx::Row;
 use super::{
     Store, StoreError,
     events::{EventType, NewEvent, enqueue_event},
-    orders::{AttemptEnd, Guard, OrderState, StoredOrder, end_attempt, fetch, history},
+    orders::{Guard, OrderState, StoredOrder, end_attempt, fetch, history},
 };
+use crate::orders::{AttemptEnd, lifecycle::attempt_change};
 
 /// What iiko said about one delivery, reduced to what status tracking needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -502,16 +503,8 @@ async fn apply(
             AttemptEnd::Created { .. } => "Success",
             _ => "Error",
         };
-        if !end_attempt(
-            tx,
-            order.id,
-            Guard::Unfinished,
-            &end,
-            Some(creation_status),
-            now_ms,
-        )
-        .await?
-        {
+        let change = attempt_change(&end, Some(creation_status), now_ms);
+        if !end_attempt(tx, order.id, Guard::Unfinished, &change, now_ms).await? {
             return Ok(Applied::Stale);
         }
         order = load(tx, order.id).await?;
@@ -829,7 +822,12 @@ mod tests {
         };
         assert!(
             !store
-                .finish_attempt(order.id, "w1", &fallback, None, 3_000)
+                .finish_attempt(
+                    order.id,
+                    "w1",
+                    attempt_change(&fallback, None, 3_000),
+                    3_000
+                )
                 .await
                 .unwrap(),
             "the lease was taken away"

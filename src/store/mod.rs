@@ -23,9 +23,7 @@ pub use orders::{
     AttemptChange, CallRecord, HistoryEntry, Inserted, NewOrder, OperatorChange, OrderState,
     RenewedIds, StoredOrder, WebhookId,
 };
-pub use status::{
-    Applied, Creation, DeliveryReport, LateCreation, Placed, StatusMapper, TrackedOrder,
-};
+pub use status::{LateCreation, StatusBatch, StatusReport, StatusRow, StatusWrite, TrackedOrder};
 
 use std::{path::Path, str::FromStr, time::Duration};
 

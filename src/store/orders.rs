@@ -3,7 +3,7 @@
 use std::fmt;
 
 use futures::FutureExt;
-use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
+use sqlx::{FromRow, SqliteConnection, sqlite::SqliteRow};
 use tokio::sync::oneshot;
 
 use serde_json::json;
@@ -54,6 +54,15 @@ impl OrderState {
     }
 }
 
+/// The `state` column; any other text there is corrupt data.
+impl TryFrom<String> for OrderState {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text).ok_or_else(|| format!("order state {text:?}"))
+    }
+}
+
 impl fmt::Display for OrderState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -92,7 +101,7 @@ pub enum Inserted {
     ReplayedWebhook,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct StoredOrder {
     pub id: i64,
     pub branch: String,
@@ -104,6 +113,7 @@ pub struct StoredOrder {
     pub iiko_order_id: String,
     pub request: Option<String>,
     pub problems: Option<String>,
+    #[sqlx(try_from = "String")]
     pub state: OrderState,
     pub fallback_reason: Option<String>,
     pub attempts: i64,
@@ -148,8 +158,9 @@ impl StoredOrder {
 }
 
 /// One iiko call, for the ledger.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct CallRecord {
+    #[sqlx(rename = "at")]
     pub at_ms: i64,
     pub operation: String,
     pub request_summary: String,
@@ -160,8 +171,9 @@ pub struct CallRecord {
     pub latency_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct HistoryEntry {
+    #[sqlx(rename = "at")]
     pub at_ms: i64,
     pub state: Option<String>,
     /// The site status this entry reports (a status change from iiko).
@@ -314,11 +326,12 @@ impl Store {
     }
 
     pub async fn order(&self, id: i64) -> Result<Option<StoredOrder>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| stored_order(&row)).transpose()
+        Ok(
+            sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Orders with this site id, in every branch or in one.
@@ -327,7 +340,7 @@ impl Store {
         site_id: &str,
         branch: Option<&str>,
     ) -> Result<Vec<StoredOrder>, StoreError> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders
              WHERE site_id = ? AND (? IS NULL OR branch = ?) ORDER BY id"
         ))
@@ -335,8 +348,7 @@ impl Store {
         .bind(branch)
         .bind(branch)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_order).collect()
+        .await?)
     }
 
     /// The order stored under (branch, site id): the idempotency key, looked up by its index.
@@ -345,14 +357,13 @@ impl Store {
         branch: &str,
         site_id: &str,
     ) -> Result<Option<StoredOrder>, StoreError> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE branch = ? AND site_id = ?"
         ))
         .bind(branch)
         .bind(site_id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| stored_order(&row)).transpose()
+        .await?)
     }
 
     /// Orders newest first, optionally of one state and/or branch.
@@ -363,7 +374,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<StoredOrder>, StoreError> {
         let state = state.map(OrderState::as_str);
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders
              WHERE (? IS NULL OR state = ?) AND (? IS NULL OR branch = ?)
              ORDER BY id DESC LIMIT ?"
@@ -374,19 +385,17 @@ impl Store {
         .bind(branch)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_order).collect()
+        .await?)
     }
 
     /// Every order in `state`, oldest first: the fallback worker polls `fallback` here.
     pub async fn orders_in_state(&self, state: OrderState) -> Result<Vec<StoredOrder>, StoreError> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE state = ? ORDER BY id"
         ))
         .bind(state.as_str())
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_order).collect()
+        .await?)
     }
 
     /// Orders in `fallback` not yet handed to the operators' channels, oldest first, from the
@@ -396,7 +405,7 @@ impl Store {
         after_id: i64,
         limit: u32,
     ) -> Result<Vec<StoredOrder>, StoreError> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders o
              WHERE state = 'fallback' AND id > ? AND NOT EXISTS (
                  SELECT 1 FROM fallback_orders f WHERE f.branch = o.branch
@@ -406,50 +415,27 @@ impl Store {
         .bind(after_id)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_order).collect()
+        .await?)
     }
 
     pub async fn order_calls(&self, id: i64) -> Result<Vec<CallRecord>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT at, operation, request_summary, http_status, correlation_id, error_code,
                  error_message, latency_ms
              FROM order_attempts WHERE order_id = ? ORDER BY id",
         )
         .bind(id)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| CallRecord {
-                at_ms: row.get("at"),
-                operation: row.get("operation"),
-                request_summary: row.get("request_summary"),
-                http_status: row.get("http_status"),
-                correlation_id: row.get("correlation_id"),
-                error_code: row.get("error_code"),
-                error_message: row.get("error_message"),
-                latency_ms: row.get("latency_ms"),
-            })
-            .collect())
+        .await?)
     }
 
     pub async fn order_history(&self, id: i64) -> Result<Vec<HistoryEntry>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT at, state, status, note FROM order_history WHERE order_id = ? ORDER BY id",
         )
         .bind(id)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| HistoryEntry {
-                at_ms: row.get("at"),
-                state: row.get("state"),
-                status: row.get("status"),
-                note: row.get("note"),
-            })
-            .collect())
+        .await?)
     }
 
     /// Writes an operator's change of order `id`, decided by `decide` from the order as it
@@ -534,7 +520,7 @@ async fn lease_due_orders(
     limit: i64,
     skip: String,
 ) -> Result<Vec<StoredOrder>, StoreError> {
-    let due = sqlx::query(&format!(
+    let mut leased: Vec<StoredOrder> = sqlx::query_as(&format!(
         "SELECT {ORDER_COLUMNS} FROM orders
          WHERE state IN ('queued', 'retrying', 'sending') AND next_attempt_at <= ?
            AND (lease_until IS NULL OR lease_until <= ?)
@@ -547,10 +533,6 @@ async fn lease_due_orders(
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    let mut leased = due
-        .iter()
-        .map(stored_order)
-        .collect::<Result<Vec<_>, _>>()?;
     if leased.is_empty() {
         return Ok(leased);
     }
@@ -735,53 +717,17 @@ pub(super) async fn fetch(
     tx: &mut sqlx::SqliteConnection,
     id: i64,
 ) -> Result<StoredOrder, StoreError> {
-    let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"))
-        .bind(id)
-        .fetch_one(tx)
-        .await?;
-    stored_order(&row)
+    Ok(
+        sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"))
+            .bind(id)
+            .fetch_one(tx)
+            .await?,
+    )
 }
 
+/// For the intake's batches, which read orders with their own statements.
 pub(super) fn stored_order(row: &SqliteRow) -> Result<StoredOrder, StoreError> {
-    let state: String = row.get("state");
-    Ok(StoredOrder {
-        id: row.get("id"),
-        branch: row.get("branch"),
-        site_id: row.get("site_id"),
-        raw_body: row.get("raw_body"),
-        content_hash: row.get("content_hash"),
-        answer: row.get("answer"),
-        iiko_ids: row.get("iiko_ids"),
-        iiko_order_id: row.get("iiko_order_id"),
-        request: row.get("request"),
-        problems: row.get("problems"),
-        state: OrderState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("order state {state:?}")))?,
-        fallback_reason: row.get("fallback_reason"),
-        attempts: row.get("attempts"),
-        next_attempt_at: row.get("next_attempt_at"),
-        lease_owner: row.get("lease_owner"),
-        lease_until: row.get("lease_until"),
-        create_sent: row.get::<i64, _>("create_sent") != 0,
-        correlation_id: row.get("correlation_id"),
-        iiko_number: row.get("iiko_number"),
-        iiko_status: row.get("iiko_status"),
-        creation_status: row.get("creation_status"),
-        error_code: row.get("error_code"),
-        error_message: row.get("error_message"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-        reported_iiko_status: row.get("reported_iiko_status"),
-        site_status: row.get("site_status"),
-        iiko_timestamp: row.get("iiko_timestamp"),
-        status_seen_at: row.get("status_seen_at"),
-        tracked_iiko_id: row.get("tracked_iiko_id"),
-        tracked_organization_id: row.get("tracked_organization_id"),
-        cancel_reason: row.get("cancel_reason"),
-        status_final: row.get::<i64, _>("status_final") != 0,
-        unclear_until: row.get("unclear_until"),
-        late_created_at: row.get("late_created_at"),
-    })
+    Ok(StoredOrder::from_row(row)?)
 }
 
 #[cfg(test)]

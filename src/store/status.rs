@@ -2,7 +2,7 @@
 //! decides them), all of one poll's or webhook's reports in one transaction, the
 //! per-organization `by_revision` cursor and the inbox of webhook calls.
 use serde_json::Value;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 
 use super::{
     Store, StoreError,
@@ -11,14 +11,25 @@ use super::{
 };
 
 /// An order iiko created after it went to the operators.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct LateCreation {
     pub branch: String,
     pub site_id: String,
+    /// The delivery iiko created.
+    #[sqlx(rename = "delivery_id")]
     pub iiko_order_id: String,
     pub number: i64,
     /// `fallback` or `resolved`.
+    #[sqlx(try_from = "String")]
     pub state: OrderState,
+}
+
+/// A [`LateCreation`] with the order's row id.
+#[derive(sqlx::FromRow)]
+struct UnalertedLateCreation {
+    id: i64,
+    #[sqlx(flatten)]
+    late: LateCreation,
 }
 
 /// The columns status tracking reads (not the order's large JSON documents).
@@ -27,11 +38,12 @@ const STATUS_COLUMNS: &str = "id, branch, site_id, state, iiko_order_id, tracked
     late_created_at";
 
 /// What status tracking knows of an order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct StatusRow {
     pub id: i64,
     pub branch: String,
     pub site_id: String,
+    #[sqlx(try_from = "String")]
     pub state: OrderState,
     pub iiko_order_id: String,
     /// Set after a move: the delivery iiko knows the order by now.
@@ -51,25 +63,6 @@ impl StatusRow {
         self.tracked_iiko_id
             .as_deref()
             .unwrap_or(&self.iiko_order_id)
-    }
-
-    fn read(row: &sqlx::sqlite::SqliteRow) -> Result<Self, StoreError> {
-        let state: String = row.get("state");
-        Ok(Self {
-            id: row.get("id"),
-            branch: row.get("branch"),
-            site_id: row.get("site_id"),
-            state: OrderState::parse(&state)
-                .ok_or_else(|| StoreError::Corrupt(format!("order state {state:?}")))?,
-            iiko_order_id: row.get("iiko_order_id"),
-            tracked_iiko_id: row.get("tracked_iiko_id"),
-            iiko_timestamp: row.get("iiko_timestamp"),
-            reported_iiko_status: row.get("reported_iiko_status"),
-            site_status: row.get("site_status"),
-            cancel_reason: row.get("cancel_reason"),
-            status_final: row.get::<i64, _>("status_final") != 0,
-            late_created_at: row.get("late_created_at"),
-        })
     }
 }
 
@@ -126,14 +119,16 @@ pub struct StatusReport {
 }
 
 /// An order whose status is being followed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TrackedOrder {
     pub id: i64,
     pub branch: String,
     /// The delivery iiko knows it by now.
     pub delivery_id: String,
     /// Set when a move took it to another organization than its branch's.
+    #[sqlx(rename = "tracked_organization_id")]
     pub organization_id: Option<String>,
+    #[sqlx(rename = "status_seen_at")]
     pub seen_at: Option<i64>,
 }
 
@@ -149,15 +144,14 @@ impl StatusBatch {
         &mut self,
         delivery_id: &str,
     ) -> Result<Option<StatusRow>, StoreError> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {STATUS_COLUMNS} FROM orders WHERE tracked_iiko_id = ?
              UNION ALL SELECT {STATUS_COLUMNS} FROM orders WHERE iiko_order_id = ? LIMIT 1"
         ))
         .bind(delivery_id)
         .bind(delivery_id)
         .fetch_optional(&mut *self.tx)
-        .await?;
-        row.map(|row| StatusRow::read(&row)).transpose()
+        .await?)
     }
 
     /// Writes one report's change of `order`, in order; returns false when an
@@ -301,7 +295,7 @@ impl Store {
     /// Created orders whose iiko status is not final yet, and orders handed to the operators
     /// while iiko may have had them (until iiko reports them).
     pub async fn tracked_orders(&self) -> Result<Vec<TrackedOrder>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, branch, COALESCE(tracked_iiko_id, iiko_order_id) AS delivery_id,
                  tracked_organization_id, status_seen_at
              FROM orders WHERE status_final = 0 AND (state = 'created'
@@ -310,26 +304,15 @@ impl Store {
              ORDER BY id",
         )
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| TrackedOrder {
-                id: row.get("id"),
-                branch: row.get("branch"),
-                delivery_id: row.get("delivery_id"),
-                organization_id: row.get("tracked_organization_id"),
-                seen_at: row.get("status_seen_at"),
-            })
-            .collect())
+        .await?)
     }
 
     pub async fn status_cursor(&self, organization_id: &str) -> Result<Option<i64>, StoreError> {
         Ok(
-            sqlx::query("SELECT revision FROM status_cursors WHERE organization_id = ?")
+            sqlx::query_scalar("SELECT revision FROM status_cursors WHERE organization_id = ?")
                 .bind(organization_id)
                 .fetch_optional(&self.pool)
-                .await?
-                .map(|row| row.get(0)),
+                .await?,
         )
     }
 
@@ -383,28 +366,15 @@ impl Store {
     /// Orders iiko created after they went to the operators whose operators have not been
     /// told yet, oldest first, with their row ids.
     pub async fn unalerted_late_creations(&self) -> Result<Vec<(i64, LateCreation)>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<UnalertedLateCreation> = sqlx::query_as(
             "SELECT id, branch, site_id, COALESCE(tracked_iiko_id, iiko_order_id) AS delivery_id,
-                 iiko_number, state
+                 COALESCE(iiko_number, 0) AS number, state
              FROM orders WHERE late_created_at IS NOT NULL AND late_alerted_at IS NULL
              ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let state: String = row.get("state");
-                let late = LateCreation {
-                    branch: row.get("branch"),
-                    site_id: row.get("site_id"),
-                    iiko_order_id: row.get("delivery_id"),
-                    number: row.get::<Option<i64>, _>("iiko_number").unwrap_or_default(),
-                    state: OrderState::parse(&state)
-                        .ok_or_else(|| StoreError::Corrupt(format!("order state {state:?}")))?,
-                };
-                Ok((row.get("id"), late))
-            })
-            .collect()
+        Ok(rows.into_iter().map(|row| (row.id, row.late)).collect())
     }
 
     /// The operators were told that iiko created order `id` after it went to them.
@@ -421,11 +391,12 @@ impl Store {
 
     /// The oldest stored webhook calls: (inbox id, body).
     pub async fn webhook_calls(&self, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
-        let rows = sqlx::query("SELECT id, body FROM iiko_webhook_inbox ORDER BY id LIMIT ?")
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+        Ok(
+            sqlx::query_as("SELECT id, body FROM iiko_webhook_inbox ORDER BY id LIMIT ?")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// Drops processed webhook calls, up to and including `last_id`.
@@ -519,16 +490,17 @@ impl Store {
         branch: &str,
         order_id: &str,
     ) -> Result<Vec<Value>, StoreError> {
-        let rows = sqlx::query(
+        let bodies: Vec<String> = sqlx::query_scalar(
             "SELECT body FROM site_events WHERE branch = ? AND order_id = ? ORDER BY id",
         )
         .bind(branch)
         .bind(order_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                serde_json::from_str(row.get::<&str, _>(0))
+        bodies
+            .iter()
+            .map(|body| {
+                serde_json::from_str(body)
                     .map_err(|e| StoreError::Corrupt(format!("site event body: {e}")))
             })
             .collect()

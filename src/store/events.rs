@@ -467,6 +467,28 @@ impl Store {
         .await?)
     }
 
+    /// The site events written for one order, oldest first, as their JSON bodies.
+    pub async fn site_events_of(
+        &self,
+        branch: &str,
+        order_id: &str,
+    ) -> Result<Vec<Value>, StoreError> {
+        let bodies: Vec<String> = sqlx::query_scalar(
+            "SELECT body FROM site_events WHERE branch = ? AND order_id = ? ORDER BY id",
+        )
+        .bind(branch)
+        .bind(order_id)
+        .fetch_all(&self.pool)
+        .await?;
+        bodies
+            .iter()
+            .map(|body| {
+                serde_json::from_str(body)
+                    .map_err(|e| StoreError::Corrupt(format!("site event body: {e}")))
+            })
+            .collect()
+    }
+
     /// The attempts of one event, oldest first.
     pub async fn site_event_attempts(&self, id: i64) -> Result<Vec<RecordedAttempt>, StoreError> {
         Ok(sqlx::query_as(

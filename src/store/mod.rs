@@ -1,11 +1,20 @@
 //! Persistence: one `Store` over SQLite (WAL, `synchronous=FULL`), the only backend in this
 //! version (`store.url` takes `sqlite://PATH`). The SQL is SQLite's (`BEGIN IMMEDIATE`,
 //! `json_each`), so a PostgreSQL backend will need its own behind the same methods.
+//!
+//! The store sits below the domain: it writes the changes `orders::lifecycle` and
+//! `status::apply` decide ([`AttemptChange`], [`OperatorChange`], [`StatusWrite`]) as plain
+//! data and decides nothing itself. Its SQL is grouped by aggregate: `orders` (the order,
+//! its history, the operators' changes; intake in `intake`), `leases` (leases, the ledger,
+//! attempt ends; group commit in `batch`), `events` (the site events outbox), `fallback`,
+//! `catalog`, `status` (status reports, cursors, the webhook inbox), `retention`,
+//! `sync_lock`.
 mod batch;
 mod catalog;
 mod events;
 mod fallback;
 mod intake;
+mod leases;
 mod orders;
 mod retention;
 mod status;
@@ -21,9 +30,10 @@ pub use fallback::{
     DeliveryState, FALLBACK_ATTEMPTS_BEFORE_ALERT, FallbackChannel, FallbackDelivery, NewDelivery,
     NewFallback, UndeliveredFallback,
 };
+pub use leases::{AttemptChange, CallRecord};
 pub use orders::{
-    AttemptChange, CallRecord, HistoryEntry, Inserted, NewOrder, OperatorChange, OrderState,
-    RenewedIds, StoredOrder, WebhookId,
+    HistoryEntry, Inserted, NewOrder, OperatorChange, OrderState, RenewedIds, StoredOrder,
+    WebhookId,
 };
 pub use status::{LateCreation, StatusBatch, StatusReport, StatusRow, StatusWrite, TrackedOrder};
 

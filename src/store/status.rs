@@ -1,13 +1,13 @@
 //! Order statuses from iiko: the writes of a status report's decided change (`status::apply`
 //! decides them), all of one poll's or webhook's reports in one transaction, the
 //! per-organization `by_revision` cursor and the inbox of webhook calls.
-use serde_json::Value;
 use sqlx::{Sqlite, Transaction};
 
 use super::{
     Store, StoreError,
     events::{EventOrder, OrderEvent, enqueue_order_event},
-    orders::{AttemptChange, Guard, OrderState, StoredOrder, end_attempt, fetch, history},
+    leases::{AttemptChange, Guard, end_attempt},
+    orders::{OrderState, StoredOrder, fetch, history},
 };
 
 /// An order iiko created after it went to the operators.
@@ -482,27 +482,5 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// The site events written for one order, oldest first, as their JSON bodies.
-    pub async fn site_events_of(
-        &self,
-        branch: &str,
-        order_id: &str,
-    ) -> Result<Vec<Value>, StoreError> {
-        let bodies: Vec<String> = sqlx::query_scalar(
-            "SELECT body FROM site_events WHERE branch = ? AND order_id = ? ORDER BY id",
-        )
-        .bind(branch)
-        .bind(order_id)
-        .fetch_all(&self.pool)
-        .await?;
-        bodies
-            .iter()
-            .map(|body| {
-                serde_json::from_str(body)
-                    .map_err(|e| StoreError::Corrupt(format!("site event body: {e}")))
-            })
-            .collect()
     }
 }

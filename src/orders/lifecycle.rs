@@ -53,8 +53,9 @@ pub fn attempt_change(
     creation_status: Option<&str>,
     now_ms: i64,
 ) -> AttemptChange {
+    // What an end leaves as it is; each end sets its state, note and its own fields.
     let change = AttemptChange {
-        state: OrderState::Retrying,
+        state: OrderState::Queued,
         next_attempt_at_ms: None,
         fallback_reason: None,
         error_code: None,
@@ -82,6 +83,7 @@ pub fn attempt_change(
             reason,
             next_attempt_at_ms,
         } => AttemptChange {
+            state: OrderState::Retrying,
             next_attempt_at_ms: Some(*next_attempt_at_ms),
             error_message: Some(reason.clone()),
             note: reason.clone(),
@@ -93,6 +95,7 @@ pub fn attempt_change(
             next_attempt_at_ms,
             until_ms,
         } => AttemptChange {
+            state: OrderState::Retrying,
             next_attempt_at_ms: Some(*next_attempt_at_ms),
             error_message: Some(reason.clone()),
             unclear_until_ms: Some(*until_ms),

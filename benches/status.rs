@@ -13,7 +13,7 @@ use iiko_bridge::{
     config::{Config, Sources},
     http::Application,
     iiko::IikoClient,
-    orders::{AttemptEnd, lifecycle::attempt_change},
+    orders::{AttemptEnd, attempt_change},
     sim::{SimConfig, Simulator, demo_ids},
     status::{PollReport, StatusTracker},
     store::{Inserted, NewOrder, OrderState, Store},

@@ -934,7 +934,7 @@ async fn an_order_leased_by_a_crashed_worker_is_read_back_after_the_lease_and_co
         next_attempt_at_ms: 0,
     };
     let now = Utc::now().timestamp_millis();
-    let late = iiko_bridge::orders::lifecycle::attempt_change(&late, None, now);
+    let late = iiko_bridge::orders::attempt_change(&late, None, now);
     assert!(
         !bed.store
             .finish_attempt(order.id, "crashed", late, now)

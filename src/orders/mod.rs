@@ -27,7 +27,7 @@ pub(crate) mod follow;
 mod hash;
 mod ids;
 mod intake;
-pub mod lifecycle;
+mod lifecycle;
 mod lines;
 mod mapping;
 mod operator;
@@ -46,7 +46,7 @@ pub use domain::{
 pub use hash::content_hash;
 pub use ids::OrderIds;
 pub use intake::{IntakeError, parse_cart, parse_order, parse_order_at};
-pub use lifecycle::{ActionError, AttemptEnd};
+pub use lifecycle::{ActionError, AttemptEnd, attempt_change};
 pub use mapping::{MappingProblem, TRANSPORT_TO_FRONT_TIMEOUT_SECONDS, map_order};
 pub use operator::{requeue_order, resolve_order};
 pub use retry::retry_order;

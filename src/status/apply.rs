@@ -4,7 +4,7 @@
 //! nothing; a new iiko status writes one history entry and, when the site's status changes,
 //! `order.status` (and `order.cancelled`); a move is followed under the new delivery id; a
 //! creation the dispatcher still follows is ended here only on iiko's word when asked by id.
-use crate::orders::{AttemptEnd, lifecycle::attempt_change};
+use crate::orders::{AttemptEnd, attempt_change};
 use crate::store::{
     LateCreation, OrderEvent, OrderState, StatusReport, StatusRow, StatusWrite, Store, StoreError,
 };

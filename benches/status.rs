@@ -12,10 +12,11 @@ use uuid::Uuid;
 use iiko_bridge::{
     config::{Config, Sources},
     iiko::IikoClient,
+    orders::{AttemptEnd, attempt_change},
     sim::{SimConfig, Simulator, demo_ids},
     startup::Application,
     status::{PollReport, StatusTracker},
-    store::{AttemptEnd, Inserted, NewOrder, OrderState, Store},
+    store::{Inserted, NewOrder, OrderState, Store},
 };
 
 const ORDERS: usize = 10_000;
@@ -116,8 +117,7 @@ async fn main() -> anyhow::Result<()> {
             .finish_attempt(
                 order.id,
                 order.lease_owner.as_deref().unwrap_or_default(),
-                &end,
-                Some("Success"),
+                attempt_change(&end, Some("Success"), 0),
                 0,
             )
             .await?;

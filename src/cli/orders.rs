@@ -7,8 +7,8 @@ use super::{Failure, menu::open_store};
 use crate::{
     config::Config,
     menu::CatalogCache,
-    orders::retry_order,
-    store::{ActionError, FallbackDelivery, OrderState, Store, StoredOrder},
+    orders::{ActionError, resolve_order, retry_order},
+    store::{FallbackDelivery, OrderState, Store, StoredOrder},
 };
 
 /// How many orders `list` shows, newest first.
@@ -139,8 +139,7 @@ pub async fn retry(config: &Config, id: &str, branch: Option<&str>) -> Result<()
 pub async fn resolve(config: &Config, id: &str, branch: Option<&str>) -> Result<(), Failure> {
     let store = open_store(config).await?;
     let order = find(&store, id, branch).await?;
-    let order = store
-        .resolve_order(order.id, Utc::now().timestamp_millis())
+    let order = resolve_order(&store, order.id, Utc::now().timestamp_millis())
         .await
         .map_err(action_failure)?;
     println!(

@@ -16,11 +16,12 @@ use tokio::{sync::Notify, task::JoinSet};
 use uuid::Uuid;
 
 use super::follow::{Attempt, Courier};
+use super::lifecycle::{AttemptEnd, attempt_change};
 use crate::config::{Config, DeliveryConfig};
 use crate::iiko::IikoClient;
 use crate::notify::{OperatorAlerter, OperatorChats};
 use crate::retry::Backoff;
-use crate::store::{AttemptEnd, Store, StoreError, StoredOrder};
+use crate::store::{Store, StoreError, StoredOrder};
 use crate::worker::{Step, Worker};
 
 /// How often the loop looks for due orders.
@@ -178,15 +179,10 @@ impl Dispatcher {
             now,
         );
         let lease = order.lease_owner.as_deref().unwrap_or_default();
+        let change = attempt_change(&end, creation_status, now.timestamp_millis());
         let written = self
             .store
-            .finish_attempt(
-                order.id,
-                lease,
-                &end,
-                creation_status,
-                now.timestamp_millis(),
-            )
+            .finish_attempt(order.id, lease, change, now.timestamp_millis())
             .await?;
         if written {
             metrics::counter!("iiko_bridge_dispatch_outcomes_total", "branch" => order.branch.clone(), "outcome" => end.outcome()).increment(1);

@@ -11,10 +11,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::follow::with_fresh_ids;
+use super::lifecycle::ActionError;
+use super::operator::requeue_renewed;
 use super::{OrderIds, map_order, parse_order_at};
 use crate::config::Config;
 use crate::menu::CatalogCache;
-use crate::store::{ActionError, OrderState, RenewedIds, Store, StoreError, StoredOrder};
+use crate::store::{OrderState, RenewedIds, Store, StoreError, StoredOrder};
 
 /// New ids and request for a retried order, and the history note that explains them.
 struct Renewal {
@@ -53,13 +55,13 @@ pub async fn retry_order(
         }),
         _ => None,
     };
-    store
-        .requeue_renewed(
-            id,
-            renewed.as_ref().map(|r| (order.iiko_order_id.as_str(), r)),
-            now.timestamp_millis(),
-        )
-        .await
+    requeue_renewed(
+        store,
+        id,
+        renewed.as_ref().map(|r| (order.iiko_order_id.as_str(), r)),
+        now.timestamp_millis(),
+    )
+    .await
 }
 
 /// The stored request under new iiko ids.

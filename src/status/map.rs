@@ -1,8 +1,8 @@
 //! iiko's delivery statuses as the site sees them: each branch's `status_map`, over a default.
+use super::apply::{Creation, DeliveryReport, Placed};
 use crate::config::{BranchConfig, Config};
 use crate::iiko::types::deliveries::OrderInfo;
 use crate::orders::follow::creation_error_is_transient;
-use crate::store::{Creation, DeliveryReport, Placed};
 
 /// The site status of each iiko DeliveryStatus when the branch's `status_map` does not name it.
 pub const DEFAULT_STATUS_MAP: &[(&str, &str)] = &[

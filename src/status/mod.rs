@@ -7,13 +7,14 @@
 //! call) for orders iiko has not mentioned for `status.recheck_after_seconds`, or for all of an
 //! organization's orders when iiko refuses the cursor as too old.
 //!
-//! Every report goes through one store method that drops it when iiko's `timestamp` is not
-//! newer than the last one applied, and writes each new iiko status once: the history entry
-//! and the site's `order.status` event (and `order.cancelled`) in the same transaction. A move
+//! Every report goes through [`apply`], which drops it when iiko's `timestamp` is not newer
+//! than the last one applied, and writes each new iiko status once: the history entry and the
+//! site's `order.status` event (and `order.cancelled`) in the same transaction. A move
 //! to another terminal group (`movedToDeliveryId`) is followed under the new delivery id. A
 //! webhook may end a creation the dispatcher is still following; it takes the dispatcher's
 //! lease away in that transaction, so the dispatcher's own end is refused and an order is
 //! never both created and handed to the operators.
+pub mod apply;
 mod inbox;
 mod map;
 mod order_view;

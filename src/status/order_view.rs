@@ -6,6 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::apply::apply_delivery_reports;
 use super::map::{mapper, report_of};
 use crate::config::Config;
 use crate::iiko::{
@@ -229,14 +230,8 @@ pub async fn cancel_order(
     {
         Ok(response) => {
             let reports: Vec<_> = response.orders.iter().map(report_of).collect();
-            store
-                .apply_delivery_reports(
-                    &reports,
-                    &[],
-                    &mapper(config),
-                    Utc::now().timestamp_millis(),
-                )
-                .await?;
+            let now_ms = Utc::now().timestamp_millis();
+            apply_delivery_reports(store, &reports, &[], &mapper(config), now_ms).await?;
         }
         Err(error) => {
             tracing::warn!(%error, order = order.id, "reading a cancelled order back failed")

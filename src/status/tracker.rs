@@ -11,6 +11,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use super::apply::{
+    Applied, DeliveryReport, StatusMapper, apply_delivery_reports, apply_read_back,
+};
 use super::map::{mapper, report_of};
 use crate::config::Config;
 use crate::iiko::{
@@ -20,7 +23,7 @@ use crate::iiko::{
 };
 use crate::menu::{MenuTrigger, SyncKind};
 use crate::notify::{OperatorChats, html};
-use crate::store::{Applied, DeliveryReport, LateCreation, StatusMapper, Store, StoreError};
+use crate::store::{LateCreation, Store, StoreError};
 use crate::worker::{Step, Worker};
 use futures::StreamExt;
 
@@ -192,10 +195,9 @@ impl StatusTracker {
                 }
             }
             let now = Utc::now();
-            let outcomes = self
-                .store
-                .apply_delivery_reports(&deliveries, &[], &map, now.timestamp_millis())
-                .await?;
+            let now_ms = now.timestamp_millis();
+            let outcomes =
+                apply_delivery_reports(&self.store, &deliveries, &[], &map, now_ms).await?;
             log_outcomes(&deliveries, &outcomes, "webhook");
             report.tally.add(&outcomes);
             let confirmed = self.confirm(&deliveries, &outcomes, &map, now).await?;
@@ -284,10 +286,9 @@ impl StatusTracker {
                         .flat_map(|group| group.orders.iter().map(report_of))
                         .collect();
                     heard.extend(reports.iter().map(|r| r.delivery_id.clone()));
-                    let outcomes = self
-                        .store
-                        .apply_delivery_reports(&reports, &[], &map, now.timestamp_millis())
-                        .await?;
+                    let now_ms = now.timestamp_millis();
+                    let outcomes =
+                        apply_delivery_reports(&self.store, &reports, &[], &map, now_ms).await?;
                     log_outcomes(&reports, &outcomes, "by_revision");
                     report.tally.add(&outcomes);
                     let confirmed = self.confirm(&reports, &outcomes, &map, now).await?;
@@ -406,10 +407,8 @@ impl StatusTracker {
         let newest = reports.iter().map(|r| r.timestamp).max();
         // iiko answered for all of them, also for those it no longer returns.
         let asked: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
-        let outcomes = self
-            .store
-            .apply_read_back(&reports, &asked, map, now.timestamp_millis())
-            .await?;
+        let now_ms = now.timestamp_millis();
+        let outcomes = apply_read_back(&self.store, &reports, &asked, map, now_ms).await?;
         log_outcomes(&reports, &outcomes, "by_id");
         Ok(Some((outcomes, newest)))
     }
@@ -457,10 +456,8 @@ impl StatusTracker {
                     }
                 };
                 let reports: Vec<DeliveryReport> = response.orders.iter().map(report_of).collect();
-                let outcomes = self
-                    .store
-                    .apply_read_back(&reports, &[], map, now.timestamp_millis())
-                    .await?;
+                let now_ms = now.timestamp_millis();
+                let outcomes = apply_read_back(&self.store, &reports, &[], map, now_ms).await?;
                 log_outcomes(&reports, &outcomes, "by_id");
                 applied.extend(outcomes);
             }

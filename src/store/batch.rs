@@ -17,7 +17,7 @@ use tokio::{
 
 use super::{
     StoreError,
-    orders::{CallRecord, insert_calls},
+    leases::{CallRecord, insert_calls},
 };
 
 /// Jobs per transaction at most, so one batch never holds the write lock for long.

@@ -2,7 +2,6 @@
 //! event exists exactly when its change does.
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
-use sqlx::Row;
 
 use super::{Store, StoreError};
 
@@ -81,11 +80,74 @@ pub(crate) async fn enqueue_event(
     Ok(event_id)
 }
 
+/// An event about one order, as decided by its life cycle or a status report (CONTRACT
+/// section 2).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderEvent {
+    /// `order.created`, with the iiko id the order has when it is written: fresh ids may have
+    /// replaced the one the deciding worker read.
+    Created {
+        iiko_number: Option<i64>,
+    },
+    Fallback {
+        reason: String,
+    },
+    Status {
+        status: String,
+        iiko_status: String,
+    },
+    Cancelled {
+        reason: String,
+    },
+}
+
+/// The order an [`OrderEvent`] is about, as stored.
+pub(super) struct EventOrder<'a> {
+    pub branch: &'a str,
+    pub site_id: &'a str,
+    pub iiko_order_id: &'a str,
+}
+
+/// Writes an order's event to the outbox within the caller's transaction.
+pub(super) async fn enqueue_order_event(
+    tx: &mut sqlx::SqliteConnection,
+    order: EventOrder<'_>,
+    event: &OrderEvent,
+    at_ms: i64,
+) -> Result<String, StoreError> {
+    let (kind, data) = match event {
+        OrderEvent::Created { iiko_number } => (
+            EventType::OrderCreated,
+            json!({ "iiko_order_id": order.iiko_order_id, "iiko_number": iiko_number }),
+        ),
+        OrderEvent::Fallback { reason } => (EventType::OrderFallback, json!({ "reason": reason })),
+        OrderEvent::Status {
+            status,
+            iiko_status,
+        } => (
+            EventType::OrderStatus,
+            json!({ "status": status, "iiko_status": iiko_status }),
+        ),
+        OrderEvent::Cancelled { reason } => {
+            (EventType::OrderCancelled, json!({ "reason": reason }))
+        }
+    };
+    let event = NewEvent {
+        kind,
+        branch: order.branch,
+        order_id: Some(order.site_id),
+        data,
+        at_ms,
+    };
+    enqueue_event(tx, &event).await
+}
+
 /// A pending event whose turn has come: every earlier event of its order is delivered.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DueEvent {
     pub id: i64,
     pub event_id: String,
+    #[sqlx(rename = "type")]
     pub kind: String,
     pub branch: String,
     pub order_id: Option<String>,
@@ -94,6 +156,7 @@ pub struct DueEvent {
     pub attempts: i64,
     /// When it was queued (written, or re-queued by `events redeliver`): the give-up counts
     /// from here.
+    #[sqlx(rename = "queued_at")]
     pub queued_at_ms: i64,
 }
 
@@ -132,8 +195,9 @@ pub struct EventAttempt<'a> {
 }
 
 /// An attempt as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RecordedAttempt {
+    #[sqlx(rename = "at")]
     pub at_ms: i64,
     pub url: String,
     pub http_status: Option<u16>,
@@ -142,24 +206,29 @@ pub struct RecordedAttempt {
 }
 
 /// A stored event, for `events list`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredEvent {
     pub id: i64,
     pub event_id: String,
+    #[sqlx(rename = "type")]
     pub kind: String,
     pub branch: String,
     pub order_id: Option<String>,
     pub state: String,
     pub attempts: i64,
+    #[sqlx(rename = "created_at")]
     pub created_at_ms: i64,
+    #[sqlx(rename = "next_attempt_at")]
     pub next_attempt_at_ms: i64,
     pub last_error: Option<String>,
+    #[sqlx(rename = "delivered_at")]
     pub delivered_at_ms: Option<i64>,
 }
 
 /// An event URL that answered 410 Gone.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoppedUrl {
+    #[sqlx(rename = "stopped_at")]
     pub stopped_at_ms: i64,
     pub alerted: bool,
 }
@@ -173,7 +242,7 @@ impl Store {
         now_ms: i64,
         limit: i64,
     ) -> Result<Vec<DueEvent>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT e.id, e.event_id, e.type, e.branch, e.order_id, e.body, e.attempts,
                  COALESCE(e.queued_at, e.created_at) AS queued_at
              FROM site_events e
@@ -186,20 +255,7 @@ impl Store {
         .bind(now_ms)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| DueEvent {
-                id: row.get("id"),
-                event_id: row.get("event_id"),
-                kind: row.get("type"),
-                branch: row.get("branch"),
-                order_id: row.get("order_id"),
-                body: row.get("body"),
-                attempts: row.get("attempts"),
-                queued_at_ms: row.get("queued_at"),
-            })
-            .collect())
+        .await?)
     }
 
     /// Records an attempt and its consequence in one transaction. `Gone` also remembers the
@@ -265,14 +321,13 @@ impl Store {
 
     /// Whether `url` answered 410 Gone before.
     pub async fn stopped_event_url(&self, url: &str) -> Result<Option<StoppedUrl>, StoreError> {
-        let row = sqlx::query("SELECT stopped_at, alerted_at FROM site_event_stops WHERE url = ?")
-            .bind(url)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|row| StoppedUrl {
-            stopped_at_ms: row.get("stopped_at"),
-            alerted: row.get::<Option<i64>, _>("alerted_at").is_some(),
-        }))
+        Ok(sqlx::query_as(
+            "SELECT stopped_at, alerted_at IS NOT NULL AS alerted FROM site_event_stops
+             WHERE url = ?",
+        )
+        .bind(url)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// Stops events written after their URL answered 410; returns how many.
@@ -316,22 +371,20 @@ impl Store {
     /// Events waiting to be delivered (the backlog gauge).
     pub async fn pending_site_events(&self) -> Result<i64, StoreError> {
         Ok(
-            sqlx::query("SELECT COUNT(*) FROM site_events WHERE state = 'pending'")
+            sqlx::query_scalar("SELECT COUNT(*) FROM site_events WHERE state = 'pending'")
                 .fetch_one(&self.pool)
-                .await?
-                .get(0),
+                .await?,
         )
     }
 
     /// Dead events operators have not been told about, oldest first.
     pub async fn dead_site_events_to_alert(&self) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {EVENT_COLUMNS} FROM site_events
              WHERE state = 'dead' AND dead_alerted_at IS NULL ORDER BY id"
         ))
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(stored_event).collect())
+        .await?)
     }
 
     pub async fn mark_dead_site_events_alerted(
@@ -403,7 +456,7 @@ impl Store {
         state: Option<&str>,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {EVENT_COLUMNS}
              FROM site_events WHERE ? IS NULL OR state = ? ORDER BY id DESC LIMIT ?"
         ))
@@ -411,52 +464,49 @@ impl Store {
         .bind(state)
         .bind(limit)
         .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The site events written for one order, oldest first, as their JSON bodies.
+    pub async fn site_events_of(
+        &self,
+        branch: &str,
+        order_id: &str,
+    ) -> Result<Vec<Value>, StoreError> {
+        let bodies: Vec<String> = sqlx::query_scalar(
+            "SELECT body FROM site_events WHERE branch = ? AND order_id = ? ORDER BY id",
+        )
+        .bind(branch)
+        .bind(order_id)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(stored_event).collect())
+        bodies
+            .iter()
+            .map(|body| {
+                serde_json::from_str(body)
+                    .map_err(|e| StoreError::Corrupt(format!("site event body: {e}")))
+            })
+            .collect()
     }
 
     /// The attempts of one event, oldest first.
     pub async fn site_event_attempts(&self, id: i64) -> Result<Vec<RecordedAttempt>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at, url, http_status, error, latency_ms FROM site_event_attempts
+        Ok(sqlx::query_as(
+            // A status outside u16 (never written) reads as none.
+            "SELECT at, url,
+                 CASE WHEN http_status BETWEEN 0 AND 65535 THEN http_status END AS http_status,
+                 error, latency_ms
+             FROM site_event_attempts
              WHERE event = ? ORDER BY id",
         )
         .bind(id)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| RecordedAttempt {
-                at_ms: row.get("at"),
-                url: row.get("url"),
-                http_status: row
-                    .get::<Option<i64>, _>("http_status")
-                    .and_then(|s| u16::try_from(s).ok()),
-                error: row.get("error"),
-                latency_ms: row.get("latency_ms"),
-            })
-            .collect())
+        .await?)
     }
 }
 
 const EVENT_COLUMNS: &str = "id, event_id, type, branch, order_id, state, attempts, created_at,
      next_attempt_at, last_error, delivered_at";
-
-fn stored_event(row: &sqlx::sqlite::SqliteRow) -> StoredEvent {
-    StoredEvent {
-        id: row.get("id"),
-        event_id: row.get("event_id"),
-        kind: row.get("type"),
-        branch: row.get("branch"),
-        order_id: row.get("order_id"),
-        state: row.get("state"),
-        attempts: row.get("attempts"),
-        created_at_ms: row.get("created_at"),
-        next_attempt_at_ms: row.get("next_attempt_at"),
-        last_error: row.get("last_error"),
-        delivered_at_ms: row.get("delivered_at"),
-    }
-}
 
 /// Makes the events matching `filter` (bound to `id` twice when given) pending again.
 async fn requeue(

@@ -1,7 +1,6 @@
 //! Fallback deliveries: each order iiko did not take, and one row per channel and recipient
 //! that the fallback worker sends and retries on its own.
 use chrono::{DateTime, Utc};
-use sqlx::{Row, sqlite::SqliteRow};
 
 use super::{Store, StoreError};
 
@@ -191,12 +190,12 @@ impl Store {
              WHERE state = 'pending' AND next_attempt_at <= ?
              ORDER BY next_attempt_at, id LIMIT ?"
         );
-        let rows = sqlx::query(&sql)
+        let rows: Vec<DeliveryRow> = sqlx::query_as(&sql)
             .bind(now.timestamp_millis())
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(delivery).collect()
+        rows.into_iter().map(FallbackDelivery::try_from).collect()
     }
 
     /// Every delivery of one order, e-mail first.
@@ -209,12 +208,12 @@ impl Store {
             "SELECT {DELIVERY_COLUMNS} FROM fallback_deliveries
              WHERE branch = ? AND order_id = ? ORDER BY round, channel, id"
         );
-        let rows = sqlx::query(&sql)
+        let rows: Vec<DeliveryRow> = sqlx::query_as(&sql)
             .bind(branch)
             .bind(order_id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(delivery).collect()
+        rows.into_iter().map(FallbackDelivery::try_from).collect()
     }
 
     /// Marks deliveries as being sent, before they are: a failed write sends nothing.
@@ -320,25 +319,20 @@ impl Store {
     }
 
     async fn undelivered(&self, sql: &str) -> Result<Vec<UndeliveredFallback>, StoreError> {
-        let rows = sqlx::query(sql)
+        let rows: Vec<UndeliveredRow> = sqlx::query_as(sql)
             .bind(FALLBACK_ATTEMPTS_BEFORE_ALERT)
             .fetch_all(&self.pool)
             .await?;
         let mut orders = Vec::with_capacity(rows.len());
         for row in rows {
-            let branch: String = row.get("branch");
-            let order_id: String = row.get("order_id");
-            let deliveries = self.fallback_deliveries(&branch, &order_id).await?;
+            let deliveries = self.fallback_deliveries(&row.branch, &row.order_id).await?;
             orders.push(UndeliveredFallback {
-                number: row.get("number"),
-                reason: row.get("reason"),
-                created_at: time(row.get("created_at"))?,
-                alerted_at: row
-                    .get::<Option<String>, _>("alerted_at")
-                    .map(time)
-                    .transpose()?,
-                branch,
-                order_id,
+                number: row.number,
+                reason: row.reason,
+                created_at: time(row.created_at)?,
+                alerted_at: row.alerted_at.map(time).transpose()?,
+                branch: row.branch,
+                order_id: row.order_id,
                 deliveries,
             });
         }
@@ -346,31 +340,60 @@ impl Store {
     }
 }
 
-fn delivery(row: &SqliteRow) -> Result<FallbackDelivery, StoreError> {
-    let next_attempt_at: i64 = row.get("next_attempt_at");
-    Ok(FallbackDelivery {
-        id: row.get("id"),
-        branch: row.get("branch"),
-        order_id: row.get("order_id"),
-        channel: FallbackChannel::parse(row.get("channel"))?,
-        recipient: row.get("recipient"),
-        subject: row.get("subject"),
-        body: row.get("body"),
-        html: row.get("html"),
-        state: DeliveryState::parse(row.get("state"))?,
-        attempts: row.get("attempts"),
-        next_attempt_at: DateTime::from_timestamp_millis(next_attempt_at).ok_or_else(|| {
-            StoreError::Corrupt(format!("fallback next_attempt_at {next_attempt_at}"))
-        })?,
-        last_error: row.get("last_error"),
-        delivered_at: row
-            .get::<Option<String>, _>("delivered_at")
-            .map(time)
-            .transpose()?,
-        sending_at: row
-            .get::<Option<i64>, _>("sending_at")
-            .and_then(DateTime::from_timestamp_millis),
-    })
+/// A `fallback_deliveries` row as stored: times as milliseconds or RFC 3339 text.
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: i64,
+    branch: String,
+    order_id: String,
+    channel: String,
+    recipient: String,
+    subject: Option<String>,
+    body: String,
+    html: Option<String>,
+    state: String,
+    attempts: u32,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    delivered_at: Option<String>,
+    sending_at: Option<i64>,
+}
+
+impl TryFrom<DeliveryRow> for FallbackDelivery {
+    type Error = StoreError;
+
+    fn try_from(row: DeliveryRow) -> Result<Self, StoreError> {
+        let next_attempt_at = row.next_attempt_at;
+        Ok(FallbackDelivery {
+            id: row.id,
+            branch: row.branch,
+            order_id: row.order_id,
+            channel: FallbackChannel::parse(&row.channel)?,
+            recipient: row.recipient,
+            subject: row.subject,
+            body: row.body,
+            html: row.html,
+            state: DeliveryState::parse(&row.state)?,
+            attempts: row.attempts,
+            next_attempt_at: DateTime::from_timestamp_millis(next_attempt_at).ok_or_else(|| {
+                StoreError::Corrupt(format!("fallback next_attempt_at {next_attempt_at}"))
+            })?,
+            last_error: row.last_error,
+            delivered_at: row.delivered_at.map(time).transpose()?,
+            sending_at: row.sending_at.and_then(DateTime::from_timestamp_millis),
+        })
+    }
+}
+
+/// A `fallback_orders` row as stored.
+#[derive(sqlx::FromRow)]
+struct UndeliveredRow {
+    branch: String,
+    order_id: String,
+    number: String,
+    reason: String,
+    created_at: String,
+    alerted_at: Option<String>,
 }
 
 fn time(text: String) -> Result<DateTime<Utc>, StoreError> {

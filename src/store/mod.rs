@@ -1,54 +1,49 @@
 //! Persistence: one `Store` over SQLite (WAL, `synchronous=FULL`), the only backend in this
 //! version (`store.url` takes `sqlite://PATH`). The SQL is SQLite's (`BEGIN IMMEDIATE`,
 //! `json_each`), so a PostgreSQL backend will need its own behind the same methods.
+//!
+//! The store sits below the domain: it writes the changes `orders::lifecycle` and
+//! `status::apply` decide ([`AttemptChange`], [`OperatorChange`], [`StatusWrite`]) as plain
+//! data and decides nothing itself. Its SQL is grouped by aggregate: `orders` (the order,
+//! its history, the operators' changes; intake in `intake`), `leases` (leases, the ledger,
+//! attempt ends; group commit in `batch`), `events` (the site events outbox), `fallback`,
+//! `catalog`, `status` (status reports, cursors, the webhook inbox), `retention`,
+//! `sync_lock`.
 mod batch;
+mod catalog;
 mod events;
 mod fallback;
 mod intake;
+mod leases;
 mod orders;
 mod retention;
 mod status;
 mod sync_lock;
 
 pub use batch::Group;
+pub use catalog::{CatalogSource, NewCatalogVersion, PublicCatalogRow, StoredCatalog};
 pub use events::{
-    DueEvent, EventAttempt, EventAttemptEnd, EventType, NewEvent, RecordedAttempt, Redelivered,
-    StoppedUrl, StoredEvent,
+    DueEvent, EventAttempt, EventAttemptEnd, EventType, NewEvent, OrderEvent, RecordedAttempt,
+    Redelivered, StoppedUrl, StoredEvent,
 };
 
 pub use fallback::{
     DeliveryState, FALLBACK_ATTEMPTS_BEFORE_ALERT, FallbackChannel, FallbackDelivery, NewDelivery,
     NewFallback, UndeliveredFallback,
 };
+pub use leases::{AttemptChange, CallRecord};
 pub use orders::{
-    ActionError, AttemptEnd, CallRecord, HistoryEntry, Inserted, NewOrder, OrderState, RenewedIds,
-    StoredOrder, WebhookId,
+    HistoryEntry, Inserted, NewOrder, OperatorChange, OrderState, RenewedIds, StoredOrder,
+    WebhookId,
 };
-pub use status::{
-    Applied, Creation, DeliveryReport, LateCreation, Placed, StatusMapper, TrackedOrder,
-};
+pub use status::{LateCreation, StatusBatch, StatusReport, StatusRow, StatusWrite, TrackedOrder};
 
 use std::{path::Path, str::FromStr, time::Duration};
 
-use chrono::{DateTime, Utc};
 use sqlx::{
-    Row, SqlitePool,
-    sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-    },
+    SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
-
-const ALL_COLUMNS: &str =
-    "v.id, v.branch, v.revision, v.synced_at, v.etag, v.catalog, v.public_catalog, v.report";
-
-#[derive(Clone, Copy)]
-enum Version {
-    Current,
-    Previous,
-}
-
-/// How many catalog versions per branch are kept (the current one, the rollback target, history).
-const CATALOG_VERSIONS_KEPT: i64 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -71,7 +66,13 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
-        StoreError::Unavailable(error)
+        match error {
+            // A row that does not read as its type (an unknown order state ...).
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StoreError::Corrupt(error.to_string())
+            }
+            error => StoreError::Unavailable(error),
+        }
     }
 }
 
@@ -82,46 +83,6 @@ pub struct Store {
     writer: batch::Writer,
     /// Order submissions, stored a batch at a time (see `intake`).
     intake: intake::Intake,
-}
-
-/// A catalog about to be stored: the documents are opaque JSON to the store.
-pub struct NewCatalogVersion<'a> {
-    pub branch: &'a str,
-    pub revision: Option<i64>,
-    pub synced_at: DateTime<Utc>,
-    pub etag: &'a str,
-    pub catalog_json: &'a str,
-    pub public_json: &'a str,
-    pub report_json: &'a str,
-    /// The `data` of the `catalog.updated` event written with this version (the diff counts);
-    /// `None` writes no event.
-    pub updated_event: Option<serde_json::Value>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredCatalog {
-    pub id: i64,
-    pub branch: String,
-    pub revision: Option<i64>,
-    pub synced_at: DateTime<Utc>,
-    pub etag: String,
-    pub catalog_json: String,
-    pub public_json: String,
-    pub report_json: String,
-}
-
-/// What a sync needs of the current version: not the served document, which is the largest.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CatalogSource {
-    pub catalog_json: String,
-    pub report_json: String,
-}
-
-/// What the catalog API serves.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PublicCatalogRow {
-    pub etag: String,
-    pub public_json: String,
 }
 
 /// `<db>.lock`, held (an OS file lock) for as long as this value lives; the OS lets go of it
@@ -209,319 +170,11 @@ impl Store {
         tx.rollback().await?;
         Ok(())
     }
-
-    /// Stores a new catalog version and makes it current, keeping the old current one as the
-    /// rollback target, in one transaction with its `catalog.updated` event: a crash never
-    /// leaves a branch without a catalog, nor the site without news of a stored change.
-    pub async fn save_catalog(&self, new: NewCatalogVersion<'_>) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let id: i64 = sqlx::query(
-            "INSERT INTO catalog_versions
-                 (branch, revision, synced_at, etag, catalog, public_catalog, report)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(new.branch)
-        .bind(new.revision)
-        .bind(new.synced_at.to_rfc3339())
-        .bind(new.etag)
-        .bind(new.catalog_json)
-        .bind(new.public_json)
-        .bind(new.report_json)
-        .fetch_one(&mut *tx)
-        .await?
-        .get(0);
-        sqlx::query(
-            "INSERT INTO catalog_current (branch, version_id, previous_id) VALUES (?, ?, NULL)
-             ON CONFLICT (branch) DO UPDATE
-             SET previous_id = catalog_current.version_id, version_id = excluded.version_id",
-        )
-        .bind(new.branch)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        // Old versions are history only; the current and previous ones are always among the newest.
-        sqlx::query(
-            "DELETE FROM catalog_versions WHERE branch = ? AND id NOT IN (
-                 SELECT id FROM catalog_versions WHERE branch = ? ORDER BY id DESC LIMIT ?)
-             AND id NOT IN (SELECT version_id FROM catalog_current WHERE branch = ?)
-             AND id NOT IN (SELECT previous_id FROM catalog_current WHERE branch = ? AND previous_id IS NOT NULL)",
-        )
-        .bind(new.branch)
-        .bind(new.branch)
-        .bind(CATALOG_VERSIONS_KEPT)
-        .bind(new.branch)
-        .bind(new.branch)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(data) = new.updated_event {
-            let event = NewEvent {
-                kind: EventType::CatalogUpdated,
-                branch: new.branch,
-                order_id: None,
-                data,
-                at_ms: new.synced_at.timestamp_millis(),
-            };
-            events::enqueue_event(&mut tx, &event).await?;
-        }
-        tx.commit().await?;
-        Ok(id)
-    }
-
-    pub async fn current_catalog(&self, branch: &str) -> Result<Option<StoredCatalog>, StoreError> {
-        let row = self
-            .version_row(branch, Version::Current, ALL_COLUMNS)
-            .await?;
-        row.map(|row| stored_catalog(&row)).transpose()
-    }
-
-    pub async fn previous_catalog(
-        &self,
-        branch: &str,
-    ) -> Result<Option<StoredCatalog>, StoreError> {
-        let row = self
-            .version_row(branch, Version::Previous, ALL_COLUMNS)
-            .await?;
-        row.map(|row| stored_catalog(&row)).transpose()
-    }
-
-    pub async fn current_catalog_source(
-        &self,
-        branch: &str,
-    ) -> Result<Option<CatalogSource>, StoreError> {
-        let row = self
-            .version_row(branch, Version::Current, "v.catalog, v.report")
-            .await?;
-        Ok(row.map(|row| CatalogSource {
-            catalog_json: row.get("catalog"),
-            report_json: row.get("report"),
-        }))
-    }
-
-    /// The id of a branch's current catalog version: a cheap way to tell whether a parsed copy
-    /// is still current.
-    pub async fn current_catalog_id(&self, branch: &str) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT version_id FROM catalog_current WHERE branch = ?")
-                .bind(branch)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
-    }
-
-    /// The current version's id with its internal catalog document.
-    pub async fn current_catalog_document(
-        &self,
-        branch: &str,
-    ) -> Result<Option<(i64, String)>, StoreError> {
-        let row = self
-            .version_row(branch, Version::Current, "v.id, v.catalog")
-            .await?;
-        Ok(row.map(|row| (row.get("id"), row.get("catalog"))))
-    }
-
-    /// iiko's revision behind the current version (the nomenclature cursor), if any.
-    pub async fn current_iiko_revision(&self, branch: &str) -> Result<Option<i64>, StoreError> {
-        let row = self
-            .version_row(branch, Version::Current, "v.revision")
-            .await?;
-        Ok(row.and_then(|row| row.get("revision")))
-    }
-
-    pub async fn current_public_catalog(
-        &self,
-        branch: &str,
-    ) -> Result<Option<PublicCatalogRow>, StoreError> {
-        let row = self
-            .version_row(branch, Version::Current, "v.etag, v.public_catalog")
-            .await?;
-        Ok(row.map(|row| PublicCatalogRow {
-            etag: row.get("etag"),
-            public_json: row.get("public_catalog"),
-        }))
-    }
-
-    /// Some columns of a branch's current or previous version; reading only what the caller
-    /// needs matters, as a large catalog's documents run to tens of megabytes.
-    async fn version_row(
-        &self,
-        branch: &str,
-        version: Version,
-        columns: &str,
-    ) -> Result<Option<SqliteRow>, StoreError> {
-        let pointer = match version {
-            Version::Current => "version_id",
-            Version::Previous => "previous_id",
-        };
-        // `columns` and `pointer` are fixed strings of this module, never user input.
-        let sql = format!(
-            "SELECT {columns} FROM catalog_current c JOIN catalog_versions v ON v.id = c.{pointer}
-             WHERE c.branch = ?"
-        );
-        Ok(sqlx::query(&sql)
-            .bind(branch)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    /// Makes the previous version current again (and the current one the new rollback target).
-    /// `None` when there is nothing to roll back to.
-    pub async fn rollback_catalog(
-        &self,
-        branch: &str,
-    ) -> Result<Option<StoredCatalog>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let swapped = sqlx::query(
-            "UPDATE catalog_current SET version_id = previous_id, previous_id = version_id
-             WHERE branch = ? AND previous_id IS NOT NULL",
-        )
-        .bind(branch)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        if swapped == 0 {
-            return Ok(None);
-        }
-        self.current_catalog(branch).await
-    }
-}
-
-fn stored_catalog(row: &SqliteRow) -> Result<StoredCatalog, StoreError> {
-    let synced_at: String = row.get("synced_at");
-    Ok(StoredCatalog {
-        id: row.get("id"),
-        branch: row.get("branch"),
-        revision: row.get("revision"),
-        synced_at: DateTime::parse_from_rfc3339(&synced_at)
-            .map_err(|e| StoreError::Corrupt(format!("catalog synced_at {synced_at:?}: {e}")))?
-            .with_timezone(&Utc),
-        etag: row.get("etag"),
-        catalog_json: row.get("catalog"),
-        public_json: row.get("public_catalog"),
-        report_json: row.get("report"),
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    async fn store() -> (Store, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/nested/bridge.db", dir.path().display());
-        (Store::open(&url).await.unwrap(), dir)
-    }
-
-    async fn save(store: &Store, branch: &str, etag: &str) -> i64 {
-        store
-            .save_catalog(NewCatalogVersion {
-                branch,
-                revision: Some(7),
-                synced_at: Utc::now(),
-                etag,
-                catalog_json: &format!("{{\"etag\":\"{etag}\"}}"),
-                public_json: "{}",
-                report_json: "{}",
-                updated_event: None,
-            })
-            .await
-            .unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_new_catalog_becomes_current_and_the_old_one_the_rollback_target() {
-        let (store, _dir) = store().await;
-        assert_eq!(store.current_catalog("lenina").await.unwrap(), None);
-        save(&store, "lenina", "a").await;
-        save(&store, "lenina", "b").await;
-        save(&store, "mira", "m").await;
-        assert_eq!(
-            store.current_catalog("lenina").await.unwrap().unwrap().etag,
-            "b"
-        );
-        assert_eq!(
-            store
-                .previous_catalog("lenina")
-                .await
-                .unwrap()
-                .unwrap()
-                .etag,
-            "a"
-        );
-        assert_eq!(
-            store.current_catalog("mira").await.unwrap().unwrap().etag,
-            "m"
-        );
-        assert_eq!(store.previous_catalog("mira").await.unwrap(), None);
-    }
-
-    #[tokio::test]
-    async fn rollback_swaps_current_and_previous_and_needs_a_previous() {
-        let (store, _dir) = store().await;
-        save(&store, "lenina", "a").await;
-        assert_eq!(store.rollback_catalog("lenina").await.unwrap(), None);
-        save(&store, "lenina", "b").await;
-        let restored = store.rollback_catalog("lenina").await.unwrap().unwrap();
-        assert_eq!(restored.etag, "a");
-        assert_eq!(restored.catalog_json, "{\"etag\":\"a\"}");
-        assert_eq!(
-            store
-                .previous_catalog("lenina")
-                .await
-                .unwrap()
-                .unwrap()
-                .etag,
-            "b"
-        );
-    }
-
-    #[tokio::test]
-    async fn old_versions_are_pruned_but_current_and_previous_survive() {
-        let (store, _dir) = store().await;
-        for n in 0..15 {
-            save(&store, "lenina", &format!("v{n}")).await;
-        }
-        let count: i64 =
-            sqlx::query("SELECT COUNT(*) FROM catalog_versions WHERE branch = 'lenina'")
-                .fetch_one(&store.pool)
-                .await
-                .unwrap()
-                .get(0);
-        assert_eq!(count, CATALOG_VERSIONS_KEPT);
-        assert_eq!(
-            store.current_catalog("lenina").await.unwrap().unwrap().etag,
-            "v14"
-        );
-        assert_eq!(
-            store
-                .previous_catalog("lenina")
-                .await
-                .unwrap()
-                .unwrap()
-                .etag,
-            "v13"
-        );
-    }
-
-    #[tokio::test]
-    async fn the_store_survives_a_reopen_and_reports_itself_writable() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/bridge.db", dir.path().display());
-        let store = Store::open(&url).await.unwrap();
-        save(&store, "lenina", "a").await;
-        store.check_writable().await.unwrap();
-        drop(store);
-        let reopened = Store::open(&url).await.unwrap();
-        assert_eq!(
-            reopened
-                .current_catalog("lenina")
-                .await
-                .unwrap()
-                .unwrap()
-                .etag,
-            "a"
-        );
-    }
 
     #[test]
     fn a_second_serve_lock_on_one_store_is_refused_until_the_first_is_gone() {

@@ -1,18 +1,16 @@
-//! Orders: intake, the dispatcher's leases and outcomes, the call ledger and the history.
-//! Every write is one `BEGIN IMMEDIATE` transaction and none spans an HTTP call.
+//! Orders: the stored order and its state, intake, reads, the history, renewed iiko ids and
+//! the operators' changes (the dispatcher's leases and the ledger are in `leases`). Every
+//! write is one `BEGIN IMMEDIATE` transaction and none spans an HTTP call.
 use std::fmt;
 
-use futures::FutureExt;
-use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
+use sqlx::{FromRow, sqlite::SqliteRow};
 
-use serde_json::json;
+use super::{Store, StoreError};
 
-use super::{
-    Store, StoreError,
-    events::{EventType, NewEvent, enqueue_event},
-};
-
-/// The bridge's own life cycle of an order (CONTRACT section 3).
+/// The bridge's own life cycle of an order (CONTRACT section 3): the values of the `state`
+/// column. It lives here, below the domain, because the store's own SQL speaks it too (due
+/// orders are `state IN ('queued', 'sending', 'retrying')`); which state follows which is
+/// decided in `orders::lifecycle` and `status::apply`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderState {
     Queued,
@@ -49,6 +47,15 @@ impl OrderState {
 
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|state| state.as_str() == text)
+    }
+}
+
+/// The `state` column; any other text there is corrupt data.
+impl TryFrom<String> for OrderState {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text).ok_or_else(|| format!("order state {text:?}"))
     }
 }
 
@@ -90,7 +97,7 @@ pub enum Inserted {
     ReplayedWebhook,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct StoredOrder {
     pub id: i64,
     pub branch: String,
@@ -102,6 +109,7 @@ pub struct StoredOrder {
     pub iiko_order_id: String,
     pub request: Option<String>,
     pub problems: Option<String>,
+    #[sqlx(try_from = "String")]
     pub state: OrderState,
     pub fallback_reason: Option<String>,
     pub attempts: i64,
@@ -145,21 +153,9 @@ impl StoredOrder {
     }
 }
 
-/// One iiko call, for the ledger.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CallRecord {
-    pub at_ms: i64,
-    pub operation: String,
-    pub request_summary: String,
-    pub http_status: Option<i64>,
-    pub correlation_id: Option<String>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub latency_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct HistoryEntry {
+    #[sqlx(rename = "at")]
     pub at_ms: i64,
     pub state: Option<String>,
     /// The site status this entry reports (a status change from iiko).
@@ -167,42 +163,14 @@ pub struct HistoryEntry {
     pub note: Option<String>,
 }
 
-/// How a dispatch attempt ended, written with the lease release.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AttemptEnd {
-    Created {
-        number: Option<i64>,
-        status: Option<String>,
-    },
-    Retrying {
-        reason: String,
-        next_attempt_at_ms: i64,
-    },
-    Fallback {
-        reason: String,
-        error_code: Option<String>,
-    },
-    /// The last attempt could not tell whether iiko has the order: read it back at
-    /// `next_attempt_at_ms`, until `until_ms` at the latest (kept from the first such end).
-    Unclear {
-        reason: String,
-        next_attempt_at_ms: i64,
-        until_ms: i64,
-    },
-    /// The unclear time ran out: the operators get the order, warned that iiko may have it.
-    GaveUp { reason: String },
-}
-
-impl AttemptEnd {
-    /// The state the order goes to, as a metrics label.
-    pub fn outcome(&self) -> &'static str {
-        match self {
-            AttemptEnd::Created { .. } => "created",
-            AttemptEnd::Retrying { .. } => "retrying",
-            AttemptEnd::Unclear { .. } => "unclear",
-            AttemptEnd::Fallback { .. } | AttemptEnd::GaveUp { .. } => "fallback",
-        }
-    }
+/// An operator's change of an order's state, as decided by the life cycle.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OperatorChange {
+    pub state: OrderState,
+    /// Sent to iiko again now: a fresh attempt budget, no fallback reason or unclear mark, and
+    /// a new fallback round when the last one was handed over.
+    pub requeue: bool,
+    pub note: &'static str,
 }
 
 /// New iiko ids for an order iiko closed as failed (or one mapped anew), with the request
@@ -212,20 +180,6 @@ pub struct RenewedIds<'a> {
     pub ids_json: &'a str,
     pub request: &'a str,
     pub note: &'a str,
-}
-
-/// Why an operator's action was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ActionError {
-    #[error("no order {0}")]
-    NotFound(i64),
-    #[error("the order is {0}: {1}")]
-    Refused(OrderState, &'static str),
-    /// It could not be mapped to iiko and still cannot be, from the current catalog.
-    #[error("it still cannot be mapped to iiko ({0}); enter it by hand and resolve it")]
-    Unmappable(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 pub(super) const ORDER_COLUMNS: &str =
@@ -248,52 +202,6 @@ impl Store {
     ) -> Result<Inserted, StoreError> {
         let stopped = || StoreError::CommitFailed("the store's intake has stopped".into());
         self.intake.call((new, webhook)).await.ok_or_else(stopped)?
-    }
-
-    /// Leases up to `limit` due orders until `lease_until_ms` and marks them `sending`. Each
-    /// lease gets its own id (`owner/…`, in the returned order's `lease_owner`), so no two
-    /// attempts of one order can both write its end. `skip` are orders the caller still has in
-    /// flight. An order whose lease ran out (its worker died) is due again.
-    pub async fn lease_due_orders(
-        &self,
-        owner: &str,
-        now_ms: i64,
-        lease_until_ms: i64,
-        limit: i64,
-        skip: &[i64],
-    ) -> Result<Vec<StoredOrder>, StoreError> {
-        let owner = owner.to_owned();
-        let skip = serde_json::to_string(skip).expect("ids serialize");
-        self.writer
-            .run(move |conn| {
-                lease_due_orders(conn, owner, now_ms, lease_until_ms, limit, skip).boxed()
-            })
-            .await
-    }
-
-    /// Appends one iiko call to the order's ledger (and keeps the last correlation id).
-    /// The caller does not wait for the commit: the record goes out with the next batch, ahead
-    /// of the attempt's outcome, and a failure is logged by the writer.
-    pub async fn record_call(&self, id: i64, call: &CallRecord) {
-        self.writer.record(id, call.clone()).await;
-    }
-
-    /// Writes an attempt's outcome and releases the lease, but only while `owner` still holds
-    /// it: a worker whose lease ran out must not overwrite the one that took the order over.
-    /// Returns whether the write happened.
-    pub async fn finish_attempt(
-        &self,
-        id: i64,
-        owner: &str,
-        end: &AttemptEnd,
-        creation_status: Option<&str>,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let (owner, end) = (owner.to_owned(), end.clone());
-        let creation_status = creation_status.map(str::to_owned);
-        self.writer
-            .run(move |conn| finish_attempt(conn, id, owner, end, creation_status, now_ms).boxed())
-            .await
     }
 
     /// Replaces the iiko ids and request of an order iiko closed as failed, but only while it
@@ -328,11 +236,12 @@ impl Store {
     }
 
     pub async fn order(&self, id: i64) -> Result<Option<StoredOrder>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| stored_order(&row)).transpose()
+        Ok(
+            sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Orders with this site id, in every branch or in one.
@@ -341,7 +250,7 @@ impl Store {
         site_id: &str,
         branch: Option<&str>,
     ) -> Result<Vec<StoredOrder>, StoreError> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders
              WHERE site_id = ? AND (? IS NULL OR branch = ?) ORDER BY id"
         ))
@@ -349,8 +258,7 @@ impl Store {
         .bind(branch)
         .bind(branch)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_order).collect()
+        .await?)
     }
 
     /// The order stored under (branch, site id): the idempotency key, looked up by its index.
@@ -359,14 +267,13 @@ impl Store {
         branch: &str,
         site_id: &str,
     ) -> Result<Option<StoredOrder>, StoreError> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE branch = ? AND site_id = ?"
         ))
         .bind(branch)
         .bind(site_id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| stored_order(&row)).transpose()
+        .await?)
     }
 
     /// Orders newest first, optionally of one state and/or branch.
@@ -377,7 +284,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<StoredOrder>, StoreError> {
         let state = state.map(OrderState::as_str);
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders
              WHERE (? IS NULL OR state = ?) AND (? IS NULL OR branch = ?)
              ORDER BY id DESC LIMIT ?"
@@ -388,19 +295,17 @@ impl Store {
         .bind(branch)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_order).collect()
+        .await?)
     }
 
     /// Every order in `state`, oldest first: the fallback worker polls `fallback` here.
     pub async fn orders_in_state(&self, state: OrderState) -> Result<Vec<StoredOrder>, StoreError> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE state = ? ORDER BY id"
         ))
         .bind(state.as_str())
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_order).collect()
+        .await?)
     }
 
     /// Orders in `fallback` not yet handed to the operators' channels, oldest first, from the
@@ -410,7 +315,7 @@ impl Store {
         after_id: i64,
         limit: u32,
     ) -> Result<Vec<StoredOrder>, StoreError> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders o
              WHERE state = 'fallback' AND id > ? AND NOT EXISTS (
                  SELECT 1 FROM fallback_orders f WHERE f.branch = o.branch
@@ -420,125 +325,43 @@ impl Store {
         .bind(after_id)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_order).collect()
-    }
-
-    pub async fn order_calls(&self, id: i64) -> Result<Vec<CallRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at, operation, request_summary, http_status, correlation_id, error_code,
-                 error_message, latency_ms
-             FROM order_attempts WHERE order_id = ? ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| CallRecord {
-                at_ms: row.get("at"),
-                operation: row.get("operation"),
-                request_summary: row.get("request_summary"),
-                http_status: row.get("http_status"),
-                correlation_id: row.get("correlation_id"),
-                error_code: row.get("error_code"),
-                error_message: row.get("error_message"),
-                latency_ms: row.get("latency_ms"),
-            })
-            .collect())
+        .await?)
     }
 
     pub async fn order_history(&self, id: i64) -> Result<Vec<HistoryEntry>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT at, state, status, note FROM order_history WHERE order_id = ? ORDER BY id",
         )
         .bind(id)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| HistoryEntry {
-                at_ms: row.get("at"),
-                state: row.get("state"),
-                status: row.get("status"),
-                note: row.get("note"),
-            })
-            .collect())
+        .await?)
     }
 
-    /// An operator sends a `fallback` or `retrying` order to iiko again now, with a fresh
-    /// attempt budget and the same iiko ids (so iiko still cannot get it twice).
-    pub async fn requeue_order(&self, id: i64, now_ms: i64) -> Result<StoredOrder, ActionError> {
-        self.requeue_renewed(id, None, now_ms).await
-    }
-
-    /// [`Store::requeue_order`], under `renewed` iiko ids and request when given (iiko closed
-    /// the old id, or the order was mapped anew): only while the order still has the iiko id
-    /// `renewed` was made from. The new id was never sent, so the first attempt sends at once.
-    pub async fn requeue_renewed(
-        &self,
-        id: i64,
-        renewed: Option<(&str, &RenewedIds<'_>)>,
-        now_ms: i64,
-    ) -> Result<StoredOrder, ActionError> {
-        let decide = |order: &StoredOrder| match order.state {
-            _ if renewed.is_some_and(|(old, _)| old != order.iiko_order_id) => {
-                Err("its iiko order id changed meanwhile; try again")
-            }
-            OrderState::Fallback | OrderState::Retrying
-                if order.request.is_none() && renewed.is_none() =>
-            {
-                Err("it could not be mapped to iiko; enter it by hand and resolve it")
-            }
-            OrderState::Fallback | OrderState::Retrying if order.lease_owner.is_none() => {
-                Ok((OrderState::Queued, "queued again by an operator"))
-            }
-            OrderState::Queued | OrderState::Sending | OrderState::Retrying => {
-                Err("it is being sent to iiko right now")
-            }
-            _ => Err("it is finished"),
-        };
-        self.operator_action(id, now_ms, decide, renewed.map(|(_, r)| r))
-            .await
-    }
-
-    /// An operator entered a `fallback` order by hand: nothing more is done with it.
-    pub async fn resolve_order(&self, id: i64, now_ms: i64) -> Result<StoredOrder, ActionError> {
-        self.operator_action(
-            id,
-            now_ms,
-            |order| match order.state {
-                OrderState::Fallback => {
-                    Ok((OrderState::Resolved, "entered by hand by an operator"))
-                }
-                _ => Err("only a fallback order can be resolved"),
-            },
-            None,
-        )
-        .await
-    }
-
-    async fn operator_action(
+    /// Writes an operator's change of order `id`, decided by `decide` from the order as it
+    /// is under the write lock (`None`: there is no such order), with its history entry; and
+    /// `renewed` iiko ids and request too, when given. Returns the order as changed.
+    pub async fn change_by_operator<E: From<StoreError>>(
         &self,
         id: i64,
         now_ms: i64,
-        decide: impl FnOnce(&StoredOrder) -> Result<(OrderState, &'static str), &'static str>,
+        decide: impl FnOnce(Option<&StoredOrder>) -> Result<OperatorChange, E>,
         renewed: Option<&RenewedIds<'_>>,
-    ) -> Result<StoredOrder, ActionError> {
+    ) -> Result<StoredOrder, E> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(StoreError::from)?;
         let order = match fetch(&mut tx, id).await {
-            Ok(order) => order,
-            Err(StoreError::Unavailable(sqlx::Error::RowNotFound)) => {
-                return Err(ActionError::NotFound(id));
-            }
+            Ok(order) => Some(order),
+            Err(StoreError::Unavailable(sqlx::Error::RowNotFound)) => None,
             Err(other) => return Err(other.into()),
         };
-        let (state, note) = decide(&order).map_err(|why| ActionError::Refused(order.state, why))?;
-        let requeue = state == OrderState::Queued;
+        let OperatorChange {
+            state,
+            requeue,
+            note,
+        } = decide(order.as_ref())?;
         sqlx::query(
             "UPDATE orders SET state = ?, updated_at = ?,
                  attempts = CASE WHEN ? THEN 0 ELSE attempts END,
@@ -587,281 +410,6 @@ impl Store {
     }
 }
 
-/// See [`Store::lease_due_orders`]; runs inside a group-commit batch.
-async fn lease_due_orders(
-    conn: &mut SqliteConnection,
-    owner: String,
-    now_ms: i64,
-    lease_until_ms: i64,
-    limit: i64,
-    skip: String,
-) -> Result<Vec<StoredOrder>, StoreError> {
-    let due = sqlx::query(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders
-         WHERE state IN ('queued', 'retrying', 'sending') AND next_attempt_at <= ?
-           AND (lease_until IS NULL OR lease_until <= ?)
-           AND id NOT IN (SELECT value FROM json_each(?))
-         ORDER BY next_attempt_at, id LIMIT ?"
-    ))
-    .bind(now_ms)
-    .bind(now_ms)
-    .bind(skip)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut leased = due
-        .iter()
-        .map(stored_order)
-        .collect::<Result<Vec<_>, _>>()?;
-    if leased.is_empty() {
-        return Ok(leased);
-    }
-    let leases: Vec<(i64, String)> = leased
-        .iter()
-        .map(|order| {
-            (
-                order.id,
-                format!("{owner}/{}", uuid::Uuid::new_v4().simple()),
-            )
-        })
-        .collect();
-    // One statement for the whole lease. A mappable order is marked as possibly sent before
-    // any call, so whatever happens to this attempt, the next one reads iiko back first; the
-    // snapshot keeps the earlier flag, which is what this attempt must go by.
-    sqlx::query(
-        "UPDATE orders SET state = 'sending', lease_owner = l.value->>1, lease_until = ?,
-             updated_at = ?, create_sent = CASE WHEN request IS NULL THEN create_sent ELSE 1 END
-         FROM json_each(?) AS l WHERE orders.id = l.value->>0",
-    )
-    .bind(lease_until_ms)
-    .bind(now_ms)
-    .bind(serde_json::to_string(&leases).expect("leases serialize"))
-    .execute(&mut *conn)
-    .await?;
-    for (order, (_, lease)) in leased.iter_mut().zip(leases) {
-        order.state = OrderState::Sending;
-        order.lease_owner = Some(lease);
-        order.lease_until = Some(lease_until_ms);
-        order.updated_at = now_ms;
-    }
-    Ok(leased)
-}
-
-/// Appends a batch's ledger lines (and keeps each order's last create correlation id).
-pub(super) async fn insert_calls(
-    conn: &mut SqliteConnection,
-    calls: Vec<(i64, CallRecord)>,
-) -> Result<(), StoreError> {
-    let rows: Vec<serde_json::Value> = calls
-        .iter()
-        .map(|(order, c)| {
-            json!([
-                order,
-                c.at_ms,
-                c.operation,
-                c.request_summary,
-                c.http_status,
-                c.correlation_id,
-                c.error_code,
-                c.error_message,
-                c.latency_ms
-            ])
-        })
-        .collect();
-    sqlx::query(
-        "INSERT INTO order_attempts (order_id, at, operation, request_summary, http_status,
-             correlation_id, error_code, error_message, latency_ms)
-         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6,
-             value->>7, value->>8
-         FROM json_each(?) ORDER BY key",
-    )
-    .bind(serde_json::Value::Array(rows).to_string())
-    .execute(&mut *conn)
-    .await?;
-    let created: Vec<serde_json::Value> = calls
-        .iter()
-        .filter(|(_, c)| c.operation == "create" && c.correlation_id.is_some())
-        .map(|(order, c)| json!([order, c.correlation_id]))
-        .collect();
-    if !created.is_empty() {
-        sqlx::query(
-            "UPDATE orders SET correlation_id = c.value->>1
-             FROM json_each(?) AS c WHERE orders.id = c.value->>0",
-        )
-        .bind(serde_json::Value::Array(created).to_string())
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
-
-/// See [`Store::finish_attempt`]; runs inside a group-commit batch.
-async fn finish_attempt(
-    conn: &mut SqliteConnection,
-    id: i64,
-    owner: String,
-    end: AttemptEnd,
-    creation_status: Option<String>,
-    now_ms: i64,
-) -> Result<bool, StoreError> {
-    end_attempt(
-        conn,
-        id,
-        Guard::Lease(&owner),
-        &end,
-        creation_status.as_deref(),
-        now_ms,
-    )
-    .await
-}
-
-/// Who may write an attempt's end.
-pub(super) enum Guard<'a> {
-    /// The dispatcher worker holding the lease.
-    Lease(&'a str),
-    /// iiko itself (a webhook or a poll) for an order whose creation may have reached it and
-    /// has not ended yet; it takes the lease away, so the dispatcher's own end is refused.
-    Unfinished,
-}
-
-/// Writes an attempt's outcome with its history entry and site event; returns whether the
-/// guard allowed it.
-pub(super) async fn end_attempt(
-    tx: &mut sqlx::SqliteConnection,
-    id: i64,
-    guard: Guard<'_>,
-    end: &AttemptEnd,
-    creation_status: Option<&str>,
-    now_ms: i64,
-) -> Result<bool, StoreError> {
-    let owner = match guard {
-        Guard::Lease(owner) => Some(owner),
-        Guard::Unfinished => None,
-    };
-    let (state, note, next_at, reason, code, number, status) = match end {
-        AttemptEnd::Created { number, status } => (
-            OrderState::Created,
-            "iiko created the order".to_owned(),
-            None,
-            None,
-            None,
-            *number,
-            status.clone(),
-        ),
-        AttemptEnd::Retrying {
-            reason,
-            next_attempt_at_ms,
-        } => (
-            OrderState::Retrying,
-            reason.clone(),
-            Some(*next_attempt_at_ms),
-            None,
-            None,
-            None,
-            None,
-        ),
-        AttemptEnd::Unclear {
-            reason,
-            next_attempt_at_ms,
-            ..
-        } => (
-            OrderState::Retrying,
-            format!("исход неясен, заказ проверяется в iiko: {reason}"),
-            Some(*next_attempt_at_ms),
-            None,
-            None,
-            None,
-            None,
-        ),
-        AttemptEnd::Fallback { reason, error_code } => (
-            OrderState::Fallback,
-            reason.clone(),
-            None,
-            Some(reason.clone()),
-            error_code.clone(),
-            None,
-            None,
-        ),
-        AttemptEnd::GaveUp { reason } => (
-            OrderState::Fallback,
-            reason.clone(),
-            None,
-            Some(reason.clone()),
-            None,
-            None,
-            None,
-        ),
-    };
-    let error_message = match end {
-        AttemptEnd::Created { .. } => None,
-        AttemptEnd::Retrying { reason, .. }
-        | AttemptEnd::Unclear { reason, .. }
-        | AttemptEnd::Fallback { reason, .. }
-        | AttemptEnd::GaveUp { reason } => Some(reason.clone()),
-    };
-    // Kept while unclear (the first end sets the limit) and after giving up on it, as the
-    // mark of an order iiko may still report; cleared by every clear end.
-    let unclear_until = match end {
-        AttemptEnd::Unclear { until_ms, .. } => Some(*until_ms),
-        AttemptEnd::GaveUp { .. } => Some(now_ms),
-        _ => None,
-    };
-    let changed = sqlx::query(
-        "UPDATE orders SET state = ?, attempts = attempts + 1,
-             next_attempt_at = COALESCE(?, next_attempt_at),
-             fallback_reason = ?, error_code = COALESCE(?, error_code),
-             error_message = ?, iiko_number = COALESCE(?, iiko_number),
-             iiko_status = COALESCE(?, iiko_status),
-             creation_status = COALESCE(?, creation_status),
-             unclear_until = CASE WHEN ? IS NULL THEN NULL ELSE COALESCE(unclear_until, ?) END,
-             lease_owner = NULL, lease_until = NULL, updated_at = ?
-         WHERE id = ? AND (lease_owner = ? OR (? AND state IN ('queued', 'sending', 'retrying')
-             AND create_sent = 1))",
-    )
-    .bind(state.as_str())
-    .bind(next_at)
-    .bind(reason)
-    .bind(code)
-    .bind(error_message)
-    .bind(number)
-    .bind(status)
-    .bind(creation_status)
-    .bind(unclear_until)
-    .bind(unclear_until)
-    .bind(now_ms)
-    .bind(id)
-    .bind(owner)
-    .bind(owner.is_none())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if changed == 1 {
-        history(tx, id, now_ms, Some(state), None, &note).await?;
-        let order = fetch(tx, id).await?;
-        let data = match end {
-            AttemptEnd::Created { number, .. } => Some((
-                EventType::OrderCreated,
-                json!({ "iiko_order_id": order.iiko_order_id, "iiko_number": number }),
-            )),
-            AttemptEnd::Fallback { reason, .. } | AttemptEnd::GaveUp { reason } => {
-                Some((EventType::OrderFallback, json!({ "reason": reason })))
-            }
-            AttemptEnd::Retrying { .. } | AttemptEnd::Unclear { .. } => None,
-        };
-        if let Some((kind, data)) = data {
-            let event = NewEvent {
-                kind,
-                branch: &order.branch,
-                order_id: Some(&order.site_id),
-                data,
-                at_ms: now_ms,
-            };
-            enqueue_event(tx, &event).await?;
-        }
-    }
-    Ok(changed == 1)
-}
-
 pub(super) async fn history(
     tx: &mut sqlx::SqliteConnection,
     id: i64,
@@ -887,166 +435,15 @@ pub(super) async fn fetch(
     tx: &mut sqlx::SqliteConnection,
     id: i64,
 ) -> Result<StoredOrder, StoreError> {
-    let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"))
-        .bind(id)
-        .fetch_one(tx)
-        .await?;
-    stored_order(&row)
+    Ok(
+        sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"))
+            .bind(id)
+            .fetch_one(tx)
+            .await?,
+    )
 }
 
+/// For the intake's batches, which read orders with their own statements.
 pub(super) fn stored_order(row: &SqliteRow) -> Result<StoredOrder, StoreError> {
-    let state: String = row.get("state");
-    Ok(StoredOrder {
-        id: row.get("id"),
-        branch: row.get("branch"),
-        site_id: row.get("site_id"),
-        raw_body: row.get("raw_body"),
-        content_hash: row.get("content_hash"),
-        answer: row.get("answer"),
-        iiko_ids: row.get("iiko_ids"),
-        iiko_order_id: row.get("iiko_order_id"),
-        request: row.get("request"),
-        problems: row.get("problems"),
-        state: OrderState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("order state {state:?}")))?,
-        fallback_reason: row.get("fallback_reason"),
-        attempts: row.get("attempts"),
-        next_attempt_at: row.get("next_attempt_at"),
-        lease_owner: row.get("lease_owner"),
-        lease_until: row.get("lease_until"),
-        create_sent: row.get::<i64, _>("create_sent") != 0,
-        correlation_id: row.get("correlation_id"),
-        iiko_number: row.get("iiko_number"),
-        iiko_status: row.get("iiko_status"),
-        creation_status: row.get("creation_status"),
-        error_code: row.get("error_code"),
-        error_message: row.get("error_message"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-        reported_iiko_status: row.get("reported_iiko_status"),
-        site_status: row.get("site_status"),
-        iiko_timestamp: row.get("iiko_timestamp"),
-        status_seen_at: row.get("status_seen_at"),
-        tracked_iiko_id: row.get("tracked_iiko_id"),
-        tracked_organization_id: row.get("tracked_organization_id"),
-        cancel_reason: row.get("cancel_reason"),
-        status_final: row.get::<i64, _>("status_final") != 0,
-        unclear_until: row.get("unclear_until"),
-        late_created_at: row.get("late_created_at"),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn store() -> (Store, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/bridge.db", dir.path().display());
-        (Store::open(&url).await.unwrap(), dir)
-    }
-
-    fn new_order(site_id: &str, state: OrderState) -> NewOrder {
-        NewOrder {
-            branch: "lenina".into(),
-            site_id: site_id.into(),
-            raw_body: "{}".into(),
-            content_hash: "h".into(),
-            answer: "{}".into(),
-            iiko_ids: "{}".into(),
-            iiko_order_id: "00000000-0000-0000-0000-000000000001".into(),
-            request: (state == OrderState::Queued).then(|| "{}".into()),
-            problems: None,
-            state,
-            fallback_reason: None,
-            now_ms: 1_000,
-        }
-    }
-
-    async fn insert(store: &Store, site_id: &str, state: OrderState) -> StoredOrder {
-        match store
-            .insert_order(new_order(site_id, state), None)
-            .await
-            .unwrap()
-        {
-            Inserted::New(order) => order,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_live_lease_keeps_other_workers_off_and_only_its_owner_finishes() {
-        let (store, _dir) = store().await;
-        let order = insert(&store, "A", OrderState::Queued).await;
-        assert_eq!(
-            store
-                .lease_due_orders("w1", 999, 5_000, 8, &[])
-                .await
-                .unwrap(),
-            vec![],
-            "not due yet"
-        );
-        let leased = store
-            .lease_due_orders("w1", 1_000, 5_000, 8, &[])
-            .await
-            .unwrap();
-        let lease = leased[0].lease_owner.clone().unwrap();
-        assert_eq!(leased[0].state, OrderState::Sending);
-        assert!(
-            store
-                .lease_due_orders("w2", 4_999, 9_000, 8, &[])
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        let retry = AttemptEnd::Retrying {
-            reason: "503".into(),
-            next_attempt_at_ms: 6_000,
-        };
-        assert!(
-            !store
-                .finish_attempt(order.id, "w2", &retry, None, 2_000)
-                .await
-                .unwrap()
-        );
-        assert!(
-            store
-                .finish_attempt(order.id, &lease, &retry, None, 2_000)
-                .await
-                .unwrap()
-        );
-        let stored = store.order(order.id).await.unwrap().unwrap();
-        assert_eq!((stored.state, stored.attempts), (OrderState::Retrying, 1));
-        assert_eq!(stored.lease_owner, None);
-        assert_eq!(
-            store
-                .lease_due_orders("w2", 6_000, 9_000, 8, &[])
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
-    }
-
-    #[tokio::test]
-    async fn operators_retry_and_resolve_only_what_is_theirs_to_touch() {
-        let (store, _dir) = store().await;
-        let unmapped = insert(&store, "U", OrderState::Fallback).await;
-        assert!(matches!(
-            store.requeue_order(unmapped.id, 2_000).await,
-            Err(ActionError::Refused(OrderState::Fallback, _))
-        ));
-        assert_eq!(
-            store.resolve_order(unmapped.id, 2_000).await.unwrap().state,
-            OrderState::Resolved
-        );
-        assert!(store.resolve_order(unmapped.id, 2_000).await.is_err());
-        let queued = insert(&store, "Q", OrderState::Queued).await;
-        assert!(store.resolve_order(queued.id, 2_000).await.is_err());
-        assert!(store.requeue_order(queued.id, 2_000).await.is_err());
-        assert!(matches!(
-            store.requeue_order(999, 2_000).await,
-            Err(ActionError::NotFound(999))
-        ));
-    }
+    Ok(StoredOrder::from_row(row)?)
 }

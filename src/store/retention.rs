@@ -1,7 +1,6 @@
 //! Retention: what the bridge no longer needs is deleted, so the store does not grow forever;
 //! and orders iiko never closes stop being followed.
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::{Store, StoreError, orders::history};
 
@@ -94,14 +93,13 @@ impl Store {
         &self,
         accepted_before: DateTime<Utc>,
     ) -> Result<Vec<(i64, Option<String>)>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, json_extract(raw_body, '$.deliver_at') FROM orders
              WHERE state = 'created' AND status_final = 0 AND created_at < ?",
         )
         .bind(accepted_before.timestamp_millis())
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+        .await?)
     }
 
     /// Stops following the created orders `ids` (those still followed), each with `note` in

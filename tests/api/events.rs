@@ -192,8 +192,7 @@ async fn a_site_that_fails_then_recovers_gets_every_event_in_order_signed_and_un
     assert_eq!(bed.order_state("WEB-3").await, OrderState::Fallback);
     bed.faults(json!({"rules": []})).await;
     let web3 = bed.store.orders_by_site_id("WEB-3", None).await.unwrap()[0].id;
-    bed.store
-        .requeue_order(web3, Utc::now().timestamp_millis())
+    iiko_bridge::orders::requeue_order(&bed.store, web3, Utc::now().timestamp_millis())
         .await
         .unwrap();
     dispatcher.try_step(later(2)).await.unwrap();
@@ -739,8 +738,7 @@ async fn an_event_refused_past_the_give_up_dies_alerts_once_lets_later_events_go
     dispatcher.try_step(later(1)).await.unwrap();
     bed.faults(json!({"rules": []})).await;
     let id = bed.store.orders_by_site_id("WEB-D1", None).await.unwrap()[0].id;
-    bed.store
-        .requeue_order(id, Utc::now().timestamp_millis())
+    iiko_bridge::orders::requeue_order(&bed.store, id, Utc::now().timestamp_millis())
         .await
         .unwrap();
     dispatcher.try_step(later(2)).await.unwrap();
@@ -851,8 +849,7 @@ async fn retention_deletes_finished_orders_with_their_trail_and_stops_following_
     };
     let r1 = order("WEB-R1").await.unwrap();
     let r2 = order("WEB-R2").await.unwrap();
-    bed.store
-        .resolve_order(r2.id, Utc::now().timestamp_millis())
+    iiko_bridge::orders::resolve_order(&bed.store, r2.id, Utc::now().timestamp_millis())
         .await
         .unwrap();
     bed.store

@@ -811,19 +811,15 @@ async fn an_order_leased_by_a_crashed_worker_is_read_back_after_the_lease_and_co
     assert!(order.iiko_number.is_some());
     assert_eq!(bed.requests(CREATE).await.len(), 1, "never sent again");
     // The crashed worker's late outcome cannot overwrite the finished order.
-    let late = iiko_bridge::store::AttemptEnd::Retrying {
+    let late = iiko_bridge::orders::AttemptEnd::Retrying {
         reason: "late".into(),
         next_attempt_at_ms: 0,
     };
+    let now = Utc::now().timestamp_millis();
+    let late = iiko_bridge::orders::attempt_change(&late, None, now);
     assert!(
         !bed.store
-            .finish_attempt(
-                order.id,
-                "crashed",
-                &late,
-                None,
-                Utc::now().timestamp_millis()
-            )
+            .finish_attempt(order.id, "crashed", late, now)
             .await
             .unwrap()
     );

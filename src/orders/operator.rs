@@ -45,20 +45,7 @@ mod tests {
     use crate::store::{Inserted, NewOrder, OrderState};
 
     async fn insert(store: &Store, site_id: &str, state: OrderState) -> StoredOrder {
-        let new = NewOrder {
-            branch: "lenina".into(),
-            site_id: site_id.into(),
-            raw_body: "{}".into(),
-            content_hash: "h".into(),
-            answer: "{}".into(),
-            iiko_ids: "{}".into(),
-            iiko_order_id: "00000000-0000-0000-0000-000000000001".into(),
-            request: (state == OrderState::Queued).then(|| "{}".into()),
-            problems: None,
-            state,
-            fallback_reason: None,
-            now_ms: 1_000,
-        };
+        let new = NewOrder::sample(site_id, state);
         match store.insert_order(new, None).await.unwrap() {
             Inserted::New(order) => order,
             other => panic!("{other:?}"),

@@ -416,20 +416,7 @@ mod tests {
         let store = Store::open(&format!("sqlite://{}/bridge.db", dir.path().display()))
             .await
             .unwrap();
-        let new = NewOrder {
-            branch: "lenina".into(),
-            site_id: "A".into(),
-            raw_body: "{}".into(),
-            content_hash: "h".into(),
-            answer: "{}".into(),
-            iiko_ids: "{}".into(),
-            iiko_order_id: "00000000-0000-0000-0000-000000000001".into(),
-            request: Some("{}".into()),
-            problems: None,
-            state: OrderState::Queued,
-            fallback_reason: None,
-            now_ms: 1_000,
-        };
+        let new = NewOrder::sample("A", OrderState::Queued);
         let Inserted::New(order) = store.insert_order(new, None).await.unwrap() else {
             panic!("a new order");
         };

@@ -253,18 +253,8 @@ mod tests {
 
     fn new(site_id: &str, hash: &str) -> NewOrder {
         NewOrder {
-            branch: "lenina".into(),
-            site_id: site_id.into(),
-            raw_body: "{}".into(),
             content_hash: hash.into(),
-            answer: "{}".into(),
-            iiko_ids: "{}".into(),
-            iiko_order_id: "00000000-0000-0000-0000-000000000001".into(),
-            request: Some("{}".into()),
-            problems: None,
-            state: OrderState::Queued,
-            fallback_reason: None,
-            now_ms: 1_000,
+            ..NewOrder::sample(site_id, OrderState::Queued)
         }
     }
 

@@ -296,26 +296,9 @@ mod tests {
         (Store::open(&url).await.unwrap(), dir)
     }
 
-    fn new_order(site_id: &str, state: OrderState) -> NewOrder {
-        NewOrder {
-            branch: "lenina".into(),
-            site_id: site_id.into(),
-            raw_body: "{}".into(),
-            content_hash: "h".into(),
-            answer: "{}".into(),
-            iiko_ids: "{}".into(),
-            iiko_order_id: "00000000-0000-0000-0000-000000000001".into(),
-            request: (state == OrderState::Queued).then(|| "{}".into()),
-            problems: None,
-            state,
-            fallback_reason: None,
-            now_ms: 1_000,
-        }
-    }
-
     async fn insert(store: &Store, site_id: &str, state: OrderState) -> StoredOrder {
         match store
-            .insert_order(new_order(site_id, state), None)
+            .insert_order(NewOrder::sample(site_id, state), None)
             .await
             .unwrap()
         {

@@ -82,6 +82,28 @@ pub struct NewOrder {
     pub now_ms: i64,
 }
 
+#[cfg(test)]
+impl NewOrder {
+    /// A minimal order of branch `lenina` for the unit tests of the store and the decisions;
+    /// a queued one has a request to send.
+    pub(crate) fn sample(site_id: &str, state: OrderState) -> NewOrder {
+        NewOrder {
+            branch: "lenina".into(),
+            site_id: site_id.into(),
+            raw_body: "{}".into(),
+            content_hash: "h".into(),
+            answer: "{}".into(),
+            iiko_ids: "{}".into(),
+            iiko_order_id: "00000000-0000-0000-0000-000000000001".into(),
+            request: (state == OrderState::Queued).then(|| "{}".into()),
+            problems: None,
+            state,
+            fallback_reason: None,
+            now_ms: 1_000,
+        }
+    }
+}
+
 /// The Standard Webhooks id a submission was signed with, remembered until `expires_at_ms`.
 pub struct WebhookId {
     pub id: String,

@@ -40,7 +40,9 @@ pub struct PendingEvent {
 /// in flight, too). `pending` must hold, for each queue it names, its earliest pending event
 /// and every held one.
 pub fn claimable_events(pending: &[PendingEvent], now_ms: i64, limit: usize) -> Vec<i64> {
-    let mut queues: HashMap<(&str, Option<&str>), (Option<&PendingEvent>, bool)> = HashMap::new();
+    // Per queue (branch, order id): its earliest event and whether any of its events is held.
+    type Queue<'a> = (Option<&'a PendingEvent>, bool);
+    let mut queues: HashMap<(&str, Option<&str>), Queue> = HashMap::new();
     for event in pending {
         let (head, held) = queues
             .entry((&event.branch, event.order_id.as_deref()))

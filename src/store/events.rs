@@ -742,7 +742,7 @@ mod tests {
         assert!(store.site_event_attempts(c1_row).await.unwrap().is_empty());
 
         let due = store.claim_site_events("w1", 100, 200, 10).await.unwrap();
-        assert_eq!(ids(&due), [a1.clone()]);
+        assert_eq!(ids(&due), [a1]);
         finish(a1_row, &due[0].lease_id, 100, EventAttemptEnd::Delivered).await;
         let due = store.claim_site_events("w1", 100, 200, 10).await.unwrap();
         assert_eq!(ids(&due), [a2]);

@@ -406,6 +406,40 @@ async fn two_instances_on_one_store_send_each_event_once_and_an_order_s_events_i
 }
 
 #[tokio::test]
+async fn an_event_a_dead_instance_claimed_goes_out_once_its_claim_runs_out_under_its_webhook_id() {
+    let site = Site::start(200, &[]).await;
+    let url = site.url.clone();
+    let bed = spawn().file(with_site(&url)).app(|_| {}).await;
+    let now = Utc::now();
+    let at = |seconds| (now + chrono::Duration::seconds(seconds)).timestamp_millis();
+    // Another instance claims catalog.updated, then dies before sending it.
+    let dead = Store::open(&bed.config.store.url).await.unwrap();
+    let claimed = dead
+        .claim_site_events("dead", at(0), at(60), 64)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    drop(dead);
+    let worker = bed.events();
+
+    assert_eq!(
+        worker
+            .try_step(now + chrono::Duration::seconds(59))
+            .await
+            .unwrap()
+            .sent,
+        0
+    );
+    let step = worker
+        .try_step(now + chrono::Duration::seconds(60))
+        .await
+        .unwrap();
+
+    assert_eq!(step.delivered, 1, "{step:?}");
+    assert_eq!(site.received()[0].id, claimed[0].event_id);
+}
+
+#[tokio::test]
 async fn a_410_stops_delivery_to_that_url_for_good_and_operators_hear_once() {
     let gone = Site::start(410, &[]).await;
     let telegram = FakeTelegram::start().await.unwrap();

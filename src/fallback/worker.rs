@@ -8,6 +8,13 @@
 //! sending and recording leaves a row marked as being sent: it is sent again after the
 //! restart, marked as a possible repeat (neither SMTP nor Telegram can be asked whether a
 //! message arrived, and a lost order is worse than a duplicate staff can recognise).
+//!
+//! Several instances share the deliveries: the mark is a claim, by this worker's id under a
+//! lease of its own per delivery that outlasts the send's hard limit, and only that lease
+//! records the outcome; no other instance takes a delivery while the claim holds. A dead
+//! instance's deliveries are due again once their claims run out, and go out headed as a
+//! possible repeat. The alert about an order no channel got through is claimed per kind
+//! (`notify::alerts::AlertClaims`), so it too goes out once.
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
@@ -18,7 +25,11 @@ use futures::future::join_all;
 
 use super::{FallbackMessage, Handover};
 use crate::config::FallbackConfig;
-use crate::notify::{Email, Mailer, Telegram, alerts::OperatorChats, html};
+use crate::notify::{
+    Email, Mailer, Telegram,
+    alerts::{AlertClaims, OperatorChats},
+    html,
+};
 use crate::retry::{Backoff, Pause};
 use crate::store::{
     FallbackChannel, FallbackDelivery, NewDelivery, NewFallback, Store, StoreError,
@@ -36,6 +47,11 @@ const RETRY: Backoff =
 const BATCH: u32 = 50;
 /// How often the loop looks for due deliveries.
 const TICK: Duration = Duration::from_secs(1);
+/// The hard limit of one delivery's send (a long Telegram message goes in several parts);
+/// the claim outlasts it by the margin, time to record the outcome, so a live worker never
+/// loses a delivery to another instance.
+const SEND_LIMIT: Duration = Duration::from_secs(2 * 60);
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 /// Hands an order to staff: stores one delivery per e-mail address and Telegram chat of the
 /// branch, in one transaction. `false` when the order was already handed over (nothing is
@@ -92,6 +108,9 @@ pub struct FallbackWorker {
     mailer: Option<Mailer>,
     telegram: Option<Telegram>,
     operators: OperatorChats,
+    alert_claims: AlertClaims,
+    /// This worker's id in its claims (each claim has a lease id of its own besides).
+    claimer: String,
     handover: Option<Handover>,
     memory: Arc<Mutex<Memory>>,
 }
@@ -102,16 +121,17 @@ enum Outcome {
     Failed(String),
 }
 
-/// An outcome to write to the store.
+/// An outcome to write to the store, under the delivery's id and lease id.
 #[derive(Debug, Clone)]
 enum Mark {
-    Delivered(i64),
+    Delivered(i64, String),
     Retry {
         id: i64,
+        lease_id: String,
         error: String,
         next_attempt_at: DateTime<Utc>,
     },
-    Failed(i64, String),
+    Failed(i64, String, String),
     Alerted {
         branch: String,
         order_id: String,
@@ -139,10 +159,12 @@ impl FallbackWorker {
         operators: OperatorChats,
     ) -> FallbackWorker {
         FallbackWorker {
+            alert_claims: AlertClaims::new(store.clone()),
             store,
             mailer,
             telegram,
             operators,
+            claimer: uuid::Uuid::new_v4().simple().to_string(),
             handover: None,
             memory: Arc::default(),
         }
@@ -166,22 +188,31 @@ impl FallbackWorker {
             Some(handover) => handover.try_step().await?,
             None => 0,
         };
-        let due = self.store.due_fallback_deliveries(now, BATCH).await?;
-        let ids: Vec<i64> = due.iter().map(|delivery| delivery.id).collect();
-        self.store.mark_fallback_sending(&ids, now).await?;
+        let expires =
+            now + chrono::Duration::from_std(SEND_LIMIT + LEASE_MARGIN).expect("a short lease");
+        let due = self
+            .store
+            .claim_fallback_deliveries(&self.claimer, now, expires, BATCH)
+            .await?;
         // All at once: a hanging SMTP server must not hold back the Telegram messages.
-        let outcomes = join_all(due.iter().map(|delivery| self.send(delivery))).await;
+        let outcomes = join_all(due.iter().map(|delivery| async {
+            tokio::time::timeout(SEND_LIMIT, self.send(delivery))
+                .await
+                .unwrap_or_else(|_| Outcome::Retry(format!("not sent within {SEND_LIMIT:?}"), None))
+        }))
+        .await;
         let mut report = StepReport {
             handed_over,
             ..StepReport::default()
         };
         let mut marks = Vec::with_capacity(due.len());
         for (delivery, outcome) in due.iter().zip(outcomes) {
+            let lease_id = delivery.lease_id.clone().unwrap_or_default();
             let mark = match outcome {
                 Outcome::Delivered => {
                     fallback_metric(delivery, "delivered");
                     report.delivered += 1;
-                    Mark::Delivered(delivery.id)
+                    Mark::Delivered(delivery.id, lease_id)
                 }
                 Outcome::Retry(error, asked) => {
                     fallback_metric(delivery, "retrying");
@@ -193,6 +224,7 @@ impl FallbackWorker {
                     report.retrying += 1;
                     Mark::Retry {
                         id: delivery.id,
+                        lease_id,
                         error,
                         next_attempt_at: now + wait,
                     }
@@ -202,14 +234,31 @@ impl FallbackWorker {
                     tracing::error!(order = %delivery.order_id, channel = ?delivery.channel,
                         recipient = %delivery.recipient, %error, "fallback delivery failed for good");
                     report.failed += 1;
-                    Mark::Failed(delivery.id, error)
+                    Mark::Failed(delivery.id, lease_id, error)
                 }
             };
             marks.push((mark, now));
         }
         self.record(marks).await?;
+        report.alerted = self.alert_undelivered(now).await?;
+        Ok(report)
+    }
+
+    /// Tells operators about each order no channel got through, once: under the claim of
+    /// this kind of alert, read after the claim (what another instance alerted is marked).
+    async fn alert_undelivered(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        // Read first, so an idle step does not write a claim every second.
+        if self.store.fallbacks_to_alert().await?.is_empty()
+            || !self.memory().alert_pause.ready(now)
+        {
+            return Ok(0);
+        }
+        let Some(turn) = self.alert_claims.claim("fallback", now).await? else {
+            return Ok(0);
+        };
+        let mut alerted = 0;
         for order in self.store.fallbacks_to_alert().await? {
-            if !self.memory().alert_pause.ready(now) {
+            if !self.memory().alert_pause.ready(now) || !turn.time_left() {
                 break;
             }
             // Marked only once sent, so an alert lost to a Telegram outage is sent later.
@@ -220,13 +269,14 @@ impl FallbackWorker {
                     order_id: order.order_id.clone(),
                 };
                 self.record(vec![(mark, now)]).await?;
-                report.alerted += 1;
+                alerted += 1;
             } else {
                 let pause = self.memory().alert_pause.failed(now);
                 tracing::warn!(order = %order.order_id, ?pause, "undelivered-fallback alert not sent; trying again later");
             }
         }
-        Ok(report)
+        self.alert_claims.release(turn).await?;
+        Ok(alerted)
     }
 
     /// Writes the outcomes kept from earlier steps.
@@ -252,22 +302,37 @@ impl FallbackWorker {
     }
 
     async fn write(&self, mark: &Mark, at: DateTime<Utc>) -> Result<(), StoreError> {
-        match mark {
-            Mark::Delivered(id) => self.store.mark_fallback_delivered(*id, at).await,
+        let (id, held) = match mark {
+            Mark::Delivered(id, lease) => (
+                id,
+                self.store.mark_fallback_delivered(*id, lease, at).await?,
+            ),
             Mark::Retry {
                 id,
+                lease_id,
                 error,
                 next_attempt_at,
-            } => {
+            } => (
+                id,
                 self.store
-                    .mark_fallback_retry(*id, error, *next_attempt_at)
-                    .await
-            }
-            Mark::Failed(id, error) => self.store.mark_fallback_failed(*id, error).await,
+                    .mark_fallback_retry(*id, lease_id, error, *next_attempt_at)
+                    .await?,
+            ),
+            Mark::Failed(id, lease, error) => (
+                id,
+                self.store.mark_fallback_failed(*id, lease, error).await?,
+            ),
             Mark::Alerted { branch, order_id } => {
-                self.store.mark_fallback_alerted(branch, order_id, at).await
+                return self.store.mark_fallback_alerted(branch, order_id, at).await;
             }
+        };
+        if !held {
+            tracing::warn!(
+                delivery = id,
+                "fallback outcome not recorded: its claim ran out and another instance took the delivery over"
+            );
         }
+        Ok(())
     }
 
     fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {

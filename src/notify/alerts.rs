@@ -1,9 +1,85 @@
 //! Operator alerts in Telegram, one per change of state rather than one per failed order:
-//! iiko not answering for a branch, a terminal group going offline, and their recovery.
-use std::{collections::HashMap, sync::Mutex};
+//! iiko not answering for a branch, a terminal group going offline, and their recovery; and
+//! the claims that make each alert recorded in the store go out once across instances.
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
 
 use super::{Telegram, html};
 use crate::config::{BranchConfig, TelegramConfig};
+use crate::store::{AlertClaim, Store, StoreError};
+
+/// How long a claim on one kind of alert holds; its holder starts no alert after
+/// [`ALERT_WORK`], so the one under way (a message to each operator chat) fits in the rest.
+const ALERT_LEASE: Duration = Duration::from_secs(10 * 60);
+const ALERT_WORK: Duration = Duration::from_secs(5 * 60);
+
+/// The operator alerts recorded in the store (an undelivered fallback, a late creation, dead
+/// events, a gone events URL), claimed per kind before they are read and sent: with several
+/// instances one sends a kind at a time, marks what it sent, then releases, so the next one
+/// reads the marks. A claim, not a conditional mark before sending: a process that dies
+/// mid-send leaves its claim to run out, and another instance sends what it had not marked
+/// (at least once; a lost alert would be worse than a repeated one).
+#[derive(Clone)]
+pub struct AlertClaims {
+    store: Store,
+    claimer: String,
+}
+
+/// One kind of alert claimed: send while [`AlertTurn::time_left`], then release.
+#[derive(Debug)]
+pub struct AlertTurn {
+    claim: AlertClaim,
+    started: Instant,
+}
+
+impl AlertTurn {
+    /// Whether another alert may start under this claim.
+    pub fn time_left(&self) -> bool {
+        self.started.elapsed() < ALERT_WORK
+    }
+}
+
+impl AlertClaims {
+    /// Claims under an id of their own (one per worker).
+    pub fn new(store: Store) -> AlertClaims {
+        AlertClaims {
+            store,
+            claimer: uuid::Uuid::new_v4().simple().to_string(),
+        }
+    }
+
+    /// Claims `kind` at `now`; `None` while another instance sends it.
+    pub async fn claim(
+        &self,
+        kind: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AlertTurn>, StoreError> {
+        let expires = now + chrono::Duration::from_std(ALERT_LEASE).expect("a short lease");
+        let claim = self
+            .store
+            .claim_alerts(
+                kind,
+                &self.claimer,
+                now.timestamp_millis(),
+                expires.timestamp_millis(),
+            )
+            .await?;
+        Ok(claim.map(|claim| AlertTurn {
+            claim,
+            started: Instant::now(),
+        }))
+    }
+
+    /// Gives the kind back, once what was sent is marked.
+    pub async fn release(&self, turn: AlertTurn) -> Result<(), StoreError> {
+        self.store.release_alerts(&turn.claim).await
+    }
+}
 
 /// Consecutive iiko failures for a branch before operators hear of it: one timeout is noise.
 pub const IIKO_FAILURES_BEFORE_ALERT: u32 = 3;

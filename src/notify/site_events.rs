@@ -15,6 +15,12 @@
 //!
 //! When the store cannot record an attempt, the step stops sending: the outcomes already had
 //! are kept and recorded first at the next step, and the worker pauses with growing delays.
+//!
+//! Several instances share the outbox: each event is claimed before it is POSTed, by this
+//! worker's id under a lease of its own that outlasts the step's POSTs, and only that lease
+//! records the outcome. An instance that dies mid-send leaves its claims to run out; the
+//! events are then due again and go out once more under the same `webhook-id` (at least
+//! once). An order never has two events in flight (see `store::claims`).
 use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -26,7 +32,10 @@ use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use url::Url;
 
-use super::{alerts::OperatorChats, error_chain, html, redact};
+use super::{
+    alerts::{AlertClaims, OperatorChats},
+    error_chain, html, redact,
+};
 use crate::{
     config::Config,
     retry::{self, Pause},
@@ -43,6 +52,8 @@ const CONCURRENCY: usize = 8;
 const TICK: Duration = Duration::from_secs(1);
 /// How often the loop deletes old events.
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
+/// A claim outlasts the step's POSTs by this much: time to record their outcomes.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 /// Steps every second (at once again after a full batch) and prunes every hour; a store error
 /// pauses the worker, longer each time in a row, until the store records again.
@@ -140,6 +151,8 @@ fn url_secrets(url: &Url) -> Vec<String> {
 #[derive(Debug, Clone)]
 struct Unrecorded {
     id: i64,
+    /// The claim it was sent under: only it records the outcome.
+    lease_id: String,
     at_ms: i64,
     http_status: Option<u16>,
     error: Option<String>,
@@ -188,6 +201,11 @@ pub struct EventsWorker {
     store: Store,
     target: Option<Target>,
     operators: OperatorChats,
+    alert_claims: AlertClaims,
+    /// This worker's id in its claims (each claim has a lease id of its own besides).
+    claimer: String,
+    /// How long a claim holds.
+    lease: Duration,
     delays: Vec<Duration>,
     retention: Duration,
     give_up: Duration,
@@ -215,10 +233,16 @@ impl EventsWorker {
             (Some(_), None) => anyhow::bail!("site.events_secret: required with site.events_url"),
             (None, _) => None,
         };
+        // A step's batch goes out CONCURRENCY at a time, each POST cut off at the timeout.
+        let rounds = (BATCH as u32).div_ceil(CONCURRENCY as u32);
+        let lease = Duration::from_secs_f64(site.events_timeout_seconds) * rounds + LEASE_MARGIN;
         Ok(EventsWorker {
+            alert_claims: AlertClaims::new(store.clone()),
             store,
             target,
             operators: OperatorChats::from_config(&config.telegram),
+            claimer: uuid::Uuid::new_v4().simple().to_string(),
+            lease,
             delays: site
                 .events_retry_delays_seconds
                 .iter()
@@ -252,9 +276,15 @@ impl EventsWorker {
             }
             return Ok(step);
         }
+        let expires = now + chrono::Duration::from_std(self.lease).expect("a short lease");
         let due = self
             .store
-            .due_site_events(now.timestamp_millis(), BATCH)
+            .claim_site_events(
+                &self.claimer,
+                now.timestamp_millis(),
+                expires.timestamp_millis(),
+                BATCH as usize,
+            )
             .await?;
         step.sent = due.len();
         // Collected first: rustc cannot prove a lazy map of borrowing futures `Send` inside
@@ -267,7 +297,9 @@ impl EventsWorker {
         while let Some(attempt) = sent.next().await {
             let end = attempt.end.clone();
             let stopped = match self.record(target, &attempt).await {
-                Ok(stopped) => stopped,
+                Ok(Some(stopped)) => stopped,
+                // Another instance took the event over: its attempt counts, not this one.
+                Ok(None) => continue,
                 Err(error) => {
                     // Stop sending: the POSTs still in flight are dropped (sent again later,
                     // under the same webhook-id); this outcome is recorded first next time.
@@ -323,10 +355,17 @@ impl EventsWorker {
         Ok(())
     }
 
-    async fn record(&self, target: &Target, attempt: &Unrecorded) -> Result<u64, StoreError> {
-        self.store
+    /// `None` when this worker's claim ran out and another took the event over (logged).
+    async fn record(
+        &self,
+        target: &Target,
+        attempt: &Unrecorded,
+    ) -> Result<Option<u64>, StoreError> {
+        let recorded = self
+            .store
             .finish_site_event_attempt(
                 attempt.id,
+                &attempt.lease_id,
                 &EventAttempt {
                     at_ms: attempt.at_ms,
                     url: &target.shown,
@@ -336,7 +375,14 @@ impl EventsWorker {
                 },
                 &attempt.end,
             )
-            .await
+            .await?;
+        if recorded.is_none() {
+            tracing::warn!(
+                event = attempt.id,
+                "site event attempt not recorded: its claim ran out and another instance took the event over"
+            );
+        }
+        Ok(recorded)
     }
 
     async fn record_alert(&self, alert: &UnrecordedAlert) -> Result<(), StoreError> {
@@ -461,6 +507,7 @@ impl EventsWorker {
         }
         Unrecorded {
             id: event.id,
+            lease_id: event.lease_id.clone(),
             at_ms: now.timestamp_millis(),
             http_status: status.map(|s| s.as_u16()),
             error,
@@ -472,6 +519,17 @@ impl EventsWorker {
     /// Tells operators once that the site's URL is gone; `true` once the alert is done with.
     async fn alert_gone(&self, target: &Target, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let url = target.shown.as_str();
+        let Some(turn) = self.alert_claims.claim(&format!("gone {url}"), now).await? else {
+            return Ok(false);
+        };
+        let alerted = self.alert_gone_claimed(url, now).await?;
+        self.alert_claims.release(turn).await?;
+        Ok(alerted)
+    }
+
+    /// [`Self::alert_gone`] under its claim: read after the claim, so an alert another
+    /// instance sent and marked is not sent again.
+    async fn alert_gone_claimed(&self, url: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         if self
             .store
             .stopped_event_url(url)
@@ -497,8 +555,17 @@ impl EventsWorker {
 
     /// Tells operators once about events that gave up; `true` when an alert went out.
     async fn alert_dead(&self, target: &Target, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        // Read first, so an idle step does not write a claim every second.
+        if self.store.dead_site_events_to_alert().await?.is_empty() {
+            return Ok(false);
+        }
+        let Some(turn) = self.alert_claims.claim("dead-events", now).await? else {
+            return Ok(false);
+        };
+        // Read again under the claim: what another instance alerted meanwhile is marked.
         let dead = self.store.dead_site_events_to_alert().await?;
         if dead.is_empty() || !self.alert(&dead_alert(&dead, &target.shown), now).await {
+            self.alert_claims.release(turn).await?;
             return Ok(false);
         }
         let alert = UnrecordedAlert::Dead(dead.iter().map(|event| event.id).collect());
@@ -506,6 +573,7 @@ impl EventsWorker {
             self.memory().alerts.push(alert);
             return Err(error);
         }
+        self.alert_claims.release(turn).await?;
         Ok(true)
     }
 }

@@ -22,7 +22,7 @@ use crate::iiko::{
     types::webhooks::{WebhookEvent, WebhookEventInfo, WebhookEventType},
 };
 use crate::menu::{MenuTrigger, SyncKind};
-use crate::notify::{OperatorChats, html};
+use crate::notify::{OperatorChats, alerts::AlertClaims, html};
 use crate::store::{LateCreation, Store, StoreError};
 use crate::worker::{Step, Worker};
 use futures::StreamExt;
@@ -114,12 +114,15 @@ pub struct StatusTracker {
     operators: OperatorChats,
     /// After a failed alert, none is tried before this.
     late_alerts_after: Mutex<Option<DateTime<Utc>>>,
+    /// With several instances, one at a time sends the late-creation alerts.
+    alert_claims: AlertClaims,
 }
 
 impl StatusTracker {
     pub fn new(store: Store, iiko: IikoClient, config: Arc<Config>) -> Self {
         Self {
             operators: OperatorChats::from_config(&config.telegram),
+            alert_claims: AlertClaims::new(store.clone()),
             store,
             iiko,
             config,
@@ -475,10 +478,18 @@ impl StatusTracker {
                 .unwrap_or_else(|p| p.into_inner());
             next.is_some_and(|at| at > now)
         };
-        if waiting {
+        // Read first, so an idle step does not write a claim every time.
+        if waiting || self.store.unalerted_late_creations().await?.is_empty() {
             return Ok(());
         }
+        // Claimed, then read again: what another instance alerted meanwhile is marked.
+        let Some(turn) = self.alert_claims.claim("late-creations", now).await? else {
+            return Ok(());
+        };
         for (id, late) in self.store.unalerted_late_creations().await? {
+            if !turn.time_left() {
+                break;
+            }
             let name = self
                 .config
                 .branch(&late.branch)
@@ -489,13 +500,13 @@ impl StatusTracker {
                     .late_alerts_after
                     .lock()
                     .unwrap_or_else(|p| p.into_inner()) = Some(now + self.poll_interval());
-                return Ok(());
+                break;
             }
             self.store
                 .mark_late_alerted(id, now.timestamp_millis())
                 .await?;
         }
-        Ok(())
+        self.alert_claims.release(turn).await
     }
 
     fn poll_interval(&self) -> chrono::Duration {

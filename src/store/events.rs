@@ -3,7 +3,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use super::{Store, StoreError};
+use super::{
+    Store, StoreError,
+    claims::{PendingEvent, claimable_events, new_lease_id},
+};
 
 /// The event types of CONTRACT section 2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +145,8 @@ pub(super) async fn enqueue_order_event(
     enqueue_event(tx, &event).await
 }
 
-/// A pending event whose turn has come: every earlier event of its order is delivered.
+/// A pending event whose turn has come (every earlier event of its order is delivered),
+/// claimed.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DueEvent {
     pub id: i64,
@@ -158,6 +162,8 @@ pub struct DueEvent {
     /// from here.
     #[sqlx(rename = "queued_at")]
     pub queued_at_ms: i64,
+    /// This claim's own id: the attempt's outcome is recorded under it.
+    pub lease_id: String,
 }
 
 /// How one delivery attempt ended.
@@ -234,39 +240,80 @@ pub struct StoppedUrl {
 }
 
 impl Store {
-    /// Up to `limit` pending events due at `now_ms`, at most one per order (the earliest not yet
-    /// delivered): a later event of an order waits for the earlier ones, other orders do not.
-    /// Branch-wide events (no order id) queue per branch the same way.
-    pub async fn due_site_events(
+    /// Claims up to `limit` pending events due at `now_ms` for `claimer` until
+    /// `expires_at_ms`, each under a lease id of its own (in the returned event): at most one
+    /// per order, its earliest not yet delivered, and none of an order whose event another
+    /// claim holds (see [`claimable_events`]). Branch-wide events (no order id) queue per branch
+    /// the same way. An event whose claim ran out (its process died) is due again.
+    pub async fn claim_site_events(
         &self,
+        claimer: &str,
         now_ms: i64,
-        limit: i64,
+        expires_at_ms: i64,
+        limit: usize,
     ) -> Result<Vec<DueEvent>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT e.id, e.event_id, e.type, e.branch, e.order_id, e.body, e.attempts,
-                 COALESCE(e.queued_at, e.created_at) AS queued_at
-             FROM site_events e
-             WHERE e.state = 'pending' AND e.next_attempt_at <= ?
-               AND NOT EXISTS (SELECT 1 FROM site_events p
-                   WHERE p.branch = e.branch AND p.order_id IS e.order_id
-                     AND p.state = 'pending' AND p.id < e.id)
-             ORDER BY e.next_attempt_at, e.id LIMIT ?",
+        // Read first, so an idle step does not take the store's write lock every second.
+        let pending = claim_candidates(&mut *self.pool.acquire().await?, now_ms).await?;
+        if claimable_events(&pending, now_ms, limit).is_empty() {
+            return Ok(Vec::new());
+        }
+        // Decided again under the write lock: what is read and claimed here, nobody else
+        // claims in between.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let pending = claim_candidates(&mut tx, now_ms).await?;
+        let leases: Vec<(i64, String)> = claimable_events(&pending, now_ms, limit)
+            .into_iter()
+            .map(|id| (id, new_lease_id(claimer)))
+            .collect();
+        let leases = serde_json::to_string(&leases).expect("leases serialize");
+        sqlx::query(
+            "UPDATE site_events SET claimed_by = ?, lease_id = l.value->>1,
+                 lease_expires_at_ms = ?
+             FROM json_each(?) AS l
+             WHERE site_events.id = l.value->>0 AND state = 'pending'
+               AND (lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?)",
         )
+        .bind(claimer)
+        .bind(expires_at_ms)
+        .bind(&leases)
         .bind(now_ms)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        .execute(&mut *tx)
+        .await?;
+        let claimed = sqlx::query_as(
+            "SELECT e.id, e.event_id, e.type, e.branch, e.order_id, e.body, e.attempts,
+                 COALESCE(e.queued_at, e.created_at) AS queued_at, e.lease_id
+             FROM site_events e JOIN json_each(?) AS l
+                 ON e.id = l.value->>0 AND e.lease_id = l.value->>1
+             ORDER BY e.next_attempt_at, e.id",
+        )
+        .bind(&leases)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(claimed)
     }
 
-    /// Records an attempt and its consequence in one transaction. `Gone` also remembers the
-    /// URL as stopped and stops every pending event; returns how many events that stopped.
+    /// Records an attempt and its consequence in one transaction, and gives the claim back,
+    /// but only while `lease_id` still holds event `id`: `None` when another claim took it
+    /// over (this one ran out), and then nothing is written. `Gone` also remembers the URL as
+    /// stopped and stops every pending event; returns how many events that stopped.
     pub async fn finish_site_event_attempt(
         &self,
         id: i64,
+        lease_id: &str,
         attempt: &EventAttempt<'_>,
         end: &EventAttemptEnd,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let held: bool =
+            sqlx::query_scalar("SELECT COUNT(*) FROM site_events WHERE id = ? AND lease_id = ?")
+                .bind(id)
+                .bind(lease_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if !held {
+            return Ok(None);
+        }
         sqlx::query(
             "INSERT INTO site_event_attempts (event, at, url, http_status, error, latency_ms)
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -291,7 +338,7 @@ impl Store {
         let changed = sqlx::query(
             "UPDATE site_events SET state = ?, attempts = attempts + 1,
                  next_attempt_at = COALESCE(?, next_attempt_at), last_error = ?,
-                 delivered_at = ?
+                 delivered_at = ?, claimed_by = NULL, lease_id = NULL, lease_expires_at_ms = NULL
              WHERE id = ? AND state = 'pending'",
         )
         .bind(state)
@@ -316,7 +363,7 @@ impl Store {
             stopped += stop_pending(&mut tx, "the site answered 410 Gone").await?;
         }
         tx.commit().await?;
-        Ok(stopped)
+        Ok(Some(stopped))
     }
 
     /// Whether `url` answered 410 Gone before.
@@ -518,7 +565,8 @@ async fn requeue(
     // `filter` is a fixed string of this module.
     let sql = format!(
         "UPDATE site_events SET state = 'pending', next_attempt_at = ?, queued_at = ?,
-             dead_alerted_at = NULL
+             dead_alerted_at = NULL, claimed_by = NULL, lease_id = NULL,
+             lease_expires_at_ms = NULL
          WHERE {filter}"
     );
     let mut query = sqlx::query(&sql).bind(now_ms).bind(now_ms);
@@ -526,6 +574,27 @@ async fn requeue(
         query = query.bind(id).bind(id.parse::<i64>().ok());
     }
     Ok(query.execute(tx).await?.rows_affected())
+}
+
+/// The pending events the claim decision needs: each queue's earliest, when due, and every
+/// held one (which keeps its queue waiting).
+async fn claim_candidates(
+    conn: &mut sqlx::SqliteConnection,
+    now_ms: i64,
+) -> Result<Vec<PendingEvent>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT e.id, e.branch, e.order_id, e.next_attempt_at, e.lease_expires_at_ms
+         FROM site_events e
+         WHERE e.state = 'pending'
+           AND (e.lease_expires_at_ms > ? OR (e.next_attempt_at <= ?
+               AND NOT EXISTS (SELECT 1 FROM site_events p
+                   WHERE p.branch = e.branch AND p.order_id IS e.order_id
+                     AND p.state = 'pending' AND p.id < e.id)))",
+    )
+    .bind(now_ms)
+    .bind(now_ms)
+    .fetch_all(conn)
+    .await?)
 }
 
 async fn stop_pending(tx: &mut sqlx::SqliteConnection, reason: &str) -> Result<u64, StoreError> {
@@ -623,6 +692,10 @@ mod tests {
         assert!(store.site_event_attempts(1).await.unwrap().is_empty());
     }
 
+    fn ids(due: &[DueEvent]) -> Vec<String> {
+        due.iter().map(|e| e.event_id.clone()).collect()
+    }
+
     #[tokio::test]
     async fn an_orders_later_event_waits_for_the_earlier_one_and_other_orders_do_not() {
         let (store, _dir) = store().await;
@@ -631,40 +704,60 @@ mod tests {
         let b1 = enqueue(&store, Some("B"), 3).await;
         let c1 = enqueue(&store, None, 4).await;
         let c2 = enqueue(&store, None, 5).await;
-        let ids = |due: Vec<DueEvent>| due.into_iter().map(|e| e.event_id).collect::<Vec<_>>();
-        let due = store.due_site_events(10, 10).await.unwrap();
-        let (a1_row, b1_row) = (due[0].id, due[1].id);
-        assert_eq!(ids(due), [a1.clone(), b1.clone(), c1.clone()]);
+        let due = store.claim_site_events("w1", 10, 15, 10).await.unwrap();
+        let (a1_row, b1_row, c1_row) = (due[0].id, due[1].id, due[2].id);
+        assert_eq!(ids(&due), [a1.clone(), b1.clone(), c1.clone()]);
 
-        // A1 fails and waits until 100: A2 still waits behind it; B1's delivery lets nobody on.
+        // A1 fails and waits until 100: A2 still waits behind it; B1's delivery lets nobody
+        // on; C1's claimer never answers, and C2 waits behind it.
         let retry = EventAttemptEnd::Retry {
             next_attempt_at_ms: 100,
         };
-        store
-            .finish_site_event_attempt(a1_row, &attempt(10), &retry)
-            .await
-            .unwrap();
-        store
-            .finish_site_event_attempt(b1_row, &attempt(10), &EventAttemptEnd::Delivered)
-            .await
-            .unwrap();
-        assert_eq!(ids(store.due_site_events(20, 10).await.unwrap()), [c1]);
-        assert!(ids(store.due_site_events(100, 10).await.unwrap()).contains(&a1));
-        store
-            .finish_site_event_attempt(a1_row, &attempt(100), &EventAttemptEnd::Delivered)
-            .await
-            .unwrap();
-        let due = ids(store.due_site_events(100, 10).await.unwrap());
-        assert!(due.contains(&a2) && !due.contains(&a1), "{due:?}");
+        let finish = |row, lease: &str, at, end| {
+            let (store, lease) = (store.clone(), lease.to_owned());
+            async move {
+                store
+                    .finish_site_event_attempt(row, &lease, &attempt(at), &end)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(finish(a1_row, &due[0].lease_id, 10, retry).await, Some(0));
+        finish(b1_row, &due[1].lease_id, 10, EventAttemptEnd::Delivered).await;
+        assert!(
+            store
+                .claim_site_events("w2", 14, 200, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // C1's claim ran out: claimed again under a new lease; the old one records nothing.
+        let again = store.claim_site_events("w2", 20, 200, 10).await.unwrap();
+        assert_eq!(ids(&again), [c1]);
+        assert_eq!(
+            finish(c1_row, &due[2].lease_id, 21, EventAttemptEnd::Delivered).await,
+            None
+        );
+        assert!(store.site_event_attempts(c1_row).await.unwrap().is_empty());
+
+        let due = store.claim_site_events("w1", 100, 200, 10).await.unwrap();
+        assert_eq!(ids(&due), [a1]);
+        finish(a1_row, &due[0].lease_id, 100, EventAttemptEnd::Delivered).await;
+        let due = store.claim_site_events("w1", 100, 200, 10).await.unwrap();
+        assert_eq!(ids(&due), [a2]);
         assert_eq!(store.site_event_attempts(a1_row).await.unwrap().len(), 2);
 
-        // A 410 stops everything pending, and the URL is remembered.
-        let gone = store
-            .finish_site_event_attempt(a1_row + 1, &attempt(110), &EventAttemptEnd::Gone)
-            .await
-            .unwrap();
-        assert_eq!(gone, 3, "A2, C1 and C2");
-        assert!(store.due_site_events(1000, 10).await.unwrap().is_empty());
+        // A 410 stops everything pending, claimed or not, and the URL is remembered.
+        let gone = finish(due[0].id, &due[0].lease_id, 110, EventAttemptEnd::Gone).await;
+        assert_eq!(gone, Some(3), "A2, C1 and C2");
+        assert!(
+            store
+                .claim_site_events("w1", 1000, 2000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let stop = store.stopped_event_url("http://site/events").await.unwrap();
         assert_eq!(
             stop,
@@ -679,5 +772,91 @@ mod tests {
         );
         let stopped = store.list_site_events(Some("stopped"), 10).await.unwrap();
         assert!(stopped.iter().any(|e| e.event_id == c2));
+    }
+
+    #[tokio::test]
+    async fn two_instances_on_one_store_never_claim_one_event_nor_two_events_of_one_order() {
+        let (one, dir) = store().await;
+        let url = format!("sqlite://{}/bridge.db", dir.path().display());
+        let two = Store::open(&url).await.unwrap();
+        for order in 0..20 {
+            for at in 0..3 {
+                enqueue(&one, Some(&format!("O{order}")), at).await;
+            }
+        }
+        let (first, second) = tokio::join!(
+            one.claim_site_events("one", 10, 100, 15),
+            two.claim_site_events("two", 10, 100, 15)
+        );
+        let (first, second) = (first.unwrap(), second.unwrap());
+        let mut orders: Vec<_> = first
+            .iter()
+            .chain(&second)
+            .map(|e| e.order_id.clone())
+            .collect();
+        assert_eq!(
+            orders.len(),
+            20,
+            "each order's first event, each claimed once"
+        );
+        orders.sort();
+        orders.dedup();
+        assert_eq!(orders.len(), 20, "never two events of one order in flight");
+
+        // While `one` holds O-something's event, `two` gets nothing of that order; once it is
+        // recorded, the order's next event is free for either.
+        let held = &first[0];
+        assert!(
+            two.claim_site_events("two", 50, 100, 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        one.finish_site_event_attempt(
+            held.id,
+            &held.lease_id,
+            &attempt(60),
+            &EventAttemptEnd::Delivered,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let next = two.claim_site_events("two", 60, 100, 100).await.unwrap();
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].order_id, held.order_id);
+        assert!(next[0].id > held.id);
+    }
+
+    #[tokio::test]
+    async fn an_older_event_redelivered_waits_for_the_later_one_in_flight() {
+        let (store, _dir) = store().await;
+        enqueue(&store, Some("A"), 1).await;
+        enqueue(&store, Some("A"), 2).await;
+        let first = store.claim_site_events("w", 10, 100, 10).await.unwrap();
+        store
+            .finish_site_event_attempt(
+                first[0].id,
+                &first[0].lease_id,
+                &attempt(10),
+                &EventAttemptEnd::Dead,
+            )
+            .await
+            .unwrap();
+        let second = store.claim_site_events("w", 10, 100, 10).await.unwrap();
+        assert_eq!(second[0].id, first[0].id + 1);
+
+        store.redeliver_dead_site_events(20).await.unwrap();
+        assert!(
+            store
+                .claim_site_events("w", 20, 100, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.claim_site_events("w", 100, 200, 10).await.unwrap()[0].id,
+            first[0].id,
+            "the later event's claimer died: the older one goes first"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! that the fallback worker sends and retries on its own.
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, claims::new_lease_id};
 
 /// Attempts on a channel after which it counts as not getting through (it is still retried):
 /// when no channel of an order has got through, operators are alerted.
@@ -95,6 +95,8 @@ pub struct FallbackDelivery {
     /// Set while it is being sent; still set on a due row when the process sending it stopped
     /// before recording the outcome.
     pub sending_at: Option<DateTime<Utc>>,
+    /// The claim it is being sent under, on a claimed delivery: only it records the outcome.
+    pub lease_id: Option<String>,
 }
 
 /// An order no channel has got through to staff: every delivery failed for good, or keeps
@@ -123,13 +125,16 @@ const UNDELIVERED: &str =
            AND (d.state = 'delivered' OR (d.state = 'pending' AND d.attempts < ?)))";
 
 const DELIVERY_COLUMNS: &str = "id, branch, order_id, channel, recipient, subject, body, html,
-     state, attempts, next_attempt_at, last_error, delivered_at, sending_at";
+     state, attempts, next_attempt_at, last_error, delivered_at, sending_at, lease_id";
 
 impl Store {
     /// Stores the order's hand-over (of its current round: `orders.fallback_round`, 1 for an
     /// order the store does not hold) and all its deliveries in one transaction; `false` when
     /// this round was already handed over, whose deliveries are then left as they are (no
-    /// duplicate messages).
+    /// duplicate messages). Two instances handing one order over at once: the conditional
+    /// insert of the hand-over decides, in the transaction that adds the deliveries, so one
+    /// stores them and the other nothing (on PostgreSQL the loser's `ON CONFLICT` waits for
+    /// the winner's commit).
     pub async fn insert_fallback(&self, new: &NewFallback<'_>) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let round: i64 = sqlx::query_scalar(
@@ -179,23 +184,45 @@ impl Store {
         Ok(inserted)
     }
 
-    /// Pending deliveries due at `now`, the longest waiting first.
-    pub async fn due_fallback_deliveries(
+    /// Claims up to `limit` pending deliveries due at `now`, the longest waiting first, for
+    /// `claimer` until `expires_at`, each under a lease id of its own, and marks them as being
+    /// sent, before they are: a failed write sends nothing. A delivery whose claim ran out
+    /// (its process died, perhaps after sending) is due again, its `sending_at` still set
+    /// from then; the returned deliveries carry the `sending_at` they had before this claim.
+    pub async fn claim_fallback_deliveries(
         &self,
+        claimer: &str,
         now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<FallbackDelivery>, StoreError> {
-        let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM fallback_deliveries
-             WHERE state = 'pending' AND next_attempt_at <= ?
-             ORDER BY next_attempt_at, id LIMIT ?"
-        );
-        let rows: Vec<DeliveryRow> = sqlx::query_as(&sql)
-            .bind(now.timestamp_millis())
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter().map(FallbackDelivery::try_from).collect()
+        // Read first, so an idle step does not take the store's write lock every second.
+        let due = due_deliveries(&mut *self.pool.acquire().await?, now, 1).await?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut due = due_deliveries(&mut tx, now, limit).await?;
+        for delivery in &mut due {
+            delivery.lease_id = Some(new_lease_id(claimer));
+        }
+        let leases: Vec<(i64, &str)> = due
+            .iter()
+            .map(|d| (d.id, d.lease_id.as_deref().unwrap_or_default()))
+            .collect();
+        sqlx::query(
+            "UPDATE fallback_deliveries SET sending_at = ?, claimed_by = ?,
+                 lease_id = l.value->>1, lease_expires_at_ms = ?
+             FROM json_each(?) AS l WHERE fallback_deliveries.id = l.value->>0",
+        )
+        .bind(now.timestamp_millis())
+        .bind(claimer)
+        .bind(expires_at.timestamp_millis())
+        .bind(serde_json::to_string(&leases).expect("leases serialize"))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(due)
     }
 
     /// Every delivery of one order, e-mail first.
@@ -216,77 +243,87 @@ impl Store {
         rows.into_iter().map(FallbackDelivery::try_from).collect()
     }
 
-    /// Marks deliveries as being sent, before they are: a failed write sends nothing.
-    pub async fn mark_fallback_sending(
-        &self,
-        ids: &[i64],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for id in ids {
-            sqlx::query("UPDATE fallback_deliveries SET sending_at = ? WHERE id = ?")
-                .bind(now.timestamp_millis())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
+    /// Records a delivery's outcome and gives its claim back, but only while `lease_id` still
+    /// holds it; `false` when another claim took it over (this one ran out): nothing written.
     pub async fn mark_fallback_delivered(
         &self,
         id: i64,
+        lease_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE fallback_deliveries
-             SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL,
-                 sending_at = NULL
-             WHERE id = ?",
+    ) -> Result<bool, StoreError> {
+        self.finish_delivery(
+            "state = 'delivered', delivered_at = ?, last_error = NULL",
+            id,
+            lease_id,
+            now.to_rfc3339(),
+            None,
         )
-        .bind(now.to_rfc3339())
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await
     }
 
-    /// Counts a failed attempt and schedules the next one.
+    /// Counts a failed attempt and schedules the next one (see
+    /// [`Store::mark_fallback_delivered`] for `lease_id`).
     pub async fn mark_fallback_retry(
         &self,
         id: i64,
+        lease_id: &str,
         error: &str,
         next_attempt_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE fallback_deliveries
-             SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, sending_at = NULL
-             WHERE id = ?",
+    ) -> Result<bool, StoreError> {
+        self.finish_delivery(
+            "last_error = ?, next_attempt_at = ?",
+            id,
+            lease_id,
+            error.to_owned(),
+            Some(next_attempt_at.timestamp_millis()),
         )
-        .bind(error)
-        .bind(next_attempt_at.timestamp_millis())
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await
     }
 
-    pub async fn mark_fallback_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE fallback_deliveries
-             SET state = 'failed_permanently', attempts = attempts + 1, last_error = ?,
-                 sending_at = NULL
-             WHERE id = ?",
+    /// See [`Store::mark_fallback_delivered`] for `lease_id`.
+    pub async fn mark_fallback_failed(
+        &self,
+        id: i64,
+        lease_id: &str,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        self.finish_delivery(
+            "state = 'failed_permanently', last_error = ?",
+            id,
+            lease_id,
+            error.to_owned(),
+            None,
         )
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await
+    }
+
+    /// One attempt's outcome: `set` (a fixed string of this module) binds `first`, then
+    /// `second` when given.
+    async fn finish_delivery(
+        &self,
+        set: &str,
+        id: i64,
+        lease_id: &str,
+        first: String,
+        second: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE fallback_deliveries
+             SET {set}, attempts = attempts + 1, sending_at = NULL, claimed_by = NULL,
+                 lease_id = NULL, lease_expires_at_ms = NULL
+             WHERE id = ? AND lease_id = ?"
+        );
+        let mut query = sqlx::query(&sql).bind(first);
+        if let Some(second) = second {
+            query = query.bind(second);
+        }
+        Ok(query
+            .bind(id)
+            .bind(lease_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1)
     }
 
     /// Orders no channel has got through to staff, oldest first (for the `orders` CLI).
@@ -357,6 +394,7 @@ struct DeliveryRow {
     last_error: Option<String>,
     delivered_at: Option<String>,
     sending_at: Option<i64>,
+    lease_id: Option<String>,
 }
 
 impl TryFrom<DeliveryRow> for FallbackDelivery {
@@ -381,8 +419,31 @@ impl TryFrom<DeliveryRow> for FallbackDelivery {
             last_error: row.last_error,
             delivered_at: row.delivered_at.map(time).transpose()?,
             sending_at: row.sending_at.and_then(DateTime::from_timestamp_millis),
+            lease_id: row.lease_id,
         })
     }
+}
+
+/// Pending deliveries due at `now` that no claim holds (the rule of `claims::claim_holds`),
+/// the longest waiting first.
+async fn due_deliveries(
+    conn: &mut sqlx::SqliteConnection,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<FallbackDelivery>, StoreError> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM fallback_deliveries
+         WHERE state = 'pending' AND next_attempt_at <= ?
+           AND (lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?)
+         ORDER BY next_attempt_at, id LIMIT ?"
+    );
+    let rows: Vec<DeliveryRow> = sqlx::query_as(&sql)
+        .bind(now.timestamp_millis())
+        .bind(now.timestamp_millis())
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    rows.into_iter().map(FallbackDelivery::try_from).collect()
 }
 
 /// A `fallback_orders` row as stored.
@@ -400,4 +461,134 @@ fn time(text: String) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(&text)
         .map(|at| at.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("fallback time {text:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn two_stores() -> (Store, Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/bridge.db", dir.path().display());
+        let one = Store::open(&url).await.unwrap();
+        let two = Store::open(&url).await.unwrap();
+        (one, two, dir)
+    }
+
+    fn fallback(order_id: &str) -> NewFallback<'_> {
+        NewFallback {
+            branch: "lenina",
+            order_id,
+            number: order_id,
+            reason: "iiko refused",
+            created_at: DateTime::from_timestamp_millis(0).unwrap(),
+            deliveries: ["a@example.com", "b@example.com"]
+                .into_iter()
+                .map(|to| NewDelivery {
+                    channel: FallbackChannel::Email,
+                    recipient: to.to_owned(),
+                    subject: Some("order"),
+                    body: "order",
+                    html: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ms).unwrap()
+    }
+
+    #[tokio::test]
+    async fn two_workers_handing_one_order_over_at_once_store_its_deliveries_once() {
+        let (one, two, _dir) = two_stores().await;
+        let (a, b) = (fallback("WEB-1"), fallback("WEB-1"));
+        let (first, second) = tokio::join!(one.insert_fallback(&a), two.insert_fallback(&b));
+        assert_eq!(
+            [first.unwrap(), second.unwrap()]
+                .iter()
+                .filter(|&&new| new)
+                .count(),
+            1
+        );
+        assert_eq!(
+            one.fallback_deliveries("lenina", "WEB-1")
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn each_delivery_is_claimed_by_one_instance_until_its_claim_runs_out() {
+        let (one, two, _dir) = two_stores().await;
+        for order in ["WEB-1", "WEB-2", "WEB-3"] {
+            one.insert_fallback(&fallback(order)).await.unwrap();
+        }
+        let (first, second) = tokio::join!(
+            one.claim_fallback_deliveries("one", at(10), at(100), 4),
+            two.claim_fallback_deliveries("two", at(10), at(100), 4)
+        );
+        let mut ids: Vec<i64> = first
+            .unwrap()
+            .iter()
+            .chain(&second.unwrap())
+            .map(|d| d.id)
+            .collect();
+        ids.sort();
+        assert_eq!(ids.len(), 6);
+        ids.dedup();
+        assert_eq!(ids.len(), 6, "never one delivery to both");
+        assert!(
+            one.claim_fallback_deliveries("one", at(99), at(200), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dead_instances_delivery_comes_back_as_a_possible_repeat_and_its_late_outcome_is_ignored()
+     {
+        let (one, two, _dir) = two_stores().await;
+        let mut single = fallback("WEB-1");
+        single.deliveries.truncate(1);
+        one.insert_fallback(&single).await.unwrap();
+        let first = one
+            .claim_fallback_deliveries("one", at(10), at(100), 10)
+            .await
+            .unwrap();
+        assert_eq!(first[0].sending_at, None, "a first send");
+
+        // `one` stops renewing (it died mid-send): the delivery is due again at the expiry.
+        let again = two
+            .claim_fallback_deliveries("two", at(100), at(200), 10)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].sending_at, Some(at(10)), "perhaps sent already");
+        let stale = first[0].lease_id.as_deref().unwrap();
+        assert!(
+            !one.mark_fallback_delivered(first[0].id, stale, at(101))
+                .await
+                .unwrap()
+        );
+        let lease = again[0].lease_id.as_deref().unwrap();
+        assert!(
+            two.mark_fallback_retry(again[0].id, lease, "421", at(150))
+                .await
+                .unwrap()
+        );
+
+        let row = &one.fallback_deliveries("lenina", "WEB-1").await.unwrap()[0];
+        assert_eq!((row.state, row.attempts), (DeliveryState::Pending, 1));
+        assert_eq!((row.sending_at, row.lease_id.as_deref()), (None, None));
+        assert!(
+            !two.mark_fallback_failed(row.id, lease, "late")
+                .await
+                .unwrap(),
+            "given back"
+        );
+    }
 }

@@ -8,9 +8,11 @@
 //! its history, the operators' changes; intake in `intake`), `leases` (leases, the ledger,
 //! attempt ends; group commit in `batch`), `events` (the site events outbox), `fallback`,
 //! `catalog`, `status` (status reports, cursors, the webhook inbox), `retention`,
-//! `sync_lock`.
+//! `sync_lock`, `claims` (the claims several instances take on events, fallback deliveries
+//! and operator alerts).
 mod batch;
 mod catalog;
+mod claims;
 mod events;
 mod fallback;
 mod intake;
@@ -22,6 +24,7 @@ mod sync_lock;
 
 pub use batch::Group;
 pub use catalog::{CatalogSource, NewCatalogVersion, PublicCatalogRow, StoredCatalog};
+pub use claims::AlertClaim;
 pub use events::{
     DueEvent, EventAttempt, EventAttemptEnd, EventType, NewEvent, OrderEvent, RecordedAttempt,
     Redelivered, StoppedUrl, StoredEvent,

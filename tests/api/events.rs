@@ -21,7 +21,7 @@ use iiko_bridge::{
     signing::{SignedHeaders, WebhookSecret, verify},
     sim::{Seed, SimConfig, Simulator, telegram::FakeTelegram},
     startup::Application,
-    store::{OrderState, StoredEvent},
+    store::{OrderState, Store, StoredEvent},
 };
 
 use crate::support::{ConfigFile, SITE_TOKEN, Spawn, TestApp, sync};
@@ -342,6 +342,101 @@ async fn a_site_that_fails_then_recovers_gets_every_event_in_order_signed_and_un
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn two_instances_on_one_store_send_each_event_once_and_an_order_s_events_in_order() {
+    let site = Site::start(200, &[]).await;
+    let url = site.url.clone();
+    let bed = spawn().file(with_site(&url)).app(|_| {}).await;
+    // WEB-1 goes to the operators (iiko fails), is retried by hand and created: two events.
+    bed.faults(json!({"rules": [{"path": CREATE, "status": 503}]}))
+        .await;
+    bed.accept(&bed.body("WEB-1")).await;
+    bed.dispatcher().try_step(later(1)).await.unwrap();
+    bed.faults(json!({"rules": []})).await;
+    for id in ["WEB-2", "WEB-3"] {
+        bed.accept(&bed.unmappable(id)).await;
+    }
+    let web1 = bed.store.orders_by_site_id("WEB-1", None).await.unwrap()[0].id;
+    iiko_bridge::orders::requeue_order(&bed.store, web1, Utc::now().timestamp_millis())
+        .await
+        .unwrap();
+    bed.dispatcher().try_step(later(2)).await.unwrap();
+    assert_eq!(bed.order_state("WEB-1").await, OrderState::Created);
+    let stored = bed.stored_events().await;
+    assert_eq!(
+        stored.len(),
+        5,
+        "catalog.updated, three fallbacks, WEB-1 created"
+    );
+    let other = Store::open(&bed.config.store.url).await.unwrap();
+    let (one, two) = (
+        bed.events(),
+        EventsWorker::from_config(other, &bed.config).unwrap(),
+    );
+
+    for step in 0..3 {
+        let (a, b) = tokio::join!(
+            one.try_step(later(10 + step)),
+            two.try_step(later(10 + step))
+        );
+        a.unwrap();
+        b.unwrap();
+    }
+
+    let mut received: Vec<String> = site.received().iter().map(|r| r.id.clone()).collect();
+    let web1_events: Vec<&String> = received
+        .iter()
+        .filter(|id| {
+            stored
+                .iter()
+                .any(|e| &&e.event_id == id && e.order_id.as_deref() == Some("WEB-1"))
+        })
+        .collect();
+    assert_eq!(
+        web1_events,
+        [&stored[1].event_id, &stored[4].event_id],
+        "in order"
+    );
+    received.sort();
+    let mut expected: Vec<String> = stored.iter().map(|e| e.event_id.clone()).collect();
+    expected.sort();
+    assert_eq!(received, expected, "each event sent once");
+}
+
+#[tokio::test]
+async fn an_event_a_dead_instance_claimed_goes_out_once_its_claim_runs_out_under_its_webhook_id() {
+    let site = Site::start(200, &[]).await;
+    let url = site.url.clone();
+    let bed = spawn().file(with_site(&url)).app(|_| {}).await;
+    let now = Utc::now();
+    let at = |seconds| (now + chrono::Duration::seconds(seconds)).timestamp_millis();
+    // Another instance claims catalog.updated, then dies before sending it.
+    let dead = Store::open(&bed.config.store.url).await.unwrap();
+    let claimed = dead
+        .claim_site_events("dead", at(0), at(60), 64)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    drop(dead);
+    let worker = bed.events();
+
+    assert_eq!(
+        worker
+            .try_step(now + chrono::Duration::seconds(59))
+            .await
+            .unwrap()
+            .sent,
+        0
+    );
+    let step = worker
+        .try_step(now + chrono::Duration::seconds(60))
+        .await
+        .unwrap();
+
+    assert_eq!(step.delivered, 1, "{step:?}");
+    assert_eq!(site.received()[0].id, claimed[0].event_id);
 }
 
 #[tokio::test]

@@ -227,6 +227,18 @@ impl Harness {
         )
     }
 
+    /// Another instance: its own store handle on the same file, the same channels.
+    async fn second_instance(&self) -> FallbackWorker {
+        let store = Store::open(&store::url(self.dir.path())).await.unwrap();
+        let (mailer, bot) = self.channels.clone();
+        FallbackWorker::new(
+            store,
+            Some(mailer),
+            Some(bot.clone()),
+            OperatorChats::new(Some(bot), vec![OPERATOR_CHAT]),
+        )
+    }
+
     /// From now on the store refuses to record a delivery (as a full or read-only disk
     /// would); marking a row as being sent still works. Dropped: the store records again.
     async fn refuse_delivered_marks(&self) -> Refusing {
@@ -953,11 +965,17 @@ async fn a_send_a_stopped_bridge_never_recorded_goes_again_after_the_restart_mar
     assert!(h.worker.try_step(t0).await.is_err());
     refusing.recover().await;
 
-    // The process ends with the outcome unrecorded; the next one cannot know whether the
-    // message arrived, so it sends it again, saying it may be a repeat.
-    let report = h
-        .restarted_worker()
+    // The process ends with the outcome unrecorded, its claims held until they run out
+    // (2.5 minutes); the next one cannot know whether the message arrived, so it then sends
+    // it again, saying it may be a repeat.
+    let restarted = h.restarted_worker();
+    let early = restarted
         .try_step(t0 + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(early.delivered, 0, "still claimed: {early:?}");
+    let report = restarted
+        .try_step(t0 + chrono::Duration::minutes(3))
         .await
         .unwrap();
 
@@ -976,6 +994,48 @@ async fn a_send_a_stopped_bridge_never_recorded_goes_again_after_the_restart_mar
     let chats = h.messages_to(KITCHEN_CHAT);
     assert_eq!(chats.len(), 2);
     assert!(chats[1].contains("Возможно, повтор") && chats[1].contains("77"));
+}
+
+#[tokio::test]
+async fn two_instances_on_one_store_send_each_message_and_each_alert_once() {
+    let nobody = config(json!({}));
+    let config = config(recipients());
+    let order = rich_order(&config);
+    let h = harness().await;
+    h.enqueue(&config, &order).await;
+    // A second order nobody can get: the operators hear of it.
+    let message = render(&config, &order);
+    enqueue_fallback(
+        &h.store,
+        "lenina",
+        "WEB-78",
+        &message,
+        &branch(&nobody).fallback,
+    )
+    .await
+    .unwrap();
+    let second = h.second_instance().await;
+    let t0 = Utc::now();
+
+    for seconds in [0, 1, 2] {
+        let now = t0 + chrono::Duration::seconds(seconds);
+        let (one, two) = tokio::join!(h.worker.try_step(now), second.try_step(now));
+        let (one, two) = (one.unwrap(), two.unwrap());
+        assert!(one.delivered + two.delivered <= 2, "{one:?} {two:?}");
+    }
+
+    assert_eq!(h.sink.mails().len(), 1);
+    assert_eq!(h.messages_to(KITCHEN_CHAT).len(), 1);
+    assert_eq!(h.messages_to(OPERATOR_CHAT).len(), 1);
+    let rows = h
+        .store
+        .fallback_deliveries("lenina", "WEB-77")
+        .await
+        .unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r.state == DeliveryState::Delivered && r.attempts == 1)
+    );
 }
 
 #[tokio::test]

@@ -72,8 +72,9 @@ pub struct AlertClaim {
 impl Store {
     /// Claims the sending of one kind of operator alert until `expires_at_ms`: `None` while
     /// another claimer's claim holds (its own earlier claim, left by a failed step, the
-    /// claimer takes back). One conditional statement, so of two instances racing one wins. The holder reads what is still unalerted only after this, marks what it sent
-    /// and then releases: whoever claims next reads the marks.
+    /// claimer takes back). One conditional statement, so of two instances racing one wins.
+    /// The holder reads what is still unalerted only after this, marks what it sent and then
+    /// releases: whoever claims next reads the marks.
     pub async fn claim_alerts(
         &self,
         kind: &str,
@@ -103,6 +104,28 @@ impl Store {
             kind: kind.to_owned(),
             lease_id,
         }))
+    }
+
+    /// Releases every claim on the shared queues, for a store this process alone serves
+    /// (SQLite under [`Store::lock_for_serving`]): a claim found there was left by a process
+    /// that died, so its items go again now rather than when its lease runs out (a fallback
+    /// message headed as a possible repeat, an event under its own `webhook-id`). Returns how
+    /// many were released.
+    pub async fn release_dead_claims(&self) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut released = 0;
+        for sql in [
+            "UPDATE site_events SET claimed_by = NULL, lease_id = NULL, lease_expires_at_ms = NULL
+             WHERE lease_id IS NOT NULL",
+            "UPDATE fallback_deliveries
+             SET claimed_by = NULL, lease_id = NULL, lease_expires_at_ms = NULL
+             WHERE lease_id IS NOT NULL",
+            "DELETE FROM alert_claims",
+        ] {
+            released += sqlx::query(sql).execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(released)
     }
 
     /// Gives a claim of [`Store::claim_alerts`] back (a lapsed one another claimer took over

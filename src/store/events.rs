@@ -643,6 +643,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_event_a_dead_serve_had_claimed_goes_again_at_once_under_its_own_id() {
+        let (store, _dir) = store().await;
+        let event_id = enqueue(&store, Some("O1"), 0).await;
+        let claimed = store.claim_site_events("dead", 10, 100_000, 10).await;
+        assert_eq!(claimed.unwrap().len(), 1);
+        assert!(
+            store
+                .claim_site_events("serving", 20, 200, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        assert_eq!(store.release_dead_claims().await.unwrap(), 1);
+        let again = store
+            .claim_site_events("serving", 20, 200, 10)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].event_id, event_id);
+    }
+
+    #[tokio::test]
     async fn the_rebuild_for_dead_events_keeps_every_event_and_attempt_and_their_numbering() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/bridge.db", dir.path().display());

@@ -549,6 +549,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_serve_alone_on_its_store_takes_back_at_once_what_a_dead_one_had_claimed() {
+        let (dead, serving, _dir) = two_stores().await;
+        let mut single = fallback("WEB-1");
+        single.deliveries.truncate(1);
+        dead.insert_fallback(&single).await.unwrap();
+        let claimed = dead
+            .claim_fallback_deliveries("dead", at(10), at(1_000), 10)
+            .await
+            .unwrap();
+        let alert = dead.claim_alerts("fallback", "dead", 10, 1_000_000).await;
+        assert!(alert.unwrap().is_some());
+
+        assert_eq!(serving.release_dead_claims().await.unwrap(), 2);
+        let again = serving
+            .claim_fallback_deliveries("serving", at(11), at(100), 10)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1, "long before the dead claim would run out");
+        assert_eq!(
+            again[0].sending_at,
+            Some(at(10)),
+            "headed as a possible repeat"
+        );
+        let stale = claimed[0].lease_id.as_deref().unwrap();
+        assert!(
+            !dead
+                .mark_fallback_delivered(claimed[0].id, stale, at(12))
+                .await
+                .unwrap()
+        );
+        let alert = serving
+            .claim_alerts("fallback", "serving", 11, 100_000)
+            .await;
+        assert!(alert.unwrap().is_some());
+    }
+
+    #[tokio::test]
     async fn a_dead_instances_delivery_comes_back_as_a_possible_repeat_and_its_late_outcome_is_ignored()
      {
         let (one, two, _dir) = two_stores().await;

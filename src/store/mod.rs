@@ -107,9 +107,10 @@ fn sqlite_path(url: &str) -> Result<&str, StoreError> {
 }
 
 impl Store {
-    /// Makes this process the only `serve` of the store. SQLite serves one process: two would
-    /// each send every operator message and site event (only orders are leased), so the
-    /// second one refuses to start. Other commands (`orders list` ...) take no lock.
+    /// Makes this process the only `serve` of the store. SQLite serves one process, so a second
+    /// one refuses to start, and the one that starts may release what a dead predecessor had
+    /// claimed ([`Store::release_dead_claims`]). Other commands (`orders
+    /// list` ...) take no lock.
     pub fn lock_for_serving(url: &str) -> Result<ServeLock, StoreError> {
         let path = format!("{}.lock", sqlite_path(url)?);
         if let Some(dir) = Path::new(&path).parent()

@@ -8,9 +8,10 @@
 //! its history, the operators' changes; intake in `intake`), `leases` (leases, the ledger,
 //! attempt ends; group commit in `batch`), `events` (the site events outbox), `fallback`,
 //! `catalog`, `status` (status reports, cursors, the webhook inbox), `retention`,
-//! `sync_lock`.
+//! `sync_lock`, `duties` (the singleton duties' lease rows).
 mod batch;
 mod catalog;
+mod duties;
 mod events;
 mod fallback;
 mod intake;
@@ -22,6 +23,7 @@ mod sync_lock;
 
 pub use batch::Group;
 pub use catalog::{CatalogSource, NewCatalogVersion, PublicCatalogRow, StoredCatalog};
+pub use duties::DutyLease;
 pub use events::{
     DueEvent, EventAttempt, EventAttemptEnd, EventType, NewEvent, OrderEvent, RecordedAttempt,
     Redelivered, StoppedUrl, StoredEvent,

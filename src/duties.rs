@@ -8,6 +8,7 @@
 //! [`Duties::hold`] wraps any worker so that its steps run only while the duty is held: the
 //! workers themselves do not know, and their `try_step` stays what tests drive.
 use std::{
+    collections::BTreeSet,
     fmt,
     sync::{Arc, Mutex},
     time::Duration,
@@ -135,6 +136,9 @@ pub struct Duties {
     store: Store,
     instance: Arc<Instance>,
     lease: Duration,
+    /// The duties held so far: two workers of one instance under one duty would take it from
+    /// each other (an instance may take its own row again) on every renewal.
+    held: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Duties {
@@ -143,6 +147,7 @@ impl Duties {
             store,
             instance: Arc::new(instance),
             lease,
+            held: Arc::default(),
         }
     }
 
@@ -151,7 +156,12 @@ impl Duties {
     }
 
     /// `worker`, stepped only while this instance holds `duty`.
+    ///
+    /// # Panics
+    /// When this instance already gave `duty` to another worker.
     pub fn hold<W: Worker>(&self, duty: &str, worker: W) -> Duty<W> {
+        let new = (self.held.lock().unwrap_or_else(|p| p.into_inner())).insert(duty.to_owned());
+        assert!(new, "duty {duty} given to two workers");
         metrics::gauge!("iiko_bridge_duty_held", "duty" => duty.to_owned()).set(0.0);
         let (held, _) = watch::channel(false);
         Duty {
@@ -422,6 +432,26 @@ mod tests {
             "a race lost a moment ago"
         );
         assert_eq!(retry_take_after(None, 0, LEASE), MIN_RETRY, "given up");
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "duty status given to two workers")]
+    async fn one_instance_gives_a_duty_to_one_worker_only() {
+        struct Idle;
+        impl Worker for Idle {
+            const NAME: &'static str = "idle";
+            type Error = std::convert::Infallible;
+            async fn step(self: Arc<Self>) -> Result<Step, Self::Error> {
+                Ok(Step::Wait(Duration::from_secs(60)))
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/bridge.db", dir.path().display()))
+            .await
+            .unwrap();
+        let duties = Duties::new(store, Instance::new(), LEASE);
+        let _first = duties.hold("status", Idle);
+        let _second = duties.hold("status", Idle);
     }
 
     #[test]

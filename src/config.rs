@@ -131,6 +131,10 @@ pub struct StoreConfig {
     /// Finished orders (with their calls, history and fallback messages), dead site events
     /// and iiko webhook calls are deleted after this many days.
     pub retention_days: f64,
+    /// A singleton duty's lease (the status poller, the menu schedule ...): its holder renews
+    /// it every third of this, and another instance takes it over this long after the holder
+    /// dies.
+    pub lease_seconds: f64,
 }
 
 impl Default for StoreConfig {
@@ -138,6 +142,7 @@ impl Default for StoreConfig {
         Self {
             url: "sqlite://data/bridge.db".into(),
             retention_days: 90.0,
+            lease_seconds: 30.0,
         }
     }
 }
@@ -1152,6 +1157,11 @@ pub fn limits(config: &Config) -> Vec<Limit> {
             "store.retention_days",
             config.store.retention_days,
             Range::Positive(36_500.0),
+        ),
+        limit(
+            "store.lease_seconds",
+            config.store.lease_seconds,
+            Range::Between(1.0, 600.0),
         ),
         limit(
             "site.events_give_up_hours",

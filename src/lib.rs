@@ -1,6 +1,7 @@
 //! iiko-bridge: connects a restaurant's website and apps to iikoCloud.
 pub mod cli;
 pub mod config;
+pub mod duties;
 pub mod fallback;
 pub mod http;
 pub mod iiko;

@@ -4,7 +4,7 @@ use std::{
     future::{Future, IntoFuture},
     net::SocketAddr,
     sync::Arc,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use axum::Router;
@@ -13,6 +13,7 @@ use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
     config::Config,
+    duties::{Duties, Instance},
     fallback::{FallbackWorker, Handover, Templates},
     http::{self, AppState, iiko_webhook},
     iiko::IikoClient,
@@ -45,6 +46,8 @@ pub struct Application {
     register: Option<(IikoClient, Arc<Config>)>,
     workers: WorkerHealth,
     operators: OperatorChats,
+    /// The singleton duties this instance may hold (`store.lease_seconds`).
+    duties: Duties,
 }
 
 impl Application {
@@ -55,6 +58,11 @@ impl Application {
         let settings = config.iiko.settings().map_err(|e| anyhow::anyhow!("{e}"))?;
         let iiko = IikoClient::with_site_share(settings, config.iiko.site_share_percent)?;
         let store = Store::open(&config.store.url).await?;
+        let duties = Duties::new(
+            store.clone(),
+            Instance::new(),
+            Duration::from_secs_f64(config.store.lease_seconds),
+        );
         http::prometheus();
         let events = EventsWorker::from_config(store.clone(), &config)?;
         let retention = RetentionWorker::new(store.clone(), &config);
@@ -131,6 +139,7 @@ impl Application {
             register,
             workers,
             operators,
+            duties,
         })
     }
 
@@ -151,13 +160,16 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        tracing::info!(address = %self.local_addr()?, "iiko-bridge listening");
+        tracing::info!(address = %self.local_addr()?, instance = %self.duties.instance(),
+            "iiko-bridge listening");
         let (stop_workers, workers_stopped) = watch::channel(false);
         let supervisor = Supervisor::new(self.workers, self.operators, workers_stopped);
-        let menu = supervisor.start(self.menu);
+        // Singleton duties: each runs in one instance at a time among those sharing the store.
+        let duties = self.duties;
+        let menu = supervisor.start(duties.hold("menu", self.menu));
         let dispatcher = supervisor.start(self.dispatcher);
-        let tracker = supervisor.start(self.tracker);
-        let terminals = supervisor.start(self.terminals);
+        let tracker = supervisor.start(duties.hold("status", self.tracker));
+        let terminals = supervisor.start(duties.hold("terminals", self.terminals));
         if let Some((iiko, config)) = self.register {
             tokio::spawn(async move {
                 match register_webhooks(&iiko, &config).await {
@@ -170,7 +182,7 @@ impl Application {
         }
         let fallback = supervisor.start(self.fallback);
         let events = supervisor.start(self.events);
-        let retention = supervisor.start(self.retention);
+        let retention = supervisor.start(duties.hold("retention", self.retention));
         let served = serve_http(self.listener, self.router, self.ops, shutdown).await;
         let _ = stop_workers.send(true);
         if let Err(error) = menu.await {

@@ -1,6 +1,7 @@
 //! The `iiko-bridge` command line: one binary, a subcommand per job.
 mod demo;
 mod discover;
+mod duties;
 mod events;
 mod menu;
 mod orders;
@@ -59,6 +60,12 @@ enum Command {
     /// iiko's webhook settings for the branches' organizations.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Which `serve` instance holds each singleton duty (status poller, menu schedule ...).
+    Duties {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the bundled iikoCloud simulator.
     Sim(SimArgs),
     /// Start the simulator and the bridge on embedded defaults and show what they do.
@@ -360,6 +367,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Duties { json } => duties::list(&load_config(&cli.config)?, json).await,
         Command::Sim(args) => run_simulator(args).await,
         Command::Demo => demo::run().await,
         Command::Menu(MenuCommand::Sync { sync, strict }) => {

@@ -106,7 +106,8 @@ impl Store {
         }))
     }
 
-    /// Releases every claim on the shared queues, for a store this process alone serves
+    /// Releases every claim on the shared queues and every singleton duty's lease, for a store
+    /// this process alone serves
     /// (SQLite under [`Store::lock_for_serving`]): a claim found there was left by a process
     /// that died, so its items go again now rather than when its lease runs out (a fallback
     /// message headed as a possible repeat, an event under its own `webhook-id`). Returns how
@@ -121,6 +122,7 @@ impl Store {
              SET claimed_by = NULL, lease_id = NULL, lease_expires_at_ms = NULL
              WHERE lease_id IS NOT NULL",
             "DELETE FROM alert_claims",
+            "DELETE FROM duty_leases",
         ] {
             released += sqlx::query(sql).execute(&mut *tx).await?.rows_affected();
         }

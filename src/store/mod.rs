@@ -9,10 +9,11 @@
 //! attempt ends; group commit in `batch`), `events` (the site events outbox), `fallback`,
 //! `catalog`, `status` (status reports, cursors, the webhook inbox), `retention`,
 //! `sync_lock`, `claims` (the claims several instances take on events, fallback deliveries
-//! and operator alerts).
+//! and operator alerts), `duties` (the singleton duties' lease rows).
 mod batch;
 mod catalog;
 mod claims;
+mod duties;
 mod events;
 mod fallback;
 mod intake;
@@ -25,6 +26,7 @@ mod sync_lock;
 pub use batch::Group;
 pub use catalog::{CatalogSource, NewCatalogVersion, PublicCatalogRow, StoredCatalog};
 pub use claims::AlertClaim;
+pub use duties::DutyLease;
 pub use events::{
     DueEvent, EventAttempt, EventAttemptEnd, EventType, NewEvent, OrderEvent, RecordedAttempt,
     Redelivered, StoppedUrl, StoredEvent,

@@ -4,6 +4,7 @@
 //! they run in parallel threads of this one process.
 mod cli;
 mod client_sim;
+mod duties;
 mod events;
 mod examples;
 mod fallback;

@@ -560,8 +560,10 @@ mod tests {
             .unwrap();
         let alert = dead.claim_alerts("fallback", "dead", 10, 1_000_000).await;
         assert!(alert.unwrap().is_some());
+        let duty = dead.take_duty("status", "dead", "host pid 1", "l1", 10, 1_000_000);
+        assert!(duty.await.unwrap());
 
-        assert_eq!(serving.release_dead_claims().await.unwrap(), 2);
+        assert_eq!(serving.release_dead_claims().await.unwrap(), 3);
         let again = serving
             .claim_fallback_deliveries("serving", at(11), at(100), 10)
             .await
@@ -583,6 +585,8 @@ mod tests {
             .claim_alerts("fallback", "serving", 11, 100_000)
             .await;
         assert!(alert.unwrap().is_some());
+        let duty = serving.take_duty("status", "serving", "host pid 2", "l2", 11, 100_000);
+        assert!(duty.await.unwrap());
     }
 
     #[tokio::test]

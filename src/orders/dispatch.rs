@@ -60,8 +60,9 @@ pub struct Dispatcher {
     leasing: tokio::sync::Mutex<()>,
     /// The attempts the loop's steps started, each on its own task.
     attempts: tokio::sync::Mutex<JoinSet<()>>,
-    /// Told when an attempt ends: its slot is free for the next order.
-    slot_freed: Arc<Notify>,
+    /// Told when an order to send is stored here, or an attempt ends (its slot is free for
+    /// the next order).
+    wake: Arc<Notify>,
 }
 
 impl Dispatcher {
@@ -76,6 +77,7 @@ impl Dispatcher {
             .attempt_timeout_seconds
             .map(Duration::from_secs_f64)
             .unwrap_or(call * CALLS_PER_ATTEMPT + creation_wait);
+        let wake = store.orders_due();
         Self {
             courier: Courier::new(store.clone(), iiko, creation_wait),
             store,
@@ -87,7 +89,7 @@ impl Dispatcher {
             in_flight: Arc::default(),
             leasing: tokio::sync::Mutex::new(()),
             attempts: tokio::sync::Mutex::default(),
-            slot_freed: Arc::new(Notify::new()),
+            wake,
         }
     }
 
@@ -268,7 +270,7 @@ impl Worker for Dispatcher {
                 let this = self.clone();
                 attempts.spawn(async move {
                     log_unrecorded(this.dispatch(order, guard).await);
-                    this.slot_freed.notify_one();
+                    this.wake.notify_one();
                 });
             }
         }
@@ -280,7 +282,7 @@ impl Worker for Dispatcher {
     }
 
     fn wake(&self) -> Option<Arc<Notify>> {
-        Some(self.slot_freed.clone())
+        Some(self.wake.clone())
     }
 
     /// Stopping mid-attempt would leave orders leased until the lease runs out.

@@ -43,7 +43,9 @@ pub use orders::{
 };
 pub use status::{LateCreation, StatusBatch, StatusReport, StatusRow, StatusWrite, TrackedOrder};
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
+
+use tokio::sync::Notify;
 
 use sqlx::{
     SqlitePool,
@@ -88,6 +90,8 @@ pub struct Store {
     writer: batch::Writer,
     /// Order submissions, stored a batch at a time (see `intake`).
     intake: intake::Intake,
+    /// Told when this process stores a new order to send (see [`Store::orders_due`]).
+    orders_due: Arc<Notify>,
 }
 
 /// `<db>.lock`, held (an OS file lock) for as long as this value lives; the OS lets go of it
@@ -167,7 +171,15 @@ impl Store {
             intake: intake::start(writer.clone()),
             writer,
             pool,
+            orders_due: Arc::default(),
         })
+    }
+
+    /// Fires once an order to send is stored through this handle, so a dispatcher waiting for
+    /// its next poll starts it at once; the poll remains the safety net (orders stored by
+    /// other processes, orders due again later).
+    pub fn orders_due(&self) -> Arc<Notify> {
+        self.orders_due.clone()
     }
 
     /// Proves the store accepts writes (for `/readyz`) without changing anything.

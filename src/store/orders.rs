@@ -223,7 +223,17 @@ impl Store {
         webhook: Option<WebhookId>,
     ) -> Result<Inserted, StoreError> {
         let stopped = || StoreError::CommitFailed("the store's intake has stopped".into());
-        self.intake.call((new, webhook)).await.ok_or_else(stopped)?
+        let inserted = self
+            .intake
+            .call((new, webhook))
+            .await
+            .ok_or_else(stopped)??;
+        if let Inserted::New(order) = &inserted
+            && order.state == OrderState::Queued
+        {
+            self.orders_due.notify_one();
+        }
+        Ok(inserted)
     }
 
     /// Replaces the iiko ids and request of an order iiko closed as failed, but only while it

@@ -4,6 +4,7 @@
 use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
 use chrono::Utc;
+use futures::FutureExt;
 use serde_json::{Value, json};
 
 use iiko_bridge::{
@@ -17,6 +18,7 @@ use iiko_bridge::{
     startup::Application,
     status::{self, StatusTracker, TerminalWatch},
     store::{OrderState, StoredOrder},
+    worker::Worker,
 };
 
 use crate::support::{SITE_TOKEN, Spawn, TestApp, iiko, iiko_schema};
@@ -84,6 +86,32 @@ async fn a_submitted_order_reaches_iiko_once_and_ends_created() {
     let history = bed.store.order_history(order.id).await.unwrap();
     assert_eq!(history.first().unwrap().state.as_deref(), Some("queued"));
     assert_eq!(history.last().unwrap().state.as_deref(), Some("created"));
+}
+
+#[tokio::test]
+async fn an_order_to_send_wakes_the_dispatcher_at_once_and_one_for_the_operators_does_not() {
+    let app = spawn().app(|_| {}).await;
+    let wake = app
+        .dispatcher()
+        .wake()
+        .expect("the dispatcher can be woken");
+    assert!(
+        wake.notified().now_or_never().is_none(),
+        "nothing to send yet"
+    );
+
+    let mut unmappable = app.body("WEB-1");
+    unmappable["items"][0]["article"] = json!("NO-SUCH-ARTICLE");
+    assert!(!app.submit(&unmappable).await.repeat);
+    assert!(wake.notified().now_or_never().is_none(), "a fallback order");
+
+    assert!(!app.submit(&app.body("WEB-2")).await.repeat);
+    assert!(
+        wake.notified().now_or_never().is_some(),
+        "woken, not polled"
+    );
+    assert!(app.submit(&app.body("WEB-2")).await.repeat);
+    assert!(wake.notified().now_or_never().is_none(), "a repeat");
 }
 
 #[tokio::test]

@@ -135,6 +135,9 @@ pub struct StoreConfig {
     /// it every third of this, and another instance takes it over this long after the holder
     /// dies.
     pub lease_seconds: f64,
+    /// How often `serve` checks that the store takes writes (and how long a check may take);
+    /// operators hear of three failed checks in a row, and of the recovery.
+    pub check_seconds: f64,
 }
 
 impl Default for StoreConfig {
@@ -143,6 +146,7 @@ impl Default for StoreConfig {
             url: "sqlite://data/bridge.db".into(),
             retention_days: 90.0,
             lease_seconds: 30.0,
+            check_seconds: 5.0,
         }
     }
 }
@@ -1162,6 +1166,11 @@ pub fn limits(config: &Config) -> Vec<Limit> {
             "store.lease_seconds",
             config.store.lease_seconds,
             Range::Between(1.0, 600.0),
+        ),
+        limit(
+            "store.check_seconds",
+            config.store.check_seconds,
+            Range::Between(0.05, 300.0),
         ),
         limit(
             "site.events_give_up_hours",

@@ -18,7 +18,7 @@ use crate::{
     http::{self, AppState, iiko_webhook},
     iiko::IikoClient,
     menu::{CatalogCache, MenuScheduler, MenuSyncer},
-    notify::{EventsWorker, Mailer, OperatorChats, Telegram},
+    notify::{EventsWorker, Mailer, OperatorChats, StoreWatch, Telegram},
     orders::Dispatcher,
     retention::RetentionWorker,
     status::{StatusTracker, TerminalWatch, WebhookInbox, register_webhooks},
@@ -40,6 +40,7 @@ pub struct Application {
     tracker: StatusTracker,
     terminals: TerminalWatch,
     retention: RetentionWorker,
+    store_watch: StoreWatch,
     /// Stores iiko's webhook calls; it ends once the server has stopped and the queue is drained.
     inbox_writer: tokio::task::JoinHandle<()>,
     /// Registers the webhook with iiko at start (`iiko_webhook.register_on_start`).
@@ -66,6 +67,7 @@ impl Application {
         http::prometheus();
         let events = EventsWorker::from_config(store.clone(), &config)?;
         let retention = RetentionWorker::new(store.clone(), &config);
+        let store_watch = StoreWatch::new(store.clone(), &config);
         let listener = TcpListener::bind(config.server.listen)
             .await
             .map_err(|e| anyhow::anyhow!("server.listen {}: {e}", config.server.listen))?;
@@ -135,6 +137,7 @@ impl Application {
             tracker,
             terminals,
             retention,
+            store_watch,
             inbox_writer,
             register,
             workers,
@@ -183,6 +186,7 @@ impl Application {
         let fallback = supervisor.start(self.fallback);
         let events = supervisor.start(self.events);
         let retention = supervisor.start(duties.hold("retention", self.retention));
+        let store_watch = supervisor.start(self.store_watch);
         let served = serve_http(self.listener, self.router, self.ops, shutdown).await;
         let _ = stop_workers.send(true);
         if let Err(error) = menu.await {
@@ -201,6 +205,9 @@ impl Application {
         }
         if let Err(error) = retention.await {
             tracing::error!(%error, "the retention worker failed");
+        }
+        if let Err(error) = store_watch.await {
+            tracing::error!(%error, "the store watch failed");
         }
         // The server is gone, so the inbox queue drains and its writer ends; what it stored
         // is applied at the next start.

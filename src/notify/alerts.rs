@@ -83,6 +83,8 @@ impl AlertClaims {
 
 /// Consecutive iiko failures for a branch before operators hear of it: one timeout is noise.
 pub const IIKO_FAILURES_BEFORE_ALERT: u32 = 3;
+/// Failed store checks in a row before operators are told (a moment's lock is no outage).
+pub const STORE_FAILURES_BEFORE_ALERT: u32 = 3;
 
 /// The operators' chats and the bot that writes to them.
 #[derive(Debug, Clone)]
@@ -134,6 +136,8 @@ pub enum Transition {
 pub enum Watch {
     Iiko,
     Terminal,
+    /// The store itself (tracked under an empty branch key).
+    Store,
 }
 
 #[derive(Debug, Default)]
@@ -218,8 +222,14 @@ impl OperatorAlerter {
                 html::escape(&branch.name)
             ),
         };
-        self.observe(branch, Watch::Iiko, ok, IIKO_FAILURES_BEFORE_ALERT, text)
-            .await;
+        self.observe(
+            &branch.key,
+            Watch::Iiko,
+            ok,
+            IIKO_FAILURES_BEFORE_ALERT,
+            text,
+        )
+        .await;
     }
 
     /// The branch's terminal group is not alive (iiko cannot pass orders to iikoFront).
@@ -235,7 +245,7 @@ impl OperatorAlerter {
     async fn terminal(&self, branch: &BranchConfig, alive: bool) {
         let name = html::escape(&branch.name);
         // iiko's own "alive" check has already waited: the first "not alive" is news.
-        self.observe(branch, Watch::Terminal, alive, 1, |transition| match transition {
+        self.observe(&branch.key, Watch::Terminal, alive, 1, |transition| match transition {
             Transition::Down => format!(
                 "🔴 <b>Касса филиала {name} не на связи</b>: iiko не может передать заказы в iikoFront. Проверьте терминал."
             ),
@@ -244,18 +254,31 @@ impl OperatorAlerter {
         .await;
     }
 
+    /// Records one check of the store; `error` is shown in the alert.
+    pub async fn record_store_result(&self, ok: bool, error: Option<&str>) {
+        let text = |transition| match transition {
+            Transition::Down => format!(
+                "🔴 <b>Хранилище iiko-bridge недоступно</b> (после {STORE_FAILURES_BEFORE_ALERT} неудачных проверок подряд): {}\nНовые заказы сайт получит с ответом 503 и отправит повторно; принятые заказы не потеряны.",
+                html::escape(error.unwrap_or("причина неизвестна")),
+            ),
+            Transition::Up => "🟢 <b>Хранилище iiko-bridge снова доступно</b>".to_owned(),
+        };
+        self.observe("", Watch::Store, ok, STORE_FAILURES_BEFORE_ALERT, text)
+            .await;
+    }
+
     async fn observe(
         &self,
-        branch: &BranchConfig,
+        key: &str,
         watch: Watch,
         ok: bool,
         threshold: u32,
         text: impl FnOnce(Transition) -> String,
     ) {
-        let transition = self.book().observe(&branch.key, watch, ok, threshold);
+        let transition = self.book().observe(key, watch, ok, threshold);
         if let Some(transition) = transition {
             let sent = self.chats.send(&text(transition)).await;
-            self.book().confirm(&branch.key, watch, transition, sent);
+            self.book().confirm(key, watch, transition, sent);
         }
     }
 

@@ -8,11 +8,13 @@ pub mod alerts;
 pub mod email;
 pub mod html;
 pub mod site_events;
+pub mod store_watch;
 pub mod telegram;
 
 pub use alerts::{OperatorAlerter, OperatorChats};
 pub use email::{Email, EmailError, Mailer};
 pub use site_events::{EventsStep, EventsWorker};
+pub use store_watch::StoreWatch;
 pub use telegram::{Telegram, TelegramError};
 
 /// `text` with every occurrence of each non-empty `secret` replaced by a marker.

@@ -4,13 +4,16 @@ use std::time::Duration;
 
 use iiko_bridge::{
     config::{EmailConfig, TelegramConfig},
-    notify::{Email, EmailError, Mailer, Telegram, TelegramError, html},
+    notify::{Email, EmailError, Mailer, StoreWatch, Telegram, TelegramError, html},
     sim::{
         smtp::{Rejection, SmtpSink},
         telegram::{Failure, FakeTelegram, Refusal},
     },
 };
 use secrecy::SecretString;
+use sqlx::Connection;
+
+use crate::support::Spawn;
 
 const CHAT: i64 = -1001234567890;
 
@@ -325,4 +328,44 @@ fn no_smtp_url_means_no_mailer() {
             .unwrap()
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn operators_hear_once_when_the_store_stops_taking_writes_and_once_when_it_is_back() {
+    let fake = FakeTelegram::start().await.unwrap();
+    let app = Spawn::default()
+        .without_server()
+        .app(|config| {
+            config.store.check_seconds = 0.2;
+            config.telegram = telegram_config(fake.token(), fake.api_url());
+        })
+        .await;
+    let watch = StoreWatch::new(app.store.clone(), &app.config);
+    let texts = || -> Vec<String> { fake.messages().into_iter().map(|m| m.text).collect() };
+    assert!(watch.try_step().await);
+
+    // Another connection holds the write lock: no write gets through.
+    let mut blocker = sqlx::SqliteConnection::connect(&app.config.store.url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        assert!(!watch.try_step().await);
+    }
+    let sent = texts();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].contains("Хранилище iiko-bridge недоступно"),
+        "{sent:?}"
+    );
+
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    assert!(watch.try_step().await);
+    assert!(watch.try_step().await);
+    let sent = texts();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent[1].contains("снова доступно"), "{sent:?}");
 }

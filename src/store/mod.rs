@@ -10,18 +10,9 @@
 //! `catalog`, `status` (status reports, cursors, the webhook inbox), `retention`,
 //! `sync_lock`, `claims` (the claims several instances take on events, fallback deliveries
 //! and operator alerts), `duties` (the singleton duties' lease rows).
-mod batch;
-mod catalog;
-mod claims;
-mod duties;
-mod events;
-mod fallback;
-mod intake;
-mod leases;
-mod orders;
-mod retention;
-mod status;
-mod sync_lock;
+mod sqlite;
+
+use sqlite::{batch, catalog, claims, duties, events, fallback, intake, leases, orders, status};
 
 pub use batch::Group;
 pub use catalog::{CatalogSource, NewCatalogVersion, PublicCatalogRow, StoredCatalog};

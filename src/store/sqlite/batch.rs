@@ -100,13 +100,13 @@ enum Queued {
 /// Runs the queued jobs of a group in one transaction, each in its own savepoint; answers
 /// each with the transaction's fate.
 #[derive(Clone)]
-pub(super) struct Writer {
+pub(in crate::store) struct Writer {
     jobs: Group<Queued, Result<(), String>>,
 }
 
 impl Writer {
     /// Starts the writer task; it ends when the last `Writer` is dropped.
-    pub(super) fn start(pool: SqlitePool) -> Writer {
+    pub(in crate::store) fn start(pool: SqlitePool) -> Writer {
         let (jobs, _) = Group::start(MAX_BATCH, QUEUE, move |batch| write(pool.clone(), batch));
         Writer { jobs }
     }

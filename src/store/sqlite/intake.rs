@@ -19,11 +19,12 @@ use super::{
 const MAX_BATCH: usize = 256;
 
 /// A submission: the order and the webhook id it came with; answered once committed.
-pub(super) type Intake = Group<(NewOrder, Option<WebhookId>), Result<Inserted, StoreError>>;
+pub(in crate::store) type Intake =
+    Group<(NewOrder, Option<WebhookId>), Result<Inserted, StoreError>>;
 
 /// Starts the task that gathers submissions into batches, each written as one job of the
 /// store's writer; it ends with the last sender.
-pub(super) fn start(writer: Writer) -> Intake {
+pub(in crate::store) fn start(writer: Writer) -> Intake {
     let (intake, _) = Group::start(MAX_BATCH, QUEUE, move |items| {
         let writer = writer.clone();
         async move {
@@ -164,7 +165,7 @@ async fn insert_orders(
 async fn existing(
     conn: &mut SqliteConnection,
     keys: &[Key],
-) -> Result<HashMap<Key, super::StoredOrder>, StoreError> {
+) -> Result<HashMap<Key, super::orders::StoredOrder>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {ORDER_COLUMNS} FROM orders
          WHERE (branch, site_id) IN (SELECT value->>0, value->>1 FROM json_each(?))"

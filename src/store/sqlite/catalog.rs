@@ -3,9 +3,11 @@
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, sqlite::SqliteRow};
 
-use super::{
-    Store, StoreError,
-    events::{EventType, NewEvent, enqueue_event},
+use super::SqliteStore;
+use super::events::enqueue_event;
+use crate::store::{
+    CatalogSource, EventType, NewCatalogVersion, NewEvent, PublicCatalogRow, StoreError,
+    StoredCatalog,
 };
 
 const ALL_COLUMNS: &str =
@@ -20,53 +22,7 @@ enum Version {
 /// How many catalog versions per branch are kept (the current one, the rollback target, history).
 const CATALOG_VERSIONS_KEPT: i64 = 10;
 
-/// A catalog about to be stored: the documents are opaque JSON to the store.
-pub struct NewCatalogVersion<'a> {
-    pub branch: &'a str,
-    pub revision: Option<i64>,
-    pub synced_at: DateTime<Utc>,
-    pub etag: &'a str,
-    pub catalog_json: &'a str,
-    pub public_json: &'a str,
-    pub report_json: &'a str,
-    /// The `data` of the `catalog.updated` event written with this version (the diff counts);
-    /// `None` writes no event.
-    pub updated_event: Option<serde_json::Value>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredCatalog {
-    pub id: i64,
-    pub branch: String,
-    pub revision: Option<i64>,
-    pub synced_at: DateTime<Utc>,
-    pub etag: String,
-    pub catalog_json: String,
-    pub public_json: String,
-    pub report_json: String,
-}
-
-/// What a sync needs of the current version: not the served document, which is the largest.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct CatalogSource {
-    #[sqlx(rename = "catalog")]
-    pub catalog_json: String,
-    #[sqlx(rename = "report")]
-    pub report_json: String,
-}
-
-/// What the catalog API serves.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct PublicCatalogRow {
-    pub etag: String,
-    #[sqlx(rename = "public_catalog")]
-    pub public_json: String,
-}
-
-impl Store {
-    /// Stores a new catalog version and makes it current, keeping the old current one as the
-    /// rollback target, in one transaction with its `catalog.updated` event: a crash never
-    /// leaves a branch without a catalog, nor the site without news of a stored change.
+impl SqliteStore {
     pub async fn save_catalog(&self, new: NewCatalogVersion<'_>) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let id: i64 = sqlx::query_scalar(
@@ -145,8 +101,6 @@ impl Store {
             .await
     }
 
-    /// The id of a branch's current catalog version: a cheap way to tell whether a parsed copy
-    /// is still current.
     pub async fn current_catalog_id(&self, branch: &str) -> Result<Option<i64>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT version_id FROM catalog_current WHERE branch = ?")
@@ -156,7 +110,6 @@ impl Store {
         )
     }
 
-    /// The current version's id with its internal catalog document.
     pub async fn current_catalog_document(
         &self,
         branch: &str,
@@ -165,7 +118,6 @@ impl Store {
             .await
     }
 
-    /// iiko's revision behind the current version (the nomenclature cursor), if any.
     pub async fn current_iiko_revision(&self, branch: &str) -> Result<Option<i64>, StoreError> {
         let row: Option<(Option<i64>,)> = self
             .version_row(branch, Version::Current, "v.revision")
@@ -207,8 +159,6 @@ impl Store {
             .await?)
     }
 
-    /// Makes the previous version current again (and the current one the new rollback target).
-    /// `None` when there is nothing to roll back to.
     pub async fn rollback_catalog(
         &self,
         branch: &str,
@@ -268,6 +218,7 @@ impl TryFrom<CatalogRow> for StoredCatalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     async fn store() -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
@@ -346,7 +297,7 @@ mod tests {
         }
         let count: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM catalog_versions WHERE branch = 'lenina'")
-                .fetch_one(&store.pool)
+                .fetch_one(&store.sqlite().pool)
                 .await
                 .unwrap();
         assert_eq!(count, CATALOG_VERSIONS_KEPT);

@@ -5,76 +5,12 @@
 //! pure functions below; the SQL of each queue makes the claim atomic (here one `BEGIN
 //! IMMEDIATE` transaction or one conditional statement; `FOR UPDATE SKIP LOCKED` on
 //! PostgreSQL).
-use std::collections::HashMap;
 
-use super::{Store, StoreError};
+use super::SqliteStore;
+use crate::store::claims::new_lease_id;
+use crate::store::{AlertClaim, StoreError};
 
-/// A fresh lease id for one claim by `claimer`: its own id, so a claimer's stale claim of an
-/// item never passes for its newer one.
-pub fn new_lease_id(claimer: &str) -> String {
-    format!("{claimer}/{}", uuid::Uuid::new_v4().simple())
-}
-
-/// Whether a claim expiring at `expires_at_ms` still keeps others off at `now_ms`. From the
-/// expiry on it counts as lost (its holder died or hangs): the item may be claimed again.
-pub fn claim_holds(expires_at_ms: Option<i64>, now_ms: i64) -> bool {
-    expires_at_ms.is_some_and(|expires| expires > now_ms)
-}
-
-/// A pending site event as the claim decision sees it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct PendingEvent {
-    pub id: i64,
-    pub branch: String,
-    /// `None`: a branch-wide event, queued per branch.
-    pub order_id: Option<String>,
-    #[sqlx(rename = "next_attempt_at")]
-    pub next_attempt_at_ms: i64,
-    pub lease_expires_at_ms: Option<i64>,
-}
-
-/// The events of `pending` that may be claimed at `now_ms`, at most `limit`, the longest due
-/// first. Events queue per order (per branch without one): only a queue's earliest pending
-/// event may go, once due, and nothing of a queue goes while any of its events is held, so
-/// two events of one order are never in flight (a redelivered older event waits for the one
-/// in flight, too). `pending` must hold, for each queue it names, its earliest pending event
-/// and every held one.
-pub fn claimable_events(pending: &[PendingEvent], now_ms: i64, limit: usize) -> Vec<i64> {
-    // Per queue (branch, order id): its earliest event and whether any of its events is held.
-    type Queue<'a> = (Option<&'a PendingEvent>, bool);
-    let mut queues: HashMap<(&str, Option<&str>), Queue> = HashMap::new();
-    for event in pending {
-        let (head, held) = queues
-            .entry((&event.branch, event.order_id.as_deref()))
-            .or_default();
-        if head.is_none_or(|head| event.id < head.id) {
-            *head = Some(event);
-        }
-        *held |= claim_holds(event.lease_expires_at_ms, now_ms);
-    }
-    let mut due: Vec<&PendingEvent> = queues
-        .into_values()
-        .filter(|(_, held)| !held)
-        .filter_map(|(head, _)| head)
-        .filter(|head| head.next_attempt_at_ms <= now_ms)
-        .collect();
-    due.sort_by_key(|event| (event.next_attempt_at_ms, event.id));
-    due.into_iter().take(limit).map(|event| event.id).collect()
-}
-
-/// One kind of operator alert claimed for sending (see [`Store::claim_alerts`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlertClaim {
-    pub kind: String,
-    pub lease_id: String,
-}
-
-impl Store {
-    /// Claims the sending of one kind of operator alert until `expires_at_ms`: `None` while
-    /// another claimer's claim holds (its own earlier claim, left by a failed step, the
-    /// claimer takes back). One conditional statement, so of two instances racing one wins.
-    /// The holder reads what is still unalerted only after this, marks what it sent and then
-    /// releases: whoever claims next reads the marks.
+impl SqliteStore {
     pub async fn claim_alerts(
         &self,
         kind: &str,
@@ -106,12 +42,6 @@ impl Store {
         }))
     }
 
-    /// Releases every claim on the shared queues and every singleton duty's lease, for a store
-    /// this process alone serves
-    /// (SQLite under [`Store::lock_for_serving`]): a claim found there was left by a process
-    /// that died, so its items go again now rather than when its lease runs out (a fallback
-    /// message headed as a possible repeat, an event under its own `webhook-id`). Returns how
-    /// many were released.
     pub async fn release_dead_claims(&self) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut released = 0;
@@ -130,8 +60,6 @@ impl Store {
         Ok(released)
     }
 
-    /// Gives a claim of [`Store::claim_alerts`] back (a lapsed one another claimer took over
-    /// stays theirs).
     pub async fn release_alerts(&self, claim: &AlertClaim) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM alert_claims WHERE kind = ? AND lease_id = ?")
             .bind(&claim.kind)
@@ -144,54 +72,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn event(id: i64, order: Option<&str>, due: i64, held_until: Option<i64>) -> PendingEvent {
-        PendingEvent {
-            id,
-            branch: "lenina".into(),
-            order_id: order.map(str::to_owned),
-            next_attempt_at_ms: due,
-            lease_expires_at_ms: held_until,
-        }
-    }
-
-    #[test]
-    fn a_claim_holds_until_its_expiry_and_is_lost_from_then_on() {
-        assert!(claim_holds(Some(1_000), 999));
-        assert!(!claim_holds(Some(1_000), 1_000));
-        assert!(!claim_holds(None, 0), "never claimed");
-    }
-
-    #[test]
-    fn only_the_earliest_due_event_of_a_queue_nobody_holds_may_be_claimed() {
-        let pending = [
-            event(1, Some("A"), 10, None),
-            event(2, Some("A"), 10, None),
-            event(3, Some("B"), 50, None),
-            event(4, Some("C"), 5, Some(200)),
-            event(5, Some("C"), 5, None),
-            event(6, None, 20, None),
-            event(7, Some("D"), 5, Some(90)),
-        ];
-        assert_eq!(
-            claimable_events(&pending, 100, 10),
-            [7, 1, 6, 3],
-            "C is held; D's claim ran out; longest due first"
-        );
-        assert_eq!(claimable_events(&pending, 30, 10), [1, 6], "B not due yet");
-        assert_eq!(claimable_events(&pending, 100, 2), [7, 1]);
-    }
-
-    #[test]
-    fn an_older_event_queued_again_waits_for_a_later_one_in_flight() {
-        let pending = [
-            event(1, Some("A"), 10, None),
-            event(2, Some("A"), 10, Some(200)),
-        ];
-        assert!(claimable_events(&pending, 100, 10).is_empty());
-        assert_eq!(claimable_events(&pending, 200, 10), [1]);
-    }
+    use crate::store::Store;
 
     #[tokio::test]
     async fn one_of_two_instances_claims_an_alert_kind_until_it_releases_or_its_claim_runs_out() {

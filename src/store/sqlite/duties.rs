@@ -3,26 +3,11 @@
 //! given up by its lease id, so an instance that lost the duty touches nothing. When a lease
 //! counts as held, expired or due for renewal is decided above the store (`src/duties.rs`);
 //! the SQL applies it.
-use super::{Store, StoreError};
 
-/// A duty's lease row, as `iiko-bridge duties` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct DutyLease {
-    pub duty: String,
-    /// The holding instance's id.
-    pub holder: String,
-    /// Its host name and pid, for humans.
-    pub holder_label: String,
-    pub lease_id: String,
-    pub acquired_at_ms: i64,
-    pub renewed_at_ms: i64,
-    pub expires_at_ms: i64,
-}
+use super::SqliteStore;
+use crate::store::{DutyLease, StoreError};
 
-impl Store {
-    /// Takes `duty` for `holder` under the fresh `lease_id` until `expires_at_ms`, unless another
-    /// instance holds it with a lease not run out at `now_ms` (its own row it takes again, under
-    /// the new lease id). `true` when taken.
+impl SqliteStore {
     pub async fn take_duty(
         &self,
         duty: &str,
@@ -56,8 +41,6 @@ impl Store {
         Ok(taken == 1)
     }
 
-    /// Extends the lease `lease_id` of `duty` to `expires_at_ms`. `false` when that lease is no
-    /// longer the duty's: the duty was lost (taken over after it ran out).
     pub async fn renew_duty(
         &self,
         duty: &str,
@@ -79,7 +62,6 @@ impl Store {
         Ok(renewed == 1)
     }
 
-    /// Frees `duty` at once for another instance, if the lease `lease_id` still holds it.
     pub async fn give_up_duty(&self, duty: &str, lease_id: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM duty_leases WHERE duty = ? AND lease_id = ?")
             .bind(duty)
@@ -89,7 +71,6 @@ impl Store {
         Ok(())
     }
 
-    /// The lease row of `duty`, if any instance took it.
     pub async fn duty_lease(&self, duty: &str) -> Result<Option<DutyLease>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM duty_leases WHERE duty = ?")
             .bind(duty)
@@ -97,7 +78,6 @@ impl Store {
             .await?)
     }
 
-    /// Every duty's lease row, by duty.
     pub async fn duty_leases(&self) -> Result<Vec<DutyLease>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM duty_leases ORDER BY duty")
             .fetch_all(&self.pool)
@@ -107,7 +87,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+
+    use crate::store::Store;
 
     /// Two instances' handles on one store file, as two processes sharing a store would have.
     async fn two_handles() -> (tempfile::TempDir, Store, Store) {

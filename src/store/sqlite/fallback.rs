@@ -2,115 +2,12 @@
 //! that the fallback worker sends and retries on its own.
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, claims::new_lease_id};
-
-/// Attempts on a channel after which it counts as not getting through (it is still retried):
-/// when no channel of an order has got through, operators are alerted.
-pub const FALLBACK_ATTEMPTS_BEFORE_ALERT: u32 = 5;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FallbackChannel {
-    Email,
-    Telegram,
-}
-
-impl FallbackChannel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FallbackChannel::Email => "email",
-            FallbackChannel::Telegram => "telegram",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self, StoreError> {
-        match text {
-            "email" => Ok(FallbackChannel::Email),
-            "telegram" => Ok(FallbackChannel::Telegram),
-            other => Err(StoreError::Corrupt(format!("fallback channel {other:?}"))),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryState {
-    Pending,
-    Delivered,
-    FailedPermanently,
-}
-
-impl DeliveryState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryState::Pending => "pending",
-            DeliveryState::Delivered => "delivered",
-            DeliveryState::FailedPermanently => "failed_permanently",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self, StoreError> {
-        match text {
-            "pending" => Ok(DeliveryState::Pending),
-            "delivered" => Ok(DeliveryState::Delivered),
-            "failed_permanently" => Ok(DeliveryState::FailedPermanently),
-            other => Err(StoreError::Corrupt(format!("fallback state {other:?}"))),
-        }
-    }
-}
-
-/// An order to hand to staff, with what to send to whom.
-#[derive(Debug, Clone)]
-pub struct NewFallback<'a> {
-    pub branch: &'a str,
-    pub order_id: &'a str,
-    pub number: &'a str,
-    pub reason: &'a str,
-    pub created_at: DateTime<Utc>,
-    pub deliveries: Vec<NewDelivery<'a>>,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewDelivery<'a> {
-    pub channel: FallbackChannel,
-    pub recipient: String,
-    pub subject: Option<&'a str>,
-    pub body: &'a str,
-    pub html: Option<&'a str>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct FallbackDelivery {
-    pub id: i64,
-    pub branch: String,
-    pub order_id: String,
-    pub channel: FallbackChannel,
-    pub recipient: String,
-    pub subject: Option<String>,
-    pub body: String,
-    pub html: Option<String>,
-    pub state: DeliveryState,
-    pub attempts: u32,
-    pub next_attempt_at: DateTime<Utc>,
-    pub last_error: Option<String>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    /// Set while it is being sent; still set on a due row when the process sending it stopped
-    /// before recording the outcome.
-    pub sending_at: Option<DateTime<Utc>>,
-    /// The claim it is being sent under, on a claimed delivery: only it records the outcome.
-    pub lease_id: Option<String>,
-}
-
-/// An order no channel has got through to staff: every delivery failed for good, or keeps
-/// failing, or the branch has no recipients at all.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UndeliveredFallback {
-    pub branch: String,
-    pub order_id: String,
-    pub number: String,
-    pub reason: String,
-    pub created_at: DateTime<Utc>,
-    pub alerted_at: Option<DateTime<Utc>>,
-    pub deliveries: Vec<FallbackDelivery>,
-}
+use super::SqliteStore;
+use crate::store::claims::new_lease_id;
+use crate::store::{
+    DeliveryState, FALLBACK_ATTEMPTS_BEFORE_ALERT, FallbackChannel, FallbackDelivery, NewFallback,
+    StoreError, UndeliveredFallback,
+};
 
 /// Orders whose latest hand-over has no delivered row and no row still within its first
 /// attempts.
@@ -127,14 +24,7 @@ const UNDELIVERED: &str =
 const DELIVERY_COLUMNS: &str = "id, branch, order_id, channel, recipient, subject, body, html,
      state, attempts, next_attempt_at, last_error, delivered_at, sending_at, lease_id";
 
-impl Store {
-    /// Stores the order's hand-over (of its current round: `orders.fallback_round`, 1 for an
-    /// order the store does not hold) and all its deliveries in one transaction; `false` when
-    /// this round was already handed over, whose deliveries are then left as they are (no
-    /// duplicate messages). Two instances handing one order over at once: the conditional
-    /// insert of the hand-over decides, in the transaction that adds the deliveries, so one
-    /// stores them and the other nothing (on PostgreSQL the loser's `ON CONFLICT` waits for
-    /// the winner's commit).
+impl SqliteStore {
     pub async fn insert_fallback(&self, new: &NewFallback<'_>) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let round: i64 = sqlx::query_scalar(
@@ -184,11 +74,6 @@ impl Store {
         Ok(inserted)
     }
 
-    /// Claims up to `limit` pending deliveries due at `now`, the longest waiting first, for
-    /// `claimer` until `expires_at`, each under a lease id of its own, and marks them as being
-    /// sent, before they are: a failed write sends nothing. A delivery whose claim ran out
-    /// (its process died, perhaps after sending) is due again, its `sending_at` still set
-    /// from then; the returned deliveries carry the `sending_at` they had before this claim.
     pub async fn claim_fallback_deliveries(
         &self,
         claimer: &str,
@@ -225,7 +110,6 @@ impl Store {
         Ok(due)
     }
 
-    /// Every delivery of one order, e-mail first.
     pub async fn fallback_deliveries(
         &self,
         branch: &str,
@@ -243,8 +127,6 @@ impl Store {
         rows.into_iter().map(FallbackDelivery::try_from).collect()
     }
 
-    /// Records a delivery's outcome and gives its claim back, but only while `lease_id` still
-    /// holds it; `false` when another claim took it over (this one ran out): nothing written.
     pub async fn mark_fallback_delivered(
         &self,
         id: i64,
@@ -261,8 +143,6 @@ impl Store {
         .await
     }
 
-    /// Counts a failed attempt and schedules the next one (see
-    /// [`Store::mark_fallback_delivered`] for `lease_id`).
     pub async fn mark_fallback_retry(
         &self,
         id: i64,
@@ -280,7 +160,6 @@ impl Store {
         .await
     }
 
-    /// See [`Store::mark_fallback_delivered`] for `lease_id`.
     pub async fn mark_fallback_failed(
         &self,
         id: i64,
@@ -326,13 +205,11 @@ impl Store {
             == 1)
     }
 
-    /// Orders no channel has got through to staff, oldest first (for the `orders` CLI).
     pub async fn undelivered_fallbacks(&self) -> Result<Vec<UndeliveredFallback>, StoreError> {
         self.undelivered(&format!("{UNDELIVERED} ORDER BY o.created_at"))
             .await
     }
 
-    /// Undelivered orders operators have not been told about yet.
     pub async fn fallbacks_to_alert(&self) -> Result<Vec<UndeliveredFallback>, StoreError> {
         self.undelivered(&format!(
             "{UNDELIVERED} AND o.alerted_at IS NULL ORDER BY o.created_at"
@@ -466,6 +343,7 @@ fn time(text: String) -> Result<DateTime<Utc>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{NewDelivery, Store};
 
     async fn two_stores() -> (Store, Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();

@@ -8,23 +8,22 @@ use futures::FutureExt;
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection};
 
-use super::{
-    StoreError,
-    batch::{Group, QUEUE, Writer},
-    events::{EventType, NewEvent, enqueue_event},
-    orders::{Inserted, NewOrder, ORDER_COLUMNS, WebhookId, stored_order},
+use super::batch::{QUEUE, Writer};
+use super::events::enqueue_event;
+use super::orders::{ORDER_COLUMNS, stored_order};
+use crate::store::{
+    EventType, Group, Inserted, NewEvent, NewOrder, StoreError, StoredOrder, WebhookId,
 };
 
 /// Submissions stored by one batch at most.
 const MAX_BATCH: usize = 256;
 
 /// A submission: the order and the webhook id it came with; answered once committed.
-pub(in crate::store) type Intake =
-    Group<(NewOrder, Option<WebhookId>), Result<Inserted, StoreError>>;
+pub(super) type Intake = Group<(NewOrder, Option<WebhookId>), Result<Inserted, StoreError>>;
 
 /// Starts the task that gathers submissions into batches, each written as one job of the
 /// store's writer; it ends with the last sender.
-pub(in crate::store) fn start(writer: Writer) -> Intake {
+pub(super) fn start(writer: Writer) -> Intake {
     let (intake, _) = Group::start(MAX_BATCH, QUEUE, move |items| {
         let writer = writer.clone();
         async move {
@@ -165,7 +164,7 @@ async fn insert_orders(
 async fn existing(
     conn: &mut SqliteConnection,
     keys: &[Key],
-) -> Result<HashMap<Key, super::orders::StoredOrder>, StoreError> {
+) -> Result<HashMap<Key, StoredOrder>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {ORDER_COLUMNS} FROM orders
          WHERE (branch, site_id) IN (SELECT value->>0, value->>1 FROM json_each(?))"
@@ -281,7 +280,7 @@ mod tests {
             panic!("{first:?}")
         };
 
-        let mut conn = store.pool.acquire().await.unwrap();
+        let mut conn = store.sqlite().pool.acquire().await.unwrap();
         let answers = insert_orders(
             &mut conn,
             vec![

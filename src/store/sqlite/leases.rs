@@ -6,52 +6,12 @@ use futures::FutureExt;
 use serde_json::json;
 use sqlx::SqliteConnection;
 
-use super::{
-    Store, StoreError,
-    events::{EventOrder, OrderEvent, enqueue_order_event},
-    orders::{ORDER_COLUMNS, OrderState, StoredOrder, fetch, history},
-};
+use super::SqliteStore;
+use super::events::{EventOrder, enqueue_order_event};
+use super::orders::{ORDER_COLUMNS, fetch, history};
+use crate::store::{AttemptChange, CallRecord, OrderState, StoreError, StoredOrder};
 
-/// One iiko call, for the ledger.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct CallRecord {
-    #[sqlx(rename = "at")]
-    pub at_ms: i64,
-    pub operation: String,
-    pub request_summary: String,
-    pub http_status: Option<i64>,
-    pub correlation_id: Option<String>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub latency_ms: i64,
-}
-
-/// An attempt's end as decided by the life cycle (`orders::lifecycle`), written with the
-/// lease release, its history entry and its event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AttemptChange {
-    pub state: OrderState,
-    /// `None` keeps the order's time.
-    pub next_attempt_at_ms: Option<i64>,
-    pub fallback_reason: Option<String>,
-    /// `None` keeps the order's code (and number, status, creation status below).
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub iiko_number: Option<i64>,
-    pub iiko_status: Option<String>,
-    pub creation_status: Option<String>,
-    /// `Some` keeps the order's unclear limit, or sets this one when it has none; `None`
-    /// clears it.
-    pub unclear_until_ms: Option<i64>,
-    pub note: String,
-    pub event: Option<OrderEvent>,
-}
-
-impl Store {
-    /// Leases up to `limit` due orders until `lease_until_ms` and marks them `sending`. Each
-    /// lease gets its own id (`owner/…`, in the returned order's `lease_owner`), so no two
-    /// attempts of one order can both write its end. `skip` are orders the caller still has in
-    /// flight. An order whose lease ran out (its worker died) is due again.
+impl SqliteStore {
     pub async fn lease_due_orders(
         &self,
         owner: &str,
@@ -69,16 +29,10 @@ impl Store {
             .await
     }
 
-    /// Appends one iiko call to the order's ledger (and keeps the last correlation id).
-    /// The caller does not wait for the commit: the record goes out with the next batch, ahead
-    /// of the attempt's outcome, and a failure is logged by the writer.
     pub async fn record_call(&self, id: i64, call: &CallRecord) {
         self.writer.record(id, call.clone()).await;
     }
 
-    /// Writes an attempt's end and releases the lease, but only while `owner` still holds
-    /// it: a worker whose lease ran out must not overwrite the one that took the order over.
-    /// Returns whether the write happened.
     pub async fn finish_attempt(
         &self,
         id: i64,
@@ -288,7 +242,7 @@ pub(super) async fn end_attempt(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Inserted, NewOrder};
+    use crate::store::{Inserted, NewOrder, Store};
 
     async fn store() -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();

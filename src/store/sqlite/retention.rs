@@ -2,7 +2,9 @@
 //! and orders iiko never closes stop being followed.
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, orders::history};
+use super::SqliteStore;
+use super::orders::history;
+use crate::store::StoreError;
 
 /// Orders deleted per transaction: the write lock is never held for long.
 const BATCH: i64 = 500;
@@ -11,9 +13,7 @@ const BATCH: i64 = 500;
 const FINISHED: &str =
     "(state IN ('resolved', 'cancelled') OR (state = 'created' AND status_final = 1))";
 
-impl Store {
-    /// Deletes up to one batch of orders finished before `before`, with their iiko calls,
-    /// history, remembered webhook ids and fallback messages; returns how many orders.
+impl SqliteStore {
     pub async fn prune_finished_orders(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         // `FINISHED` is a fixed string of this module.
@@ -53,7 +53,6 @@ impl Store {
         Ok(pruned as u64)
     }
 
-    /// Deletes fallback messages written before `before` whose order is no longer stored.
     pub async fn prune_orphan_fallbacks(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let orphans = "SELECT branch, order_id FROM fallback_orders f WHERE f.created_at < ?
@@ -76,7 +75,6 @@ impl Store {
         Ok(pruned)
     }
 
-    /// Deletes iiko webhook calls received before `before` (applied ones are gone already).
     pub async fn prune_webhook_calls(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(
             sqlx::query("DELETE FROM iiko_webhook_inbox WHERE received_at < ?")
@@ -87,8 +85,6 @@ impl Store {
         )
     }
 
-    /// Created orders still followed that were accepted before `accepted_before`: their row,
-    /// and the time the site wanted them (`deliver_at` as sent; none for "as soon as possible").
     pub async fn followed_orders_accepted_before(
         &self,
         accepted_before: DateTime<Utc>,
@@ -102,8 +98,6 @@ impl Store {
         .await?)
     }
 
-    /// Stops following the created orders `ids` (those still followed), each with `note` in
-    /// its history; returns how many.
     pub async fn stop_tracking(
         &self,
         ids: &[i64],

@@ -3,26 +3,14 @@
 //! cancels, the per-organization `by_revision` cursor and the inbox of webhook calls.
 use sqlx::{Sqlite, Transaction};
 
-use super::{
-    Store, StoreError,
-    events::{EventOrder, OrderEvent, enqueue_order_event},
-    leases::{AttemptChange, Guard, end_attempt},
-    orders::{OrderState, StoredOrder, fetch, history},
+use super::SqliteStore;
+use super::events::{EventOrder, enqueue_order_event};
+use super::leases::{Guard, end_attempt};
+use super::orders::{fetch, history};
+use crate::store::{
+    LateCreation, OrderEvent, OrderState, StatusRow, StatusWrite, StoreError, StoredOrder,
+    TrackedOrder,
 };
-
-/// An order iiko created after it went to the operators.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct LateCreation {
-    pub branch: String,
-    pub site_id: String,
-    /// The delivery iiko created.
-    #[sqlx(rename = "delivery_id")]
-    pub iiko_order_id: String,
-    pub number: i64,
-    /// `fallback` or `resolved`.
-    #[sqlx(try_from = "String")]
-    pub state: OrderState,
-}
 
 /// A [`LateCreation`] with the order's row id.
 #[derive(sqlx::FromRow)]
@@ -37,108 +25,12 @@ const STATUS_COLUMNS: &str = "id, branch, site_id, state, iiko_order_id, tracked
     iiko_timestamp, reported_iiko_status, site_status, cancel_reason, status_final,
     late_created_at";
 
-/// What status tracking knows of an order.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct StatusRow {
-    pub id: i64,
-    pub branch: String,
-    pub site_id: String,
-    #[sqlx(try_from = "String")]
-    pub state: OrderState,
-    pub iiko_order_id: String,
-    /// Set after a move: the delivery iiko knows the order by now.
-    pub tracked_iiko_id: Option<String>,
-    /// iiko's `timestamp` of the newest report applied.
-    pub iiko_timestamp: Option<i64>,
-    pub reported_iiko_status: Option<String>,
-    pub site_status: Option<String>,
-    pub cancel_reason: Option<String>,
-    pub status_final: bool,
-    pub late_created_at: Option<i64>,
-}
-
-impl StatusRow {
-    /// The delivery id iiko knows the order by now (it changes when the order is moved).
-    pub fn current_iiko_id(&self) -> &str {
-        self.tracked_iiko_id
-            .as_deref()
-            .unwrap_or(&self.iiko_order_id)
-    }
-}
-
-/// One write of a status report's decided change; a report's writes go in the given order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StatusWrite {
-    /// iiko was heard about the order, with nothing newer to say.
-    Seen,
-    /// From now on the order is followed under another delivery (iiko moved it).
-    Follow {
-        delivery_id: String,
-        organization_id: String,
-        note: String,
-    },
-    /// iiko ended a creation the dispatcher follows, taking its lease away. Refused once the
-    /// attempt has ended otherwise; the report's later writes are then not made.
-    EndCreation(AttemptChange),
-    /// iiko's report on a created order.
-    Report(StatusReport),
-    /// iiko created an order the operators have.
-    LateCreation {
-        number: i64,
-        iiko_status: String,
-        timestamp: i64,
-        note: String,
-    },
-    /// iiko closed a creation as failed: it will never be created, so it is not followed.
-    Unfollow,
-    History {
-        state: Option<OrderState>,
-        status: Option<String>,
-        note: String,
-    },
-    Event(OrderEvent),
-}
-
-/// The fields a report on a created order sets.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatusReport {
-    /// iiko's `timestamp` of the report.
-    pub timestamp: i64,
-    pub number: i64,
-    pub iiko_status: String,
-    /// Whether `iiko_status` is new to the site (remembered as reported).
-    pub reported: bool,
-    /// The site status, when it is new; `None` keeps the order's.
-    pub site_status: Option<String>,
-    /// iiko's status is final: the order is no longer followed.
-    pub closed: bool,
-    /// `None` keeps the order's.
-    pub cancel_reason: Option<String>,
-    /// The order becomes `cancelled`.
-    pub cancelled: bool,
-}
-
-/// An order whose status is being followed.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct TrackedOrder {
-    pub id: i64,
-    pub branch: String,
-    /// The delivery iiko knows it by now.
-    pub delivery_id: String,
-    /// Set when a move took it to another organization than its branch's.
-    #[sqlx(rename = "tracked_organization_id")]
-    pub organization_id: Option<String>,
-    #[sqlx(rename = "status_seen_at")]
-    pub seen_at: Option<i64>,
-}
-
-/// Status reports applied in one transaction (a poll brings hundreds at once): the caller
-/// reads each report's order, decides, and writes, in turn; nothing is kept without `commit`.
-pub struct StatusBatch {
+/// A [`crate::store::StatusBatch`] on SQLite: one `BEGIN IMMEDIATE` transaction.
+pub struct SqliteStatusBatch {
     tx: Transaction<'static, Sqlite>,
 }
 
-impl StatusBatch {
+impl SqliteStatusBatch {
     /// The order iiko knows by this delivery id, now or before a move.
     pub async fn order_by_delivery(
         &mut self,
@@ -275,10 +167,12 @@ impl StatusBatch {
     }
 }
 
-impl Store {
-    /// Starts applying status reports; `seen` are orders iiko was asked about and answered for
-    /// (also those it no longer returns), so they are not asked again too soon.
-    pub async fn status_batch(&self, seen: &[i64], now_ms: i64) -> Result<StatusBatch, StoreError> {
+impl SqliteStore {
+    pub async fn status_batch(
+        &self,
+        seen: &[i64],
+        now_ms: i64,
+    ) -> Result<SqliteStatusBatch, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         if !seen.is_empty() {
             let marks = vec!["?"; seen.len()].join(", ");
@@ -289,11 +183,9 @@ impl Store {
             }
             query.execute(&mut *tx).await?;
         }
-        Ok(StatusBatch { tx })
+        Ok(SqliteStatusBatch { tx })
     }
 
-    /// Created orders whose iiko status is not final yet, and orders handed to the operators
-    /// while iiko may have had them (until iiko reports them).
     pub async fn tracked_orders(&self) -> Result<Vec<TrackedOrder>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, branch, COALESCE(tracked_iiko_id, iiko_order_id) AS delivery_id,
@@ -316,7 +208,6 @@ impl Store {
         )
     }
 
-    /// Stores the next `by_revision` cursor; `None` forgets it (it became too old).
     pub async fn save_status_cursor(
         &self,
         organization_id: &str,
@@ -349,7 +240,6 @@ impl Store {
         Ok(())
     }
 
-    /// Stores iiko webhook calls (one body each) in one transaction, before they are answered.
     pub async fn push_webhook_calls(&self, bodies: &[&str], now_ms: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for body in bodies {
@@ -363,8 +253,6 @@ impl Store {
         Ok(())
     }
 
-    /// Orders iiko created after they went to the operators whose operators have not been
-    /// told yet, oldest first, with their row ids.
     pub async fn unalerted_late_creations(&self) -> Result<Vec<(i64, LateCreation)>, StoreError> {
         let rows: Vec<UnalertedLateCreation> = sqlx::query_as(
             "SELECT id, branch, site_id, COALESCE(tracked_iiko_id, iiko_order_id) AS delivery_id,
@@ -377,7 +265,6 @@ impl Store {
         Ok(rows.into_iter().map(|row| (row.id, row.late)).collect())
     }
 
-    /// The operators were told that iiko created order `id` after it went to them.
     pub async fn mark_late_alerted(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("UPDATE orders SET late_alerted_at = ? WHERE id = ?")
@@ -389,7 +276,6 @@ impl Store {
         Ok(())
     }
 
-    /// The oldest stored webhook calls: (inbox id, body).
     pub async fn webhook_calls(&self, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
         Ok(
             sqlx::query_as("SELECT id, body FROM iiko_webhook_inbox ORDER BY id LIMIT ?")
@@ -399,7 +285,6 @@ impl Store {
         )
     }
 
-    /// Drops processed webhook calls, up to and including `last_id`.
     pub async fn drop_webhook_calls(&self, last_id: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM iiko_webhook_inbox WHERE id <= ?")
@@ -410,8 +295,6 @@ impl Store {
         Ok(())
     }
 
-    /// The site cancelled an order iiko does not have: it is not sent. Refused once the
-    /// dispatcher may have reached iiko (the order is then cancelled in iiko instead).
     pub async fn cancel_before_iiko(
         &self,
         id: i64,
@@ -457,7 +340,6 @@ impl Store {
         Ok(Some(order))
     }
 
-    /// Notes the site's reason before a cancellation is sent to iiko, with a history entry.
     pub async fn note_cancel_request(
         &self,
         id: i64,

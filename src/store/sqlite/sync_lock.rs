@@ -1,11 +1,11 @@
 //! One menu sync per branch at a time, also between processes (a CLI `prices sync` next to
 //! `serve`'s schedule): a row per branch naming its holder until an expiry, taken by one
 //! atomic upsert.
-use super::{Store, StoreError};
 
-impl Store {
-    /// Takes the branch's sync lock for `owner` until `until_ms`, unless another owner holds
-    /// it and its hold has not run out at `now_ms`. `true` when taken.
+use super::SqliteStore;
+use crate::store::StoreError;
+
+impl SqliteStore {
     pub async fn try_lock_sync(
         &self,
         branch: &str,
@@ -29,7 +29,6 @@ impl Store {
         Ok(taken == 1)
     }
 
-    /// Lets go of the branch's sync lock, if `owner` still holds it.
     pub async fn unlock_sync(&self, branch: &str, owner: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sync_locks WHERE branch = ? AND owner = ?")
             .bind(branch)
@@ -42,7 +41,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+
+    use crate::store::Store;
 
     #[tokio::test]
     async fn a_sync_lock_has_one_holder_until_released_or_expired() {

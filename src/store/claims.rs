@@ -2,7 +2,7 @@
 //! alerts), modelled on the orders' leases: a claimer (a worker's instance id) takes an item
 //! under a lease id of its own until an expiry; only that lease records the outcome; a claim
 //! whose time is up (its process died) lets the item be taken again. The decisions are the
-//! pure functions below; the SQL of each queue makes the claim atomic (here one `BEGIN
+//! pure functions below; the SQL of each queue makes the claim atomic (on SQLite one `BEGIN
 //! IMMEDIATE` transaction or one conditional statement; `FOR UPDATE SKIP LOCKED` on
 //! PostgreSQL).
 use std::collections::HashMap;

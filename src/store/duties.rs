@@ -3,7 +3,6 @@
 //! given up by its lease id, so an instance that lost the duty touches nothing. When a lease
 //! counts as held, expired or due for renewal is decided above the store (`src/duties.rs`);
 //! the SQL applies it.
-
 use super::{Store, StoreError};
 
 /// A duty's lease row, as `iiko-bridge duties` shows it.

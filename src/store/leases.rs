@@ -2,7 +2,6 @@
 //! iiko call of an attempt goes to the order's ledger (`order_attempts`), and the attempt's
 //! decided end is written with the lease release. These writes come many at a time and go
 //! through the group-commit writer (`batch`).
-
 use super::{OrderEvent, OrderState, Store, StoreError, StoredOrder};
 
 /// One iiko call, for the ledger.

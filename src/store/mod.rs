@@ -166,7 +166,7 @@ impl Store {
 
     /// The SQLite backend, for the tests that look under the face.
     #[cfg(test)]
-    pub(crate) fn sqlite(&self) -> &sqlite::SqliteStore {
+    fn sqlite(&self) -> &sqlite::SqliteStore {
         match &self.backend {
             Backend::Sqlite(store) => store,
         }

@@ -1,6 +1,6 @@
 //! Orders: the stored order and its state, intake, reads, the history, renewed iiko ids and
 //! the operators' changes (the dispatcher's leases and the ledger are in `leases`). Every
-//! write is one `BEGIN IMMEDIATE` transaction and none spans an HTTP call.
+//! write is one transaction and none spans an HTTP call.
 use std::fmt;
 
 use super::{Store, StoreError};

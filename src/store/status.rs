@@ -1,7 +1,6 @@
 //! Order statuses from iiko: the writes of a status report's decided change (`status::apply`
 //! decides them), all of one poll's or webhook's reports in one transaction, the site's
 //! cancels, the per-organization `by_revision` cursor and the inbox of webhook calls.
-
 use super::{AttemptChange, Backend, OrderEvent, OrderState, Store, StoreError, StoredOrder};
 
 /// An order iiko created after it went to the operators.

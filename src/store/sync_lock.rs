@@ -1,7 +1,6 @@
 //! One menu sync per branch at a time, also between processes (a CLI `prices sync` next to
 //! `serve`'s schedule): a row per branch naming its holder until an expiry, taken by one
 //! atomic upsert.
-
 use super::{Store, StoreError};
 
 impl Store {

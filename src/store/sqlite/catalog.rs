@@ -1,5 +1,5 @@
-//! Catalog versions per branch: the current one, the rollback target and a short history,
-//! each saved with its `catalog.updated` event.
+//! The catalog versions (`store::catalog`) on SQLite: a save, its pruning and its
+//! `catalog.updated` event in one `BEGIN IMMEDIATE` transaction.
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, sqlite::SqliteRow};
 

@@ -1,11 +1,6 @@
-//! Claims on the queues several instances share (site events, fallback deliveries, operator
-//! alerts), modelled on the orders' leases: a claimer (a worker's instance id) takes an item
-//! under a lease id of its own until an expiry; only that lease records the outcome; a claim
-//! whose time is up (its process died) lets the item be taken again. The decisions are the
-//! pure functions below; the SQL of each queue makes the claim atomic (here one `BEGIN
-//! IMMEDIATE` transaction or one conditional statement; `FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL).
-
+//! The operator alerts' claims (`store::claims`) on SQLite, one conditional upsert each, and
+//! the release at start of what a dead process had claimed (events and deliveries are claimed
+//! in `events` and `fallback`).
 use super::SqliteStore;
 use crate::store::claims::new_lease_id;
 use crate::store::{AlertClaim, StoreError};

@@ -1,9 +1,5 @@
-//! Singleton duties: a lease row per duty naming the one `serve` instance that runs it. Taken by
-//! one atomic upsert (insert if absent, or take over a row whose lease ran out), renewed and
-//! given up by its lease id, so an instance that lost the duty touches nothing. When a lease
-//! counts as held, expired or due for renewal is decided above the store (`src/duties.rs`);
-//! the SQL applies it.
-
+//! The singleton duties' lease rows (`store::duties`) on SQLite: taken by one conditional
+//! upsert, renewed and given up by lease id.
 use super::SqliteStore;
 use crate::store::{DutyLease, StoreError};
 

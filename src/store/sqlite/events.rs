@@ -1,5 +1,6 @@
-//! The site events outbox: written inside the transaction of the change it reports, so an
-//! event exists exactly when its change does.
+//! The site events outbox (`store::events`) on SQLite. A claim reads the candidates and lets
+//! `claims::claimable_events` choose, inside one `BEGIN IMMEDIATE` transaction, so two
+//! processes never take one event; several rows travel as one JSON parameter (`json_each`).
 use serde_json::{Value, json};
 
 use super::SqliteStore;

@@ -1,5 +1,5 @@
-//! Fallback deliveries: each order iiko did not take, and one row per channel and recipient
-//! that the fallback worker sends and retries on its own.
+//! Fallback orders and their deliveries (`store::fallback`) on SQLite; a claim of due
+//! deliveries is one `BEGIN IMMEDIATE` transaction.
 use chrono::{DateTime, Utc};
 
 use super::SqliteStore;

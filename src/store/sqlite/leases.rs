@@ -1,7 +1,6 @@
-//! Leases and the ledger: the dispatcher leases due orders (each lease its own id), every
-//! iiko call of an attempt goes to the order's ledger (`order_attempts`), and the attempt's
-//! decided end is written with the lease release. These writes come many at a time and go
-//! through the group-commit writer (`batch`).
+//! Leases, the ledger and attempt ends (`store::leases`) on SQLite. These writes come many at
+//! a time and go through the group-commit writer (`batch`); a batch's rows travel as one JSON
+//! parameter (`json_each`, `->>`).
 use futures::FutureExt;
 use serde_json::json;
 use sqlx::SqliteConnection;

@@ -1,7 +1,5 @@
-//! Orders: the stored order and its state, intake, reads, the history, renewed iiko ids and
-//! the operators' changes (the dispatcher's leases and the ledger are in `leases`). Every
-//! write is one `BEGIN IMMEDIATE` transaction and none spans an HTTP call.
-
+//! Orders (`store::orders`) on SQLite: reads, renewed iiko ids, the operators' changes (each
+//! one `BEGIN IMMEDIATE` transaction) and the history; intake is in `intake`.
 use sqlx::{FromRow, sqlite::SqliteRow};
 
 use super::SqliteStore;

@@ -1,5 +1,4 @@
-//! Retention: what the bridge no longer needs is deleted, so the store does not grow forever;
-//! and orders iiko never closes stop being followed.
+//! Retention's deletes (`store::retention`) on SQLite, a bounded batch per transaction.
 use chrono::{DateTime, Utc};
 
 use super::SqliteStore;

@@ -1,6 +1,5 @@
-//! Order statuses from iiko: the writes of a status report's decided change (`status::apply`
-//! decides them), all of one poll's or webhook's reports in one transaction, the site's
-//! cancels, the per-organization `by_revision` cursor and the inbox of webhook calls.
+//! Status reports, cursors, the site's cancels and the webhook inbox (`store::status`) on
+//! SQLite; a [`SqliteStatusBatch`] is one `BEGIN IMMEDIATE` transaction.
 use sqlx::{Sqlite, Transaction};
 
 use super::SqliteStore;

@@ -1,7 +1,4 @@
-//! One menu sync per branch at a time, also between processes (a CLI `prices sync` next to
-//! `serve`'s schedule): a row per branch naming its holder until an expiry, taken by one
-//! atomic upsert.
-
+//! The menu sync lock (`store::sync_lock`) on SQLite: one conditional upsert.
 use super::SqliteStore;
 use crate::store::StoreError;
 

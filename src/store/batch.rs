@@ -1,10 +1,10 @@
-//! Group commit. With `synchronous=FULL` every commit waits for an fsync (a few milliseconds on
-//! ordinary disks, a few hundred commits a second), so writes that come many at a time go
-//! through a [`Group`]: what is waiting is written together, and every caller is answered only
-//! after the commit. A caller still hears back only once its write is durable; many callers
-//! share one fsync. Three groups use it: the order hot path's writer of each backend (SQLite's
-//! in `sqlite/batch.rs`), order intake on top of it (`sqlite/intake.rs`), and iiko's webhook
-//! calls (`status/inbox.rs`).
+//! Group commit. A durable commit (SQLite's `synchronous=FULL`) waits for an fsync (a few
+//! milliseconds on ordinary disks, a few hundred commits a second), so writes that come many
+//! at a time go through a [`Group`]: what is waiting is written together, and every caller is
+//! answered only after the commit. A caller still hears back only once its write is durable;
+//! many callers share one fsync. Three groups use it: the order hot path's writer of each
+//! backend (SQLite's in `sqlite/batch.rs`), order intake on top of it (`sqlite/intake.rs`), and
+//! iiko's webhook calls (`status/inbox.rs`).
 use std::{future::Future, panic::AssertUnwindSafe};
 
 use futures::FutureExt;

@@ -14,7 +14,7 @@
 //! per aggregate with the same methods, SQL only.
 //!
 //! How a backend plugs in: a module (`postgres/`) with a `Clone` store type whose methods have
-//! the face's names and signatures, a variant of [`Backend`], its arm in `on_backend!` (and in
+//! the face's names and signatures, a variant of `Backend`, its arm in `on_backend!` (and in
 //! [`StatusBatch`]), and its scheme in [`Store::open`]. Callers do not change. An enum rather
 //! than a trait: the face's methods are `async fn`s, some generic (`change_by_operator`), so a
 //! `dyn` backend would need boxed futures and no generics; an enum keeps `Store: Clone` and

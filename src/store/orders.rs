@@ -285,7 +285,7 @@ impl Store {
     }
 
     /// Writes an operator's change of order `id`, decided by `decide` from the order as it
-    /// is under the write lock (`None`: there is no such order), with its history entry; and
+    /// is inside the change's transaction, which no other writer changes meanwhile (`None`: there is no such order), with its history entry; and
     /// `renewed` iiko ids and request too, when given. Returns the order as changed.
     pub async fn change_by_operator<E: From<StoreError>>(
         &self,

@@ -32,7 +32,10 @@ impl Store {
         now_ms: i64,
         expires_at_ms: i64,
     ) -> Result<bool, StoreError> {
-        on_backend!(self, b => b.take_duty(duty, holder, holder_label, lease_id, now_ms, expires_at_ms).await)
+        on_backend!(self, b => {
+            b.take_duty(duty, holder, holder_label, lease_id, now_ms, expires_at_ms)
+                .await
+        })
     }
 
     /// Extends the lease `lease_id` of `duty` to `expires_at_ms`. `false` when that lease is no

@@ -284,9 +284,10 @@ impl Store {
         on_backend!(self, b => b.order_history(id).await)
     }
 
-    /// Writes an operator's change of order `id`, decided by `decide` from the order as it
-    /// is inside the change's transaction, which no other writer changes meanwhile (`None`: there is no such order), with its history entry; and
-    /// `renewed` iiko ids and request too, when given. Returns the order as changed.
+    /// Writes an operator's change of order `id`, decided by `decide` from the order as it is
+    /// inside the change's transaction, which no other writer changes meanwhile (`None`: there
+    /// is no such order), with its history entry; and `renewed` iiko ids and request too, when
+    /// given. Returns the order as changed.
     pub async fn change_by_operator<E: From<StoreError>>(
         &self,
         id: i64,

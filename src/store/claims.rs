@@ -2,7 +2,7 @@
 //! alerts), modelled on the orders' leases: a claimer (a worker's instance id) takes an item
 //! under a lease id of its own until an expiry; only that lease records the outcome; a claim
 //! whose time is up (its process died) lets the item be taken again. The decisions are the
-//! pure functions below; the SQL of each queue makes the claim atomic (here one `BEGIN
+//! pure functions below; the SQL of each queue makes the claim atomic (on SQLite one `BEGIN
 //! IMMEDIATE` transaction or one conditional statement; `FOR UPDATE SKIP LOCKED` on
 //! PostgreSQL).
 use std::collections::HashMap;
@@ -82,28 +82,7 @@ impl Store {
         now_ms: i64,
         expires_at_ms: i64,
     ) -> Result<Option<AlertClaim>, StoreError> {
-        let lease_id = new_lease_id(claimer);
-        let won = sqlx::query(
-            "INSERT INTO alert_claims (kind, claimed_by, lease_id, lease_expires_at_ms)
-             VALUES (?, ?, ?, ?)
-             ON CONFLICT (kind) DO UPDATE SET claimed_by = excluded.claimed_by,
-                 lease_id = excluded.lease_id, lease_expires_at_ms = excluded.lease_expires_at_ms
-             WHERE alert_claims.lease_expires_at_ms <= ?
-                 OR alert_claims.claimed_by = excluded.claimed_by",
-        )
-        .bind(kind)
-        .bind(claimer)
-        .bind(&lease_id)
-        .bind(expires_at_ms)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1;
-        Ok(won.then(|| AlertClaim {
-            kind: kind.to_owned(),
-            lease_id,
-        }))
+        on_backend!(self, b => b.claim_alerts(kind, claimer, now_ms, expires_at_ms).await)
     }
 
     /// Releases every claim on the shared queues and every singleton duty's lease, for a store
@@ -113,32 +92,13 @@ impl Store {
     /// message headed as a possible repeat, an event under its own `webhook-id`). Returns how
     /// many were released.
     pub async fn release_dead_claims(&self) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut released = 0;
-        for sql in [
-            "UPDATE site_events SET claimed_by = NULL, lease_id = NULL, lease_expires_at_ms = NULL
-             WHERE lease_id IS NOT NULL",
-            "UPDATE fallback_deliveries
-             SET claimed_by = NULL, lease_id = NULL, lease_expires_at_ms = NULL
-             WHERE lease_id IS NOT NULL",
-            "DELETE FROM alert_claims",
-            "DELETE FROM duty_leases",
-        ] {
-            released += sqlx::query(sql).execute(&mut *tx).await?.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(released)
+        on_backend!(self, b => b.release_dead_claims().await)
     }
 
     /// Gives a claim of [`Store::claim_alerts`] back (a lapsed one another claimer took over
     /// stays theirs).
     pub async fn release_alerts(&self, claim: &AlertClaim) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM alert_claims WHERE kind = ? AND lease_id = ?")
-            .bind(&claim.kind)
-            .bind(&claim.lease_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        on_backend!(self, b => b.release_alerts(claim).await)
     }
 }
 
@@ -191,47 +151,5 @@ mod tests {
         ];
         assert!(claimable_events(&pending, 100, 10).is_empty());
         assert_eq!(claimable_events(&pending, 200, 10), [1]);
-    }
-
-    #[tokio::test]
-    async fn one_of_two_instances_claims_an_alert_kind_until_it_releases_or_its_claim_runs_out() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/bridge.db", dir.path().display());
-        let (one, two) = (
-            Store::open(&url).await.unwrap(),
-            Store::open(&url).await.unwrap(),
-        );
-        let first = one.claim_alerts("fallback", "one", 0, 100).await.unwrap();
-        let first = first.expect("free");
-        assert_eq!(
-            two.claim_alerts("fallback", "two", 50, 150).await.unwrap(),
-            None
-        );
-        assert!(
-            two.claim_alerts("dead-events", "two", 50, 150)
-                .await
-                .unwrap()
-                .is_some()
-        );
-        one.release_alerts(&first).await.unwrap();
-        let second = two
-            .claim_alerts("fallback", "two", 60, 160)
-            .await
-            .unwrap()
-            .unwrap();
-
-        // `two` dies holding it: from the expiry on, `one` takes it over, and `two`'s late
-        // release gives back nothing of `one`'s.
-        assert_eq!(
-            one.claim_alerts("fallback", "one", 159, 300).await.unwrap(),
-            None
-        );
-        let taken = one.claim_alerts("fallback", "one", 160, 300).await.unwrap();
-        two.release_alerts(&second).await.unwrap();
-        assert_eq!(
-            two.claim_alerts("fallback", "two", 200, 400).await.unwrap(),
-            None
-        );
-        one.release_alerts(&taken.unwrap()).await.unwrap();
     }
 }

@@ -1,25 +1,45 @@
-//! Persistence: one `Store` over SQLite (WAL, `synchronous=FULL`), the only backend in this
-//! version (`store.url` takes `sqlite://PATH`). The SQL is SQLite's (`BEGIN IMMEDIATE`,
-//! `json_each`), so a PostgreSQL backend will need its own behind the same methods.
+//! Persistence: one public face, [`Store`], over a backend that holds the SQL. SQLite
+//! (`store.url = "sqlite://PATH"`, `sqlite/`) is the only backend in this version.
 //!
 //! The store sits below the domain: it writes the changes `orders::lifecycle` and
 //! `status::apply` decide ([`AttemptChange`], [`OperatorChange`], [`StatusWrite`]) as plain
-//! data and decides nothing itself. Its SQL is grouped by aggregate: `orders` (the order,
-//! its history, the operators' changes; intake in `intake`), `leases` (leases, the ledger,
-//! attempt ends; group commit in `batch`), `events` (the site events outbox), `fallback`,
-//! `catalog`, `status` (status reports, cursors, the webhook inbox), `retention`,
-//! `sync_lock`, `claims` (the claims several instances take on events, fallback deliveries
-//! and operator alerts), `duties` (the singleton duties' lease rows).
+//! data and decides nothing itself. The face (this module and its files, one per aggregate:
+//! `orders` (the order, its history, the operators' changes), `leases` (leases, the ledger,
+//! attempt ends), `events` (the site events outbox), `fallback`, `catalog`, `status` (status
+//! reports, cursors, the webhook inbox), `retention`, `sync_lock`, `claims` (the claims several
+//! instances take on events, fallback deliveries and operator alerts), `duties` (the singleton
+//! duties' lease rows)) holds what every backend shares: the data types the domain passes in
+//! and gets back, the pure decisions (`claims::claimable_events`, `claims::claim_holds`), group
+//! commit ([`Group`]) and the documented methods of [`Store`]. A backend's module has one file
+//! per aggregate with the same methods, SQL only.
+//!
+//! How a backend plugs in: a module (`postgres/`) with a `Clone` store type whose methods have
+//! the face's names and signatures, a variant of `Backend`, its arm in `on_backend!` (and in
+//! [`StatusBatch`]), and its scheme in [`Store::open`]. Callers do not change. An enum rather
+//! than a trait: the face's methods are `async fn`s, some generic (`change_by_operator`), so a
+//! `dyn` backend would need boxed futures and no generics; an enum keeps `Store: Clone` and
+//! static dispatch, and the compiler names every method a new backend still lacks.
+
+/// Runs `$call` on the store's backend, bound to `$b`: every backend has the face's methods,
+/// so the one expression serves each arm.
+macro_rules! on_backend {
+    ($store:expr, $b:ident => $call:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite($b) => $call,
+        }
+    };
+}
+
 mod batch;
 mod catalog;
 mod claims;
 mod duties;
 mod events;
 mod fallback;
-mod intake;
 mod leases;
 mod orders;
 mod retention;
+mod sqlite;
 mod status;
 mod sync_lock;
 
@@ -43,14 +63,9 @@ pub use orders::{
 };
 pub use status::{LateCreation, StatusBatch, StatusReport, StatusRow, StatusWrite, TrackedOrder};
 
-use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use tokio::sync::Notify;
-
-use sqlx::{
-    SqlitePool,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -85,13 +100,15 @@ impl From<sqlx::Error> for StoreError {
 
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    /// Group commit for the order hot path (see `batch`).
-    writer: batch::Writer,
-    /// Order submissions, stored a batch at a time (see `intake`).
-    intake: intake::Intake,
+    backend: Backend,
     /// Told when this process stores a new order to send (see [`Store::orders_due`]).
     orders_due: Arc<Notify>,
+}
+
+/// The backend a [`Store`] runs on, picked by the scheme of `store.url`.
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::SqliteStore),
 }
 
 /// `<db>.lock`, held (an OS file lock) for as long as this value lives; the OS lets go of it
@@ -101,15 +118,12 @@ pub struct ServeLock {
     _file: std::fs::File,
 }
 
-/// The path of a SQLite store: `sqlite://PATH?options` -> `PATH`.
-fn sqlite_path(url: &str) -> Result<&str, StoreError> {
-    let Some(path) = url.strip_prefix("sqlite://") else {
-        return Err(StoreError::Url(
-            url.to_owned(),
-            "only sqlite://PATH is supported in this version".into(),
-        ));
-    };
-    Ok(path.split('?').next().unwrap_or(path))
+/// The refusal of a `store.url` no backend takes.
+fn unsupported(url: &str) -> StoreError {
+    StoreError::Url(
+        url.to_owned(),
+        "only sqlite://PATH is supported in this version".into(),
+    )
 }
 
 impl Store {
@@ -118,59 +132,22 @@ impl Store {
     /// claimed ([`Store::release_dead_claims`]). Other commands (`orders
     /// list` ...) take no lock.
     pub fn lock_for_serving(url: &str) -> Result<ServeLock, StoreError> {
-        let path = format!("{}.lock", sqlite_path(url)?);
-        if let Some(dir) = Path::new(&path).parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Url(url.to_owned(), e.to_string()))?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| StoreError::Url(url.to_owned(), format!("{path}: {e}")))?;
-        match file.try_lock() {
-            Ok(()) => Ok(ServeLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse(url.to_owned(), path)),
-            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Url(
-                url.to_owned(),
-                format!("locking {path}: {e}"),
-            )),
+        match url {
+            _ if url.starts_with("sqlite://") => sqlite::lock_for_serving(url),
+            _ => Err(unsupported(url)),
         }
     }
 
     /// Opens (creating if needed) the store at `store.url` and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        let path = sqlite_path(url)?;
-        if let Some(dir) = Path::new(path).parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Url(url.to_owned(), e.to_string()))?;
-        }
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Url(url.to_owned(), e.to_string()))?
-            .create_if_missing(true)
-            // WAL lets readers (the catalog API) run while a writer commits.
-            .journal_mode(SqliteJournalMode::Wal)
-            // An accepted order must survive a power cut: fsync on every commit.
-            .synchronous(SqliteSynchronous::Full)
-            // Writers queue for the lock instead of failing at once under load.
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        let writer = batch::Writer::start(pool.clone());
+        let backend = match url {
+            _ if url.starts_with("sqlite://") => {
+                Backend::Sqlite(sqlite::SqliteStore::open(url).await?)
+            }
+            _ => return Err(unsupported(url)),
+        };
         Ok(Store {
-            intake: intake::start(writer.clone()),
-            writer,
-            pool,
+            backend,
             orders_due: Arc::default(),
         })
     }
@@ -184,12 +161,17 @@ impl Store {
 
     /// Proves the store accepts writes (for `/readyz`) without changing anything.
     pub async fn check_writable(&self) -> Result<(), StoreError> {
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        tx.rollback().await?;
-        Ok(())
+        on_backend!(self, b => b.check_writable().await)
+    }
+
+    /// The SQLite backend, for the tests that look under the face.
+    #[cfg(test)]
+    fn sqlite(&self) -> &sqlite::SqliteStore {
+        match &self.backend {
+            Backend::Sqlite(store) => store,
+        }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

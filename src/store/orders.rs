@@ -1,9 +1,7 @@
 //! Orders: the stored order and its state, intake, reads, the history, renewed iiko ids and
 //! the operators' changes (the dispatcher's leases and the ledger are in `leases`). Every
-//! write is one `BEGIN IMMEDIATE` transaction and none spans an HTTP call.
+//! write is one transaction and none spans an HTTP call.
 use std::fmt;
-
-use sqlx::{FromRow, sqlite::SqliteRow};
 
 use super::{Store, StoreError};
 
@@ -204,14 +202,6 @@ pub struct RenewedIds<'a> {
     pub note: &'a str,
 }
 
-pub(super) const ORDER_COLUMNS: &str =
-    "id, branch, site_id, raw_body, content_hash, answer, iiko_ids,
-    iiko_order_id, request, problems, state, fallback_reason, attempts, next_attempt_at,
-    lease_owner, lease_until, create_sent, correlation_id, iiko_number, iiko_status,
-    creation_status, error_code, error_message, created_at, updated_at, reported_iiko_status,
-    site_status, iiko_timestamp, status_seen_at, tracked_iiko_id, tracked_organization_id,
-    cancel_reason, status_final, unclear_until, late_created_at";
-
 impl Store {
     /// Stores a new order with its first history entry and its webhook id, or finds the one
     /// already stored under (branch, site id); returns once it is committed. Submissions are
@@ -222,12 +212,7 @@ impl Store {
         new: NewOrder,
         webhook: Option<WebhookId>,
     ) -> Result<Inserted, StoreError> {
-        let stopped = || StoreError::CommitFailed("the store's intake has stopped".into());
-        let inserted = self
-            .intake
-            .call((new, webhook))
-            .await
-            .ok_or_else(stopped)??;
+        let inserted = on_backend!(self, b => b.insert_order(new, webhook).await)?;
         if let Inserted::New(order) = &inserted
             && order.state == OrderState::Queued
         {
@@ -245,35 +230,11 @@ impl Store {
         renewed: &RenewedIds<'_>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let changed = sqlx::query(
-            "UPDATE orders SET iiko_order_id = ?, iiko_ids = ?, request = ?, create_sent = 1,
-                 creation_status = NULL, updated_at = ?
-             WHERE id = ? AND iiko_order_id = ?",
-        )
-        .bind(renewed.order_id)
-        .bind(renewed.ids_json)
-        .bind(renewed.request)
-        .bind(now_ms)
-        .bind(id)
-        .bind(old_order_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 1 {
-            history(&mut tx, id, now_ms, None, None, renewed.note).await?;
-        }
-        tx.commit().await?;
-        Ok(changed == 1)
+        on_backend!(self, b => b.renew_iiko_ids(id, old_order_id, renewed, now_ms).await)
     }
 
     pub async fn order(&self, id: i64) -> Result<Option<StoredOrder>, StoreError> {
-        Ok(
-            sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        on_backend!(self, b => b.order(id).await)
     }
 
     /// Orders with this site id, in every branch or in one.
@@ -282,15 +243,7 @@ impl Store {
         site_id: &str,
         branch: Option<&str>,
     ) -> Result<Vec<StoredOrder>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {ORDER_COLUMNS} FROM orders
-             WHERE site_id = ? AND (? IS NULL OR branch = ?) ORDER BY id"
-        ))
-        .bind(site_id)
-        .bind(branch)
-        .bind(branch)
-        .fetch_all(&self.pool)
-        .await?)
+        on_backend!(self, b => b.orders_by_site_id(site_id, branch).await)
     }
 
     /// The order stored under (branch, site id): the idempotency key, looked up by its index.
@@ -299,13 +252,7 @@ impl Store {
         branch: &str,
         site_id: &str,
     ) -> Result<Option<StoredOrder>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE branch = ? AND site_id = ?"
-        ))
-        .bind(branch)
-        .bind(site_id)
-        .fetch_optional(&self.pool)
-        .await?)
+        on_backend!(self, b => b.order_by_site_key(branch, site_id).await)
     }
 
     /// Orders newest first, optionally of one state and/or branch.
@@ -315,29 +262,12 @@ impl Store {
         branch: Option<&str>,
         limit: i64,
     ) -> Result<Vec<StoredOrder>, StoreError> {
-        let state = state.map(OrderState::as_str);
-        Ok(sqlx::query_as(&format!(
-            "SELECT {ORDER_COLUMNS} FROM orders
-             WHERE (? IS NULL OR state = ?) AND (? IS NULL OR branch = ?)
-             ORDER BY id DESC LIMIT ?"
-        ))
-        .bind(state)
-        .bind(state)
-        .bind(branch)
-        .bind(branch)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        on_backend!(self, b => b.list_orders(state, branch, limit).await)
     }
 
     /// Every order in `state`, oldest first: the fallback worker polls `fallback` here.
     pub async fn orders_in_state(&self, state: OrderState) -> Result<Vec<StoredOrder>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE state = ? ORDER BY id"
-        ))
-        .bind(state.as_str())
-        .fetch_all(&self.pool)
-        .await?)
+        on_backend!(self, b => b.orders_in_state(state).await)
     }
 
     /// Orders in `fallback` not yet handed to the operators' channels, oldest first, from the
@@ -347,31 +277,17 @@ impl Store {
         after_id: i64,
         limit: u32,
     ) -> Result<Vec<StoredOrder>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {ORDER_COLUMNS} FROM orders o
-             WHERE state = 'fallback' AND id > ? AND NOT EXISTS (
-                 SELECT 1 FROM fallback_orders f WHERE f.branch = o.branch
-                     AND f.order_id = o.site_id AND f.round = o.fallback_round)
-             ORDER BY id LIMIT ?"
-        ))
-        .bind(after_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        on_backend!(self, b => b.orders_awaiting_fallback(after_id, limit).await)
     }
 
     pub async fn order_history(&self, id: i64) -> Result<Vec<HistoryEntry>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT at, state, status, note FROM order_history WHERE order_id = ? ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?)
+        on_backend!(self, b => b.order_history(id).await)
     }
 
-    /// Writes an operator's change of order `id`, decided by `decide` from the order as it
-    /// is under the write lock (`None`: there is no such order), with its history entry; and
-    /// `renewed` iiko ids and request too, when given. Returns the order as changed.
+    /// Writes an operator's change of order `id`, decided by `decide` from the order as it is
+    /// inside the change's transaction, which no other writer changes meanwhile (`None`: there
+    /// is no such order), with its history entry; and `renewed` iiko ids and request too, when
+    /// given. Returns the order as changed.
     pub async fn change_by_operator<E: From<StoreError>>(
         &self,
         id: i64,
@@ -379,103 +295,6 @@ impl Store {
         decide: impl FnOnce(Option<&StoredOrder>) -> Result<OperatorChange, E>,
         renewed: Option<&RenewedIds<'_>>,
     ) -> Result<StoredOrder, E> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(StoreError::from)?;
-        let order = match fetch(&mut tx, id).await {
-            Ok(order) => Some(order),
-            Err(StoreError::Unavailable(sqlx::Error::RowNotFound)) => None,
-            Err(other) => return Err(other.into()),
-        };
-        let OperatorChange {
-            state,
-            requeue,
-            note,
-        } = decide(order.as_ref())?;
-        sqlx::query(
-            "UPDATE orders SET state = ?, updated_at = ?,
-                 attempts = CASE WHEN ? THEN 0 ELSE attempts END,
-                 next_attempt_at = CASE WHEN ? THEN ? ELSE next_attempt_at END,
-                 fallback_reason = CASE WHEN ? THEN NULL ELSE fallback_reason END,
-                 unclear_until = CASE WHEN ? THEN NULL ELSE unclear_until END,
-                 -- Once handed over, a retried order that fails again is handed over anew.
-                 fallback_round = fallback_round + CASE WHEN ? AND EXISTS (
-                     SELECT 1 FROM fallback_orders f WHERE f.branch = orders.branch
-                         AND f.order_id = orders.site_id AND f.round = orders.fallback_round)
-                     THEN 1 ELSE 0 END
-             WHERE id = ?",
-        )
-        .bind(state.as_str())
-        .bind(now_ms)
-        .bind(requeue)
-        .bind(requeue)
-        .bind(now_ms)
-        .bind(requeue)
-        .bind(requeue)
-        .bind(requeue)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-        if let Some(renewed) = renewed {
-            sqlx::query(
-                "UPDATE orders SET iiko_order_id = ?, iiko_ids = ?, request = ?, problems = NULL,
-                     create_sent = 0, creation_status = NULL, error_code = NULL,
-                     error_message = NULL
-                 WHERE id = ?",
-            )
-            .bind(renewed.order_id)
-            .bind(renewed.ids_json)
-            .bind(renewed.request)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-            history(&mut tx, id, now_ms, None, None, renewed.note).await?;
-        }
-        history(&mut tx, id, now_ms, Some(state), None, note).await?;
-        let order = fetch(&mut tx, id).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(order)
+        on_backend!(self, b => b.change_by_operator(id, now_ms, decide, renewed).await)
     }
-}
-
-pub(super) async fn history(
-    tx: &mut sqlx::SqliteConnection,
-    id: i64,
-    at_ms: i64,
-    state: Option<OrderState>,
-    status: Option<&str>,
-    note: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO order_history (order_id, at, state, status, note) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(id)
-    .bind(at_ms)
-    .bind(state.map(OrderState::as_str))
-    .bind(status)
-    .bind(note)
-    .execute(tx)
-    .await?;
-    Ok(())
-}
-
-pub(super) async fn fetch(
-    tx: &mut sqlx::SqliteConnection,
-    id: i64,
-) -> Result<StoredOrder, StoreError> {
-    Ok(
-        sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"))
-            .bind(id)
-            .fetch_one(tx)
-            .await?,
-    )
-}
-
-/// For the intake's batches, which read orders with their own statements.
-pub(super) fn stored_order(row: &SqliteRow) -> Result<StoredOrder, StoreError> {
-    Ok(StoredOrder::from_row(row)?)
 }

@@ -2,89 +2,23 @@
 //! and orders iiko never closes stop being followed.
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, orders::history};
-
-/// Orders deleted per transaction: the write lock is never held for long.
-const BATCH: i64 = 500;
-
-/// Finished: created and closed (or given up) in iiko, resolved by an operator, or cancelled.
-const FINISHED: &str =
-    "(state IN ('resolved', 'cancelled') OR (state = 'created' AND status_final = 1))";
+use super::{Store, StoreError};
 
 impl Store {
     /// Deletes up to one batch of orders finished before `before`, with their iiko calls,
     /// history, remembered webhook ids and fallback messages; returns how many orders.
     pub async fn prune_finished_orders(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        // `FINISHED` is a fixed string of this module.
-        let ids: Vec<i64> = sqlx::query_scalar(&format!(
-            "SELECT id FROM orders WHERE {FINISHED} AND updated_at < ? ORDER BY id LIMIT ?"
-        ))
-        .bind(before.timestamp_millis())
-        .bind(BATCH)
-        .fetch_all(&mut *tx)
-        .await?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let ids = serde_json::to_string(&ids).expect("integers serialize");
-        let of_orders = "(SELECT value FROM json_each(?))";
-        for sql in [
-            format!("DELETE FROM order_attempts WHERE order_id IN {of_orders}"),
-            format!("DELETE FROM order_history WHERE order_id IN {of_orders}"),
-            format!("DELETE FROM seen_webhook_ids WHERE order_id IN {of_orders}"),
-            format!(
-                "DELETE FROM fallback_deliveries WHERE (branch, order_id) IN
-                     (SELECT branch, site_id FROM orders WHERE id IN {of_orders})"
-            ),
-            format!(
-                "DELETE FROM fallback_orders WHERE (branch, order_id) IN
-                     (SELECT branch, site_id FROM orders WHERE id IN {of_orders})"
-            ),
-            format!("DELETE FROM orders WHERE id IN {of_orders}"),
-        ] {
-            sqlx::query(&sql).bind(&ids).execute(&mut *tx).await?;
-        }
-        let pruned = sqlx::query_scalar::<_, i64>("SELECT json_array_length(?)")
-            .bind(&ids)
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(pruned as u64)
+        on_backend!(self, b => b.prune_finished_orders(before).await)
     }
 
     /// Deletes fallback messages written before `before` whose order is no longer stored.
     pub async fn prune_orphan_fallbacks(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let orphans = "SELECT branch, order_id FROM fallback_orders f WHERE f.created_at < ?
-             AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.branch = f.branch AND o.site_id = f.order_id)";
-        let cutoff = before.to_rfc3339();
-        sqlx::query(&format!(
-            "DELETE FROM fallback_deliveries WHERE (branch, order_id) IN ({orphans})"
-        ))
-        .bind(&cutoff)
-        .execute(&mut *tx)
-        .await?;
-        let pruned = sqlx::query(&format!(
-            "DELETE FROM fallback_orders WHERE (branch, order_id) IN ({orphans})"
-        ))
-        .bind(&cutoff)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(pruned)
+        on_backend!(self, b => b.prune_orphan_fallbacks(before).await)
     }
 
     /// Deletes iiko webhook calls received before `before` (applied ones are gone already).
     pub async fn prune_webhook_calls(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(
-            sqlx::query("DELETE FROM iiko_webhook_inbox WHERE received_at < ?")
-                .bind(before.timestamp_millis())
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
-        )
+        on_backend!(self, b => b.prune_webhook_calls(before).await)
     }
 
     /// Created orders still followed that were accepted before `accepted_before`: their row,
@@ -93,13 +27,7 @@ impl Store {
         &self,
         accepted_before: DateTime<Utc>,
     ) -> Result<Vec<(i64, Option<String>)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, json_extract(raw_body, '$.deliver_at') FROM orders
-             WHERE state = 'created' AND status_final = 0 AND created_at < ?",
-        )
-        .bind(accepted_before.timestamp_millis())
-        .fetch_all(&self.pool)
-        .await?)
+        on_backend!(self, b => b.followed_orders_accepted_before(accepted_before).await)
     }
 
     /// Stops following the created orders `ids` (those still followed), each with `note` in
@@ -110,26 +38,6 @@ impl Store {
         note: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut stopped = 0;
-        for &id in ids {
-            let updated = sqlx::query(
-                "UPDATE orders SET status_final = 1, updated_at = ?
-                 WHERE id = ? AND state = 'created' AND status_final = 0",
-            )
-            .bind(now.timestamp_millis())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            if updated.rows_affected() == 1 {
-                history(&mut tx, id, now.timestamp_millis(), None, None, note).await?;
-                stopped += 1;
-            }
-        }
-        tx.commit().await?;
-        Ok(stopped)
+        on_backend!(self, b => b.stop_tracking(ids, note, now).await)
     }
 }

@@ -1,14 +1,7 @@
 //! Order statuses from iiko: the writes of a status report's decided change (`status::apply`
 //! decides them), all of one poll's or webhook's reports in one transaction, the site's
 //! cancels, the per-organization `by_revision` cursor and the inbox of webhook calls.
-use sqlx::{Sqlite, Transaction};
-
-use super::{
-    Store, StoreError,
-    events::{EventOrder, OrderEvent, enqueue_order_event},
-    leases::{AttemptChange, Guard, end_attempt},
-    orders::{OrderState, StoredOrder, fetch, history},
-};
+use super::{AttemptChange, Backend, OrderEvent, OrderState, Store, StoreError, StoredOrder};
 
 /// An order iiko created after it went to the operators.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -23,19 +16,6 @@ pub struct LateCreation {
     #[sqlx(try_from = "String")]
     pub state: OrderState,
 }
-
-/// A [`LateCreation`] with the order's row id.
-#[derive(sqlx::FromRow)]
-struct UnalertedLateCreation {
-    id: i64,
-    #[sqlx(flatten)]
-    late: LateCreation,
-}
-
-/// The columns status tracking reads (not the order's large JSON documents).
-const STATUS_COLUMNS: &str = "id, branch, site_id, state, iiko_order_id, tracked_iiko_id,
-    iiko_timestamp, reported_iiko_status, site_status, cancel_reason, status_final,
-    late_created_at";
 
 /// What status tracking knows of an order.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -134,8 +114,11 @@ pub struct TrackedOrder {
 
 /// Status reports applied in one transaction (a poll brings hundreds at once): the caller
 /// reads each report's order, decides, and writes, in turn; nothing is kept without `commit`.
-pub struct StatusBatch {
-    tx: Transaction<'static, Sqlite>,
+pub struct StatusBatch(Batch);
+
+/// A [`StatusBatch`]'s transaction, of its store's backend.
+enum Batch {
+    Sqlite(super::sqlite::SqliteStatusBatch),
 }
 
 impl StatusBatch {
@@ -144,14 +127,9 @@ impl StatusBatch {
         &mut self,
         delivery_id: &str,
     ) -> Result<Option<StatusRow>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {STATUS_COLUMNS} FROM orders WHERE tracked_iiko_id = ?
-             UNION ALL SELECT {STATUS_COLUMNS} FROM orders WHERE iiko_order_id = ? LIMIT 1"
-        ))
-        .bind(delivery_id)
-        .bind(delivery_id)
-        .fetch_optional(&mut *self.tx)
-        .await?)
+        match &mut self.0 {
+            Batch::Sqlite(batch) => batch.order_by_delivery(delivery_id).await,
+        }
     }
 
     /// Writes one report's change of `order`, in order; returns false when an
@@ -162,116 +140,15 @@ impl StatusBatch {
         writes: &[StatusWrite],
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let tx = &mut *self.tx;
-        let id = order.id;
-        for write in writes {
-            match write {
-                StatusWrite::Seen => {
-                    sqlx::query("UPDATE orders SET status_seen_at = ? WHERE id = ?")
-                        .bind(now_ms)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                StatusWrite::Follow {
-                    delivery_id,
-                    organization_id,
-                    note,
-                } => {
-                    sqlx::query(
-                        "UPDATE orders SET tracked_iiko_id = ?, tracked_organization_id = ?,
-                             iiko_timestamp = NULL, status_seen_at = ?, updated_at = ?
-                         WHERE id = ?",
-                    )
-                    .bind(delivery_id)
-                    .bind(organization_id)
-                    .bind(now_ms)
-                    .bind(now_ms)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                    history(tx, id, now_ms, None, None, note).await?;
-                }
-                StatusWrite::EndCreation(change) => {
-                    if !end_attempt(tx, id, Guard::Unfinished, change, now_ms).await? {
-                        return Ok(false);
-                    }
-                }
-                StatusWrite::Report(report) => {
-                    // One statement per report: a poll may bring thousands.
-                    sqlx::query(
-                        "UPDATE orders SET iiko_timestamp = ?, status_seen_at = ?, iiko_number = ?,
-                             iiko_status = ?, updated_at = ?,
-                             reported_iiko_status = CASE WHEN ? THEN ? ELSE reported_iiko_status END,
-                             site_status = COALESCE(?, site_status),
-                             status_final = status_final OR ?,
-                             cancel_reason = COALESCE(?, cancel_reason),
-                             state = CASE WHEN ? THEN 'cancelled' ELSE state END
-                         WHERE id = ?",
-                    )
-                    .bind(report.timestamp)
-                    .bind(now_ms)
-                    .bind(report.number)
-                    .bind(&report.iiko_status)
-                    .bind(now_ms)
-                    .bind(report.reported)
-                    .bind(&report.iiko_status)
-                    .bind(&report.site_status)
-                    .bind(report.closed)
-                    .bind(&report.cancel_reason)
-                    .bind(report.cancelled)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                StatusWrite::LateCreation {
-                    number,
-                    iiko_status,
-                    timestamp,
-                    note,
-                } => {
-                    sqlx::query(
-                        "UPDATE orders SET late_created_at = ?, iiko_number = ?, iiko_status = ?,
-                             iiko_timestamp = ?, status_seen_at = ?, updated_at = ?
-                         WHERE id = ?",
-                    )
-                    .bind(now_ms)
-                    .bind(number)
-                    .bind(iiko_status)
-                    .bind(timestamp)
-                    .bind(now_ms)
-                    .bind(now_ms)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                    history(tx, id, now_ms, None, None, note).await?;
-                }
-                StatusWrite::Unfollow => {
-                    sqlx::query("UPDATE orders SET unclear_until = NULL WHERE id = ?")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                StatusWrite::History {
-                    state,
-                    status,
-                    note,
-                } => history(tx, id, now_ms, *state, status.as_deref(), note).await?,
-                StatusWrite::Event(event) => {
-                    let about = EventOrder {
-                        branch: &order.branch,
-                        site_id: &order.site_id,
-                        iiko_order_id: &order.iiko_order_id,
-                    };
-                    enqueue_order_event(tx, about, event, now_ms).await?;
-                }
-            }
+        match &mut self.0 {
+            Batch::Sqlite(batch) => batch.write(order, writes, now_ms).await,
         }
-        Ok(true)
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {
-        Ok(self.tx.commit().await?)
+        match self.0 {
+            Batch::Sqlite(batch) => batch.commit().await,
+        }
     }
 }
 
@@ -279,41 +156,21 @@ impl Store {
     /// Starts applying status reports; `seen` are orders iiko was asked about and answered for
     /// (also those it no longer returns), so they are not asked again too soon.
     pub async fn status_batch(&self, seen: &[i64], now_ms: i64) -> Result<StatusBatch, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        if !seen.is_empty() {
-            let marks = vec!["?"; seen.len()].join(", ");
-            let sql = format!("UPDATE orders SET status_seen_at = ? WHERE id IN ({marks})");
-            let mut query = sqlx::query(&sql).bind(now_ms);
-            for id in seen {
-                query = query.bind(id);
-            }
-            query.execute(&mut *tx).await?;
+        match &self.backend {
+            Backend::Sqlite(b) => Ok(StatusBatch(Batch::Sqlite(
+                b.status_batch(seen, now_ms).await?,
+            ))),
         }
-        Ok(StatusBatch { tx })
     }
 
     /// Created orders whose iiko status is not final yet, and orders handed to the operators
     /// while iiko may have had them (until iiko reports them).
     pub async fn tracked_orders(&self) -> Result<Vec<TrackedOrder>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, branch, COALESCE(tracked_iiko_id, iiko_order_id) AS delivery_id,
-                 tracked_organization_id, status_seen_at
-             FROM orders WHERE status_final = 0 AND (state = 'created'
-                 OR (state IN ('fallback', 'resolved') AND unclear_until IS NOT NULL
-                     AND late_created_at IS NULL))
-             ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await?)
+        on_backend!(self, b => b.tracked_orders().await)
     }
 
     pub async fn status_cursor(&self, organization_id: &str) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT revision FROM status_cursors WHERE organization_id = ?")
-                .bind(organization_id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        on_backend!(self, b => b.status_cursor(organization_id).await)
     }
 
     /// Stores the next `by_revision` cursor; `None` forgets it (it became too old).
@@ -323,91 +180,33 @@ impl Store {
         revision: Option<i64>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        match revision {
-            Some(revision) => {
-                sqlx::query(
-                    "INSERT INTO status_cursors (organization_id, revision, updated_at)
-                     VALUES (?, ?, ?)
-                     ON CONFLICT (organization_id) DO UPDATE
-                     SET revision = excluded.revision, updated_at = excluded.updated_at",
-                )
-                .bind(organization_id)
-                .bind(revision)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
-            }
-            None => {
-                sqlx::query("DELETE FROM status_cursors WHERE organization_id = ?")
-                    .bind(organization_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+        on_backend!(self, b => b.save_status_cursor(organization_id, revision, now_ms).await)
     }
 
     /// Stores iiko webhook calls (one body each) in one transaction, before they are answered.
     pub async fn push_webhook_calls(&self, bodies: &[&str], now_ms: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for body in bodies {
-            sqlx::query("INSERT INTO iiko_webhook_inbox (received_at, body) VALUES (?, ?)")
-                .bind(now_ms)
-                .bind(body)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        on_backend!(self, b => b.push_webhook_calls(bodies, now_ms).await)
     }
 
     /// Orders iiko created after they went to the operators whose operators have not been
     /// told yet, oldest first, with their row ids.
     pub async fn unalerted_late_creations(&self) -> Result<Vec<(i64, LateCreation)>, StoreError> {
-        let rows: Vec<UnalertedLateCreation> = sqlx::query_as(
-            "SELECT id, branch, site_id, COALESCE(tracked_iiko_id, iiko_order_id) AS delivery_id,
-                 COALESCE(iiko_number, 0) AS number, state
-             FROM orders WHERE late_created_at IS NOT NULL AND late_alerted_at IS NULL
-             ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(|row| (row.id, row.late)).collect())
+        on_backend!(self, b => b.unalerted_late_creations().await)
     }
 
     /// The operators were told that iiko created order `id` after it went to them.
     pub async fn mark_late_alerted(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE orders SET late_alerted_at = ? WHERE id = ?")
-            .bind(now_ms)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        on_backend!(self, b => b.mark_late_alerted(id, now_ms).await)
     }
 
     /// The oldest stored webhook calls: (inbox id, body).
     pub async fn webhook_calls(&self, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
-        Ok(
-            sqlx::query_as("SELECT id, body FROM iiko_webhook_inbox ORDER BY id LIMIT ?")
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        on_backend!(self, b => b.webhook_calls(limit).await)
     }
 
     /// Drops processed webhook calls, up to and including `last_id`.
     pub async fn drop_webhook_calls(&self, last_id: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("DELETE FROM iiko_webhook_inbox WHERE id <= ?")
-            .bind(last_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        on_backend!(self, b => b.drop_webhook_calls(last_id).await)
     }
 
     /// The site cancelled an order iiko does not have: it is not sent. Refused once the
@@ -418,43 +217,7 @@ impl Store {
         reason: &str,
         now_ms: i64,
     ) -> Result<Option<StoredOrder>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let changed = sqlx::query(
-            "UPDATE orders SET state = 'cancelled', cancel_reason = ?, status_final = 1,
-                 updated_at = ?
-             WHERE id = ? AND state IN ('queued', 'retrying') AND lease_owner IS NULL
-               AND create_sent = 0",
-        )
-        .bind(reason)
-        .bind(now_ms)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            return Ok(None);
-        }
-        history(
-            &mut tx,
-            id,
-            now_ms,
-            Some(OrderState::Cancelled),
-            None,
-            &format!("отменён сайтом до передачи в iiko: {reason}"),
-        )
-        .await?;
-        let order = fetch(&mut tx, id).await?;
-        let about = EventOrder {
-            branch: &order.branch,
-            site_id: &order.site_id,
-            iiko_order_id: &order.iiko_order_id,
-        };
-        let cancelled = OrderEvent::Cancelled {
-            reason: reason.to_owned(),
-        };
-        enqueue_order_event(&mut tx, about, &cancelled, now_ms).await?;
-        tx.commit().await?;
-        Ok(Some(order))
+        on_backend!(self, b => b.cancel_before_iiko(id, reason, now_ms).await)
     }
 
     /// Notes the site's reason before a cancellation is sent to iiko, with a history entry.
@@ -464,23 +227,6 @@ impl Store {
         reason: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE orders SET cancel_reason = ?, updated_at = ? WHERE id = ?")
-            .bind(reason)
-            .bind(now_ms)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        history(
-            &mut tx,
-            id,
-            now_ms,
-            None,
-            None,
-            &format!("сайт просит отменить заказ: {reason}"),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        on_backend!(self, b => b.note_cancel_request(id, reason, now_ms).await)
     }
 }

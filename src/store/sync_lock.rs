@@ -13,63 +13,11 @@ impl Store {
         now_ms: i64,
         until_ms: i64,
     ) -> Result<bool, StoreError> {
-        let taken = sqlx::query(
-            "INSERT INTO sync_locks (branch, owner, expires_at_ms) VALUES (?, ?, ?)
-             ON CONFLICT (branch) DO UPDATE
-             SET owner = excluded.owner, expires_at_ms = excluded.expires_at_ms
-             WHERE sync_locks.owner = excluded.owner OR sync_locks.expires_at_ms <= ?",
-        )
-        .bind(branch)
-        .bind(owner)
-        .bind(until_ms)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(taken == 1)
+        on_backend!(self, b => b.try_lock_sync(branch, owner, now_ms, until_ms).await)
     }
 
     /// Lets go of the branch's sync lock, if `owner` still holds it.
     pub async fn unlock_sync(&self, branch: &str, owner: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sync_locks WHERE branch = ? AND owner = ?")
-            .bind(branch)
-            .bind(owner)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_sync_lock_has_one_holder_until_released_or_expired() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}/bridge.db", dir.path().display()))
-            .await
-            .unwrap();
-        assert!(store.try_lock_sync("lenina", "a", 0, 100).await.unwrap());
-        assert!(!store.try_lock_sync("lenina", "b", 50, 150).await.unwrap());
-        assert!(
-            store.try_lock_sync("mira", "b", 50, 150).await.unwrap(),
-            "branches lock on their own"
-        );
-        assert!(
-            store.try_lock_sync("lenina", "a", 50, 200).await.unwrap(),
-            "the holder renews"
-        );
-        assert!(
-            store.try_lock_sync("lenina", "b", 200, 300).await.unwrap(),
-            "an expired hold is taken over"
-        );
-        store.unlock_sync("lenina", "a").await.unwrap();
-        assert!(
-            !store.try_lock_sync("lenina", "c", 250, 350).await.unwrap(),
-            "only the holder releases"
-        );
-        store.unlock_sync("lenina", "b").await.unwrap();
-        assert!(store.try_lock_sync("lenina", "c", 250, 350).await.unwrap());
+        on_backend!(self, b => b.unlock_sync(branch, owner).await)
     }
 }

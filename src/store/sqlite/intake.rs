@@ -8,11 +8,11 @@ use futures::FutureExt;
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection};
 
-use super::{
-    StoreError,
-    batch::{Group, QUEUE, Writer},
-    events::{EventType, NewEvent, enqueue_event},
-    orders::{Inserted, NewOrder, ORDER_COLUMNS, WebhookId, stored_order},
+use super::batch::{QUEUE, Writer};
+use super::events::enqueue_event;
+use super::orders::{ORDER_COLUMNS, stored_order};
+use crate::store::{
+    EventType, Group, Inserted, NewEvent, NewOrder, StoreError, StoredOrder, WebhookId,
 };
 
 /// Submissions stored by one batch at most.
@@ -164,7 +164,7 @@ async fn insert_orders(
 async fn existing(
     conn: &mut SqliteConnection,
     keys: &[Key],
-) -> Result<HashMap<Key, super::StoredOrder>, StoreError> {
+) -> Result<HashMap<Key, StoredOrder>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {ORDER_COLUMNS} FROM orders
          WHERE (branch, site_id) IN (SELECT value->>0, value->>1 FROM json_each(?))"
@@ -280,7 +280,7 @@ mod tests {
             panic!("{first:?}")
         };
 
-        let mut conn = store.pool.acquire().await.unwrap();
+        let mut conn = store.sqlite().pool.acquire().await.unwrap();
         let answers = insert_orders(
             &mut conn,
             vec![

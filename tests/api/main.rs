@@ -15,6 +15,7 @@ mod notify;
 mod order_intake_props;
 mod order_mapping;
 mod orders;
+mod postgres_schema;
 mod schema_fidelity;
 mod sim;
 mod status;

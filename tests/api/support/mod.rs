@@ -3,6 +3,7 @@
 pub mod app;
 pub mod config_file;
 pub mod iiko_schema;
+pub mod postgres;
 pub mod store;
 
 pub use app::{Spawn, TestApp, iiko, sync};

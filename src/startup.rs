@@ -22,7 +22,7 @@ use crate::{
     orders::Dispatcher,
     retention::RetentionWorker,
     status::{StatusTracker, TerminalWatch, WebhookInbox, register_webhooks},
-    store::Store,
+    store::{ServeLock, Store},
     supervisor::{Supervisor, WorkerHealth},
 };
 
@@ -41,6 +41,7 @@ pub struct Application {
     terminals: TerminalWatch,
     retention: RetentionWorker,
     store_watch: StoreWatch,
+    store: Store,
     /// Stores iiko's webhook calls; it ends once the server has stopped and the queue is drained.
     inbox_writer: tokio::task::JoinHandle<()>,
     /// Registers the webhook with iiko at start (`iiko_webhook.register_on_start`).
@@ -68,6 +69,7 @@ impl Application {
         let events = EventsWorker::from_config(store.clone(), &config)?;
         let retention = RetentionWorker::new(store.clone(), &config);
         let store_watch = StoreWatch::new(store.clone(), &config);
+        let shared_store = store.clone();
         let listener = TcpListener::bind(config.server.listen)
             .await
             .map_err(|e| anyhow::anyhow!("server.listen {}: {e}", config.server.listen))?;
@@ -138,6 +140,7 @@ impl Application {
             terminals,
             retention,
             store_watch,
+            store: shared_store,
             inbox_writer,
             register,
             workers,
@@ -224,11 +227,19 @@ impl Application {
     }
 }
 
+/// Serves the store this process alone holds (`lock`): what a dead predecessor had claimed
+/// goes again at once rather than when its leases run out.
 pub async fn serve(
     config: Config,
+    _lock: &ServeLock,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    Application::build(config).await?.run(shutdown).await?;
+    let app = Application::build(config).await?;
+    let released = app.store.release_dead_claims().await?;
+    if released > 0 {
+        tracing::warn!(released, "claims left by a stopped bridge released");
+    }
+    app.run(shutdown).await?;
     Ok(())
 }
 

@@ -319,20 +319,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 tracing::warn!("{warning}");
             }
             // Held until `serve` returns; the OS lets go of it however the process ends.
-            let _only_serve = Store::lock_for_serving(&config.store.url)
+            let only_serve = Store::lock_for_serving(&config.store.url)
                 .map_err(|e| Failure::Usage(e.to_string()))?;
-            // Alone on the store, so any claim in it was left by a process that died.
-            let store = Store::open(&config.store.url)
-                .await
-                .map_err(anyhow::Error::from)?;
-            let released = store
-                .release_dead_claims()
-                .await
-                .map_err(anyhow::Error::from)?;
-            if released > 0 {
-                tracing::warn!(released, "claims left by a stopped bridge released");
-            }
-            crate::startup::serve(config, shutdown_signal()).await?;
+            crate::startup::serve(config, &only_serve, shutdown_signal()).await?;
             Ok(())
         }
         Command::Discover { json } => {

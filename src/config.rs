@@ -27,6 +27,7 @@ const ENV_PREFIX: &str = "IIKO_BRIDGE__";
 
 /// Keys that may carry secrets; each may instead be given as `<key>_file` naming a file to read.
 const SECRET_KEYS: &[&str] = &[
+    "store.password",
     "iiko.api_login",
     "iiko.api_key",
     "iiko.client_secret",
@@ -124,10 +125,15 @@ impl ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub url: String,
+    /// The PostgreSQL password, when it is not in `url` (or `password_file`).
+    pub password: Option<SecretString>,
+    /// Connections each process opens at most (PostgreSQL: mind the server's
+    /// `max_connections` across all instances).
+    pub max_connections: u32,
     /// Finished orders (with their calls, history and fallback messages), dead site events
     /// and iiko webhook calls are deleted after this many days.
     pub retention_days: f64,
@@ -140,10 +146,48 @@ pub struct StoreConfig {
     pub check_seconds: f64,
 }
 
+impl StoreConfig {
+    /// The store at `url`, every other setting at its default.
+    pub fn at(url: &str) -> StoreConfig {
+        StoreConfig {
+            url: url.to_owned(),
+            ..StoreConfig::default()
+        }
+    }
+
+    /// `url` with the password of a `postgres://user:password@...` URL hidden, for logs and
+    /// messages.
+    pub fn display_url(&self) -> String {
+        match Url::parse(&self.url) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                url.into()
+            }
+            _ => self.url.clone(),
+        }
+    }
+}
+
+// By hand: the URL may carry a password.
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.display_url())
+            .field("password", &self.password)
+            .field("max_connections", &self.max_connections)
+            .field("retention_days", &self.retention_days)
+            .field("lease_seconds", &self.lease_seconds)
+            .field("check_seconds", &self.check_seconds)
+            .finish()
+    }
+}
+
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             url: "sqlite://data/bridge.db".into(),
+            password: None,
+            max_connections: 10,
             retention_days: 90.0,
             lease_seconds: 30.0,
             check_seconds: 5.0,
@@ -1161,6 +1205,11 @@ pub fn limits(config: &Config) -> Vec<Limit> {
             "store.retention_days",
             config.store.retention_days,
             Range::Positive(36_500.0),
+        ),
+        limit(
+            "store.max_connections",
+            config.store.max_connections as f64,
+            Range::Between(1.0, 1000.0),
         ),
         limit(
             "store.lease_seconds",

@@ -59,7 +59,7 @@ impl Application {
         }
         let settings = config.iiko.settings().map_err(|e| anyhow::anyhow!("{e}"))?;
         let iiko = IikoClient::with_site_share(settings, config.iiko.site_share_percent)?;
-        let store = Store::open(&config.store.url).await?;
+        let store = Store::connect(&config.store).await?;
         let duties = Duties::new(
             store.clone(),
             Instance::new(),
@@ -227,17 +227,20 @@ impl Application {
     }
 }
 
-/// Serves the store this process alone holds (`lock`): what a dead predecessor had claimed
-/// goes again at once rather than when its leases run out.
+/// Serves the store under `lock`. When this process alone serves it (SQLite), what a dead
+/// predecessor had claimed goes again at once rather than when its leases run out; on a
+/// shared store the other instances' claims are live, and a dead one's run out.
 pub async fn serve(
     config: Config,
-    _lock: &ServeLock,
+    lock: &ServeLock,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
-    let released = app.store.release_dead_claims().await?;
-    if released > 0 {
-        tracing::warn!(released, "claims left by a stopped bridge released");
+    if lock.alone() {
+        let released = app.store.release_dead_claims().await?;
+        if released > 0 {
+            tracing::warn!(released, "claims left by a stopped bridge released");
+        }
     }
     app.run(shutdown).await?;
     Ok(())

@@ -440,12 +440,6 @@ pub fn readiness(config: &Config) -> Readiness {
             .refused
             .push("site.token: required to serve the API".into());
     }
-    if !config.store.url.starts_with("sqlite://") {
-        ready.refused.push(format!(
-            "store.url: {}: only sqlite://PATH is supported in this version",
-            config.store.url.split(':').next().unwrap_or_default()
-        ));
-    }
     if let Err(error) = crate::fallback::Templates::load(&config.templates.dir) {
         ready.refused.push(format!("templates.dir: {error}"));
     }

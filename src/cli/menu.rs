@@ -26,7 +26,7 @@ pub async fn syncer(config: &Config) -> Result<MenuSyncer, Failure> {
 }
 
 pub async fn open_store(config: &Config) -> Result<Store, Failure> {
-    Store::open(&config.store.url)
+    Store::connect(&config.store)
         .await
         .map_err(|e| Failure::Unexpected(e.into()))
 }

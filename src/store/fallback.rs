@@ -200,3 +200,68 @@ impl Store {
         on_backend!(self, b => b.mark_fallback_alerted(branch, order_id, now).await)
     }
 }
+
+/// A `fallback_deliveries` row as stored: times as milliseconds or RFC 3339 text.
+#[derive(sqlx::FromRow)]
+pub(super) struct DeliveryRow {
+    pub(super) id: i64,
+    pub(super) branch: String,
+    pub(super) order_id: String,
+    pub(super) channel: String,
+    pub(super) recipient: String,
+    pub(super) subject: Option<String>,
+    pub(super) body: String,
+    pub(super) html: Option<String>,
+    pub(super) state: String,
+    pub(super) attempts: i64,
+    pub(super) next_attempt_at: i64,
+    pub(super) last_error: Option<String>,
+    pub(super) delivered_at: Option<String>,
+    pub(super) sending_at: Option<i64>,
+    pub(super) lease_id: Option<String>,
+}
+
+impl TryFrom<DeliveryRow> for FallbackDelivery {
+    type Error = StoreError;
+
+    fn try_from(row: DeliveryRow) -> Result<Self, StoreError> {
+        let next_attempt_at = row.next_attempt_at;
+        Ok(FallbackDelivery {
+            id: row.id,
+            branch: row.branch,
+            order_id: row.order_id,
+            channel: FallbackChannel::parse(&row.channel)?,
+            recipient: row.recipient,
+            subject: row.subject,
+            body: row.body,
+            html: row.html,
+            state: DeliveryState::parse(&row.state)?,
+            attempts: u32::try_from(row.attempts)
+                .map_err(|_| StoreError::Corrupt(format!("fallback attempts {}", row.attempts)))?,
+            next_attempt_at: DateTime::from_timestamp_millis(next_attempt_at).ok_or_else(|| {
+                StoreError::Corrupt(format!("fallback next_attempt_at {next_attempt_at}"))
+            })?,
+            last_error: row.last_error,
+            delivered_at: row.delivered_at.map(time).transpose()?,
+            sending_at: row.sending_at.and_then(DateTime::from_timestamp_millis),
+            lease_id: row.lease_id,
+        })
+    }
+}
+
+/// A `fallback_orders` row as stored.
+#[derive(sqlx::FromRow)]
+pub(super) struct UndeliveredRow {
+    pub(super) branch: String,
+    pub(super) order_id: String,
+    pub(super) number: String,
+    pub(super) reason: String,
+    pub(super) created_at: String,
+    pub(super) alerted_at: Option<String>,
+}
+
+pub(super) fn time(text: String) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(&text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("fallback time {text:?}: {e}")))
+}

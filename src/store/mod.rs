@@ -1,5 +1,6 @@
-//! Persistence: one public face, [`Store`], over a backend that holds the SQL. SQLite
-//! (`store.url = "sqlite://PATH"`, `sqlite/`) is the only backend in this version.
+//! Persistence: one public face, [`Store`], over a backend that holds the SQL: SQLite
+//! (`store.url = "sqlite://PATH"`, `sqlite/`) for one process, or PostgreSQL
+//! (`postgres://...`, `postgres/`) for any number of processes sharing it.
 //!
 //! The store sits below the domain: it writes the changes `orders::lifecycle` and
 //! `status::apply` decide ([`AttemptChange`], [`OperatorChange`], [`StatusWrite`]) as plain
@@ -26,6 +27,7 @@ macro_rules! on_backend {
     ($store:expr, $b:ident => $call:expr) => {
         match &$store.backend {
             $crate::store::Backend::Sqlite($b) => $call,
+            $crate::store::Backend::Postgres($b) => $call,
         }
     };
 }
@@ -36,8 +38,10 @@ mod claims;
 mod duties;
 mod events;
 mod fallback;
+mod intake;
 mod leases;
 mod orders;
+mod postgres;
 mod retention;
 mod sqlite;
 mod status;
@@ -66,6 +70,8 @@ pub use status::{LateCreation, StatusBatch, StatusReport, StatusRow, StatusWrite
 use std::sync::Arc;
 
 use tokio::sync::Notify;
+
+use crate::config::StoreConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -109,20 +115,30 @@ pub struct Store {
 #[derive(Clone)]
 enum Backend {
     Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
 }
 
-/// `<db>.lock`, held (an OS file lock) for as long as this value lives; the OS lets go of it
-/// when the process ends, however it ends.
+/// On SQLite, `<db>.lock`, held (an OS file lock) for as long as this value lives; the OS
+/// lets go of it when the process ends, however it ends. PostgreSQL takes no lock: several
+/// processes serve it.
 #[derive(Debug)]
 pub struct ServeLock {
-    _file: std::fs::File,
+    file: Option<std::fs::File>,
+}
+
+impl ServeLock {
+    /// Whether this process alone serves the store, so whatever is claimed in it was claimed
+    /// by a process that is gone.
+    pub fn alone(&self) -> bool {
+        self.file.is_some()
+    }
 }
 
 /// The refusal of a `store.url` no backend takes.
 fn unsupported(url: &str) -> StoreError {
     StoreError::Url(
-        url.to_owned(),
-        "only sqlite://PATH is supported in this version".into(),
+        StoreConfig::at(url).display_url(),
+        "expected sqlite://PATH or postgres://[user[:password]@]host[:port]/database".into(),
     )
 }
 
@@ -134,16 +150,25 @@ impl Store {
     pub fn lock_for_serving(url: &str) -> Result<ServeLock, StoreError> {
         match url {
             _ if url.starts_with("sqlite://") => sqlite::lock_for_serving(url),
+            _ if is_postgres(url) => Ok(ServeLock { file: None }),
             _ => Err(unsupported(url)),
         }
     }
 
-    /// Opens (creating if needed) the store at `store.url` and brings its schema up to date.
+    /// Opens the store at `url` with the other store settings at their defaults.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::connect(&StoreConfig::at(url)).await
+    }
+
+    /// Opens (creating a SQLite file if needed) the store `settings` name and brings its
+    /// schema up to date.
+    pub async fn connect(settings: &StoreConfig) -> Result<Store, StoreError> {
+        let url = settings.url.as_str();
         let backend = match url {
             _ if url.starts_with("sqlite://") => {
                 Backend::Sqlite(sqlite::SqliteStore::open(url).await?)
             }
+            _ if is_postgres(url) => Backend::Postgres(postgres::PgStore::open(settings).await?),
             _ => return Err(unsupported(url)),
         };
         Ok(Store {
@@ -169,8 +194,13 @@ impl Store {
     fn sqlite(&self) -> &sqlite::SqliteStore {
         match &self.backend {
             Backend::Sqlite(store) => store,
+            Backend::Postgres(_) => panic!("a SQLite store was expected"),
         }
     }
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 #[cfg(test)]
 mod tests {
@@ -189,15 +219,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unsupported_url_is_named() {
-        let error = Store::open("postgres://localhost/bridge")
+    async fn an_unsupported_url_is_named_without_its_password() {
+        let error = Store::open("mysql://bridge:hunter2@localhost/bridge")
             .await
             .err()
             .unwrap();
         assert!(
             error
                 .to_string()
-                .starts_with("store.url postgres://localhost/bridge:")
+                .starts_with("store.url mysql://bridge:***@localhost/bridge: expected sqlite://"),
+            "{error}"
         );
     }
 }

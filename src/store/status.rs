@@ -119,6 +119,7 @@ pub struct StatusBatch(Batch);
 /// A [`StatusBatch`]'s transaction, of its store's backend.
 enum Batch {
     Sqlite(super::sqlite::SqliteStatusBatch),
+    Postgres(super::postgres::PgStatusBatch),
 }
 
 impl StatusBatch {
@@ -129,6 +130,7 @@ impl StatusBatch {
     ) -> Result<Option<StatusRow>, StoreError> {
         match &mut self.0 {
             Batch::Sqlite(batch) => batch.order_by_delivery(delivery_id).await,
+            Batch::Postgres(batch) => batch.order_by_delivery(delivery_id).await,
         }
     }
 
@@ -142,12 +144,14 @@ impl StatusBatch {
     ) -> Result<bool, StoreError> {
         match &mut self.0 {
             Batch::Sqlite(batch) => batch.write(order, writes, now_ms).await,
+            Batch::Postgres(batch) => batch.write(order, writes, now_ms).await,
         }
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {
         match self.0 {
             Batch::Sqlite(batch) => batch.commit().await,
+            Batch::Postgres(batch) => batch.commit().await,
         }
     }
 }
@@ -158,6 +162,9 @@ impl Store {
     pub async fn status_batch(&self, seen: &[i64], now_ms: i64) -> Result<StatusBatch, StoreError> {
         match &self.backend {
             Backend::Sqlite(b) => Ok(StatusBatch(Batch::Sqlite(
+                b.status_batch(seen, now_ms).await?,
+            ))),
+            Backend::Postgres(b) => Ok(StatusBatch(Batch::Postgres(
                 b.status_batch(seen, now_ms).await?,
             ))),
         }

@@ -142,14 +142,22 @@ fn local(dir: &Path) -> impl FnOnce(&mut ConfigFile) {
     }
 }
 
-#[tokio::test]
-async fn a_second_serve_on_the_same_store_refuses_to_start_and_says_why() {
+/// SQLite serves one process; PostgreSQL any number.
+#[bed::test]
+async fn a_second_serve_refuses_a_sqlite_store_and_says_why_and_shares_a_postgres_one() {
     let setup = Setup::new().await;
     let config = setup.config(local(setup.dir.path()));
     let path = config.to_str().unwrap();
     let mut first = serve(&config).await;
     first.address().await;
 
+    if store::on_postgres() {
+        let mut second = serve(&config).await;
+        second.address().await;
+        let list = bridge(&["orders", "list", "--config", path], &[]).await;
+        assert!(list.status.success(), "{}", text(&list.stderr));
+        return;
+    }
     let second = tokio::time::timeout(
         Duration::from_secs(60),
         bridge(&["serve", "--config", path], &[]),
@@ -168,7 +176,7 @@ async fn a_second_serve_on_the_same_store_refuses_to_start_and_says_why() {
     assert!(list.status.success(), "{}", text(&list.stderr));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn json_logs_carry_the_order_its_branch_and_the_iiko_correlation_id_as_fields() {
     let setup = Setup::new().await;
     let config = setup.config(local(setup.dir.path()));
@@ -234,7 +242,7 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-#[tokio::test]
+#[bed::test]
 async fn discover_shows_the_organizations_terminal_groups_and_the_universal_discount() {
     let setup = Setup::new().await;
     let config = setup.config(|_| {});
@@ -266,7 +274,7 @@ async fn discover_shows_the_organizations_terminal_groups_and_the_universal_disc
     assert!(!percent_row.contains('*'), "{percent_row}");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn discover_needs_only_the_iiko_section_and_can_print_json() {
     let setup = Setup::new().await;
     let base_url = setup.sim.base_url.as_str().trim_end_matches('/').to_owned();
@@ -310,7 +318,7 @@ async fn discover_needs_only_the_iiko_section_and_can_print_json() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn check_accepts_the_example_config_once_its_placeholders_are_filled_in() {
     let setup = Setup::new().await;
     let config = setup.config(servable);
@@ -319,7 +327,7 @@ async fn check_accepts_the_example_config_once_its_placeholders_are_filled_in() 
     assert!(text(&out.stdout).starts_with("ok:"));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn check_refuses_the_examples_placeholder_token_with_exit_code_2() {
     let setup = Setup::new().await;
     let config = setup.config(|_| {});
@@ -332,7 +340,7 @@ async fn check_refuses_the_examples_placeholder_token_with_exit_code_2() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn check_catches_what_serve_would_refuse_or_could_not_do_and_warns_about_the_rest() {
     let setup = Setup::new().await;
     let config = setup.config(|file| {
@@ -354,7 +362,7 @@ async fn check_catches_what_serve_would_refuse_or_could_not_do_and_warns_about_t
     assert!(text(&out.stderr).contains("site.token: required to serve the API"));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn discover_with_credentials_iiko_refuses_exits_2() {
     let setup = Setup::new().await;
     let config = setup.config(|file| {
@@ -365,7 +373,7 @@ async fn discover_with_credentials_iiko_refuses_exits_2() {
     assert!(text(&out.stderr).contains("iiko.api_login"));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_branch_key_can_be_set_from_the_environment() {
     let setup = Setup::new().await;
     let config = setup.config(servable);
@@ -391,7 +399,7 @@ async fn a_branch_key_can_be_set_from_the_environment() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn text_logs_carry_no_colour_codes_when_not_on_a_terminal() {
     let setup = Setup::new().await;
     let config = setup.config(servable);
@@ -406,7 +414,7 @@ async fn text_logs_carry_no_colour_codes_when_not_on_a_terminal() {
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn check_catches_a_wrong_terminal_group_id_with_one_line_per_problem() {
     let setup = Setup::new().await;
     let config = setup.config(|file| {
@@ -443,7 +451,7 @@ async fn check_catches_a_wrong_terminal_group_id_with_one_line_per_problem() {
     assert_eq!(lines.len(), 2, "{stderr}");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn check_says_iiko_is_unreachable_with_exit_code_3() {
     let setup = Setup::new().await;
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -459,7 +467,7 @@ async fn check_says_iiko_is_unreachable_with_exit_code_3() {
     assert!(text(&out.stderr).contains("iiko is unreachable"));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_environment_override_is_applied_and_named_when_it_is_wrong() {
     let setup = Setup::new().await;
     let config = setup.config(servable);
@@ -491,7 +499,7 @@ async fn an_environment_override_is_applied_and_named_when_it_is_wrong() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn secrets_never_reach_the_logs_even_at_trace_level() {
     let setup = Setup::new().await;
     let config = setup.config(servable);
@@ -510,7 +518,7 @@ async fn secrets_never_reach_the_logs_even_at_trace_level() {
     assert!(!all.contains(SITE_TOKEN), "the site token leaked");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn demo_runs_on_the_embedded_defaults_and_labels_every_answer_with_its_order() {
     let out = bridge(
         &["demo"],

@@ -832,7 +832,7 @@ async fn call_every_endpoint(handle: &SimHandle, client: &IikoClient) {
         .expect("organizations with an API key");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn every_request_the_client_sends_validates_against_the_official_schema() {
     let (handle, client) = spawn().await;
     call_every_endpoint(&handle, &client).await;
@@ -1075,7 +1075,7 @@ fn replace_null(object: &mut Value, key: &str, stand_in: Value) {
     }
 }
 
-#[tokio::test]
+#[bed::test]
 async fn every_simulator_response_validates_against_the_official_schema() {
     let (handle, client) = spawn().await;
     let seed = handle.sim.seed();
@@ -1250,7 +1250,7 @@ async fn every_simulator_response_validates_against_the_official_schema() {
 
 // ---- 3. Behaviour -------------------------------------------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn an_order_created_with_the_client_becomes_success_with_its_lines_payments_and_bonuses() {
     let (handle, client) = spawn().await;
     let seed = handle.sim.seed();
@@ -1296,7 +1296,7 @@ async fn an_order_created_with_the_client_becomes_success_with_its_lines_payment
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_server_error_is_a_transient_iiko_error_and_the_next_call_succeeds() {
     let (handle, client) = spawn().await;
     control(
@@ -1323,7 +1323,7 @@ async fn a_server_error_is_a_transient_iiko_error_and_the_next_call_succeeds() {
     assert_eq!(organizations.organizations.len(), 2);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn expired_tokens_are_refreshed_transparently() {
     let (handle, client) = spawn().await;
     client
@@ -1342,7 +1342,7 @@ async fn expired_tokens_are_refreshed_transparently() {
     assert_eq!(statuses_of(&log, "/api/1/organizations"), [200, 401, 200]);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_rate_limit_with_retry_after_is_waited_out_transparently() {
     let (handle, client) = spawn().await;
     client.access_token().await.expect("token");
@@ -1372,7 +1372,7 @@ async fn a_rate_limit_with_retry_after_is_waited_out_transparently() {
     assert_eq!(statuses_of(&log, "/api/1/organizations"), [429, 200]);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_repeated_order_id_surfaces_as_an_api_error_with_the_duplicated_order_id_code() {
     let (handle, client) = spawn().await;
     let request = pickup_order(handle.sim.seed(), Uuid::new_v4());

@@ -66,7 +66,7 @@ async fn two_instances(lease: Duration) -> (tempfile::TempDir, Duties, Duties) {
     (dir, a, b)
 }
 
-#[tokio::test]
+#[bed::test]
 async fn one_of_two_instances_runs_a_duty_and_the_other_takes_it_over_within_the_lease_once_the_holder_dies()
  {
     let lease = Duration::from_millis(1500);
@@ -100,7 +100,7 @@ async fn one_of_two_instances_runs_a_duty_and_the_other_takes_it_over_within_the
     other.abort();
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_duty_given_up_on_shutdown_is_taken_by_the_other_instance_before_its_lease_would_run_out()
 {
     let lease = Duration::from_secs(6);
@@ -146,7 +146,7 @@ async fn listed_duties(config_path: &std::path::Path) -> Vec<Value> {
 
 const DUTIES: [&str; 4] = ["menu", "retention", "status", "terminals"];
 
-#[tokio::test]
+#[bed::test]
 async fn serve_takes_every_singleton_duty_and_the_duties_command_names_its_instance() {
     let bed = Spawn::default().app(|_| {}).await;
     let mut leases = Vec::new();
@@ -183,7 +183,7 @@ async fn serve_takes_every_singleton_duty_and_the_duties_command_names_its_insta
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_instance_holding_no_duty_is_ready_and_leaves_the_duties_to_their_holder() {
     let bed = Spawn::default().without_server().app(|_| {}).await;
     // Another instance holds every duty, for ten minutes.

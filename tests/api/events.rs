@@ -24,7 +24,7 @@ use iiko_bridge::{
     store::{OrderState, Store, StoredEvent},
 };
 
-use crate::support::{ConfigFile, SITE_TOKEN, Spawn, TestApp, sync};
+use crate::support::{ConfigFile, SITE_TOKEN, Spawn, TestApp, store, sync};
 
 const CREATE: &str = "/api/1/deliveries/create";
 const TOKEN: &str = SITE_TOKEN;
@@ -171,7 +171,7 @@ fn later(seconds: i64) -> chrono::DateTime<Utc> {
 
 // ---- Delivery ---------------------------------------------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn a_site_that_fails_then_recovers_gets_every_event_in_order_signed_and_under_one_webhook_id()
 {
     let site = Site::start(200, &[503, 503, 503]).await;
@@ -344,7 +344,7 @@ async fn a_site_that_fails_then_recovers_gets_every_event_in_order_signed_and_un
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn two_instances_on_one_store_send_each_event_once_and_an_order_s_events_in_order() {
     let site = Site::start(200, &[]).await;
     let url = site.url.clone();
@@ -405,7 +405,7 @@ async fn two_instances_on_one_store_send_each_event_once_and_an_order_s_events_i
     assert_eq!(received, expected, "each event sent once");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_event_a_dead_instance_claimed_goes_out_once_its_claim_runs_out_under_its_webhook_id() {
     let site = Site::start(200, &[]).await;
     let url = site.url.clone();
@@ -439,7 +439,7 @@ async fn an_event_a_dead_instance_claimed_goes_out_once_its_claim_runs_out_under
     assert_eq!(site.received()[0].id, claimed[0].event_id);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_410_stops_delivery_to_that_url_for_good_and_operators_hear_once() {
     let gone = Site::start(410, &[]).await;
     let telegram = FakeTelegram::start().await.unwrap();
@@ -494,7 +494,7 @@ async fn a_410_stops_delivery_to_that_url_for_good_and_operators_hear_once() {
     assert_eq!(telegram.messages().len(), 1);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn without_an_events_url_nothing_is_sent_and_events_are_pruned_after_the_retention() {
     let bed = spawn().app(|_| {}).await;
     bed.accept(&bed.unmappable("WEB-N1")).await;
@@ -507,7 +507,7 @@ async fn without_an_events_url_nothing_is_sent_and_events_are_pruned_after_the_r
 
 // ---- catalog.updated --------------------------------------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn a_sync_that_changed_prices_writes_catalog_updated_and_one_that_changed_nothing_writes_nothing()
  {
     let bed = spawn().app(|_| {}).await;
@@ -583,7 +583,7 @@ async fn a_sync_that_changed_prices_writes_catalog_updated_and_one_that_changed_
 
 // ---- serve ------------------------------------------------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn serve_delivers_events_and_answers_metrics_and_its_openapi_without_a_token() {
     let site = Site::start(200, &[]).await;
     let url = site.url.clone();
@@ -682,7 +682,7 @@ impl Captured {
     }
 }
 
-#[tokio::test]
+#[bed::test]
 async fn credentials_in_an_unreachable_events_url_reach_neither_the_attempts_nor_the_logs() {
     let logs = Captured::default();
     let writer = logs.clone();
@@ -736,21 +736,13 @@ async fn credentials_in_an_unreachable_events_url_reach_neither_the_attempts_nor
 
 // ---- A store that cannot record ----------------------------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn while_the_store_cannot_record_an_attempt_nothing_is_sent_again_and_it_is_recorded_later() {
     let site = Site::start(200, &[]).await;
     let url = site.url.clone();
     let bed = spawn().file(with_site(&url)).app(|_| {}).await;
     // The store refuses to change an event's state (as a full or read-only disk would).
-    let db = bed.config.store.url.clone();
-    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
-    sqlx::query(
-        "CREATE TRIGGER refuse BEFORE UPDATE ON site_events WHEN NEW.state <> OLD.state
-         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    let refusal = store::refuse_state_changes(&bed.config.store.url, "site_events").await;
     let worker = bed.events();
 
     assert!(worker.try_step(later(1)).await.is_err());
@@ -760,10 +752,7 @@ async fn while_the_store_cannot_record_an_attempt_nothing_is_sent_again_and_it_i
     }
     assert_eq!(site.received().len(), 1, "not sent again");
 
-    sqlx::query("DROP TRIGGER refuse")
-        .execute(&pool)
-        .await
-        .unwrap();
+    refusal.recover().await;
     let recovered = worker.try_step(later(100)).await.unwrap();
     assert_eq!(recovered.sent, 0, "{recovered:?}");
     assert_eq!(site.received().len(), 1);
@@ -775,7 +764,7 @@ async fn while_the_store_cannot_record_an_attempt_nothing_is_sent_again_and_it_i
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_alert_about_a_gone_url_that_telegram_did_not_take_waits_before_the_next_try() {
     let gone = Site::start(410, &[]).await;
     let telegram = FakeTelegram::start().await.unwrap();
@@ -810,7 +799,7 @@ async fn an_alert_about_a_gone_url_that_telegram_did_not_take_waits_before_the_n
 
 // ---- Events the site keeps refusing -----------------------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn an_event_refused_past_the_give_up_dies_alerts_once_lets_later_events_go_and_can_be_redelivered()
  {
     // The first four POSTs fail, then the site takes everything.
@@ -918,7 +907,7 @@ async fn an_event_refused_past_the_give_up_dies_alerts_once_lets_later_events_go
 
 // ---- Retention --------------------------------------------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn retention_deletes_finished_orders_with_their_trail_and_stops_following_orders_iiko_never_closes()
  {
     let bed = spawn().app(|_| {}).await;
@@ -1006,7 +995,7 @@ async fn retention_deletes_finished_orders_with_their_trail_and_stops_following_
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_pre_order_is_followed_until_its_wanted_time_plus_the_give_up_period() {
     let bed = spawn().app(|_| {}).await;
     let mut body = bed.body("WEB-R9");

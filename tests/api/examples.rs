@@ -322,7 +322,7 @@ fn the_example_convention_finds_the_documented_calls() {
     assert!(parse_curl("curl https://example.org/x", "here").is_none());
 }
 
-#[tokio::test]
+#[bed::test]
 async fn every_curl_example_in_the_readme_and_docs_works_against_the_simulator() {
     let mut ran = 0;
     for (file, examples) in documents() {
@@ -470,7 +470,7 @@ fn urlencode(value: &str) -> String {
         .collect()
 }
 
-#[tokio::test]
+#[bed::test]
 async fn every_request_example_of_the_openapi_document_works_against_the_simulator() {
     let bridge = spawn_app().await;
     let document: Value = reqwest::get(bridge.url("/openapi.json"))

@@ -240,19 +240,9 @@ impl Harness {
     }
 
     /// From now on the store refuses to record a delivery (as a full or read-only disk
-    /// would); marking a row as being sent still works. Dropped: the store records again.
-    async fn refuse_delivered_marks(&self) -> Refusing {
-        let url = store::url(self.dir.path());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::query(
-            "CREATE TRIGGER refuse_marks BEFORE UPDATE ON fallback_deliveries
-             WHEN NEW.state <> OLD.state
-             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
-        Refusing(pool)
+    /// would); marking a row as being sent still works. Recovered: the store records again.
+    async fn refuse_delivered_marks(&self) -> store::Refusal {
+        store::refuse_state_changes(&store::url(self.dir.path()), "fallback_deliveries").await
     }
 
     fn messages_to(&self, chat: i64) -> Vec<String> {
@@ -265,19 +255,7 @@ impl Harness {
     }
 }
 
-struct Refusing(sqlx::SqlitePool);
-
-impl Refusing {
-    async fn recover(self) {
-        sqlx::query("DROP TRIGGER refuse_marks")
-            .execute(&self.0)
-            .await
-            .unwrap();
-        self.0.close().await;
-    }
-}
-
-#[tokio::test]
+#[bed::test]
 async fn the_email_carries_every_field_of_the_order_and_the_reason_in_russian() {
     let config = config(recipients());
     let order = rich_order(&config);
@@ -347,7 +325,7 @@ async fn the_email_carries_every_field_of_the_order_and_the_reason_in_russian() 
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_online_pickup_says_it_is_paid_and_asap_without_an_address() {
     let config = config(recipients());
     let order = parse(
@@ -387,7 +365,7 @@ fn tags_are_telegrams(text: &str) -> bool {
     })
 }
 
-#[tokio::test]
+#[bed::test]
 async fn the_telegram_text_escapes_the_customers_markup() {
     let config = config(recipients());
     let order = rich_order(&config);
@@ -416,7 +394,7 @@ async fn the_telegram_text_escapes_the_customers_markup() {
     assert!(text.contains("21:30") && text.contains("кв. 5"), "{text}");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_long_order_reaches_telegram_split_into_parts_that_fit() {
     let config = config(recipients());
     let items: Vec<Value> = (0..150)
@@ -450,7 +428,7 @@ async fn a_long_order_reaches_telegram_split_into_parts_that_fit() {
     }
 }
 
-#[tokio::test]
+#[bed::test]
 async fn both_channels_are_delivered_and_nothing_is_left_undelivered() {
     let config = config(recipients());
     let order = rich_order(&config);
@@ -480,7 +458,7 @@ async fn both_channels_are_delivered_and_nothing_is_left_undelivered() {
     assert_eq!(h.messages_to(KITCHEN_CHAT).len(), 1);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_email_outage_leaves_telegram_delivered_and_retries_the_email_with_backoff() {
     let config = config(recipients());
     let order = rich_order(&config);
@@ -540,7 +518,7 @@ async fn email_row(h: &Harness) -> iiko_bridge::store::FallbackDelivery {
         .unwrap()
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_smtp_server_that_is_down_is_retried_not_given_up() {
     let config = config(recipients());
     let order = rich_order(&config);
@@ -559,7 +537,7 @@ async fn a_smtp_server_that_is_down_is_retried_not_given_up() {
     assert!(email.last_error.is_some());
 }
 
-#[tokio::test]
+#[bed::test]
 async fn when_every_channel_refuses_for_good_the_rows_fail_and_operators_are_alerted_once() {
     let config = config(recipients());
     let order = rich_order(&config);
@@ -607,7 +585,7 @@ async fn when_every_channel_refuses_for_good_the_rows_fail_and_operators_are_ale
     assert!(undelivered[0].alerted_at.is_some());
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_refused_chat_raises_no_alert_when_the_email_got_through() {
     let config = config(recipients());
     let order = rich_order(&config);
@@ -622,7 +600,7 @@ async fn a_refused_chat_raises_no_alert_when_the_email_got_through() {
     assert!(h.store.undelivered_fallbacks().await.unwrap().is_empty());
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_branch_without_recipients_alerts_operators_at_once_and_stays_listed() {
     let config = config(json!({}));
     let order = rich_order(&config);
@@ -642,7 +620,7 @@ async fn a_branch_without_recipients_alerts_operators_at_once_and_stays_listed()
     assert_eq!(h.store.undelivered_fallbacks().await.unwrap().len(), 1);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_email_that_keeps_failing_alerts_operators_after_five_attempts_and_is_still_retried() {
     let config = config(json!({"emails": [KITCHEN_EMAIL]}));
     let order = rich_order(&config);
@@ -669,7 +647,7 @@ async fn an_email_that_keeps_failing_alerts_operators_after_five_attempts_and_is
     assert_eq!(h.messages_to(OPERATOR_CHAT).len(), 1);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn enqueueing_the_same_order_twice_sends_it_once() {
     let config = config(recipients());
     let order = rich_order(&config);
@@ -691,7 +669,7 @@ async fn enqueueing_the_same_order_twice_sends_it_once() {
     assert_eq!(h.messages_to(KITCHEN_CHAT).len(), 1);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn iiko_failing_three_times_alerts_once_and_its_recovery_is_told_once() {
     let config = config(recipients());
     let h = harness().await;
@@ -739,7 +717,7 @@ async fn iiko_failing_three_times_alerts_once_and_its_recovery_is_told_once() {
     assert!(alerts[2].contains("не на связи") && alerts[3].contains("снова на связи"));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_template_file_in_the_templates_dir_replaces_the_embedded_default() {
     let config = config(recipients());
     let order = rich_order(&config);
@@ -765,7 +743,7 @@ async fn a_template_file_in_the_templates_dir_replaces_the_embedded_default() {
     assert_eq!(message.email_text, defaults.email_text);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_missing_templates_dir_serves_the_embedded_defaults() {
     let config = config(recipients());
     let order = rich_order(&config);
@@ -778,7 +756,7 @@ async fn a_missing_templates_dir_serves_the_embedded_defaults() {
     assert_eq!(message, render(&config, &order));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_edited_template_naming_an_unknown_field_falls_back_to_the_default() {
     let config = config(recipients());
     let order = rich_order(&config);
@@ -797,7 +775,7 @@ async fn an_edited_template_naming_an_unknown_field_falls_back_to_the_default() 
     assert_eq!(message.email_text, render(&config, &order).email_text);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_template_that_does_not_compile_is_refused_at_load_with_its_name() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("fallback_email.html.j2"), "{% if %}").unwrap();
@@ -810,7 +788,7 @@ async fn a_template_that_does_not_compile_is_refused_at_load_with_its_name() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn the_running_worker_sends_a_new_order_and_stops_on_shutdown() {
     let config = config(recipients());
     let order = rich_order(&config);
@@ -864,7 +842,7 @@ async fn insert_fallback_order(store: &Store, branch: &str, site_id: &str, raw_b
         .unwrap();
 }
 
-#[tokio::test]
+#[bed::test]
 async fn fallback_orders_of_a_removed_branch_reach_the_operators_raw_and_never_hold_back_later_ones()
  {
     let mut config = config(recipients());
@@ -913,7 +891,7 @@ async fn fallback_orders_of_a_removed_branch_reach_the_operators_raw_and_never_h
     assert!(h.store.undelivered_fallbacks().await.unwrap().is_empty());
 }
 
-#[tokio::test]
+#[bed::test]
 async fn while_the_store_cannot_record_nothing_is_sent_again_and_each_message_goes_out_once() {
     let config = config(recipients());
     let order = rich_order(&config);
@@ -953,7 +931,7 @@ async fn while_the_store_cannot_record_nothing_is_sent_again_and_each_message_go
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_send_a_stopped_bridge_never_recorded_goes_again_after_the_restart_marked_as_a_possible_repeat()
  {
     let config = config(recipients());
@@ -996,7 +974,7 @@ async fn a_send_a_stopped_bridge_never_recorded_goes_again_after_the_restart_mar
     assert!(chats[1].contains("Возможно, повтор") && chats[1].contains("77"));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn two_instances_on_one_store_send_each_message_and_each_alert_once() {
     let nobody = config(json!({}));
     let config = config(recipients());
@@ -1038,7 +1016,7 @@ async fn two_instances_on_one_store_send_each_message_and_each_alert_once() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_alert_telegram_did_not_take_waits_before_the_next_try() {
     // No recipients: the alert to the operators is the step's first Telegram call.
     let config = config(json!({}));

@@ -214,7 +214,7 @@ fn head(method: &str, path: &str, headers: &[(&str, &str)], length: usize) -> Ve
 
 // ---- Defect 2: a repeat is answered from the stored order ----------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn a_repeat_after_deliver_at_has_passed_is_answered_200_from_the_stored_order() {
     let bed = spawn_app(|_| {}).await;
     let deliver_at = Utc::now() - chrono::Duration::hours(1);
@@ -251,7 +251,7 @@ async fn a_repeat_after_deliver_at_has_passed_is_answered_200_from_the_stored_or
     assert_eq!(conflict.status(), 409, "another order under a taken id");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_repeat_for_a_branch_renamed_since_is_answered_200_from_the_stored_order() {
     let bed = spawn_app(|_| {}).await;
     let body = bed.body("WEB-RENAMED");
@@ -289,7 +289,7 @@ async fn a_repeat_for_a_branch_renamed_since_is_answered_200_from_the_stored_ord
 
 // ---- Defect 5: no work without a token, bounded requests, cheap probes ---------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn an_iiko_webhook_call_with_a_wrong_token_is_refused_before_its_body_is_read() {
     let bed = spawn_app(|_| {}).await;
     let served = serve(bed.config.clone()).await;
@@ -311,7 +311,7 @@ async fn an_iiko_webhook_call_with_a_wrong_token_is_refused_before_its_body_is_r
     assert!(refused.closes(), "{refused:?}");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_request_slower_than_server_request_timeout_seconds_is_answered_503_in_json() {
     let bed = spawn_app(|config| {
         config.server.request_timeout_seconds = 1;
@@ -329,7 +329,7 @@ async fn a_request_slower_than_server_request_timeout_seconds_is_answered_503_in
     assert!(answer.closes(), "the body was not read: {answer:?}");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn past_server_max_concurrent_requests_a_request_is_refused_503_at_once() {
     let bed = spawn_app(|config| config.server.max_concurrent_requests = 1).await;
     let served = serve(bed.config.clone()).await;
@@ -374,7 +374,7 @@ async fn past_server_max_concurrent_requests_a_request_is_refused_503_at_once() 
     assert_eq!(status, 404, "the slot is free again");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn readyz_gives_a_short_stable_reason_and_a_flood_fetches_the_token_once() {
     let bed = spawn_app(|_| {}).await;
     let mut wrong = bed.config.clone();
@@ -400,7 +400,7 @@ async fn readyz_gives_a_short_stable_reason_and_a_flood_fetches_the_token_once()
     assert!(fetched <= 3, "{fetched} token requests for 30 /readyz");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn the_ops_endpoints_are_served_on_server_ops_listen_as_well() {
     let bed =
         spawn_app(|config| config.server.ops_listen = Some("127.0.0.1:0".parse().unwrap())).await;
@@ -430,7 +430,7 @@ async fn the_ops_endpoints_are_served_on_server_ops_listen_as_well() {
 
 // ---- Defect 6: a refusal never drops a pooled connection silently --------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn a_refused_request_with_an_unread_body_announces_that_the_connection_closes() {
     let bed = spawn_app(|config| config.server.max_body_bytes = 1024).await;
     let served = serve(bed.config.clone()).await;
@@ -471,7 +471,7 @@ async fn a_refused_request_with_an_unread_body_announces_that_the_connection_clo
 
 // ---- Defect 9: site traffic cannot starve dispatch -----------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn the_loyalty_routes_answer_429_past_the_site_rate() {
     let bed = spawn_app(|config| config.site.requests_per_second = NonZeroU32::MIN).await;
     let served = serve(bed.config.clone()).await;

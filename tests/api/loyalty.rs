@@ -198,7 +198,7 @@ fn problem(answer: &Value) -> (&str, &str) {
 
 // ---- Balance ---------------------------------------------------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn balance_answers_the_guests_points_and_a_stranger_is_an_answer_not_an_error() {
     let bed = spawn_app(|_| {}).await;
     let (status, known) = bed
@@ -241,7 +241,7 @@ async fn balance_answers_the_guests_points_and_a_stranger_is_an_answer_not_an_er
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn loyalty_not_set_up_for_the_organization_is_a_422_naming_the_field() {
     // The branch's organization has no loyalty program in iiko (the simulator's Мира).
     let bed = spawn_app(|config| {
@@ -293,7 +293,7 @@ async fn loyalty_not_set_up_for_the_organization_is_a_422_naming_the_field() {
 
 // ---- Calculate and check ---------------------------------------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn bonus_max_comes_from_the_balance_iikos_limit_or_the_percent_rule_whichever_is_least() {
     // The branch allows 80 %, the simulator's program 50 % of the cart.
     let bed = spawn_app(|config| config.branches[0].bonus.limit_percent = dec!(80)).await;
@@ -337,7 +337,7 @@ async fn bonus_max_comes_from_the_balance_iikos_limit_or_the_percent_rule_whiche
     assert_eq!(stranger["warnings"][0]["field"], "customer.phone");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn promo_codes_are_asked_of_iiko_only_with_use_iiko_codes() {
     let cart = |code: &str| {
         cart(
@@ -382,7 +382,7 @@ async fn promo_codes_are_asked_of_iiko_only_with_use_iiko_codes() {
     assert_eq!(unknown["warnings"][0]["field"], "discount.promo_code");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn without_iikos_answer_calculate_and_check_fall_back_to_the_percent_rule_with_a_warning() {
     let bed = spawn_app(|_| {}).await;
     // Slower than site.loyalty_wait_ms (400 ms), quicker than iiko's own timeout.
@@ -413,7 +413,7 @@ async fn without_iikos_answer_calculate_and_check_fall_back_to_the_percent_rule_
 
 // ---- Orders ------------------------------------------------------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn discount_and_bonus_orders_reach_iiko_with_exact_bodies_and_iiko_bills_what_the_site_took()
 {
     let bed = spawn_app(|_| {}).await;
@@ -530,7 +530,7 @@ async fn discount_and_bonus_orders_reach_iiko_with_exact_bodies_and_iiko_bills_w
     assert_eq!(left["balance"], json!(999.5));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn the_sample_order_with_a_discount_a_promo_code_and_points_is_created_in_iiko() {
     for send_codes in ["false", "true"] {
         let bed =
@@ -557,7 +557,7 @@ async fn the_sample_order_with_a_discount_a_promo_code_and_points_is_created_in_
     }
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_sent_promo_code_takes_iikos_own_discount_off_the_universal_one() {
     let bed = spawn_app(|config| config.branches[0].promo.send_codes = true).await;
     let one = (DEAR, dec!(1), dec!(1000));
@@ -640,7 +640,7 @@ async fn a_sent_promo_code_takes_iikos_own_discount_off_the_universal_one() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn spending_more_than_bonus_max_is_refused_with_the_maximum_and_a_repeat_is_not_asked_again()
 {
     let bed = spawn_app(|_| {}).await;
@@ -696,7 +696,7 @@ async fn spending_more_than_bonus_max_is_refused_with_the_maximum_and_a_repeat_i
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn when_iiko_does_not_answer_intake_accepts_within_the_percent_rule_and_a_short_wallet_goes_to_the_operators()
  {
     let bed = spawn_app(|_| {}).await;

@@ -121,7 +121,7 @@ fn seed_with_article_problems() -> (Seed, String, String) {
     (seed, duplicated, blank_name)
 }
 
-#[tokio::test]
+#[bed::test]
 async fn menu_sync_stores_exports_and_reports_the_diff_then_finds_nothing_new() {
     let bed = MenuCli::new(None).await;
     let first = bed.bridge(&["menu", "sync"]).await;
@@ -159,7 +159,7 @@ async fn menu_sync_stores_exports_and_reports_the_diff_then_finds_nothing_new() 
     assert_eq!(json["outcomes"][0]["result"], "unchanged");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_dry_run_shows_the_diff_and_writes_nothing() {
     let bed = MenuCli::new(None).await;
     let out = bed.bridge(&["menu", "sync", "--dry-run", "--json"]).await;
@@ -180,7 +180,7 @@ async fn a_dry_run_shows_the_diff_and_writes_nothing() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn duplicate_and_missing_articles_are_left_out_reported_alerted_once_and_exit_4() {
     let (seed, duplicated, blank_name) = seed_with_article_problems();
     let bed = MenuCli::new(Some(seed)).await;
@@ -219,7 +219,7 @@ async fn duplicate_and_missing_articles_are_left_out_reported_alerted_once_and_e
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn strict_mode_keeps_the_previous_catalog_when_articles_are_broken() {
     let (seed, _, _) = seed_with_article_problems();
     let bed = MenuCli::new(Some(seed)).await;
@@ -234,7 +234,7 @@ async fn strict_mode_keeps_the_previous_catalog_when_articles_are_broken() {
     assert!(!bed.export().exists());
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_prices_sync_picks_up_the_stop_list_and_rollback_restores_the_previous_version() {
     let bed = MenuCli::new(None).await;
     assert!(bed.bridge(&["menu", "sync"]).await.status.success());
@@ -294,7 +294,7 @@ async fn a_prices_sync_picks_up_the_stop_list_and_rollback_restores_the_previous
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_unknown_branch_is_named_with_exit_code_2() {
     let bed = MenuCli::new(None).await;
     let out = bed.bridge(&["menu", "sync", "--branch", "nowhere"]).await;
@@ -302,7 +302,7 @@ async fn an_unknown_branch_is_named_with_exit_code_2() {
     assert!(text(&out.stderr).contains("--branch nowhere: no such branch"));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_external_menu_iiko_does_not_know_is_named_with_exit_code_2() {
     let bed = MenuCli::new(None).await;
     bed.write_config(|file| {
@@ -317,7 +317,7 @@ async fn an_external_menu_iiko_does_not_know_is_named_with_exit_code_2() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn iiko_failing_mid_sync_leaves_the_previous_catalog_untouched() {
     let bed = MenuCli::new(None).await;
     assert!(bed.bridge(&["menu", "sync"]).await.status.success());
@@ -345,7 +345,7 @@ async fn iiko_failing_mid_sync_leaves_the_previous_catalog_untouched() {
     assert_eq!(before, after);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn the_nomenclature_source_survives_an_unchanged_revision() {
     let bed = MenuCli::new(None).await;
     bed.write_config(|file| {
@@ -366,7 +366,7 @@ async fn the_nomenclature_source_survives_an_unchanged_revision() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn the_catalog_api_needs_the_token_and_honours_if_none_match() {
     let bed = MenuCli::new(None).await;
     let config = Sources::load(&bed.config).unwrap().config().unwrap();
@@ -428,7 +428,7 @@ async fn the_catalog_api_needs_the_token_and_honours_if_none_match() {
     assert_eq!(unknown.status(), 404);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn the_schedule_runs_a_full_sync_first_then_only_what_is_due() {
     let bed = MenuCli::new(None).await;
     let config = Sources::load(&bed.config).unwrap().config().unwrap();
@@ -458,7 +458,7 @@ async fn the_schedule_runs_a_full_sync_first_then_only_what_is_due() {
 
 /// Three syncers on one store, each with its own in-process lock, as three processes would be
 /// (a CLI `prices sync` twice next to `serve`'s schedule).
-#[tokio::test]
+#[bed::test]
 async fn syncs_at_once_store_one_version_and_send_one_event_and_an_unchanged_one_nothing() {
     let bed = MenuCli::new(None).await;
     assert!(bed.bridge(&["menu", "sync"]).await.status.success());

@@ -11,9 +11,8 @@ use iiko_bridge::{
     },
 };
 use secrecy::SecretString;
-use sqlx::Connection;
 
-use crate::support::Spawn;
+use crate::support::{Spawn, store};
 
 const CHAT: i64 = -1001234567890;
 
@@ -39,7 +38,7 @@ async fn closed_port_url(scheme: &str, userinfo: &str) -> String {
     format!("{scheme}://{userinfo}{address}")
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_message_reaches_the_chat_with_its_text_in_html_mode() {
     let fake = FakeTelegram::start().await.unwrap();
     let text = format!(
@@ -60,14 +59,14 @@ async fn a_message_reaches_the_chat_with_its_text_in_html_mode() {
     assert_eq!(messages[0].parse_mode.as_deref(), Some("HTML"));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn the_bot_introduces_itself_with_the_fakes_username() {
     let fake = FakeTelegram::start().await.unwrap();
 
     assert_eq!(telegram(&fake).username().await.unwrap(), "bridge_test_bot");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_long_message_arrives_in_order_in_parts_under_the_limit() {
     let fake = FakeTelegram::start().await.unwrap();
     let lines: Vec<String> = (1..=600)
@@ -92,7 +91,7 @@ async fn a_long_message_arrives_in_order_in_parts_under_the_limit() {
     assert_eq!(received, lines);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_server_error_is_worth_retrying() {
     let fake = FakeTelegram::start().await.unwrap();
     fake.fail_next(1, Failure::ServerError);
@@ -113,7 +112,7 @@ async fn a_server_error_is_worth_retrying() {
     assert_eq!(fake.messages().len(), 1);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn flood_control_is_worth_retrying_after_the_wait_telegram_asked_for() {
     let fake = FakeTelegram::start().await.unwrap();
     fake.fail_next(1, Failure::TooManyRequests { retry_after: 7 });
@@ -125,7 +124,7 @@ async fn flood_control_is_worth_retrying_after_the_wait_telegram_asked_for() {
     assert!(fake.messages().is_empty());
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_unknown_chat_or_a_blocked_bot_is_permanent() {
     let fake = FakeTelegram::start().await.unwrap();
     fake.refuse_chat(1, Refusal::ChatNotFound);
@@ -139,7 +138,7 @@ async fn an_unknown_chat_or_a_blocked_bot_is_permanent() {
     }
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_slow_api_times_out_and_is_worth_retrying() {
     let fake = FakeTelegram::start().await.unwrap();
     fake.set_delay(Duration::from_secs(2));
@@ -151,7 +150,7 @@ async fn a_slow_api_times_out_and_is_worth_retrying() {
     assert!(error.is_retryable());
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_wrong_token_is_permanent() {
     let fake = FakeTelegram::start().await.unwrap();
     let telegram = Telegram::from_config(&telegram_config("999:wrong", fake.api_url())).unwrap();
@@ -161,7 +160,7 @@ async fn a_wrong_token_is_permanent() {
     assert!(!error.is_retryable(), "{error:?}");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn the_bot_token_never_appears_in_errors_or_debug() {
     let token = "424242:SECRET-token-value";
     let api_url = closed_port_url("http", "").await.parse().unwrap();
@@ -203,7 +202,7 @@ fn russian_email() -> Email {
     }
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_russian_mail_reaches_the_sink_and_decodes_back_exactly() {
     let sink = SmtpSink::start().await.unwrap();
     let email = russian_email();
@@ -223,7 +222,7 @@ async fn a_russian_mail_reaches_the_sink_and_decodes_back_exactly() {
     assert_eq!(mail.html(), email.html);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn credentials_in_the_url_log_in_and_stay_out_of_debug() {
     let sink = SmtpSink::start().await.unwrap();
     let url = format!("smtp://bridge:s3cret-pass@{}", sink.address());
@@ -235,7 +234,7 @@ async fn credentials_in_the_url_log_in_and_stay_out_of_debug() {
     assert!(!format!("{mailer:?}").contains("s3cret"), "{mailer:?}");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_451_is_transient_and_a_550_is_permanent() {
     let sink = SmtpSink::start().await.unwrap();
     let mailer = mailer(&sink.url());
@@ -258,7 +257,7 @@ async fn a_451_is_transient_and_a_550_is_permanent() {
     assert_eq!(sink.mails().len(), 1);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_sink_that_is_down_gives_a_transient_error_without_credentials() {
     let sink = SmtpSink::start().await.unwrap();
     let mailer = mailer(&format!("smtp://bridge:s3cret-pass@{}", sink.address()));
@@ -274,7 +273,7 @@ async fn a_sink_that_is_down_gives_a_transient_error_without_credentials() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_server_that_never_answers_times_out_and_is_worth_retrying() {
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("smtp://{}", silent.local_addr().unwrap());
@@ -286,7 +285,7 @@ async fn a_server_that_never_answers_times_out_and_is_worth_retrying() {
     assert!(error.is_retryable());
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_invalid_recipient_is_refused_before_anything_is_sent() {
     let sink = SmtpSink::start().await.unwrap();
     let email = Email {
@@ -330,7 +329,7 @@ fn no_smtp_url_means_no_mailer() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn operators_hear_once_when_the_store_stops_taking_writes_and_once_when_it_is_back() {
     let fake = FakeTelegram::start().await.unwrap();
     let app = Spawn::default()
@@ -345,13 +344,7 @@ async fn operators_hear_once_when_the_store_stops_taking_writes_and_once_when_it
     assert!(watch.try_step().await);
 
     // Another connection holds the write lock: no write gets through.
-    let mut blocker = sqlx::SqliteConnection::connect(&app.config.store.url)
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
+    let blocker = store::block_writes(&app.config.store.url).await;
     for _ in 0..5 {
         assert!(!watch.try_step().await);
     }
@@ -362,7 +355,7 @@ async fn operators_hear_once_when_the_store_stops_taking_writes_and_once_when_it
         "{sent:?}"
     );
 
-    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    blocker.release().await;
     assert!(watch.try_step().await);
     assert!(watch.try_step().await);
     let sent = texts();

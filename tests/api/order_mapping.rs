@@ -188,7 +188,7 @@ fn f(value: Decimal) -> f64 {
     value.to_string().parse().unwrap()
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_pizza_with_a_size_and_group_modifiers_and_a_dish_without_sizes_map_to_catalog_ids() {
     let catalog = catalog().await;
     let config = config(true, false, false);
@@ -265,7 +265,7 @@ async fn a_pizza_with_a_size_and_group_modifiers_and_a_dish_without_sizes_map_to
     assert!(order_json.get("discountsInfo").is_none() && order_json.get("comment").is_none());
 }
 
-#[tokio::test]
+#[bed::test]
 async fn mapping_is_deterministic_given_the_ids_and_ids_are_one_per_line_and_modifier() {
     let catalog = catalog().await;
     let config = config(true, false, false);
@@ -291,7 +291,7 @@ async fn mapping_is_deterministic_given_the_ids_and_ids_are_one_per_line_and_mod
     assert_eq!(problems[0].code, "ids_mismatch");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn pickup_with_configured_order_types_sends_the_order_type_and_no_address() {
     let catalog = catalog().await;
     let pickup = json!({"service": "pickup", "address": null});
@@ -313,7 +313,7 @@ async fn pickup_with_configured_order_types_sends_the_order_type_and_no_address(
     assert_eq!(json["order"]["orderTypeId"], json!(ids::ORDER_TYPE_COURIER));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_one_time_customer_and_a_delivery_time_in_branch_local_time() {
     let catalog = catalog().await;
     let config = config(true, false, false);
@@ -334,7 +334,7 @@ async fn a_one_time_customer_and_a_delivery_time_in_branch_local_time() {
     assert!(local.ends_with(".000"));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn online_prepaid_sends_an_external_payment_with_the_transaction() {
     let catalog = catalog().await;
     let config = config(true, false, false);
@@ -352,7 +352,7 @@ async fn online_prepaid_sends_an_external_payment_with_the_transaction() {
     assert_eq!(payment["sum"].as_f64(), Some(f(cart.sum)));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn cash_with_change_tells_the_courier_in_the_comment() {
     let catalog = catalog().await;
     let config = config(true, false, false);
@@ -375,7 +375,7 @@ async fn cash_with_change_tells_the_courier_in_the_comment() {
     assert_eq!(payment["paymentTypeId"], json!(ids::PAYMENT_CASH));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn discount_bonus_and_promo_code_split_the_bill_and_the_code_is_sent_only_when_configured() {
     let catalog = catalog().await;
     let cart = cart(&catalog);
@@ -425,7 +425,7 @@ async fn discount_bonus_and_promo_code_split_the_bill_and_the_code_is_sent_only_
     }
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_order_paid_wholly_with_bonus_sends_no_zero_payment() {
     let catalog = catalog().await;
     let config = config(true, false, false);
@@ -438,7 +438,7 @@ async fn an_order_paid_wholly_with_bonus_sends_no_zero_payment() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_discount_without_a_configured_universal_discount_goes_to_operators() {
     let catalog = catalog().await;
     let config = config(false, false, false);
@@ -452,7 +452,7 @@ async fn a_discount_without_a_configured_universal_discount_goes_to_operators() 
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn price_drift_unknown_articles_and_stopped_items_are_explained_in_russian_for_staff_and_in_english_for_the_site()
  {
     let catalog = catalog().await;
@@ -565,7 +565,7 @@ async fn price_drift_unknown_articles_and_stopped_items_are_explained_in_russian
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn sizes_and_modifier_groups_are_checked_against_the_catalog() {
     let catalog = catalog().await;
     let config = config(true, false, false);
@@ -635,7 +635,7 @@ fn required_modifiers(product: &Product) -> (Value, Decimal) {
     (lines, sum)
 }
 
-#[tokio::test]
+#[bed::test]
 async fn free_modifiers_may_be_charged_zero_but_other_prices_must_match() {
     let catalog = catalog().await;
     let config = config(true, false, false);

@@ -21,7 +21,7 @@ use iiko_bridge::{
     worker::Worker,
 };
 
-use crate::support::{SITE_TOKEN, Spawn, TestApp, iiko, iiko_schema};
+use crate::support::{SITE_TOKEN, Spawn, TestApp, iiko, iiko_schema, store};
 
 const CREATE: &str = "/api/1/deliveries/create";
 const BY_ID: &str = "/api/1/deliveries/by_id";
@@ -51,7 +51,7 @@ async fn post(base: &str, path: &str, body: &str) -> reqwest::RequestBuilder {
 
 // ---- The order API ------------------------------------------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn a_submitted_order_reaches_iiko_once_and_ends_created() {
     let bed = spawn().app(|_| {}).await;
     let base = bed.serve(bed.config.clone()).await;
@@ -88,7 +88,7 @@ async fn a_submitted_order_reaches_iiko_once_and_ends_created() {
     assert_eq!(history.last().unwrap().state.as_deref(), Some("created"));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_order_to_send_wakes_the_dispatcher_at_once_and_one_for_the_operators_does_not() {
     let app = spawn().app(|_| {}).await;
     let wake = app
@@ -114,7 +114,7 @@ async fn an_order_to_send_wakes_the_dispatcher_at_once_and_one_for_the_operators
     assert!(wake.notified().now_or_never().is_none(), "a repeat");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_repeat_answers_200_with_the_same_body_and_changed_content_409() {
     let bed = spawn().app(|_| {}).await;
     let base = bed.serve(bed.config.clone()).await;
@@ -153,7 +153,7 @@ async fn a_repeat_answers_200_with_the_same_body_and_changed_content_409() {
     assert_eq!(bed.requests(CREATE).await.len(), 1);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn twenty_concurrent_submissions_store_one_order_and_iiko_gets_one() {
     let bed = spawn().app(|_| {}).await;
     let base = bed.serve(bed.config.clone()).await;
@@ -186,7 +186,7 @@ async fn twenty_concurrent_submissions_store_one_order_and_iiko_gets_one() {
     assert_eq!(bed.requests(CREATE).await.len(), 1);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn bad_submissions_get_json_errors_and_store_nothing() {
     let bed = spawn()
         .app(|config| config.server.max_body_bytes = 4096)
@@ -273,7 +273,7 @@ async fn bad_submissions_get_json_errors_and_store_nothing() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn signed_submissions_need_a_valid_fresh_signature_and_a_webhook_id_is_used_once() {
     let bed = spawn()
         .app(|config| config.site.signing_secret = Some(SECRET.into()))
@@ -328,7 +328,7 @@ async fn signed_submissions_need_a_valid_fresh_signature_and_a_webhook_id_is_use
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn check_reports_problems_without_storing_anything() {
     let bed = spawn().app(|_| {}).await;
     let base = bed.serve(bed.config.clone()).await;
@@ -375,7 +375,7 @@ async fn check_reports_problems_without_storing_anything() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_order_with_an_unknown_article_is_accepted_and_goes_to_the_operators_at_once() {
     let bed = spawn().app(|_| {}).await;
     let mut body = bed.body("WEB-8");
@@ -409,7 +409,7 @@ async fn an_order_with_an_unknown_article_is_accepted_and_goes_to_the_operators_
     assert!(bed.requests(CREATE).await.is_empty());
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_order_that_cannot_go_to_iiko_reaches_the_operators_by_email_and_telegram_once() {
     let smtp = SmtpSink::start().await.unwrap();
     let telegram = FakeTelegram::start().await.unwrap();
@@ -464,19 +464,12 @@ async fn an_order_that_cannot_go_to_iiko_reaches_the_operators_by_email_and_tele
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_store_that_cannot_write_answers_503_and_keeps_nothing() {
-    use sqlx::Connection;
     let bed = spawn().app(|_| {}).await;
     let base = bed.serve(bed.config.clone()).await;
-    // Another writer holds the lock past the store's 5 s busy timeout.
-    let mut blocker = sqlx::SqliteConnection::connect(&bed.config.store.url)
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
+    // Another writer holds the lock past the store's 5 s wait for it.
+    let blocker = store::block_writes(&bed.config.store.url).await;
     let body = bed.body("WEB-9").to_string();
     let response = post(&base, "/api/v1/orders", &body)
         .await
@@ -488,7 +481,7 @@ async fn a_store_that_cannot_write_answers_503_and_keeps_nothing() {
         response.json::<Value>().await.unwrap()["error"],
         "unavailable"
     );
-    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    blocker.release().await;
     assert!(
         bed.store
             .orders_by_site_id("WEB-9", None)
@@ -504,7 +497,7 @@ async fn a_store_that_cannot_write_answers_503_and_keeps_nothing() {
     assert_eq!(retried.status(), 202, "the site's retry goes through");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_site_over_its_rate_gets_429() {
     let bed = spawn()
         .app(|config| config.site.requests_per_second = NonZeroU32::MIN)
@@ -534,7 +527,7 @@ async fn a_site_over_its_rate_gets_429() {
 
 // ---- The dispatcher -----------------------------------------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn a_transient_create_failure_is_retried_and_created_on_the_second_attempt() {
     let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-10")).await;
@@ -577,7 +570,7 @@ async fn a_transient_create_failure_is_retried_and_created_on_the_second_attempt
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_create_that_timed_out_is_read_back_before_any_resend_and_iiko_ends_with_one_order() {
     let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-11")).await;
@@ -615,7 +608,7 @@ async fn a_create_that_timed_out_is_read_back_before_any_resend_and_iiko_ends_wi
     assert_eq!(stored, 1, "iiko created the order once");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn iiko_failing_every_time_sends_the_order_to_the_operators_after_max_attempts() {
     let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-12")).await;
@@ -639,7 +632,7 @@ async fn iiko_failing_every_time_sends_the_order_to_the_operators_after_max_atte
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn operators_hear_once_that_iiko_keeps_failing_for_a_branch_and_once_that_it_is_back() {
     let telegram = FakeTelegram::start().await.unwrap();
     let operators = 555;
@@ -677,7 +670,7 @@ async fn operators_hear_once_that_iiko_keeps_failing_for_a_branch_and_once_that_
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_offline_terminal_is_transient_and_ends_in_the_fallback_with_the_reason() {
     let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-13")).await;
@@ -708,7 +701,7 @@ async fn an_offline_terminal_is_transient_and_ends_in_the_fallback_with_the_reas
     assert_eq!(ids.len(), 3, "three attempts, three iiko ids");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_terminal_back_online_gets_the_order_under_fresh_ids_and_iiko_creates_it_once() {
     let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-16")).await;
@@ -772,7 +765,7 @@ async fn a_terminal_back_online_gets_the_order_under_fresh_ids_and_iiko_creates_
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_permanent_creation_error_goes_to_the_operators_at_once() {
     let bed = spawn()
         .app(|config| {
@@ -794,7 +787,7 @@ async fn a_permanent_creation_error_goes_to_the_operators_at_once() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_order_leased_by_a_crashed_worker_is_read_back_after_the_lease_and_completed_once() {
     let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-15")).await;
@@ -854,7 +847,7 @@ async fn an_order_leased_by_a_crashed_worker_is_read_back_after_the_lease_and_co
     assert_eq!(bed.order("WEB-15").await.state, OrderState::Created);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn shutting_down_lets_the_attempt_in_flight_finish_and_release_its_lease() {
     let bed = spawn().app(|_| {}).await;
     bed.faults(json!({"rules": [{"path": CREATE, "latency_ms": 700, "times": 1}]}))
@@ -878,7 +871,7 @@ async fn shutting_down_lets_the_attempt_in_flight_finish_and_release_its_lease()
     assert_eq!(order.lease_owner, None);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_slow_order_does_not_hold_up_the_next_one() {
     let bed = spawn().app(|config| config.iiko.timeout_seconds = 3).await;
     // The first create takes most of the 3 s Timeout; the second order must not wait for it.
@@ -935,7 +928,7 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-#[tokio::test]
+#[bed::test]
 async fn the_cli_lists_shows_retries_and_resolves_orders() {
     let bed = spawn().app(|_| {}).await;
     let mut unknown = bed.body("WEB-20");
@@ -1011,7 +1004,7 @@ async fn the_cli_lists_shows_retries_and_resolves_orders() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn the_cli_lists_fallback_orders_no_channel_got_through_and_exits_4_while_there_are_any() {
     let bed = spawn()
         .file(|file| {
@@ -1054,7 +1047,7 @@ async fn the_cli_lists_fallback_orders_no_channel_got_through_and_exits_4_while_
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_bridge_killed_mid_dispatch_finishes_the_order_once_after_a_restart() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -1139,7 +1132,7 @@ impl TestApp {
     }
 }
 
-#[tokio::test]
+#[bed::test]
 async fn operators_hear_once_that_a_terminal_group_is_offline_and_once_that_it_is_back() {
     let telegram = FakeTelegram::start().await.unwrap();
     let operators = 556;
@@ -1201,7 +1194,7 @@ fn with_operator_chat(config: &mut Config, chat: i64, telegram: &FakeTelegram) {
     config.telegram.api_url = telegram.api_url();
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_last_create_iiko_stored_behind_a_timeout_is_read_back_and_never_handed_to_staff() {
     let smtp = SmtpSink::start().await.unwrap();
     let telegram = FakeTelegram::start().await.unwrap();
@@ -1269,7 +1262,7 @@ async fn a_last_create_iiko_stored_behind_a_timeout_is_read_back_and_never_hande
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_last_create_iiko_does_not_have_goes_to_staff_once_iiko_says_so() {
     let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-U2")).await;
@@ -1305,7 +1298,7 @@ async fn a_last_create_iiko_does_not_have_goes_to_staff_once_iiko_says_so() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_last_create_that_stays_unclear_reaches_staff_after_the_grace_with_a_warning() {
     let smtp = SmtpSink::start().await.unwrap();
     let telegram = FakeTelegram::start().await.unwrap();
@@ -1360,7 +1353,7 @@ async fn a_last_create_that_stays_unclear_reaches_staff_after_the_grace_with_a_w
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn iiko_creating_an_order_after_it_went_to_staff_alerts_the_operators_and_the_view_shows_it()
 {
     let telegram = FakeTelegram::start().await.unwrap();
@@ -1439,7 +1432,7 @@ async fn iiko_creating_an_order_after_it_went_to_staff_alerts_the_operators_and_
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_order_in_flight_is_never_leased_again_by_its_own_dispatcher() {
     let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-L1")).await;
@@ -1474,7 +1467,7 @@ async fn an_order_in_flight_is_never_leased_again_by_its_own_dispatcher() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_attempt_is_cut_off_at_its_limit_and_the_order_retried() {
     let bed = spawn()
         .app(|config| config.delivery.attempt_timeout_seconds = Some(0.5))
@@ -1500,7 +1493,7 @@ async fn an_attempt_is_cut_off_at_its_limit_and_the_order_retried() {
     assert_eq!(bed.order("WEB-L2").await.state, OrderState::Created);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_retry_after_iiko_refused_the_order_goes_out_under_fresh_ids_and_is_created() {
     let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-R1")).await;
@@ -1539,7 +1532,7 @@ async fn a_retry_after_iiko_refused_the_order_goes_out_under_fresh_ids_and_is_cr
     assert_eq!(kinds, [json!("order.fallback"), json!("order.created")]);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_retry_of_an_unmappable_order_maps_it_from_the_current_menu() {
     let bed = spawn().app(|_| {}).await;
     let body = bed.body("WEB-R2");
@@ -1608,7 +1601,7 @@ async fn a_retry_of_an_unmappable_order_maps_it_from_the_current_menu() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_order_that_fails_again_after_an_operators_retry_reaches_the_operators_again() {
     let bed = spawn().app(|_| {}).await;
     bed.submit(&bed.body("WEB-R5")).await;

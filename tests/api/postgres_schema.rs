@@ -46,7 +46,7 @@ struct ForeignKey {
 
 type Schema = BTreeMap<String, Table>;
 
-#[tokio::test]
+#[bed::test]
 async fn the_postgres_schema_has_every_sqlite_table_column_key_check_and_index() {
     let Some(db) = TestDatabase::create(
         "the_postgres_schema_has_every_sqlite_table_column_key_check_and_index",
@@ -76,7 +76,7 @@ async fn the_postgres_schema_has_every_sqlite_table_column_key_check_and_index()
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn every_postgres_table_gives_back_the_row_it_was_given() {
     let Some(db) =
         TestDatabase::create("every_postgres_table_gives_back_the_row_it_was_given").await

@@ -150,7 +150,7 @@ fn courier_order(seed: &Seed, order_id: Uuid) -> Value {
     })
 }
 
-#[tokio::test]
+#[bed::test]
 async fn both_token_flows_issue_jwt_shaped_tokens_and_wrong_credentials_get_401() {
     let sim = Sim::start(fast_config()).await;
     let parts: Vec<&str> = sim.token.split('.').collect();
@@ -194,7 +194,7 @@ async fn both_token_flows_issue_jwt_shaped_tokens_and_wrong_credentials_get_401(
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn data_calls_without_a_token_or_with_an_expired_one_get_401() {
     let sim = Sim::start(SimConfig {
         token_lifetime: Duration::from_millis(300),
@@ -212,7 +212,7 @@ async fn data_calls_without_a_token_or_with_an_expired_one_get_401() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn dictionaries_have_the_iiko_shapes_and_the_well_known_ids() {
     let sim = Sim::start(fast_config()).await;
     let orgs = json!({"organizationIds": [ids::ORG_LENINA, ids::ORG_MIRA]});
@@ -282,7 +282,7 @@ async fn dictionaries_have_the_iiko_shapes_and_the_well_known_ids() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn creation_goes_from_in_progress_to_success_with_a_full_order() {
     let sim = Sim::start(fast_config()).await;
     let order_id = Uuid::new_v4();
@@ -325,7 +325,7 @@ async fn creation_goes_from_in_progress_to_success_with_a_full_order() {
     assert_eq!(command["state"], "Success");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_universal_discount_lowers_the_order_sum() {
     let sim = Sim::start(fast_config()).await;
     let order_id = Uuid::new_v4();
@@ -345,7 +345,7 @@ async fn a_universal_discount_lowers_the_order_sum() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_repeated_order_id_is_rejected_with_duplicated_order_id() {
     let sim = Sim::start(fast_config()).await;
     let order_id = Uuid::new_v4();
@@ -360,7 +360,7 @@ async fn a_repeated_order_id_is_rejected_with_duplicated_order_id() {
     assert_eq!(body["error"], "DuplicatedOrderId");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_unknown_product_ends_creation_in_product_not_found() {
     let sim = Sim::start(fast_config()).await;
     let order_id = Uuid::new_v4();
@@ -379,7 +379,7 @@ async fn an_unknown_product_ends_creation_in_product_not_found() {
     assert_eq!(command["state"], "Error");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_sized_product_without_its_size_ends_in_product_size_not_found() {
     let sim = Sim::start(fast_config()).await;
     let pizza = sim
@@ -396,7 +396,7 @@ async fn a_sized_product_without_its_size_ends_in_product_size_not_found() {
     assert_eq!(info["errorInfo"]["code"], "ProductSizeNotFound");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_bad_phone_is_rejected_with_400() {
     let sim = Sim::start(fast_config()).await;
     let mut request = courier_order(sim.seed(), Uuid::new_v4());
@@ -410,7 +410,7 @@ async fn a_bad_phone_is_rejected_with_400() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_500_rule_with_times_fails_that_many_calls_then_expires() {
     let sim = Sim::start(fast_config()).await;
     sim.control(
@@ -438,7 +438,7 @@ async fn a_500_rule_with_times_fails_that_many_calls_then_expires() {
     assert_eq!(faults["rules"], json!([]));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_429_rule_answers_with_retry_after() {
     let sim = Sim::start(fast_config()).await;
     sim.control(
@@ -465,7 +465,7 @@ async fn a_429_rule_answers_with_retry_after() {
     assert_eq!(status, StatusCode::OK);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn latency_beyond_the_timeout_header_answers_408() {
     let sim = Sim::start(fast_config()).await;
     sim.control(
@@ -488,7 +488,7 @@ async fn latency_beyond_the_timeout_header_answers_408() {
     assert!(started.elapsed() >= Duration::from_millis(1500));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn expire_tokens_makes_issued_tokens_401_while_new_ones_work() {
     let sim = Sim::start(fast_config()).await;
     sim.control("/sim/faults", json!({"expire_tokens": true}))
@@ -502,7 +502,7 @@ async fn expire_tokens_makes_issued_tokens_401_while_new_ones_work() {
     assert_eq!(status, StatusCode::OK);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn an_offline_terminal_group_ends_creation_with_creation_timeout_expired() {
     let sim = Sim::start(fast_config()).await;
     sim.control(
@@ -530,7 +530,7 @@ async fn an_offline_terminal_group_ends_creation_with_creation_timeout_expired()
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn advance_moves_statuses_in_order_and_by_revision_reports_the_changes() {
     let sim = Sim::start(fast_config()).await;
     let order_id = Uuid::new_v4();
@@ -578,7 +578,7 @@ async fn advance_moves_statuses_in_order_and_by_revision_reports_the_changes() {
     assert!(info["order"]["whenSended"].is_string());
 }
 
-#[tokio::test]
+#[bed::test]
 async fn pickup_orders_skip_on_way_and_delivered() {
     let sim = Sim::start(fast_config()).await;
     let order_id = Uuid::new_v4();
@@ -593,7 +593,7 @@ async fn pickup_orders_skip_on_way_and_delivered() {
     assert_eq!(info["order"]["whenSended"], Value::Null);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn by_revision_rejects_cursors_made_too_old() {
     let sim = Sim::start(fast_config()).await;
     let body = json!({"startRevision": 0, "organizationIds": [ids::ORG_LENINA]});
@@ -607,7 +607,7 @@ async fn by_revision_rejects_cursors_made_too_old() {
     assert_eq!(answer["error"], "RevisionTooOld");
 }
 
-#[tokio::test]
+#[bed::test]
 async fn cancel_makes_the_order_cancelled_and_cancelling_a_closed_order_fails() {
     let sim = Sim::start(fast_config()).await;
     let order_id = Uuid::new_v4();
@@ -656,7 +656,7 @@ async fn poll_command(sim: &Sim, body: &Value) -> Value {
     }
 }
 
-#[tokio::test]
+#[bed::test]
 async fn by_id_refuses_more_than_200_ids() {
     let sim = Sim::start(fast_config()).await;
     let ids_201: Vec<Uuid> = (0..201).map(|_| Uuid::new_v4()).collect();
@@ -677,7 +677,7 @@ async fn by_id_refuses_more_than_200_ids() {
     assert_eq!(body["orders"], json!([]));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn by_delivery_date_and_status_filters_by_date_and_status() {
     let sim = Sim::start(fast_config()).await;
     let order_id = Uuid::new_v4();
@@ -719,7 +719,7 @@ async fn by_delivery_date_and_status_filters_by_date_and_status() {
     assert_eq!(found(&body), 0);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn check_stop_list_on_create_ends_creation_in_error() {
     let sim = Sim::start(fast_config()).await;
     let product = plain_product(sim.seed()).id;
@@ -749,7 +749,7 @@ async fn check_stop_list_on_create_ends_creation_in_error() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn moving_an_order_cancels_it_and_points_to_the_new_delivery() {
     let sim = Sim::start(fast_config()).await;
     let order_id = Uuid::new_v4();
@@ -804,7 +804,7 @@ async fn next_event(
         .expect("receiver open")
 }
 
-#[tokio::test]
+#[bed::test]
 async fn webhooks_arrive_with_the_auth_token_and_honour_the_filter() {
     let sim = Sim::start(fast_config()).await;
     let (uri, mut events) = webhook_receiver().await;
@@ -871,7 +871,7 @@ async fn webhooks_arrive_with_the_auth_token_and_honour_the_filter() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn stop_lists_are_listed_and_checked_per_terminal_group() {
     let sim = Sim::start(fast_config()).await;
     let product = plain_product(sim.seed()).id;
@@ -906,7 +906,7 @@ async fn stop_lists_are_listed_and_checked_per_terminal_group() {
     assert_eq!(rejected["rejectedItems"][0]["productId"], json!(product));
 }
 
-#[tokio::test]
+#[bed::test]
 async fn loyalty_reports_the_balance_and_calculate_caps_bonuses() {
     let sim = Sim::start(fast_config()).await;
     let info =
@@ -996,7 +996,7 @@ async fn loyalty_reports_the_balance_and_calculate_caps_bonuses() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn bonus_payments_are_checked_against_the_wallet_and_debited() {
     let sim = Sim::start(fast_config()).await;
     let bonus_order = |sum: i64| {
@@ -1023,7 +1023,7 @@ async fn bonus_payments_are_checked_against_the_wallet_and_debited() {
     assert_eq!(customer["walletBalances"][0]["balance"], 100.0);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn the_menu_shapes_serve_the_same_catalogue() {
     let sim = Sim::start(fast_config()).await;
     let seed = sim.seed();
@@ -1110,7 +1110,7 @@ async fn the_menu_shapes_serve_the_same_catalogue() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn nomenclature_with_the_current_revision_returns_empty_arrays() {
     let sim = Sim::start(fast_config()).await;
     let (status, full) = sim
@@ -1215,7 +1215,7 @@ fn a_seed_saved_to_a_file_loads_back() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn twenty_thousand_products_generate_and_serve_the_nomenclature() {
     let sim = Sim::start(SimConfig {
         products: 20_000,
@@ -1233,7 +1233,7 @@ async fn twenty_thousand_products_generate_and_serve_the_nomenclature() {
     assert!(body["products"].as_array().unwrap().len() > 20_000);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn the_request_log_records_bodies_without_the_token() {
     let sim = Sim::start(fast_config()).await;
     let request = courier_order(sim.seed(), Uuid::new_v4());

@@ -156,7 +156,7 @@ async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: im
 
 // ---- Polling -----------------------------------------------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn status_progression_reaches_the_site_in_order_with_each_status_once() {
     let bed = spawn_app().await;
     let order = bed.created("WEB-1").await;
@@ -203,7 +203,7 @@ async fn status_progression_reaches_the_site_in_order_with_each_status_once() {
     }
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_refused_cursor_falls_back_to_reading_every_order_by_id_and_recovers() {
     let bed = spawn_app().await;
     bed.created("WEB-1").await;
@@ -232,7 +232,7 @@ async fn a_refused_cursor_falls_back_to_reading_every_order_by_id_and_recovers()
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn orders_iiko_has_not_mentioned_lately_are_read_back_by_id() {
     let bed = spawn_app().await;
     bed.created("WEB-1").await;
@@ -248,7 +248,7 @@ async fn orders_iiko_has_not_mentioned_lately_are_read_back_by_id() {
     assert_eq!(bed.reported("WEB-1").await, ["Unconfirmed"]);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_move_to_another_terminal_group_is_followed_under_the_new_delivery() {
     let bed = spawn_app().await;
     let order = bed.created("WEB-1").await;
@@ -286,7 +286,7 @@ async fn a_move_to_another_terminal_group_is_followed_under_the_new_delivery() {
 
 // ---- Webhooks ----------------------------------------------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn duplicated_out_of_order_unknown_and_malformed_webhook_events_are_harmless() {
     let bed = spawn_app().await;
     let order = bed.created("WEB-1").await;
@@ -322,7 +322,7 @@ async fn duplicated_out_of_order_unknown_and_malformed_webhook_events_are_harmle
     assert!(bed.store.webhook_calls(10).await.unwrap().is_empty());
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_webhook_saying_success_for_an_order_being_sent_is_believed_only_once_iiko_confirms_it() {
     let bed = spawn_app().await;
     let known = bed.created("WEB-K").await;
@@ -387,7 +387,7 @@ async fn a_webhook_saying_success_for_an_order_being_sent_is_believed_only_once_
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn webhooks_and_polling_together_give_each_status_exactly_once() {
     let bed = spawn_app().await;
     let base = bed.serve(bed.config.clone()).await;
@@ -426,7 +426,7 @@ async fn webhooks_and_polling_together_give_each_status_exactly_once() {
     assert_eq!(created, 1);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_webhook_with_a_wrong_or_missing_token_is_refused_and_nothing_is_processed() {
     let bed = spawn_app().await;
     let order = bed.created("WEB-1").await;
@@ -473,7 +473,7 @@ async fn a_webhook_with_a_wrong_or_missing_token_is_refused_and_nothing_is_proce
     .await;
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_malformed_webhook_body_is_answered_400_and_the_receiver_keeps_working() {
     let bed = spawn_app().await;
     let base = bed.serve(bed.config.clone()).await;
@@ -509,7 +509,7 @@ async fn a_malformed_webhook_body_is_answered_400_and_the_receiver_keeps_working
     assert_eq!(fine.status(), 200);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_stop_list_webhook_refreshes_the_catalog_at_once() {
     let bed = spawn_app().await;
     let base = bed.serve(bed.config.clone()).await;
@@ -562,7 +562,7 @@ async fn a_stop_list_webhook_refreshes_the_catalog_at_once() {
 
 // ---- Registration ------------------------------------------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn registration_sends_the_url_the_token_and_an_explicit_filter_per_organization() {
     let bed = spawn_app().await;
     bed.register_webhooks("https://bridge.example").await;
@@ -582,7 +582,7 @@ async fn registration_sends_the_url_the_token_and_an_explicit_filter_per_organiz
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn webhooks_register_uses_the_given_url_and_needs_the_token() {
     let bed = spawn_app().await;
     let run = |extra: &'static [&'static str]| {
@@ -618,7 +618,7 @@ async fn webhooks_register_uses_the_given_url_and_needs_the_token() {
 
 // ---- Order view and cancel ---------------------------------------------------------------------
 
-#[tokio::test]
+#[bed::test]
 async fn the_order_view_reflects_the_history() {
     let bed = spawn_app().await;
     bed.created("WEB-1").await;
@@ -675,7 +675,7 @@ async fn the_order_view_reflects_the_history() {
     assert_eq!(unauthenticated.status(), 401);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn cancelling_before_iiko_has_the_order_stops_its_delivery() {
     let bed = spawn_app().await;
     bed.submit(&bed.body("WEB-1")).await;
@@ -710,7 +710,7 @@ async fn cancelling_before_iiko_has_the_order_stops_its_delivery() {
     );
 }
 
-#[tokio::test]
+#[bed::test]
 async fn cancelling_a_created_order_cancels_it_in_iiko_with_the_branch_cause() {
     let bed = spawn_app().await;
     bed.created("WEB-1").await;
@@ -767,7 +767,7 @@ async fn cancelling_a_created_order_cancels_it_in_iiko_with_the_branch_cause() {
     assert_eq!(malformed.status(), 400);
 }
 
-#[tokio::test]
+#[bed::test]
 async fn a_delivered_or_operator_order_can_no_longer_be_cancelled() {
     let bed = spawn_app().await;
     bed.created("WEB-1").await;

@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 
 use super::SqliteStore;
 use crate::store::claims::new_lease_id;
+use crate::store::fallback::{DeliveryRow, UndeliveredRow, time};
 use crate::store::{
-    DeliveryState, FALLBACK_ATTEMPTS_BEFORE_ALERT, FallbackChannel, FallbackDelivery, NewFallback,
-    StoreError, UndeliveredFallback,
+    FALLBACK_ATTEMPTS_BEFORE_ALERT, FallbackDelivery, NewFallback, StoreError, UndeliveredFallback,
 };
 
 /// Orders whose latest hand-over has no delivered row and no row still within its first
@@ -254,53 +254,6 @@ impl SqliteStore {
     }
 }
 
-/// A `fallback_deliveries` row as stored: times as milliseconds or RFC 3339 text.
-#[derive(sqlx::FromRow)]
-struct DeliveryRow {
-    id: i64,
-    branch: String,
-    order_id: String,
-    channel: String,
-    recipient: String,
-    subject: Option<String>,
-    body: String,
-    html: Option<String>,
-    state: String,
-    attempts: u32,
-    next_attempt_at: i64,
-    last_error: Option<String>,
-    delivered_at: Option<String>,
-    sending_at: Option<i64>,
-    lease_id: Option<String>,
-}
-
-impl TryFrom<DeliveryRow> for FallbackDelivery {
-    type Error = StoreError;
-
-    fn try_from(row: DeliveryRow) -> Result<Self, StoreError> {
-        let next_attempt_at = row.next_attempt_at;
-        Ok(FallbackDelivery {
-            id: row.id,
-            branch: row.branch,
-            order_id: row.order_id,
-            channel: FallbackChannel::parse(&row.channel)?,
-            recipient: row.recipient,
-            subject: row.subject,
-            body: row.body,
-            html: row.html,
-            state: DeliveryState::parse(&row.state)?,
-            attempts: row.attempts,
-            next_attempt_at: DateTime::from_timestamp_millis(next_attempt_at).ok_or_else(|| {
-                StoreError::Corrupt(format!("fallback next_attempt_at {next_attempt_at}"))
-            })?,
-            last_error: row.last_error,
-            delivered_at: row.delivered_at.map(time).transpose()?,
-            sending_at: row.sending_at.and_then(DateTime::from_timestamp_millis),
-            lease_id: row.lease_id,
-        })
-    }
-}
-
 /// Pending deliveries due at `now` that no claim holds (the rule of `claims::claim_holds`),
 /// the longest waiting first.
 async fn due_deliveries(
@@ -323,27 +276,10 @@ async fn due_deliveries(
     rows.into_iter().map(FallbackDelivery::try_from).collect()
 }
 
-/// A `fallback_orders` row as stored.
-#[derive(sqlx::FromRow)]
-struct UndeliveredRow {
-    branch: String,
-    order_id: String,
-    number: String,
-    reason: String,
-    created_at: String,
-    alerted_at: Option<String>,
-}
-
-fn time(text: String) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(&text)
-        .map(|at| at.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("fallback time {text:?}: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewDelivery, Store};
+    use crate::store::{DeliveryState, FallbackChannel, NewDelivery, Store};
 
     async fn two_stores() -> (Store, Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();

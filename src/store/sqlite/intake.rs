@@ -2,7 +2,7 @@
 //! wait for the next one, which stores them all with a handful of statements (the rows travel
 //! as one JSON parameter), whatever their number: the writer's time per order stays small and
 //! the whole batch shares one fsync.
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use futures::FutureExt;
 use serde_json::{Value, json};
@@ -11,6 +11,7 @@ use sqlx::{Row, SqliteConnection};
 use super::batch::{QUEUE, Writer};
 use super::events::enqueue_event;
 use super::orders::{ORDER_COLUMNS, stored_order};
+use crate::store::intake::{self, Key, Plan};
 use crate::store::{
     EventType, Group, Inserted, NewEvent, NewOrder, StoreError, StoredOrder, WebhookId,
 };
@@ -45,56 +46,22 @@ pub(super) fn start(writer: Writer) -> Intake {
     intake
 }
 
-type Key = (String, String);
-
 /// Stores the new orders of a batch with their first history entry, fallback event and
-/// webhook id, and answers each submission in order: `New`, `Existing` (already stored, or
-/// earlier in this batch) or `ReplayedWebhook`.
+/// webhook id, and answers each submission in order (see [`intake::plan`]).
 async fn insert_orders(
     conn: &mut SqliteConnection,
     items: Vec<(NewOrder, Option<WebhookId>)>,
 ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
-    let keys: Vec<Key> = items
-        .iter()
-        .map(|(new, _)| (new.branch.clone(), new.site_id.clone()))
-        .collect();
+    let keys: Vec<Key> = items.iter().map(|(new, _)| intake::key(new)).collect();
     let mut stored = existing(conn, &keys).await?;
     let seen = seen_webhooks(conn, &items).await?;
-
-    // Decide each submission in arrival order; a repeat within the batch finds the first.
-    enum Plan {
-        Insert,
-        Existing,
-        Replayed,
-    }
-    let mut inserting: HashSet<Key> = HashSet::new();
-    // Webhook ids taken earlier in this batch, by the order they came with.
-    let mut claimed: HashMap<&str, &Key> = HashMap::new();
-    let mut plans = Vec::with_capacity(items.len());
-    for ((_, webhook), key) in items.iter().zip(&keys) {
-        let known = stored.get(key).map(|order| order.id);
-        // The site retries a message with the same id (Standard Webhooks), so only an id
-        // reused for another order is a replay.
-        let replayed = webhook.as_ref().is_some_and(|w| {
-            let earlier = claimed.get(w.id.as_str()).is_some_and(|k| *k != key);
-            earlier || seen.get(&w.id).is_some_and(|order| Some(*order) != known)
-        });
-        if let (Some(webhook), false) = (webhook, replayed) {
-            claimed.entry(webhook.id.as_str()).or_insert(key);
-        }
-        plans.push(if replayed {
-            Plan::Replayed
-        } else if known.is_some() || !inserting.insert(key.clone()) {
-            Plan::Existing
-        } else {
-            Plan::Insert
-        });
-    }
+    let ids = stored.iter().map(|(key, order)| (key.clone(), order.id));
+    let plans = intake::plan(&items, &ids.collect(), &seen);
 
     let new_rows: Vec<&NewOrder> = items
         .iter()
         .zip(&plans)
-        .filter(|(_, plan)| matches!(plan, Plan::Insert))
+        .filter(|(_, plan)| **plan == Plan::Insert)
         .map(|((new, _), _)| new)
         .collect();
     if !new_rows.is_empty() {
@@ -102,7 +69,7 @@ async fn insert_orders(
             let order = stored_order(&row)?;
             stored.insert((order.branch.clone(), order.site_id.clone()), order);
         }
-        let ids = |new: &NewOrder| stored[&(new.branch.clone(), new.site_id.clone())].id;
+        let ids = |new: &NewOrder| stored[&intake::key(new)].id;
         let history: Vec<Value> = new_rows
             .iter()
             .map(|new| {
@@ -132,7 +99,7 @@ async fn insert_orders(
         let webhooks: Vec<Value> = items
             .iter()
             .zip(&plans)
-            .filter(|(_, plan)| matches!(plan, Plan::Insert))
+            .filter(|(_, plan)| **plan == Plan::Insert)
             .filter_map(|((new, webhook), _)| {
                 let webhook = webhook.as_ref()?;
                 Some(json!([webhook.id, ids(new), webhook.expires_at_ms]))
@@ -148,15 +115,9 @@ async fn insert_orders(
             .await?;
         }
     }
-
-    Ok(plans
+    Ok(intake::answers(&items, plans, &stored)
         .into_iter()
-        .zip(&keys)
-        .map(|(plan, key)| match plan {
-            Plan::Replayed => Ok(Inserted::ReplayedWebhook),
-            Plan::Insert => Ok(Inserted::New(stored[key].clone())),
-            Plan::Existing => Ok(Inserted::Existing(stored[key].clone())),
-        })
+        .map(Ok)
         .collect())
 }
 

@@ -59,7 +59,7 @@ pub fn lock_for_serving(url: &str) -> Result<ServeLock, StoreError> {
         .open(&path)
         .map_err(|e| StoreError::Url(url.to_owned(), format!("{path}: {e}")))?;
     match file.try_lock() {
-        Ok(()) => Ok(ServeLock { _file: file }),
+        Ok(()) => Ok(ServeLock { file: Some(file) }),
         Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse(url.to_owned(), path)),
         Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Url(
             url.to_owned(),

@@ -3,8 +3,9 @@
 //! (state `fallback`, picked up by the fallback worker through `Store::orders_awaiting_fallback`).
 //! An order iiko may hold is never handed over on a guess: after an unclear last attempt it
 //! is only read back until iiko says it does not have it, or `delivery.unclear_grace_seconds`
-//! runs out (then staff are told to check iikoFront first). Each attempt has its own lease id
-//! and a hard time limit shorter than the lease, and no order has two attempts in flight here.
+//! runs out (then staff are told to check iikoFront first). Each attempt has its own lease id,
+//! short (`store.lease_seconds`) and renewed while the attempt runs, so another instance takes
+//! the order over soon after this one dies; no order has two attempts in flight here.
 use std::{
     collections::HashSet,
     sync::{Arc, Mutex},
@@ -30,8 +31,6 @@ const TICK: Duration = Duration::from_millis(500);
 const HTTP_MARGIN: Duration = Duration::from_secs(5);
 /// iiko calls one attempt may make outside the creation follow-up: read back, create, read back.
 const CALLS_PER_ATTEMPT: u32 = 4;
-/// The lease outlives the attempt's hard limit by this much: time to write its outcome.
-const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// The longest pause between two read-backs of an unclear order (unless the retry interval
 /// is longer).
 const MAX_UNCLEAR_PAUSE: Duration = Duration::from_secs(60);
@@ -49,8 +48,9 @@ pub struct Dispatcher {
     config: Arc<Config>,
     /// This worker's part of every lease id; each attempt's lease has its own id besides.
     owner: String,
+    /// An attempt's lease, renewed every third of it while the attempt runs.
     lease: Duration,
-    /// The hard limit of one attempt, shorter than the lease.
+    /// The hard limit of one attempt.
     attempt_limit: Duration,
     /// Tells the operators when iiko keeps failing for a branch, and when it works again.
     alerter: OperatorAlerter,
@@ -70,8 +70,8 @@ impl Dispatcher {
         let creation_wait = Duration::from_secs_f64(config.delivery.creation_wait_seconds);
         let call = Duration::from_secs(config.iiko.timeout_seconds) + HTTP_MARGIN;
         // An attempt is cut off at its limit whatever it waits for (iiko's 429s, a token
-        // refresh), and the lease outlives it: a live worker never loses its order to another
-        // one, and a dead worker's orders are due again once the lease runs out.
+        // refresh); its lease is renewed meanwhile, so a live worker keeps its order and a
+        // dead worker's orders are due again once the short lease runs out.
         let attempt_limit = config
             .delivery
             .attempt_timeout_seconds
@@ -82,7 +82,7 @@ impl Dispatcher {
             courier: Courier::new(store.clone(), iiko, creation_wait),
             store,
             owner: Uuid::new_v4().simple().to_string(),
-            lease: attempt_limit + LEASE_MARGIN,
+            lease: Duration::from_secs_f64(config.store.lease_seconds),
             attempt_limit,
             alerter: OperatorAlerter::new(OperatorChats::from_config(&config.telegram)),
             config,
@@ -158,7 +158,8 @@ impl Dispatcher {
     #[tracing::instrument(name = "dispatch", skip_all, fields(branch = %order.branch, order = %order.site_id))]
     async fn dispatch(&self, order: StoredOrder, _in_flight: InFlight) -> Result<(), StoreError> {
         let started = Instant::now();
-        let attempt = match tokio::time::timeout(self.attempt_limit, self.attempt(&order)).await {
+        let attempt = self.renewing_lease(&order, self.attempt(&order));
+        let attempt = match tokio::time::timeout(self.attempt_limit, attempt).await {
             Ok(attempt) => attempt,
             Err(_) => Attempt::Transient {
                 reason: format!(
@@ -203,6 +204,40 @@ impl Dispatcher {
                 .await;
         }
         Ok(())
+    }
+
+    /// Runs `attempt` while renewing the order's lease every third of it (two renewals may
+    /// fail before it runs out). A lease found taken over is not fought for: the attempt ends
+    /// as it would (same iiko ids, so iiko keeps one order) and its outcome is refused.
+    async fn renewing_lease<T>(&self, order: &StoredOrder, attempt: impl Future<Output = T>) -> T {
+        let lease = order.lease_owner.as_deref().unwrap_or_default();
+        let renew = async {
+            let mut every = tokio::time::interval(self.lease / 3);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let until =
+                    Utc::now() + chrono::Duration::from_std(self.lease).expect("a short lease");
+                match self
+                    .store
+                    .renew_order_lease(order.id, lease, until.timestamp_millis())
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(order = %order.site_id, "the order's lease was taken over during its attempt");
+                        return std::future::pending().await;
+                    }
+                    Err(error) => {
+                        tracing::warn!(order = %order.site_id, %error, "renewing the order's lease failed")
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            outcome = attempt => outcome,
+            never = renew => never,
+        }
     }
 
     /// What iiko says of the order this time: a send (reading back first when an earlier one

@@ -62,6 +62,17 @@ impl Store {
         on_backend!(self, b => b.record_call(id, call).await)
     }
 
+    /// Extends a running attempt's lease to `lease_until_ms`, while `owner` (the lease id)
+    /// still holds it; returns whether it did.
+    pub async fn renew_order_lease(
+        &self,
+        id: i64,
+        owner: &str,
+        lease_until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.renew_order_lease(id, owner, lease_until_ms).await)
+    }
+
     /// Writes an attempt's end and releases the lease, but only while `owner` still holds
     /// it: a worker whose lease ran out must not overwrite the one that took the order over.
     /// Returns whether the write happened.

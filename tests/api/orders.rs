@@ -896,6 +896,38 @@ async fn a_slow_order_does_not_hold_up_the_next_one() {
     bed.wait_for("WEB-17", OrderState::Created).await;
 }
 
+#[bed::test]
+async fn an_attempt_longer_than_its_lease_keeps_the_order_by_renewing_it() {
+    // A one-second lease, renewed every third of a second, for a create that takes 2.5 s.
+    let bed = spawn()
+        .app(|config| {
+            config.store.lease_seconds = 1.0;
+            config.iiko.timeout_seconds = 5;
+        })
+        .await;
+    bed.faults(json!({"rules": [{"path": CREATE, "latency_ms": 2500, "times": 1}]}))
+        .await;
+    bed.submit(&bed.body("WEB-31")).await;
+    let dispatcher = bed.dispatcher();
+    let attempt = tokio::spawn(async move { dispatcher.try_step(Utc::now()).await });
+    for _ in 0..200 {
+        if bed.order("WEB-31").await.create_sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let now = Utc::now().timestamp_millis();
+    let taken = bed
+        .store
+        .lease_due_orders("another-instance", now, now + 1_000, 8, &[])
+        .await
+        .unwrap();
+    assert_eq!(taken, vec![], "past its first second, the lease still holds");
+    attempt.await.unwrap().unwrap();
+    assert_eq!(bed.order("WEB-31").await.state, OrderState::Created);
+}
+
 // ---- The command line and the binary ------------------------------------------------------------
 
 impl TestApp {

@@ -45,6 +45,31 @@ impl PgStore {
             .await
     }
 
+    pub async fn renew_order_lease(
+        &self,
+        id: i64,
+        owner: &str,
+        lease_until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let owner = owner.to_owned();
+        self.writer
+            .run(move |conn| {
+                async move {
+                    let renewed = sqlx::query(
+                        "UPDATE orders SET lease_until = $1 WHERE id = $2 AND lease_owner = $3",
+                    )
+                    .bind(lease_until_ms)
+                    .bind(id)
+                    .bind(owner)
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(renewed.rows_affected() == 1)
+                }
+                .boxed()
+            })
+            .await
+    }
+
     pub async fn order_calls(&self, id: i64) -> Result<Vec<CallRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT at, operation, request_summary, http_status, correlation_id, error_code,

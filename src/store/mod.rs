@@ -107,7 +107,7 @@ impl From<sqlx::Error> for StoreError {
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
-    /// Told when this process stores a new order to send (see [`Store::orders_due`]).
+    /// Told when an order to send is stored (see [`Store::orders_due`]).
     orders_due: Arc<Notify>,
 }
 
@@ -164,22 +164,26 @@ impl Store {
     /// schema up to date.
     pub async fn connect(settings: &StoreConfig) -> Result<Store, StoreError> {
         let url = settings.url.as_str();
+        let orders_due = Arc::default();
         let backend = match url {
             _ if url.starts_with("sqlite://") => {
                 Backend::Sqlite(sqlite::SqliteStore::open(url).await?)
             }
-            _ if is_postgres(url) => Backend::Postgres(postgres::PgStore::open(settings).await?),
+            _ if is_postgres(url) => {
+                Backend::Postgres(postgres::PgStore::open(settings, &orders_due).await?)
+            }
             _ => return Err(unsupported(url)),
         };
         Ok(Store {
             backend,
-            orders_due: Arc::default(),
+            orders_due,
         })
     }
 
-    /// Fires once an order to send is stored through this handle, so a dispatcher waiting for
-    /// its next poll starts it at once; the poll remains the safety net (orders stored by
-    /// other processes, orders due again later).
+    /// Fires once an order to send is stored through this handle (on PostgreSQL, also by any
+    /// other process: `LISTEN`), so a dispatcher waiting for its next poll starts it at once;
+    /// the poll remains the safety net (a notification lost with a connection, orders due
+    /// again later).
     pub fn orders_due(&self) -> Arc<Notify> {
         self.orders_due.clone()
     }

@@ -13,11 +13,12 @@ use iiko_bridge::{
     iiko::types::deliveries::DeliveriesByIdRequest,
     menu::CatalogCache,
     orders::StepOutcome,
+    orders::service,
     signing::{WebhookSecret, sign},
     sim::{demo_ids, smtp::SmtpSink, telegram::FakeTelegram},
     startup::Application,
     status::{self, StatusTracker, TerminalWatch},
-    store::{OrderState, StoredOrder},
+    store::{OrderState, Store, StoredOrder},
     worker::Worker,
 };
 
@@ -923,9 +924,50 @@ async fn an_attempt_longer_than_its_lease_keeps_the_order_by_renewing_it() {
         .lease_due_orders("another-instance", now, now + 1_000, 8, &[])
         .await
         .unwrap();
-    assert_eq!(taken, vec![], "past its first second, the lease still holds");
+    assert_eq!(
+        taken,
+        vec![],
+        "past its first second, the lease still holds"
+    );
     attempt.await.unwrap().unwrap();
     assert_eq!(bed.order("WEB-31").await.state, OrderState::Created);
+}
+
+#[bed::test]
+async fn an_order_another_instance_stores_wakes_this_dispatcher_at_once_on_postgres() {
+    if !store::on_postgres() {
+        return; // SQLite serves one process: no other instance stores orders.
+    }
+    let bed = spawn().app(|_| {}).await;
+    let other = Store::open(&bed.config.store.url).await.unwrap();
+    let due = bed.store.orders_due();
+    // This store listens from shortly after it opened: the first orders may come before that.
+    let mut woken = false;
+    for n in 0..50 {
+        let notified = due.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let body = bed.body(&format!("WEB-4{n}")).to_string();
+        service::submit_order(
+            &other,
+            &CatalogCache::new(other.clone()),
+            &iiko(&bed.config),
+            &bed.config,
+            body.as_bytes(),
+            None,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        if tokio::time::timeout(Duration::from_millis(200), notified)
+            .await
+            .is_ok()
+        {
+            woken = true;
+            break;
+        }
+    }
+    assert!(woken, "no notification reached this instance");
 }
 
 // ---- The command line and the binary ------------------------------------------------------------

@@ -11,10 +11,11 @@ use sqlx::{PgConnection, PgPool};
 
 use super::batch::QUEUE;
 use super::events::enqueue_event;
+use super::notify_orders_due;
 use super::orders::ORDER_COLUMNS;
 use crate::store::intake::{self, Key, Plan};
 use crate::store::{
-    EventType, Group, Inserted, NewEvent, NewOrder, StoreError, StoredOrder, WebhookId,
+    EventType, Group, Inserted, NewEvent, NewOrder, OrderState, StoreError, StoredOrder, WebhookId,
 };
 
 /// Submissions stored by one batch at most.
@@ -50,6 +51,12 @@ async fn store_batch(
 ) -> Result<Vec<Inserted>, StoreError> {
     let mut tx = pool.begin().await?;
     let answers = insert_orders(&mut tx, &items).await?;
+    let due = answers
+        .iter()
+        .any(|answer| matches!(answer, Inserted::New(order) if order.state == OrderState::Queued));
+    if due {
+        notify_orders_due(&mut tx).await?;
+    }
     tx.commit().await?;
     Ok(answers)
 }

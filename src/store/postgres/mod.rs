@@ -22,13 +22,14 @@ mod sync_lock;
 
 pub use status::PgStatusBatch;
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use secrecy::ExposeSecret;
 use sqlx::{
-    PgPool,
-    postgres::{PgConnectOptions, PgPoolOptions},
+    PgConnection, PgPool,
+    postgres::{PgConnectOptions, PgListener, PgPoolOptions},
 };
+use tokio::sync::Notify;
 
 use super::StoreError;
 use crate::config::StoreConfig;
@@ -43,7 +44,12 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    pub async fn open(settings: &StoreConfig) -> Result<PgStore, StoreError> {
+    /// Opens the store and starts listening for new orders to send, stored by any process
+    /// (`orders_due` is told of each).
+    pub async fn open(
+        settings: &StoreConfig,
+        orders_due: &Arc<Notify>,
+    ) -> Result<PgStore, StoreError> {
         let refused =
             |e: &dyn std::fmt::Display| StoreError::Url(settings.display_url(), e.to_string());
         let mut options = PgConnectOptions::from_str(&settings.url).map_err(|e| refused(&e))?;
@@ -61,6 +67,7 @@ impl PgStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        tokio::spawn(listen_for_due_orders(pool.clone(), orders_due.clone()));
         let writer = batch::Writer::start(pool.clone());
         Ok(PgStore {
             intake: intake::start(pool.clone()),
@@ -81,5 +88,42 @@ impl PgStore {
             .await?;
         tx.rollback().await?;
         Ok(())
+    }
+}
+
+/// The channel a transaction that makes an order due notifies (delivered at its commit), per
+/// schema: bridges keeping their stores in two schemas of one database do not wake each other.
+const ORDERS_DUE: &str = "'iiko_bridge_orders_due.' || current_schema()";
+
+/// Tells every listening process, once the caller's transaction commits, that an order is due.
+pub(super) async fn notify_orders_due(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query(&format!("SELECT pg_notify({ORDERS_DUE}, '')"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Wakes this process's dispatcher on every [`ORDERS_DUE`] notification, for as long as the
+/// pool is open. A lost connection is listened to again after a pause (the dispatcher's poll
+/// covers what was missed meanwhile).
+async fn listen_for_due_orders(pool: PgPool, orders_due: Arc<Notify>) {
+    let pause = Duration::from_secs(1);
+    while !pool.is_closed() {
+        let channel = sqlx::query_scalar::<_, String>(&format!("SELECT {ORDERS_DUE}"))
+            .fetch_one(&pool)
+            .await;
+        let (Ok(channel), Ok(mut listener)) = (channel, PgListener::connect_with(&pool).await)
+        else {
+            tokio::time::sleep(pause).await;
+            continue;
+        };
+        if listener.listen(&channel).await.is_err() {
+            tokio::time::sleep(pause).await;
+            continue;
+        }
+        while let Ok(Some(_)) = listener.try_recv().await {
+            orders_due.notify_one();
+        }
+        tokio::time::sleep(pause).await;
     }
 }

@@ -212,6 +212,10 @@ impl PgStore {
             history(&mut tx, id, now_ms, None, None, renewed.note).await?;
         }
         history(&mut tx, id, now_ms, Some(state), None, note).await?;
+        if requeue {
+            // The operator may act from another process (`orders retry`, the bot's instance).
+            super::notify_orders_due(&mut tx).await?;
+        }
         let order = fetch(&mut tx, id).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(order)

@@ -69,7 +69,12 @@ enum Command {
     /// Run the bundled iikoCloud simulator.
     Sim(SimArgs),
     /// Start the simulator and the bridge on embedded defaults and show what they do.
-    Demo,
+    Demo {
+        /// Keep the demo's orders in this store (sqlite://PATH or postgres://..., holding no
+        /// orders yet) instead of a temporary SQLite file.
+        #[arg(long)]
+        store: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -255,7 +260,7 @@ pub fn main() -> ExitCode {
         Command::Discover { .. }
             | Command::Check
             | Command::Orders(_)
-            | Command::Demo
+            | Command::Demo { .. }
             | Command::Events(_)
             | Command::Webhooks(_)
     );
@@ -358,7 +363,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Duties { json } => duties::list(&load_config(&cli.config)?, json).await,
         Command::Sim(args) => run_simulator(args).await,
-        Command::Demo => demo::run().await,
+        Command::Demo { store } => demo::run(store).await,
         Command::Menu(MenuCommand::Sync { sync, strict }) => {
             let config = load_config(&cli.config)?;
             menu::sync(&config, SyncKind::Full, &sync, strict).await

@@ -518,13 +518,17 @@ async fn secrets_never_reach_the_logs_even_at_trace_level() {
     assert!(!all.contains(SITE_TOKEN), "the site token leaked");
 }
 
+/// On the PostgreSQL binary, `demo --store postgres://...`.
 #[bed::test]
 async fn demo_runs_on_the_embedded_defaults_and_labels_every_answer_with_its_order() {
-    let out = bridge(
-        &["demo"],
-        &[("IIKO_BRIDGE_CONFIG", "/nonexistent/bridge.toml")],
-    )
-    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = store::url(dir.path());
+    let args: &[&str] = match store::on_postgres() {
+        true => &["demo", "--store", &url],
+        false => &["demo"],
+    };
+    let no_config = [("IIKO_BRIDGE_CONFIG", "/nonexistent/bridge.toml")];
+    let out = bridge(args, &no_config).await;
     assert!(
         out.status.success(),
         "{}{}",
@@ -556,6 +560,11 @@ async fn demo_runs_on_the_embedded_defaults_and_labels_every_answer_with_its_ord
     assert!(row("WEB-1005").contains("422 invalid: customer.phone, total"));
     assert!(stdout.contains("Причина: iiko отклонил заказ: ProductNotFound"));
     assert!(row("WEB-1006").contains("points 1500.0 → 1300.0"));
+    if store::on_postgres() {
+        let again = bridge(args, &no_config).await;
+        assert_eq!(again.status.code(), Some(2), "{}", text(&again.stderr));
+        assert!(text(&again.stderr).contains("the store already holds orders"));
+    }
     // The first order's body is shown, and every answer is printed under its own order.
     assert!(
         stdout.contains("site → POST /api/v1/orders (WEB-1001), the body:\n{"),

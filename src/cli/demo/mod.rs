@@ -24,9 +24,13 @@ use crate::{
 const EXAMPLE_CONFIG: &str = include_str!("../../../config/bridge.example.toml");
 const PRODUCTS: usize = 120;
 
-pub async fn run() -> Result<(), Failure> {
+/// Runs the demo; its orders and catalogs go to `store` (`sqlite://` or `postgres://`, which
+/// must hold no orders yet) when given, else to a SQLite file in a temporary folder.
+pub async fn run(store: Option<String>) -> Result<(), Failure> {
     let workdir = tempfile::tempdir().map_err(anyhow::Error::from)?;
     let dir = workdir.path();
+    let store = store.unwrap_or_else(|| format!("sqlite://{}/bridge.db", dir.display()));
+    let dir = &Workdir { dir, store: &store };
     let telegram = FakeTelegram::start().await.map_err(anyhow::Error::from)?;
 
     // This morning's iiko: a menu where two dishes share an article and one has none, the kind
@@ -39,7 +43,17 @@ pub async fn run() -> Result<(), Failure> {
     let config = demo_config(&simulator, dir, &telegram)?;
     println!("iikoCloud simulator: {}", simulator.base_url);
     println!("configuration: config/bridge.example.toml, pointed at the simulator");
-    println!("store: {}\n", config.store.url);
+    println!("store: {}\n", config.store.display_url());
+    let earlier = menu::open_store(&config)
+        .await?
+        .list_orders(None, None, 1)
+        .await;
+    if !earlier.map_err(anyhow::Error::from)?.is_empty() {
+        return Err(Failure::Usage(format!(
+            "demo --store {}: the store already holds orders; give the demo an empty one",
+            config.store.display_url()
+        )));
+    }
 
     let client = super::iiko_client(&config.iiko)?;
     println!("== discover: what the iiko credentials see");
@@ -101,8 +115,14 @@ pub async fn run() -> Result<(), Failure> {
     orders::run(config, &simulator, &smtp, &telegram, &site).await
 }
 
-async fn spawn_simulator(seed: &Seed, dir: &Path, name: &str) -> Result<SimHandle, Failure> {
-    let path = dir.join(format!("seed-{name}.json"));
+/// Where the demo keeps its files, and its store.
+struct Workdir<'a> {
+    dir: &'a Path,
+    store: &'a str,
+}
+
+async fn spawn_simulator(seed: &Seed, dir: &Workdir<'_>, name: &str) -> Result<SimHandle, Failure> {
+    let path = dir.dir.join(format!("seed-{name}.json"));
     seed.save(&path)?;
     Ok(sim::Simulator::spawn(SimConfig {
         seed: Some(path),
@@ -114,17 +134,17 @@ async fn spawn_simulator(seed: &Seed, dir: &Path, name: &str) -> Result<SimHandl
 /// The example configuration pointed at `simulator`, for the menu steps.
 fn demo_config(
     simulator: &SimHandle,
-    dir: &Path,
+    dir: &Workdir<'_>,
     telegram: &FakeTelegram,
 ) -> Result<Config, Failure> {
-    load(dir, &example_text(simulator, dir, telegram))
+    load(dir.dir, &example_text(simulator, dir, telegram))
 }
 
 /// The demo's configuration for `serve`: a free port, the operators' e-mail through the local
 /// SMTP sink and their Telegram chat, and retries a second apart instead of 15 s.
 fn serving_config(
     simulator: &SimHandle,
-    dir: &Path,
+    dir: &Workdir<'_>,
     telegram: &FakeTelegram,
     smtp: &SmtpSink,
     site: &site::SiteReceiver,
@@ -180,7 +200,7 @@ fn serving_config(
         }
         text = text.replacen(from, &to, 1);
     }
-    load(dir, &text)
+    load(dir.dir, &text)
 }
 
 fn load(dir: &Path, text: &str) -> Result<Config, Failure> {
@@ -192,7 +212,8 @@ fn load(dir: &Path, text: &str) -> Result<Config, Failure> {
 /// The example configuration with the simulator, a store and an export folder in `dir`, the
 /// fake Telegram as the operators' chat, and a site token in place of the example's
 /// placeholder (which loading refuses).
-fn example_text(simulator: &SimHandle, dir: &Path, telegram: &FakeTelegram) -> String {
+fn example_text(simulator: &SimHandle, dir: &Workdir<'_>, telegram: &FakeTelegram) -> String {
+    let (store, dir) = (dir.store, dir.dir);
     EXAMPLE_CONFIG
         .replace(
             "token = \"change-me\"",
@@ -202,10 +223,7 @@ fn example_text(simulator: &SimHandle, dir: &Path, telegram: &FakeTelegram) -> S
             "http://127.0.0.1:9900",
             simulator.base_url.as_str().trim_end_matches('/'),
         )
-        .replace(
-            "sqlite://data/bridge.db",
-            &format!("sqlite://{}/bridge.db", dir.display()),
-        )
+        .replace("sqlite://data/bridge.db", store)
         .replace(
             "export_dir = \"export\"",
             &format!("export_dir = \"{}/export\"", dir.display()),

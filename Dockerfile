@@ -4,9 +4,11 @@
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
-# The manifest declares the benches; migrations, templates and the example config are
-# compiled into the binary.
+# The manifest declares the benches, the test binaries and the tests' `bed` macro crate (a
+# dev-dependency cargo reads even for a release build); migrations, templates and the example
+# config are compiled into the binary.
 COPY benches ./benches
+COPY tests ./tests
 COPY migrations ./migrations
 COPY templates ./templates
 COPY config/bridge.example.toml ./config/bridge.example.toml

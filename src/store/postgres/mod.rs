@@ -58,7 +58,10 @@ impl PgStore {
         }
         // A write waits this long for a row or table lock, then fails (intake answers 503), as
         // a SQLite writer waits for its lock, instead of hanging behind a stuck transaction.
-        let options = options.options([("lock_timeout", "5s")]);
+        // The server's notices ("relation already exists, skipping" at every start) stay out
+        // of the logs.
+        let options =
+            options.options([("lock_timeout", "5s"), ("client_min_messages", "warning")]);
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             // A request waits this long for a connection, then the store counts as unavailable

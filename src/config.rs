@@ -1747,6 +1747,34 @@ mod tests {
     }
 
     #[test]
+    fn the_store_password_comes_from_its_file_and_no_password_shows_in_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_path = dir.path().join("pg");
+        std::fs::write(&secret_path, "pg-file-secret\n").unwrap();
+        let text = EXAMPLE
+            .replace(
+                "url = \"sqlite://data/bridge.db\"",
+                &format!(
+                    "url = \"postgres://bridge:pg-url-secret@db/bridge\"\npassword_file = {:?}",
+                    secret_path.display().to_string()
+                ),
+            )
+            .replace("token = \"change-me\"", "token = \"site-token-secret\"");
+        let config = load(&text).unwrap();
+        let password = config.store.password.as_ref().unwrap();
+        assert_eq!(password.expose_secret(), "pg-file-secret");
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("pg-file-secret") && !debug.contains("pg-url-secret"),
+            "{debug}"
+        );
+        assert_eq!(
+            config.store.display_url(),
+            "postgres://bridge:***@db/bridge"
+        );
+    }
+
+    #[test]
     fn secrets_can_come_from_files_and_never_show_in_debug_output() {
         let dir = tempfile::tempdir().unwrap();
         let secret_path = dir.path().join("login");

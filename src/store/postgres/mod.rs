@@ -60,8 +60,7 @@ impl PgStore {
         // a SQLite writer waits for its lock, instead of hanging behind a stuck transaction.
         // The server's notices ("relation already exists, skipping" at every start) stay out
         // of the logs.
-        let options =
-            options.options([("lock_timeout", "5s"), ("client_min_messages", "warning")]);
+        let options = options.options([("lock_timeout", "5s"), ("client_min_messages", "warning")]);
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             // A request waits this long for a connection, then the store counts as unavailable

@@ -112,7 +112,7 @@ impl Application {
         ));
         let tracker = StatusTracker::new(store.clone(), iiko.clone(), config.clone())
             .with_menu(menu.trigger());
-        let terminals = TerminalWatch::new(iiko.clone(), config.clone());
+        let terminals = TerminalWatch::new(store.clone(), iiko.clone(), config.clone());
         let (inbox, inbox_writer) = WebhookInbox::start(store.clone(), tracker.waker());
         let webhook = iiko_webhook::router(
             &config.iiko_webhook.path,

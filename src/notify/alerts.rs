@@ -2,7 +2,7 @@
 //! iiko not answering for a branch, a terminal group going offline, and their recovery; and
 //! the claims that make each alert recorded in the store go out once across instances.
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -140,6 +140,16 @@ pub enum Watch {
     Store,
 }
 
+impl Watch {
+    fn as_str(self) -> &'static str {
+        match self {
+            Watch::Iiko => "iiko",
+            Watch::Terminal => "terminal",
+            Watch::Store => "store",
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Track {
     failures: u32,
@@ -193,17 +203,33 @@ impl AlertBook {
 
 /// Tells operators when iiko stops answering for a branch or a terminal group goes offline,
 /// and when it recovers: once per change, never once per order.
-#[derive(Debug)]
 pub struct OperatorAlerter {
     chats: OperatorChats,
     book: Mutex<AlertBook>,
+    /// Where instances sharing a store record what operators were last told, so that of
+    /// several seeing the same change one tells them (see [`Store::flip_alert_state`]).
+    shared: Option<Store>,
+    /// What this instance has seen working since it started.
+    seen_ok: Mutex<HashSet<(String, Watch)>>,
 }
 
 impl OperatorAlerter {
+    /// Alerts of this process alone (the store watch: each instance watches its own way to
+    /// the store).
     pub fn new(chats: OperatorChats) -> OperatorAlerter {
         OperatorAlerter {
             chats,
             book: Mutex::default(),
+            shared: None,
+            seen_ok: Mutex::default(),
+        }
+    }
+
+    /// Alerts shared through `store` with every instance on it.
+    pub fn shared(chats: OperatorChats, store: Store) -> OperatorAlerter {
+        OperatorAlerter {
+            shared: Some(store),
+            ..OperatorAlerter::new(chats)
         }
     }
 
@@ -277,9 +303,46 @@ impl OperatorAlerter {
     ) {
         let transition = self.book().observe(key, watch, ok, threshold);
         if let Some(transition) = transition {
-            let sent = self.chats.send(&text(transition)).await;
+            let sent = match self.told_elsewhere(key, watch, transition).await {
+                true => true,
+                false => self.chats.send(&text(transition)).await,
+            };
             self.book().confirm(key, watch, transition, sent);
+        } else if ok && self.first_ok(key, watch) {
+            // An instance that died may have told the operators it was down: whoever first
+            // sees it working again says so.
+            if !self.told_elsewhere(key, watch, Transition::Up).await {
+                self.chats.send(&text(Transition::Up)).await;
+            }
         }
+    }
+
+    /// Whether another instance has already told the operators of `transition` (recorded in
+    /// the shared store); otherwise records that this one does. A store that cannot answer
+    /// counts as not told: a repeated alert beats a lost one.
+    async fn told_elsewhere(&self, key: &str, watch: Watch, transition: Transition) -> bool {
+        let Some(store) = &self.shared else {
+            return false;
+        };
+        let down = transition == Transition::Down;
+        let now = Utc::now().timestamp_millis();
+        match store.flip_alert_state(key, watch.as_str(), down, now).await {
+            Ok(changed) => !changed,
+            Err(error) => {
+                tracing::warn!(%error, "the shared alert state could not be read");
+                false
+            }
+        }
+    }
+
+    /// True the first time this instance sees `key`'s `watch` working (shared alerts only).
+    fn first_ok(&self, key: &str, watch: Watch) -> bool {
+        self.shared.is_some()
+            && self
+                .seen_ok
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert((key.to_owned(), watch))
     }
 
     fn book(&self) -> std::sync::MutexGuard<'_, AlertBook> {

@@ -80,11 +80,14 @@ impl Dispatcher {
         let wake = store.orders_due();
         Self {
             courier: Courier::new(store.clone(), iiko, creation_wait),
+            alerter: OperatorAlerter::shared(
+                OperatorChats::from_config(&config.telegram),
+                store.clone(),
+            ),
             store,
             owner: Uuid::new_v4().simple().to_string(),
             lease: Duration::from_secs_f64(config.store.lease_seconds),
             attempt_limit,
-            alerter: OperatorAlerter::new(OperatorChats::from_config(&config.telegram)),
             config,
             in_flight: Arc::default(),
             leasing: tokio::sync::Mutex::new(()),

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::config::{BranchConfig, Config};
 use crate::iiko::{IikoClient, IikoError, types::dictionaries::TerminalGroupsIsAliveRequest};
 use crate::notify::{OperatorAlerter, OperatorChats};
+use crate::store::Store;
 use crate::worker::{Step, Worker};
 
 pub struct TerminalWatch {
@@ -32,12 +33,12 @@ pub struct TerminalReport {
 }
 
 impl TerminalWatch {
-    pub fn new(iiko: IikoClient, config: Arc<Config>) -> TerminalWatch {
+    pub fn new(store: Store, iiko: IikoClient, config: Arc<Config>) -> TerminalWatch {
         let every = Duration::from_secs_f64(config.status.terminal_check_seconds);
         TerminalWatch {
             iiko,
             next_check: Mutex::new(Instant::now() + every),
-            alerter: OperatorAlerter::new(OperatorChats::from_config(&config.telegram)),
+            alerter: OperatorAlerter::shared(OperatorChats::from_config(&config.telegram), store),
             config,
         }
     }

@@ -85,6 +85,19 @@ impl Store {
         on_backend!(self, b => b.claim_alerts(kind, claimer, now_ms, expires_at_ms).await)
     }
 
+    /// Records that operators are told `key`'s `watch` is now `down` (or back), unless some
+    /// process recorded it already: true when this call changed it, so its caller alone
+    /// sends the message.
+    pub async fn flip_alert_state(
+        &self,
+        key: &str,
+        watch: &str,
+        down: bool,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.flip_alert_state(key, watch, down, now_ms).await)
+    }
+
     /// Releases every claim on the shared queues and every singleton duty's lease, for a store
     /// this process alone serves
     /// (SQLite under [`Store::lock_for_serving`]): a claim found there was left by a process

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use iiko_bridge::{
     config::{EmailConfig, TelegramConfig},
-    notify::{Email, EmailError, Mailer, StoreWatch, Telegram, TelegramError, html},
+    notify::{
+        Email, EmailError, Mailer, OperatorAlerter, OperatorChats, StoreWatch, Telegram,
+        TelegramError, html,
+    },
     sim::{
         smtp::{Rejection, SmtpSink},
         telegram::{Failure, FakeTelegram, Refusal},
@@ -361,4 +364,47 @@ async fn operators_hear_once_when_the_store_stops_taking_writes_and_once_when_it
     let sent = texts();
     assert_eq!(sent.len(), 2, "{sent:?}");
     assert!(sent[1].contains("снова доступно"), "{sent:?}");
+}
+
+#[bed::test]
+async fn two_instances_seeing_iiko_go_down_and_come_back_tell_the_operators_once_each_way() {
+    let fake = FakeTelegram::start().await.unwrap();
+    let app = Spawn::default()
+        .without_server()
+        .app(|config| config.telegram = telegram_config(fake.token(), fake.api_url()))
+        .await;
+    let second = iiko_bridge::store::Store::open(&app.config.store.url)
+        .await
+        .unwrap();
+    let chats = || OperatorChats::from_config(&app.config.telegram);
+    let (one, two) = (
+        OperatorAlerter::shared(chats(), app.store.clone()),
+        OperatorAlerter::shared(chats(), second),
+    );
+    let branch = &app.config.branches[0];
+    let texts = || -> Vec<String> { fake.messages().into_iter().map(|m| m.text).collect() };
+
+    for _ in 0..5 {
+        one.record_iiko_result(branch, false, Some("503")).await;
+        two.record_iiko_result(branch, false, Some("503")).await;
+    }
+    assert_eq!(texts().len(), 1, "{:?}", texts());
+    assert!(texts()[0].contains("iiko не отвечает"), "{:?}", texts());
+    two.record_iiko_result(branch, true, None).await;
+    one.record_iiko_result(branch, true, None).await;
+    assert_eq!(texts().len(), 2, "{:?}", texts());
+    assert!(texts()[1].contains("iiko снова работает"), "{:?}", texts());
+
+    // A third instance, started after the others died, hears nothing new while iiko works,
+    // and says it is back when it starts after an outage the dead ones had told of.
+    let third = OperatorAlerter::shared(chats(), app.store.clone());
+    third.record_iiko_result(branch, true, None).await;
+    assert_eq!(texts().len(), 2, "{:?}", texts());
+    for _ in 0..5 {
+        one.record_iiko_result(branch, false, Some("503")).await;
+    }
+    let fourth = OperatorAlerter::shared(chats(), app.store.clone());
+    fourth.record_iiko_result(branch, true, None).await;
+    assert_eq!(texts().len(), 4, "{:?}", texts());
+    assert!(texts()[3].contains("iiko снова работает"), "{:?}", texts());
 }

@@ -1213,7 +1213,11 @@ async fn operators_hear_once_that_a_terminal_group_is_offline_and_once_that_it_i
     let bed = spawn()
         .app(|config| with_operator_chat(config, operators, &telegram))
         .await;
-    let watch = TerminalWatch::new(iiko(&bed.config), Arc::new(bed.config.clone()));
+    let watch = TerminalWatch::new(
+        bed.store.clone(),
+        iiko(&bed.config),
+        Arc::new(bed.config.clone()),
+    );
     assert_eq!(
         watch.try_step().await.unwrap().offline,
         Vec::<String>::new()

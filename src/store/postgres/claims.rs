@@ -43,6 +43,35 @@ impl PgStore {
         Ok(0)
     }
 
+    pub async fn flip_alert_state(
+        &self,
+        key: &str,
+        watch: &str,
+        down: bool,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        // No row is "nothing told": only a down makes one.
+        let changed = match down {
+            true => sqlx::query(
+                "INSERT INTO alert_states (key, watch, down, changed_at_ms) VALUES ($1, $2, 1, $3)
+                 ON CONFLICT (key, watch) DO UPDATE
+                 SET down = 1, changed_at_ms = excluded.changed_at_ms
+                 WHERE alert_states.down = 0",
+            ),
+            false => sqlx::query(
+                "UPDATE alert_states SET down = 0, changed_at_ms = $3
+                 WHERE key = $1 AND watch = $2 AND down = 1",
+            ),
+        }
+        .bind(key)
+        .bind(watch)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
     pub async fn release_alerts(&self, claim: &AlertClaim) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM alert_claims WHERE kind = $1 AND lease_id = $2")
             .bind(&claim.kind)

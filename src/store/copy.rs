@@ -269,6 +269,8 @@ pub enum CopyError {
     SourceNotSqlite(String),
     #[error("--to {0}: store copy writes a PostgreSQL store (postgres://...)")]
     TargetNotPostgres(String),
+    #[error("--to {0}: {1}")]
+    TargetUrl(String, String),
     #[error("store.url {0}: no such SQLite store")]
     NoSource(String),
     #[error(
@@ -282,9 +284,10 @@ pub enum CopyError {
 }
 
 impl CopyError {
-    /// Whether the command was refused before anything was written (not a failure of a store).
+    /// Whether the copy was refused as asked (a URL, a store in use or not empty), nothing
+    /// written, rather than failed on the way.
     pub fn refused(&self) -> bool {
-        !matches!(self, CopyError::Store(_))
+        !matches!(self, CopyError::Store(e) if !matches!(e, StoreError::Url(..)))
     }
 }
 
@@ -307,7 +310,11 @@ impl Store {
             StoreError::InUse(..) => CopyError::Serving(from.display_url()),
             e => e.into(),
         })?;
-        let (source, target) = (Store::connect(from).await?, Store::connect(to).await?);
+        let source = Store::connect(from).await?;
+        let target = Store::connect(to).await.map_err(|e| match e {
+            StoreError::Url(url, why) => CopyError::TargetUrl(url, why),
+            e => e.into(),
+        })?;
         let (Backend::Sqlite(source), Backend::Postgres(target)) =
             (&source.backend, &target.backend)
         else {

@@ -34,7 +34,7 @@ fn text(bytes: &[u8]) -> String {
 
 /// Three orders created in iiko (one sent under a webhook id), one handed to the operators (a
 /// Telegram message for them stored), the statuses polled once (a cursor, history, site events)
-/// and an iiko webhook call waiting.
+/// and 1,234 iiko webhook calls waiting.
 async fn filled() -> TestApp {
     let bed = Spawn::default().without_server().app(|_| {}).await;
     for id in &SITE_IDS[..2] {
@@ -81,8 +81,10 @@ async fn filled() -> TestApp {
         }],
     };
     assert!(bed.store.insert_fallback(&fallback).await.unwrap());
+    // More than a batch (500 rows) of iiko webhook calls waiting.
+    let call = r#"{"eventType":"DeliveryOrderUpdate"}"#;
     bed.store
-        .push_webhook_calls(&[r#"{"eventType":"DeliveryOrderUpdate"}"#], 1)
+        .push_webhook_calls(&[call; 1234], 1)
         .await
         .unwrap();
     bed
@@ -130,7 +132,7 @@ async fn a_sqlite_store_copied_to_postgres_answers_the_same_orders_and_gives_new
     assert_eq!(rows("catalog_versions"), 1);
     assert_eq!(rows("catalog_current"), 1);
     assert_eq!(rows("status_cursors"), 1);
-    assert_eq!(rows("iiko_webhook_inbox"), 1);
+    assert_eq!(rows("iiko_webhook_inbox"), 1234);
     assert_eq!(rows("fallback_orders"), 1);
     assert_eq!(rows("fallback_deliveries"), 1);
     for table in ["order_attempts", "order_history", "site_events"] {
@@ -204,7 +206,8 @@ async fn a_copy_into_a_store_that_holds_rows_is_refused_and_changes_nothing() {
 }
 
 #[bed::test]
-async fn a_copy_is_refused_from_postgres_to_sqlite_and_while_serve_runs_on_the_source() {
+async fn a_copy_is_refused_from_postgres_to_sqlite_without_its_password_file_and_while_serve_runs()
+{
     let bed = Spawn::default().without_server().app(|_| {}).await;
     let pg_url = "postgres://bridge:hunter2@127.0.0.1:1/bridge";
 
@@ -225,6 +228,21 @@ async fn a_copy_is_refused_from_postgres_to_sqlite_and_while_serve_runs_on_the_s
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    let output = bridge(
+        &bed.config_path,
+        &[
+            "store",
+            "copy",
+            "--to",
+            pg_url,
+            "--password-file",
+            "/no/such/file",
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("--password-file /no/such/file"));
 
     let _serving = Store::lock_for_serving(&bed.config.store.url).unwrap();
     let output = bridge(&bed.config_path, &["store", "copy", "--to", pg_url]).await;

@@ -4,6 +4,7 @@ use std::process::Output;
 
 use chrono::Utc;
 use serde_json::{Value, json};
+use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
 
 use iiko_bridge::{
     menu::CatalogCache,
@@ -203,6 +204,39 @@ async fn a_copy_into_a_store_that_holds_rows_is_refused_and_changes_nothing() {
     );
     assert_eq!(pg.list_orders(None, None, 10).await.unwrap(), vec![]);
     assert_eq!(pg.status_cursor("org").await.unwrap(), Some(7));
+}
+
+#[bed::test]
+async fn a_copy_that_fails_half_way_leaves_the_target_empty() {
+    let Some(db) = TestDatabase::create("a_copy_that_fails_half_way_leaves_the_target_empty").await
+    else {
+        return;
+    };
+    let bed = Spawn::default().without_server().app(|_| {}).await;
+    bed.submit(&bed.body("WEB-1")).await;
+    // A value no INTEGER column reads, in a table copied after the catalog's.
+    let mut sqlite = SqliteConnection::connect(&bed.config.store.url)
+        .await
+        .unwrap();
+    sqlite
+        .execute("UPDATE orders SET attempts = 'many'")
+        .await
+        .unwrap();
+    sqlite.close().await.unwrap();
+
+    let output = bridge(&bed.config_path, &["store", "copy", "--to", db.url()]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("stored data is corrupt"), "{stderr}");
+    let mut pg = PgConnection::connect(db.url()).await.unwrap();
+    let catalogs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM catalog_versions")
+        .fetch_one(&mut pg)
+        .await
+        .unwrap();
+    assert_eq!(
+        catalogs, 0,
+        "the catalog copied before the failure was rolled back"
+    );
 }
 
 #[bed::test]

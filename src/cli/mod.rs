@@ -5,6 +5,7 @@ mod duties;
 mod events;
 mod menu;
 mod orders;
+mod store;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -66,6 +67,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Move the store from SQLite to PostgreSQL.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Run the bundled iikoCloud simulator.
     Sim(SimArgs),
     /// Start the simulator and the bridge on embedded defaults and show what they do.
@@ -184,6 +188,23 @@ enum EventsCommand {
         /// Every dead event.
         #[arg(long)]
         dead: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy the SQLite store of store.url into an empty PostgreSQL store and compare the rows
+    /// of every table on both sides; stop `serve` first.
+    Copy {
+        /// The PostgreSQL store to fill (postgres://user@host/database); its tables must be empty.
+        #[arg(long)]
+        to: String,
+        /// A file holding the PostgreSQL password, instead of one in --to.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -362,6 +383,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Duties { json } => duties::list(&load_config(&cli.config)?, json).await,
+        Command::Store(StoreCommand::Copy {
+            to,
+            password_file,
+            json,
+        }) => {
+            store::copy(
+                &load_config(&cli.config)?,
+                &to,
+                password_file.as_deref(),
+                json,
+            )
+            .await
+        }
         Command::Sim(args) => run_simulator(args).await,
         Command::Demo { store } => demo::run(store).await,
         Command::Menu(MenuCommand::Sync { sync, strict }) => {

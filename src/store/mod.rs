@@ -35,6 +35,7 @@ macro_rules! on_backend {
 mod batch;
 mod catalog;
 mod claims;
+mod copy;
 mod duties;
 mod events;
 mod fallback;
@@ -50,6 +51,7 @@ mod sync_lock;
 pub use batch::Group;
 pub use catalog::{CatalogSource, NewCatalogVersion, PublicCatalogRow, StoredCatalog};
 pub use claims::AlertClaim;
+pub use copy::{CopiedTable, CopyError};
 pub use duties::DutyLease;
 pub use events::{
     DueEvent, EventAttempt, EventAttemptEnd, EventType, NewEvent, OrderEvent, RecordedAttempt,

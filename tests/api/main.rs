@@ -19,4 +19,5 @@ mod postgres_schema;
 mod schema_fidelity;
 mod sim;
 mod status;
+mod store_copy;
 mod support;

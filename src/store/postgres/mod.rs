@@ -10,6 +10,7 @@
 mod batch;
 mod catalog;
 mod claims;
+mod copy;
 mod duties;
 mod events;
 mod fallback;

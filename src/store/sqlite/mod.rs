@@ -6,6 +6,7 @@
 mod batch;
 mod catalog;
 mod claims;
+mod copy;
 mod duties;
 mod events;
 mod fallback;
@@ -16,6 +17,7 @@ mod retention;
 mod status;
 mod sync_lock;
 
+pub use copy::exists;
 pub use status::SqliteStatusBatch;
 
 use std::{path::Path, str::FromStr, time::Duration};

@@ -361,9 +361,9 @@ async fn copy_rows(
 mod tests {
     use super::*;
 
-    /// Per-process coordination, not data: leases and claims that run out on their own; the
-    /// instances on the new store take them afresh.
-    const LEFT_OUT: [&str; 3] = ["duty_leases", "alert_claims", "sync_locks"];
+    /// Coordination between instances, not data: leases and claims that run out on their own,
+    /// and what operators were last told (the instances on the new store start afresh).
+    const LEFT_OUT: [&str; 4] = ["duty_leases", "alert_claims", "sync_locks", "alert_states"];
 
     #[tokio::test]
     async fn the_copied_tables_are_every_sqlite_table_but_the_coordination_ones_parents_first() {

@@ -385,7 +385,9 @@ impl PgStore {
                 at_ms: row.at,
                 url: row.url,
                 // A status outside u16 (never written) reads as none.
-                http_status: row.http_status.and_then(|status| u16::try_from(status).ok()),
+                http_status: row
+                    .http_status
+                    .and_then(|status| u16::try_from(status).ok()),
                 error: row.error,
                 latency_ms: row.latency_ms,
             })

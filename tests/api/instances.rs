@@ -872,31 +872,15 @@ async fn three_instances_on_one_postgres_store_create_every_order_once_while_one
     }
     let duplicates = received.len() - first_arrival.len();
 
-    // One status poller at a time: the pollers' by_revision calls in runs, one run per instance
-    // life; a life that polls again after another instance polled shared the duty with it.
+    // One status poller at a time.
     let calls = calls.lock().unwrap().clone();
     let creates = calls.iter().filter(|c| c.path == CREATE).count();
-    let life = |call: &Call| {
-        let killed = kills
-            .iter()
-            .filter(|(victim, at)| *victim == call.instance && *at <= call.started)
-            .count();
-        (call.instance, killed)
-    };
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    for call in calls.iter().filter(|c| c.path == BY_REVISION) {
-        if runs.last() != Some(&life(call)) {
-            runs.push(life(call));
-        }
-    }
-    let mut seen_lives = HashSet::new();
-    for run in &runs {
-        if !seen_lives.insert(*run) {
-            problems.push(format!(
-                "instance {} (life {}) polled again after another instance had polled: {runs:?}",
-                run.0, run.1
-            ));
-        }
+    let (turns, shared) = poller_turns(&calls, &kills);
+    for (instance, life) in shared {
+        problems.push(format!(
+            "instance {instance} (life {life}) polled again after another instance had polled: \
+             {turns:?}"
+        ));
     }
 
     println!(
@@ -916,7 +900,7 @@ async fn three_instances_on_one_postgres_store_create_every_order_once_while_one
         events.len(),
         received.len(),
         received.iter().filter(|r| r.answered >= 300).count(),
-        runs.len(),
+        turns.len(),
         elapsed.as_secs_f64(),
     );
     if !problems.is_empty() {
@@ -928,6 +912,57 @@ async fn three_instances_on_one_postgres_store_create_every_order_once_while_one
             problems.join("\n")
         );
     }
+}
+
+/// The pollers' `by_revision` calls in turns of one instance life each (instance, kills before
+/// the call), and the lives that polled again after another instance had: those shared the
+/// duty with it.
+fn poller_turns(
+    calls: &[Call],
+    kills: &[(usize, Instant)],
+) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+    let life = |call: &Call| {
+        let killed = kills
+            .iter()
+            .filter(|(victim, at)| *victim == call.instance && *at <= call.started)
+            .count();
+        (call.instance, killed)
+    };
+    let mut turns: Vec<Life> = Vec::new();
+    for call in calls.iter().filter(|c| c.path == BY_REVISION) {
+        if turns.last() != Some(&life(call)) {
+            turns.push(life(call));
+        }
+    }
+    let mut seen = HashSet::new();
+    let shared = turns
+        .iter()
+        .filter(|turn| !seen.insert(**turn))
+        .copied()
+        .collect();
+    (turns, shared)
+}
+
+#[test]
+fn a_poller_that_polls_again_after_another_instance_polled_is_caught_unless_it_was_killed_between()
+{
+    let start = Instant::now();
+    let at = |ms| start + Duration::from_millis(ms);
+    let poll = |instance, ms| Call {
+        instance,
+        path: BY_REVISION.into(),
+        started: at(ms),
+    };
+    let calls = [poll(0, 0), poll(0, 1000), poll(1, 2000), poll(0, 3000)];
+    let (turns, shared) = poller_turns(&calls, &[]);
+    assert_eq!(turns, [(0, 0), (1, 0), (0, 0)]);
+    assert_eq!(shared, [(0, 0)], "two pollers at once");
+    let (turns, shared) = poller_turns(&calls, &[(0, at(1500))]);
+    assert_eq!(turns, [(0, 0), (1, 0), (0, 1)]);
+    assert!(
+        shared.is_empty(),
+        "instance 0 died and came back: {shared:?}"
+    );
 }
 
 // ---- 2. The database stopped under load --------------------------------------------------------

@@ -914,13 +914,12 @@ async fn three_instances_on_one_postgres_store_create_every_order_once_while_one
     }
 }
 
-/// The pollers' `by_revision` calls in turns of one instance life each (instance, kills before
-/// the call), and the lives that polled again after another instance had: those shared the
-/// duty with it.
-fn poller_turns(
-    calls: &[Call],
-    kills: &[(usize, Instant)],
-) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+/// One life of an instance: its index, and how many times it had been killed before.
+type Life = (usize, usize);
+
+/// The pollers' `by_revision` calls in turns of one instance life each, and the lives that
+/// polled again after another instance had: those shared the duty with it.
+fn poller_turns(calls: &[Call], kills: &[(usize, Instant)]) -> (Vec<Life>, Vec<Life>) {
     let life = |call: &Call| {
         let killed = kills
             .iter()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL for the tests: `start DIR` initialises a cluster in DIR (trust auth,
-# 127.0.0.1, a free port), starts it and prints its URL; `stop DIR` stops it and removes DIR.
+# 127.0.0.1, a free port), starts it and prints its URL; `stop DIR` stops it and removes DIR;
+# `pause DIR` stops it keeping DIR, `resume DIR` starts it again on the same port (an outage).
 # Installs the server with apt when its binaries are missing (a fresh CI machine).
 set -euo pipefail
 
@@ -43,8 +44,19 @@ stop() {
   rm -rf "$dir"
 }
 
+pause() {
+  as_owner "$(find_bin)/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null
+}
+
+# restart on a stopped cluster starts it with the options of its last start (postmaster.opts).
+resume() {
+  as_owner "$(find_bin)/pg_ctl" -D "$1/data" -l "$1/server.log" -w restart >/dev/null 2>&1
+}
+
 case "${1:-}" in
   start) start "${2:?start DIR}" ;;
   stop) stop "${2:?stop DIR}" ;;
-  *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+  pause) pause "${2:?pause DIR}" ;;
+  resume) resume "${2:?resume DIR}" ;;
+  *) echo "usage: $0 start|stop|pause|resume DIR" >&2; exit 2 ;;
 esac

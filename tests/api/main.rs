@@ -9,6 +9,7 @@ mod events;
 mod examples;
 mod fallback;
 mod http_edge;
+mod instances;
 mod loyalty;
 mod menu;
 mod notify;

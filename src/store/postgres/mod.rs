@@ -70,7 +70,12 @@ impl PgStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        tokio::spawn(listen_for_due_orders(pool.clone(), orders_due.clone()));
+        let listener = listener(&pool).await?;
+        tokio::spawn(listen_for_due_orders(
+            pool.clone(),
+            listener,
+            orders_due.clone(),
+        ));
         let writer = batch::Writer::start(pool.clone());
         Ok(PgStore {
             intake: intake::start(pool.clone()),
@@ -106,27 +111,34 @@ pub(super) async fn notify_orders_due(conn: &mut PgConnection) -> Result<(), Sto
     Ok(())
 }
 
+/// Listens for [`ORDERS_DUE`]: the notifications of every commit after this returns.
+async fn listener(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let channel: String = sqlx::query_scalar(&format!("SELECT {ORDERS_DUE}"))
+        .fetch_one(pool)
+        .await?;
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(&channel).await?;
+    Ok(listener)
+}
+
 /// Wakes this process's dispatcher on every [`ORDERS_DUE`] notification, for as long as the
 /// pool is open. A lost connection is listened to again after a pause (the dispatcher's poll
 /// covers what was missed meanwhile).
-async fn listen_for_due_orders(pool: PgPool, orders_due: Arc<Notify>) {
+async fn listen_for_due_orders(pool: PgPool, mut listener: PgListener, orders_due: Arc<Notify>) {
     let pause = Duration::from_secs(1);
-    while !pool.is_closed() {
-        let channel = sqlx::query_scalar::<_, String>(&format!("SELECT {ORDERS_DUE}"))
-            .fetch_one(&pool)
-            .await;
-        let (Ok(channel), Ok(mut listener)) = (channel, PgListener::connect_with(&pool).await)
-        else {
-            tokio::time::sleep(pause).await;
-            continue;
-        };
-        if listener.listen(&channel).await.is_err() {
-            tokio::time::sleep(pause).await;
-            continue;
-        }
+    loop {
         while let Ok(Some(_)) = listener.try_recv().await {
             orders_due.notify_one();
         }
-        tokio::time::sleep(pause).await;
+        loop {
+            tokio::time::sleep(pause).await;
+            if pool.is_closed() {
+                return;
+            }
+            if let Ok(again) = self::listener(&pool).await {
+                listener = again;
+                break;
+            }
+        }
     }
 }

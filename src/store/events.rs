@@ -78,6 +78,45 @@ pub enum OrderEvent {
     },
 }
 
+/// The order an [`OrderEvent`] is about, as stored.
+pub(super) struct EventOrder<'a> {
+    pub branch: &'a str,
+    pub site_id: &'a str,
+    pub iiko_order_id: &'a str,
+}
+
+impl OrderEvent {
+    /// The event to write for `order` at `at_ms`.
+    pub(super) fn about<'a>(&self, order: EventOrder<'a>, at_ms: i64) -> NewEvent<'a> {
+        let (kind, data) = match self {
+            OrderEvent::Created { iiko_number } => (
+                EventType::OrderCreated,
+                json!({ "iiko_order_id": order.iiko_order_id, "iiko_number": iiko_number }),
+            ),
+            OrderEvent::Fallback { reason } => {
+                (EventType::OrderFallback, json!({ "reason": reason }))
+            }
+            OrderEvent::Status {
+                status,
+                iiko_status,
+            } => (
+                EventType::OrderStatus,
+                json!({ "status": status, "iiko_status": iiko_status }),
+            ),
+            OrderEvent::Cancelled { reason } => {
+                (EventType::OrderCancelled, json!({ "reason": reason }))
+            }
+        };
+        NewEvent {
+            kind,
+            branch: order.branch,
+            order_id: Some(order.site_id),
+            data,
+            at_ms,
+        }
+    }
+}
+
 /// A pending event whose turn has come (every earlier event of its order is delivered),
 /// claimed.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -1,13 +1,14 @@
 //! The site events outbox (`store::events`) on PostgreSQL. A claim reads the candidates and lets
 //! `claims::claimable_events` choose, one claim at a time across instances, so two
 //! processes never take one event; several rows travel as arrays.
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::PgStore;
 use crate::store::claims::{PendingEvent, claimable_events, new_lease_id};
+use crate::store::events::EventOrder;
 use crate::store::{
-    DueEvent, EventAttempt, EventAttemptEnd, EventType, NewEvent, OrderEvent, RecordedAttempt,
-    Redelivered, StoppedUrl, StoreError, StoredEvent,
+    DueEvent, EventAttempt, EventAttemptEnd, NewEvent, OrderEvent, RecordedAttempt, Redelivered,
+    StoppedUrl, StoreError, StoredEvent,
 };
 
 /// Writes `event` to the outbox within the caller's transaction; returns its webhook id.
@@ -33,13 +34,6 @@ pub(crate) async fn enqueue_event(
     Ok(event_id)
 }
 
-/// The order an [`OrderEvent`] is about, as stored.
-pub(super) struct EventOrder<'a> {
-    pub branch: &'a str,
-    pub site_id: &'a str,
-    pub iiko_order_id: &'a str,
-}
-
 /// Writes an order's event to the outbox within the caller's transaction.
 pub(super) async fn enqueue_order_event(
     tx: &mut sqlx::PgConnection,
@@ -47,31 +41,7 @@ pub(super) async fn enqueue_order_event(
     event: &OrderEvent,
     at_ms: i64,
 ) -> Result<String, StoreError> {
-    let (kind, data) = match event {
-        OrderEvent::Created { iiko_number } => (
-            EventType::OrderCreated,
-            json!({ "iiko_order_id": order.iiko_order_id, "iiko_number": iiko_number }),
-        ),
-        OrderEvent::Fallback { reason } => (EventType::OrderFallback, json!({ "reason": reason })),
-        OrderEvent::Status {
-            status,
-            iiko_status,
-        } => (
-            EventType::OrderStatus,
-            json!({ "status": status, "iiko_status": iiko_status }),
-        ),
-        OrderEvent::Cancelled { reason } => {
-            (EventType::OrderCancelled, json!({ "reason": reason }))
-        }
-    };
-    let event = NewEvent {
-        kind,
-        branch: order.branch,
-        order_id: Some(order.site_id),
-        data,
-        at_ms,
-    };
-    enqueue_event(tx, &event).await
+    enqueue_event(tx, &event.about(order, at_ms)).await
 }
 
 /// A `site_event_attempts` row (PostgreSQL has no unsigned integers).

@@ -6,8 +6,9 @@ use futures::FutureExt;
 use sqlx::PgConnection;
 
 use super::PgStore;
-use super::events::{EventOrder, enqueue_order_event};
+use super::events::enqueue_order_event;
 use super::orders::{ORDER_COLUMNS, fetch, history};
+use crate::store::events::EventOrder;
 use crate::store::{AttemptChange, CallRecord, OrderState, StoreError, StoredOrder};
 
 impl PgStore {

@@ -3,9 +3,10 @@
 use sqlx::{Sqlite, Transaction};
 
 use super::SqliteStore;
-use super::events::{EventOrder, enqueue_order_event};
+use super::events::enqueue_order_event;
 use super::leases::{Guard, end_attempt};
 use super::orders::{fetch, history};
+use crate::store::events::EventOrder;
 use crate::store::{
     LateCreation, OrderEvent, OrderState, StatusRow, StatusWrite, StoreError, StoredOrder,
     TrackedOrder,

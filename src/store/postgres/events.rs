@@ -400,9 +400,14 @@ async fn claim_candidates(
          FROM site_events e
          WHERE e.state = 'pending'
            AND (e.lease_expires_at_ms > $1 OR (e.next_attempt_at <= $2
+               -- Two cases, not `IS NOT DISTINCT FROM`, so each finds earlier events of its
+               -- queue through the (branch, order_id, id) index.
                AND NOT EXISTS (SELECT 1 FROM site_events p
-                   WHERE p.branch = e.branch AND p.order_id IS NOT DISTINCT FROM e.order_id
-                     AND p.state = 'pending' AND p.id < e.id)))",
+                   WHERE p.branch = e.branch AND p.order_id = e.order_id
+                     AND p.state = 'pending' AND p.id < e.id)
+               AND (e.order_id IS NOT NULL OR NOT EXISTS (SELECT 1 FROM site_events p
+                   WHERE p.branch = e.branch AND p.order_id IS NULL
+                     AND p.state = 'pending' AND p.id < e.id))))",
     )
     .bind(now_ms)
     .bind(now_ms)

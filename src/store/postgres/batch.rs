@@ -1,51 +1,59 @@
-//! PostgreSQL's group commit of the order hot path (see `store::batch`): the [`Writer`] runs
-//! this process's leases, dispatcher outcomes and ledger lines, whatever is waiting, in one
-//! transaction (one WAL flush), each job in its own savepoint, since an error aborts a
-//! PostgreSQL transaction until it is rolled back to one. Other processes have writers of
-//! their own; row locks keep them apart.
-use futures::{FutureExt, future::BoxFuture};
+//! The order hot path's writes on PostgreSQL (see `store::batch`). Unlike SQLite, PostgreSQL
+//! takes many writers at once and flushes the WAL of commits that come together once (its own
+//! group commit), so each job of the [`Writer`] is a transaction of its own on a pooled
+//! connection, run concurrently; a single writer would make every attempt wait for everyone
+//! else's statements, one network round trip at a time. Ledger lines, only ever appended,
+//! still go in together: whatever is waiting, one statement, committed before the next job of
+//! this process runs (as on SQLite), so a job never finds an order locked by its own ledger.
+use futures::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::oneshot;
 
 use super::leases::insert_calls;
 use crate::store::{CallRecord, Group, StoreError};
 
-/// Jobs per transaction at most, so one batch never holds its row locks for long.
+/// Ledger lines per statement at most.
 const MAX_BATCH: usize = 256;
 /// Items waiting for a writer at most; callers beyond it wait for room.
 pub(super) const QUEUE: usize = 4096;
 
-/// A job's work inside the shared transaction: it hands its result to its caller and says
-/// whether the transaction may still be committed.
-type Job = Box<dyn for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Sound> + Send>;
-/// False when a job's savepoint could not be undone: committing would keep half of it.
-type Sound = bool;
-
-/// What the writer is given: a job, or a ledger line, which is only ever appended, so the
-/// lines of a batch go in together with one statement.
-enum Queued {
-    Job(Job),
-    Ledger(i64, CallRecord),
-}
-
-/// Runs the queued jobs of a group in one transaction, each in its own savepoint; answers
-/// each with the transaction's fate.
 #[derive(Clone)]
 pub(super) struct Writer {
-    jobs: Group<Queued, Result<(), String>>,
+    pool: PgPool,
+    /// Ledger lines, and `None`: a caller waiting for the lines before it to be committed.
+    ledger: Group<Option<(i64, CallRecord)>, ()>,
 }
 
 impl Writer {
-    /// Starts the writer task; it ends when the last `Writer` is dropped.
+    /// Starts the ledger's writing task; it ends when the last `Writer` is dropped.
     pub(super) fn start(pool: PgPool) -> Writer {
-        let (jobs, _) = Group::start(MAX_BATCH, QUEUE, move |batch| write(pool.clone(), batch));
-        Writer { jobs }
+        let lines = pool.clone();
+        let (ledger, _) = Group::start(MAX_BATCH, QUEUE, move |batch: Vec<Option<_>>| {
+            let pool = lines.clone();
+            async move {
+                let count = batch.len();
+                let calls: Vec<(i64, CallRecord)> = batch.into_iter().flatten().collect();
+                let lines = calls.len();
+                let written = async {
+                    if !calls.is_empty() {
+                        let mut tx = pool.begin().await?;
+                        insert_calls(&mut tx, calls).await?;
+                        tx.commit().await?;
+                    }
+                    Ok::<_, StoreError>(())
+                };
+                if let Err(error) = written.await {
+                    tracing::error!(%error, lines, "ledger lines were lost");
+                }
+                vec![(); count]
+            }
+        });
+        Writer { pool, ledger }
     }
 
-    /// Appends a ledger line with the next batch without waiting for its commit; it is
-    /// committed with (or before) whatever the caller writes next. A failure is logged.
+    /// Appends a ledger line without waiting for its commit (moments later, in order). A
+    /// failure is logged.
     pub(super) async fn record(&self, order: i64, call: CallRecord) {
-        if self.jobs.push(Queued::Ledger(order, call)).await.is_none() {
+        if self.ledger.push(Some((order, call))).await.is_none() {
             tracing::error!(
                 order,
                 "a ledger line was lost: the store's writer has stopped"
@@ -53,91 +61,26 @@ impl Writer {
         }
     }
 
-    /// Runs `work` in the next batch and returns its result once that batch is committed. An
-    /// error from `work` undoes only its own writes.
+    /// Runs `work` in a transaction of its own, after the ledger lines recorded before it,
+    /// and returns its result once committed; an error from `work` undoes its writes.
     pub(super) async fn run<T: Send + 'static>(
         &self,
         work: impl for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T, StoreError>>
         + Send
         + 'static,
     ) -> Result<T, StoreError> {
-        let (result, done) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            Box::pin(async move {
-                let (outcome, sound) = in_savepoint(conn, work).await;
-                let _ = result.send(outcome);
-                sound
-            })
-        });
-        let failed = |message: &str| StoreError::CommitFailed(message.to_owned());
-        let committed = self
-            .jobs
-            .call(Queued::Job(job))
-            .await
-            .ok_or_else(|| failed("the store's writer has stopped or failed this write"))?;
-        committed.map_err(|error| failed(&error))?;
-        done.await
-            .map_err(|_| failed("the store's writer did not run the write"))?
-    }
-}
-
-async fn in_savepoint<T>(
-    conn: &mut PgConnection,
-    work: impl for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T, StoreError>>,
-) -> (Result<T, StoreError>, Sound) {
-    if let Err(error) = sqlx::query("SAVEPOINT job").execute(&mut *conn).await {
-        return (Err(error.into()), false);
-    }
-    let result = work(&mut *conn).await;
-    let undone = match result {
-        Ok(_) => Ok(()),
-        Err(_) => sqlx::query("ROLLBACK TO job")
-            .execute(&mut *conn)
-            .await
-            .map(drop),
-    };
-    let released = sqlx::query("RELEASE job").execute(&mut *conn).await;
-    (result, undone.is_ok() && released.is_ok())
-}
-
-/// One group: its jobs and ledger lines in one transaction, committed unless a job could
-/// not be undone; every item gets the transaction's fate.
-async fn write(pool: PgPool, batch: Vec<Queued>) -> Vec<Result<(), String>> {
-    let items = batch.len();
-    let mut tx = match pool.begin().await {
-        Ok(tx) => tx,
-        Err(error) => {
-            tracing::error!(%error, jobs = items, "the store refused a write batch");
-            let refused = format!("the store's writer could not start a transaction: {error}");
-            return vec![Err(refused); items];
-        }
-    };
-    let mut ledger = Vec::new();
-    let mut sound = true;
-    for queued in batch {
-        match queued {
-            Queued::Job(job) => sound &= job(&mut tx).await,
-            Queued::Ledger(order, call) => ledger.push((order, call)),
+        self.ledger.call(None).await;
+        let mut tx = self.pool.begin().await?;
+        let result = work(&mut tx).await;
+        match result {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(error) => {
+                tx.rollback().await.ok();
+                Err(error)
+            }
         }
     }
-    if !ledger.is_empty() {
-        let lines = ledger.len();
-        let (written, ledger_sound) =
-            in_savepoint(&mut tx, move |conn| insert_calls(conn, ledger).boxed()).await;
-        sound &= ledger_sound;
-        if let Err(error) = written {
-            tracing::error!(%error, lines, "ledger lines were lost");
-        }
-    }
-    let committed = match sound {
-        true => tx.commit().await.map_err(|error| error.to_string()),
-        false => {
-            let _ = tx.rollback().await;
-            Err("a write could not be undone, so its whole batch was rolled back".to_owned())
-        }
-    };
-    if let Err(error) = &committed {
-        tracing::error!(%error, items, "a write batch did not commit");
-    }
-    vec![committed; items]
 }

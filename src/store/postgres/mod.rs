@@ -4,9 +4,10 @@
 //! Where SQLite takes its one write lock (`BEGIN IMMEDIATE`), PostgreSQL locks rows: a
 //! transaction that decides on a row it then writes reads it `FOR UPDATE`, and queues are
 //! claimed with `FOR UPDATE SKIP LOCKED`, so two instances never take one item and neither
-//! waits for the other. Intake and the order hot path still go through a group-commit writer
-//! per process (`batch`, `intake`): one transaction and one WAL flush per batch; (branch, site
-//! id) is unique across processes through `ON CONFLICT`.
+//! waits for the other. Intake groups the orders arriving together into one transaction per
+//! batch (`intake`), (branch, site id) unique across processes through `ON CONFLICT`; the
+//! order hot path's writes are concurrent transactions, ledger lines appended in groups
+//! (`batch`).
 mod batch;
 mod catalog;
 mod claims;
@@ -38,7 +39,7 @@ use crate::config::StoreConfig;
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// Group commit for the order hot path (see `batch`).
+    /// The order hot path's writes (see `batch`).
     writer: batch::Writer,
     /// Order submissions, stored a batch at a time (see `intake`).
     intake: intake::Intake,

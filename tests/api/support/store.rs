@@ -46,32 +46,66 @@ pub fn url(dir: &Path) -> String {
 }
 
 /// `CREATE SCHEMA` once per schema; from a thread of its own, since tests call [`url`] inside
-/// their runtime and outside it.
+/// their runtime and outside it. The first call also starts dropping, in the background, the
+/// schemas earlier runs left (the server may outlive a run; a run still going keeps its own).
 fn create_schema(server: &str, schema: &str) {
     static CREATED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     let mut created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+    let first = created.is_none();
     if !created.get_or_insert_default().insert(schema.to_owned()) {
         return;
     }
-    let (server, sql) = (
-        server.to_owned(),
-        format!(r#"CREATE SCHEMA IF NOT EXISTS "{schema}""#),
-    );
+    let sql = format!(r#"CREATE SCHEMA IF NOT EXISTS "{schema}""#);
+    let created = on_admin_connection(server, move |mut admin| async move {
+        admin.execute(sql.as_str()).await.unwrap();
+        admin.close().await.ok();
+    });
+    created.join().expect("creating the test's schema");
+    if first {
+        // Not joined: the tests need not wait, and what a run leaves the next one drops.
+        on_admin_connection(server, drop_schemas_of_ended_runs);
+    }
+}
+
+/// Runs `work` on a connection to `server` on a thread (and runtime) of its own.
+fn on_admin_connection<F: Future<Output = ()>>(
+    server: &str,
+    work: impl FnOnce(PgConnection) -> F + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    let server = server.to_owned();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         runtime.block_on(async {
-            let mut admin = PgConnection::connect(&server)
+            let admin = PgConnection::connect(&server)
                 .await
                 .unwrap_or_else(|e| panic!("{URL_VARIABLE}={server}: {e}"));
-            admin.execute(sql.as_str()).await.unwrap();
-            admin.close().await.ok();
+            work(admin).await
         })
     })
-    .join()
-    .expect("creating the test's schema");
+}
+
+/// Drops the `t<pid>_…` schemas whose test process is gone.
+async fn drop_schemas_of_ended_runs(mut admin: PgConnection) {
+    let schemas: Vec<String> =
+        sqlx::query_scalar("SELECT nspname FROM pg_namespace WHERE nspname ~ '^t[0-9]+_'")
+            .fetch_all(&mut admin)
+            .await
+            .unwrap_or_default();
+    for schema in schemas {
+        let pid = schema[1..].split('_').next().unwrap_or_default();
+        let ended =
+            pid != std::process::id().to_string() && !Path::new(&format!("/proc/{pid}")).exists();
+        if ended {
+            let drop = format!(r#"DROP SCHEMA IF EXISTS "{schema}" CASCADE"#);
+            if admin.execute(drop.as_str()).await.is_err() {
+                return;
+            }
+        }
+    }
+    admin.close().await.ok();
 }
 
 /// Another connection holding the store's write lock, as a stuck or dead writer would: writes

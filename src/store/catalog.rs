@@ -108,3 +108,62 @@ impl Store {
         on_backend!(self, b => b.rollback_catalog(branch).await)
     }
 }
+
+/// Every column of a version, read `FROM catalog_versions v` (both backends).
+pub(super) const ALL_COLUMNS: &str =
+    "v.id, v.branch, v.revision, v.synced_at, v.etag, v.catalog, v.public_catalog, v.report";
+
+/// A branch's current version, or the one before it (the rollback target).
+#[derive(Clone, Copy)]
+pub(super) enum Version {
+    Current,
+    Previous,
+}
+
+impl Version {
+    /// Its `catalog_current` column.
+    pub(super) fn pointer(self) -> &'static str {
+        match self {
+            Version::Current => "version_id",
+            Version::Previous => "previous_id",
+        }
+    }
+}
+
+/// How many catalog versions per branch are kept (the current one, the rollback target, history).
+pub(super) const CATALOG_VERSIONS_KEPT: i64 = 10;
+
+/// A `catalog_versions` row as stored.
+#[derive(sqlx::FromRow)]
+pub(super) struct CatalogRow {
+    pub(super) id: i64,
+    pub(super) branch: String,
+    pub(super) revision: Option<i64>,
+    pub(super) synced_at: String,
+    pub(super) etag: String,
+    pub(super) catalog: String,
+    pub(super) public_catalog: String,
+    pub(super) report: String,
+}
+
+impl TryFrom<CatalogRow> for StoredCatalog {
+    type Error = StoreError;
+
+    fn try_from(row: CatalogRow) -> Result<Self, StoreError> {
+        let synced_at = DateTime::parse_from_rfc3339(&row.synced_at)
+            .map_err(|e| {
+                StoreError::Corrupt(format!("catalog synced_at {:?}: {e}", row.synced_at))
+            })?
+            .with_timezone(&Utc);
+        Ok(StoredCatalog {
+            id: row.id,
+            branch: row.branch,
+            revision: row.revision,
+            synced_at,
+            etag: row.etag,
+            catalog_json: row.catalog,
+            public_json: row.public_catalog,
+            report_json: row.report,
+        })
+    }
+}

@@ -36,13 +36,6 @@ impl PgStore {
         }))
     }
 
-    /// Nothing: processes share a PostgreSQL store, so a claim may be another live
-    /// instance's; a dead instance's claims run out instead (`serve` never asks, see
-    /// `ServeLock::alone`).
-    pub async fn release_dead_claims(&self) -> Result<u64, StoreError> {
-        Ok(0)
-    }
-
     pub async fn flip_alert_state(
         &self,
         key: &str,

@@ -1,26 +1,14 @@
 //! The catalog versions (`store::catalog`) on SQLite: a save, its pruning and its
 //! `catalog.updated` event in one `BEGIN IMMEDIATE` transaction.
-use chrono::{DateTime, Utc};
 use sqlx::{FromRow, sqlite::SqliteRow};
 
 use super::SqliteStore;
 use super::events::enqueue_event;
+use crate::store::catalog::{ALL_COLUMNS, CATALOG_VERSIONS_KEPT, CatalogRow, Version};
 use crate::store::{
     CatalogSource, EventType, NewCatalogVersion, NewEvent, PublicCatalogRow, StoreError,
     StoredCatalog,
 };
-
-const ALL_COLUMNS: &str =
-    "v.id, v.branch, v.revision, v.synced_at, v.etag, v.catalog, v.public_catalog, v.report";
-
-#[derive(Clone, Copy)]
-enum Version {
-    Current,
-    Previous,
-}
-
-/// How many catalog versions per branch are kept (the current one, the rollback target, history).
-const CATALOG_VERSIONS_KEPT: i64 = 10;
 
 impl SqliteStore {
     pub async fn save_catalog(&self, new: NewCatalogVersion<'_>) -> Result<i64, StoreError> {
@@ -144,10 +132,7 @@ impl SqliteStore {
     where
         T: for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
     {
-        let pointer = match version {
-            Version::Current => "version_id",
-            Version::Previous => "previous_id",
-        };
+        let pointer = version.pointer();
         // `columns` and `pointer` are fixed strings of this module, never user input.
         let sql = format!(
             "SELECT {columns} FROM catalog_current c JOIN catalog_versions v ON v.id = c.{pointer}
@@ -180,45 +165,11 @@ impl SqliteStore {
     }
 }
 
-/// A `catalog_versions` row as stored.
-#[derive(sqlx::FromRow)]
-struct CatalogRow {
-    id: i64,
-    branch: String,
-    revision: Option<i64>,
-    synced_at: String,
-    etag: String,
-    catalog: String,
-    public_catalog: String,
-    report: String,
-}
-
-impl TryFrom<CatalogRow> for StoredCatalog {
-    type Error = StoreError;
-
-    fn try_from(row: CatalogRow) -> Result<Self, StoreError> {
-        let synced_at = DateTime::parse_from_rfc3339(&row.synced_at)
-            .map_err(|e| {
-                StoreError::Corrupt(format!("catalog synced_at {:?}: {e}", row.synced_at))
-            })?
-            .with_timezone(&Utc);
-        Ok(StoredCatalog {
-            id: row.id,
-            branch: row.branch,
-            revision: row.revision,
-            synced_at,
-            etag: row.etag,
-            catalog_json: row.catalog,
-            public_json: row.public_catalog,
-            report_json: row.report,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::Store;
+    use chrono::Utc;
 
     async fn store() -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();

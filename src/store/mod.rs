@@ -42,6 +42,7 @@ mod fallback;
 mod intake;
 mod leases;
 mod orders;
+mod overview;
 mod postgres;
 mod retention;
 mod sqlite;
@@ -67,6 +68,7 @@ pub use orders::{
     HistoryEntry, Inserted, NewOrder, OperatorChange, OrderState, RenewedIds, StoredOrder,
     WebhookId,
 };
+pub use overview::{AlertState, CatalogReport, OrderCount};
 pub use status::{LateCreation, StatusBatch, StatusReport, StatusRow, StatusWrite, TrackedOrder};
 
 use std::sync::Arc;

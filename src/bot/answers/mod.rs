@@ -323,3 +323,48 @@ fn local_midnight(now_ms: i64, tz: Tz) -> i64 {
         .with_timezone(&Utc)
         .timestamp_millis()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn today_starts_at_the_branch_midnight() {
+        // 2026-12-05 01:30 UTC: already the 5th in Novosibirsk (UTC+7), still the 4th nowhere.
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 1, 30, 0).unwrap();
+        let midnight = |tz| {
+            DateTime::from_timestamp_millis(local_midnight(now.timestamp_millis(), tz)).unwrap()
+        };
+        assert_eq!(
+            midnight(Tz::UTC),
+            Utc.with_ymd_and_hms(2026, 12, 5, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            midnight(Tz::Asia__Novosibirsk),
+            Utc.with_ymd_and_hms(2026, 12, 4, 17, 0, 0).unwrap()
+        );
+        // 22:30 on the 4th in New York (UTC-5): its day began at 05:00 UTC on the 4th.
+        assert_eq!(
+            midnight(Tz::America__New_York),
+            Utc.with_ymd_and_hms(2026, 12, 4, 5, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_filter_is_one_of_three_words_and_a_stranger_is_told_which() {
+        assert_eq!(Filter::parse(None).unwrap(), Filter::Attention);
+        assert_eq!(Filter::parse(Some(" Fallback ")).unwrap(), Filter::Fallback);
+        assert_eq!(Filter::parse(Some("today")).unwrap(), Filter::Today);
+        match Filter::parse(Some("<b>")) {
+            Err(AnswerError::Usage(text)) => assert!(text.starts_with("Не понимаю «&lt;b&gt;»")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_store_failure_is_told_to_the_operator_without_its_details() {
+        let error = AnswerError::Store(StoreError::Corrupt("postgres://u:secret@h".into()));
+        assert!(!error.to_operator().contains("secret"));
+        assert_eq!(AnswerError::Usage("x".into()).to_operator(), "x");
+    }
+}

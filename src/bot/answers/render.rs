@@ -511,3 +511,318 @@ pub fn help() -> String {
     ]
     .join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use rust_decimal_macros::dec;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::menu::{MenuFormat, Product, Size};
+
+    /// 2026-12-05 10:00:00 UTC.
+    const NOON_MS: i64 = 1_796_464_800_000;
+
+    fn place(tz: Tz) -> Place {
+        Place {
+            key: "lenina".into(),
+            name: "Ленина & Ко".into(),
+            tz,
+        }
+    }
+
+    fn order(site_id: &str, state: OrderState) -> StoredOrder {
+        StoredOrder {
+            id: 17,
+            branch: "lenina".into(),
+            site_id: site_id.into(),
+            raw_body: r#"{"total": 1150.5}"#.into(),
+            content_hash: "h".into(),
+            answer: "{}".into(),
+            iiko_ids: "{}".into(),
+            iiko_order_id: Uuid::nil().to_string(),
+            request: None,
+            problems: None,
+            state,
+            fallback_reason: Some("iiko <down>".into()),
+            attempts: 5,
+            next_attempt_at: NOON_MS,
+            lease_owner: None,
+            lease_until: None,
+            create_sent: true,
+            correlation_id: None,
+            iiko_number: None,
+            iiko_status: None,
+            creation_status: None,
+            error_code: Some("500".into()),
+            error_message: Some("<html>".repeat(200)),
+            created_at: NOON_MS - 3_600_000,
+            updated_at: NOON_MS,
+            reported_iiko_status: None,
+            site_status: None,
+            iiko_timestamp: None,
+            status_seen_at: None,
+            tracked_iiko_id: None,
+            tracked_organization_id: None,
+            cancel_reason: None,
+            status_final: false,
+            unclear_until: None,
+            late_created_at: None,
+        }
+    }
+
+    fn units(text: &str) -> usize {
+        utf16_len(text)
+    }
+
+    #[test]
+    fn stored_text_is_escaped_and_a_long_iiko_error_is_cut() {
+        let pages = order_detail(
+            &order("<A&1>", OrderState::Fallback),
+            &place(Tz::Europe__Moscow),
+            &[],
+        );
+        assert_eq!(pages.len(), 1);
+        let text = &pages[0];
+        assert!(
+            text.starts_with(
+                "<b>Заказ &lt;A&amp;1&gt;</b> · Ленина &amp; Ко · в мосте <code>#17</code>"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Причина: iiko &lt;down&gt;"), "{text}");
+        assert!(!text.contains("<html>"), "{text}");
+        let error = text
+            .lines()
+            .find(|l| l.starts_with("Последняя ошибка iiko"))
+            .unwrap();
+        assert!(error.ends_with("…"), "{error}");
+        assert_eq!(
+            error.matches("&lt;html&gt;").count(),
+            TEXT_SHOWN / "<html>".len()
+        );
+        assert!(text.contains("Сумма: 1150,50 ₽"), "{text}");
+    }
+
+    #[test]
+    fn times_are_shown_on_the_branch_clock() {
+        assert_eq!(local_time(NOON_MS, Tz::Europe__Moscow), "05.12 13:00");
+        assert_eq!(local_time(NOON_MS, Tz::Asia__Novosibirsk), "05.12 17:00");
+        let detail = order_detail(
+            &order("A1", OrderState::Queued),
+            &place(Tz::Asia__Novosibirsk),
+            &[],
+        );
+        assert!(
+            detail[0].contains("Создан 05.12 16:00, изменён 05.12 17:00"),
+            "{detail:?}"
+        );
+    }
+
+    #[test]
+    fn ages_read_as_russian_abbreviations() {
+        let ago = |seconds: i64| age(NOON_MS - seconds * 1000, NOON_MS);
+        assert_eq!(ago(40), "40 с");
+        assert_eq!(ago(12 * 60 + 5), "12 мин");
+        assert_eq!(ago(3 * 3600 + 5 * 60), "3 ч 5 мин");
+        assert_eq!(ago(2 * 86_400 + 4 * 3600), "2 дн 4 ч");
+        assert_eq!(ago(-30), "0 с", "a clock running ahead is no negative age");
+    }
+
+    #[test]
+    fn the_site_total_is_read_from_a_number_or_a_string() {
+        assert_eq!(site_total(r#"{"total": 1000}"#), Some(dec!(1000)));
+        assert_eq!(site_total(r#"{"total": "99.90"}"#), Some(dec!(99.90)));
+        assert_eq!(site_total(r#"{"total": null}"#), None);
+        assert_eq!(site_total("not json"), None);
+    }
+
+    #[test]
+    fn a_huge_list_is_paged_within_the_limit_without_cutting_a_line() {
+        let lines: Vec<String> = (0..2000)
+            .map(|n| {
+                order_line(
+                    &order(&format!("ЗАКАЗ-{n}-<x>"), OrderState::Fallback),
+                    &place(Tz::UTC),
+                    NOON_MS,
+                )
+            })
+            .collect();
+        let pages = order_list("Заказы", lines.clone(), 2500);
+        assert!(pages.len() > 10, "{}", pages.len());
+        for page in &pages {
+            assert!(units(page) <= html::MESSAGE_LIMIT, "{}", units(page));
+        }
+        let shown: Vec<&str> = pages.iter().flat_map(|page| page.split('\n')).collect();
+        assert_eq!(shown[0], "<b>Заказы</b>: 2500");
+        assert_eq!(
+            &shown[1..2001],
+            lines.iter().map(String::as_str).collect::<Vec<_>>()
+        );
+        assert_eq!(shown[2001], "…и ещё 500");
+        assert!(
+            lines[0].contains("<code>ЗАКАЗ-0-&lt;x&gt;</code>"),
+            "{}",
+            lines[0]
+        );
+    }
+
+    #[test]
+    fn a_block_longer_than_a_message_is_cut_between_its_lines_and_keeps_its_tags_balanced() {
+        let long = format!("<b>{}</b>", "строка\n".repeat(20).trim_end());
+        let pages = paginate_within(["<i>коротко</i>".to_owned(), long], "\n\n", 40);
+        assert!(pages.len() > 2, "{pages:?}");
+        for page in &pages {
+            assert!(units(page) <= 40, "{page:?}");
+            assert_eq!(
+                page.matches("<b>").count(),
+                page.matches("</b>").count(),
+                "{page:?}"
+            );
+        }
+        assert_eq!(pages[0], "<i>коротко</i>");
+    }
+
+    #[test]
+    fn health_says_what_is_down_since_when_and_what_the_menu_lacks() {
+        let ref_of = |name: &str| ItemRef::Product {
+            name: name.into(),
+            product_id: Uuid::nil(),
+        };
+        let report = IntegrityReport {
+            branch: "lenina".into(),
+            findings: vec![
+                Finding::DuplicateArticle {
+                    article: "P<1>".into(),
+                    items: vec![ref_of("a"), ref_of("b")],
+                },
+                Finding::MissingArticle {
+                    item: ref_of("Кола"),
+                },
+                Finding::Hidden {
+                    article: None,
+                    item: ref_of("Скрытое"),
+                },
+            ],
+        };
+        let lenina = BranchHealth {
+            iiko: Some((true, NOON_MS - 600_000)),
+            menu: Some((NOON_MS - 7_200_000, report)),
+            queued: 2,
+            fallback: 1,
+            oldest_waiting: Some(NOON_MS - 300_000),
+            oldest_fallback: Some(NOON_MS - 86_400_000),
+            ..BranchHealth::default()
+        };
+        let pages = health(&[(place(Tz::Europe__Moscow), lenina)], NOON_MS);
+        let text = pages.join("\n");
+        assert!(
+            text.contains("<b>Ленина &amp; Ко</b> (<code>lenina</code>)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("iiko: 🔴 не отвечает с 05.12 12:50 (10 мин)"),
+            "{text}"
+        );
+        assert!(text.contains("Касса: ✅ на связи, сбоев не было"), "{text}");
+        assert!(text.contains("Меню: от 05.12 11:00 (2 ч 0 мин назад), ⚠️ дубли артикулов: 1 (<code>P&lt;1&gt;</code>); без артикула: 1 (Кола)"), "{text}");
+        assert!(
+            text.contains("в очереди 2 · отправляются 0 · повтор 0 · у персонала 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Дольше всех ждёт iiko заказ от 05.12 12:55 (5 мин)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Дольше всех у персонала заказ от 04.12 13:00 (1 дн 0 ч)"),
+            "{text}"
+        );
+
+        let quiet = health(&[(place(Tz::UTC), BranchHealth::default())], NOON_MS).join("\n");
+        assert!(
+            quiet.contains("Меню: ⚠️ ещё ни разу не синхронизировано"),
+            "{quiet}"
+        );
+        assert!(quiet.contains("iiko никто не ждёт"), "{quiet}");
+    }
+
+    #[test]
+    fn the_stop_list_names_whole_products_and_single_sizes() {
+        let size = |article: Option<&str>, name: &str, available| Size {
+            article: article.map(Into::into),
+            name: Some(name.into()),
+            price: dec!(100),
+            default: false,
+            available,
+            iiko_id: None,
+        };
+        let product = |article: &str, name: &str, sizes: Vec<Size>| Product {
+            article: article.into(),
+            name: name.into(),
+            description: None,
+            group: None,
+            hidden: false,
+            available: sizes.iter().any(|s| s.available),
+            iiko_id: Uuid::nil(),
+            sizes,
+            modifier_groups: Vec::new(),
+        };
+        let mut catalog = Catalog {
+            branch: "lenina".into(),
+            format: MenuFormat::ExternalV2,
+            iiko_revision: None,
+            synced_at: Utc.timestamp_millis_opt(NOON_MS).unwrap(),
+            groups: Vec::new(),
+            products: vec![
+                product(
+                    "PZ-1",
+                    "Пицца <острая>",
+                    vec![
+                        size(Some("PZ-1-25"), "25 см", true),
+                        size(None, "30 см", false),
+                    ],
+                ),
+                product("DR-1", "Морс", vec![size(None, "0,5", false)]),
+                product("SP-1", "Борщ", vec![size(None, "порция", true)]),
+            ],
+        };
+        let text = stop_list(&place(Tz::Europe__Moscow), Some(&catalog));
+        assert_eq!(
+            text,
+            "<b>Стоп-лист: Ленина &amp; Ко</b> (по меню от 05.12 13:00)\n\
+             • <code>PZ-1</code> Пицца &lt;острая&gt;, размер «30 см»\n\
+             • <code>DR-1</code> Морс: весь"
+        );
+        catalog.products.truncate(0);
+        let empty = stop_list(&place(Tz::UTC), Some(&catalog));
+        assert!(empty.ends_with("✅ Пусто: всё в продаже."), "{empty}");
+        let none = stop_list(&place(Tz::UTC), None);
+        assert!(
+            none.ends_with("Меню ещё ни разу не синхронизировано."),
+            "{none}"
+        );
+    }
+
+    #[test]
+    fn help_names_every_command() {
+        let text = help();
+        for command in [
+            "/orders ",
+            "/orders fallback",
+            "/orders retrying",
+            "/orders today",
+            "/order ID [филиал]",
+            "/retry ID",
+            "/resolve ID",
+            "/undelivered",
+            "/health",
+            "/stoplist [филиал]",
+            "/help",
+        ] {
+            assert!(text.contains(command), "{command}: {text}");
+        }
+        assert!(units(&text) <= html::MESSAGE_LIMIT);
+    }
+}

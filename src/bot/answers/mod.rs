@@ -361,6 +361,21 @@ mod tests {
         }
     }
 
+    /// The bot's handlers run on spawned tasks: every answer must be `Send`.
+    #[allow(dead_code)]
+    fn answers_can_be_awaited_on_any_thread(answers: Answers) {
+        fn send<T: Send + 'static>(_: T) {}
+        send(answers.clone());
+        send(async move {
+            let _ = answers.orders(None, 0).await;
+            let _ = answers.order("1", None).await;
+            let _ = answers.find("1", None).await;
+            let _ = answers.undelivered().await;
+            let _ = answers.health(0).await;
+            let _ = answers.stoplist(None).await;
+        });
+    }
+
     #[test]
     fn a_store_failure_is_told_to_the_operator_without_its_details() {
         let error = AnswerError::Store(StoreError::Corrupt("postgres://u:secret@h".into()));

@@ -190,6 +190,7 @@ async fn order_shows_the_state_iiko_and_how_far_each_copy_for_the_staff_got() {
     assert!(text.contains("Попыток отправки в iiko: 1"), "{text}");
     assert!(text.contains("Последняя ошибка iiko"), "{text}");
     assert!(!text.contains("Копии персоналу"), "{text}");
+    assert!(text.contains("<b>История</b>"), "{text}");
 
     let by_own_id = answers
         .order(&format!("#{}", fallback.order_id), None)

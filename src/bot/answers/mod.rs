@@ -184,7 +184,9 @@ impl Answers {
             .store
             .fallback_deliveries(&order.branch, &order.site_id)
             .await?;
-        let pages = render::order_detail(&order, &self.place(&order.branch), &deliveries);
+        let history = self.store.order_history(order.id).await?;
+        let place = self.place(&order.branch);
+        let pages = render::order_detail(&order, &place, &deliveries, &history);
         Ok(OrderAnswer {
             pages,
             order_id: order.id,

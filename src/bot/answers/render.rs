@@ -9,7 +9,8 @@ use crate::fallback::rubles;
 use crate::menu::{Catalog, Finding, IntegrityReport, ItemRef};
 use crate::notify::html::{self, bold, code, escape};
 use crate::store::{
-    DeliveryState, FallbackChannel, FallbackDelivery, OrderState, StoredOrder, UndeliveredFallback,
+    DeliveryState, FallbackChannel, FallbackDelivery, HistoryEntry, OrderState, StoredOrder,
+    UndeliveredFallback,
 };
 
 /// A branch as the operators know it: its name and its clock.
@@ -34,6 +35,8 @@ impl Place {
 /// Stored texts from outside (iiko's errors, reasons) are cut to this many characters: one
 /// iiko stack trace must not fill the answer.
 const TEXT_SHOWN: usize = 300;
+/// `/order` shows this many of the order's newest history entries.
+const HISTORY_SHOWN: usize = 5;
 
 /// Joins `blocks` (each valid HTML on its own) with `separator` into as few messages as fit
 /// [`html::MESSAGE_LIMIT`]; a block never shares a cut with another, and a block longer than a
@@ -163,6 +166,7 @@ pub fn order_detail(
     order: &StoredOrder,
     place: &Place,
     deliveries: &[FallbackDelivery],
+    history: &[HistoryEntry],
 ) -> Vec<String> {
     let tz = place.tz;
     let mut lines = vec![
@@ -206,6 +210,12 @@ pub fn order_detail(
             .join(": ");
         lines.push(format!("Последняя ошибка iiko: {error}"));
     }
+    if order.state == OrderState::Fallback && order.unclear_until.is_some() {
+        lines.push(
+            "⚠️ iiko мог получить заказ (ответ на последнюю попытку неясен): проверьте в iikoFront, прежде чем вводить вручную"
+                .to_owned(),
+        );
+    }
     if let Some(late) = order.late_created_at {
         lines.push(format!(
             "⚠️ iiko всё же создал заказ {}: проверьте, не введён ли он дважды",
@@ -235,6 +245,27 @@ pub fn order_detail(
         )];
         copies.extend(deliveries.iter().map(|d| delivery_line(d, tz)));
         blocks.push(copies.join("\n"));
+    }
+    if !history.is_empty() {
+        let skipped = history.len().saturating_sub(HISTORY_SHOWN);
+        let mut lines = vec![format!(
+            "<b>История</b> (последние {}):",
+            history.len() - skipped
+        )];
+        lines.extend(history[skipped..].iter().map(|entry| {
+            let what = [
+                entry.state.as_deref(),
+                entry.status.as_deref(),
+                entry.note.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .map(shown)
+            .collect::<Vec<_>>()
+            .join(", ");
+            format!("• {} {what}", local_time(entry.at_ms, tz))
+        }));
+        blocks.push(lines.join("\n"));
     }
     paginate(blocks, "\n\n")
 }
@@ -582,6 +613,7 @@ mod tests {
             &order("<A&1>", OrderState::Fallback),
             &place(Tz::Europe__Moscow),
             &[],
+            &[],
         );
         assert_eq!(pages.len(), 1);
         let text = &pages[0];
@@ -606,12 +638,40 @@ mod tests {
     }
 
     #[test]
+    fn an_order_shows_its_newest_history_and_warns_when_iiko_may_have_it() {
+        let mut unclear = order("A1", OrderState::Fallback);
+        unclear.unclear_until = Some(NOON_MS);
+        let history: Vec<HistoryEntry> = (0..7)
+            .map(|n| HistoryEntry {
+                at_ms: NOON_MS + n * 60_000,
+                state: Some("retrying".into()),
+                status: None,
+                note: Some(format!("attempt {n} <failed>")),
+            })
+            .collect();
+        let text = order_detail(&unclear, &place(Tz::UTC), &[], &history).join("\n");
+        assert!(text.contains("⚠️ iiko мог получить заказ"), "{text}");
+        assert!(
+            text.contains(
+                "<b>История</b> (последние 5):\n• 05.12 10:02 retrying, attempt 2 &lt;failed&gt;"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("attempt 1 "), "{text}");
+        assert!(
+            text.ends_with("• 05.12 10:06 retrying, attempt 6 &lt;failed&gt;"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn times_are_shown_on_the_branch_clock() {
         assert_eq!(local_time(NOON_MS, Tz::Europe__Moscow), "05.12 13:00");
         assert_eq!(local_time(NOON_MS, Tz::Asia__Novosibirsk), "05.12 17:00");
         let detail = order_detail(
             &order("A1", OrderState::Queued),
             &place(Tz::Asia__Novosibirsk),
+            &[],
             &[],
         );
         assert!(

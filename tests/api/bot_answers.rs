@@ -184,7 +184,7 @@ async fn order_shows_the_state_iiko_and_how_far_each_copy_for_the_staff_got() {
     );
     assert!(text.contains("ошибка: 429 Too Many Requests"), "{text}");
 
-    let retrying = answers.order("WEB-RETRY", Some("lenina")).await.unwrap();
+    let retrying = answers.order("WEB-RETRY", Some("Lenina")).await.unwrap();
     assert!(!retrying.in_fallback);
     let text = retrying.pages.join("\n");
     assert!(text.contains("Попыток отправки в iiko: 1"), "{text}");

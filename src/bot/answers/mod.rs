@@ -204,9 +204,7 @@ impl Answers {
                     .to_owned(),
             ));
         }
-        if let Some(branch) = branch {
-            self.branch_key(branch)?;
-        }
+        let branch = branch.map(|b| self.branch_key(b)).transpose()?;
         find_order(&self.store, id, branch)
             .await
             .map_err(|error| match error {

@@ -36,10 +36,15 @@
 //!   (the old one is cancelled with `movedTo*`); answers `{"newOrderId"}`.
 //! - `POST /sim/expire_revisions`: every `by_revision` cursor issued so far becomes too old.
 //! - `POST /sim/nomenclature_update`: bumps the menu revision and fires `NomenclatureUpdate`.
+//! - `POST /sim/pos/enter {"organizationId", "phone", "sum", "completeBefore"?, "sourceKey"?,
+//!   "externalNumber"?}`: staff type an order in by hand (created at once); answers `{"orderId"}`.
+//! - `POST /sim/pos/change {"orderId", "sum"?, "items"?, "status"?}`: staff change an order.
+//! - `POST /sim/pos/delete {"orderId"}`: staff delete an order; iiko no longer returns it.
 pub mod demo_ids;
 mod faults;
 mod menu_shapes;
 mod orders;
+pub mod pos;
 mod routes;
 pub mod seed;
 pub mod smtp;

@@ -43,6 +43,7 @@ mod intake;
 mod leases;
 mod orders;
 mod postgres;
+mod reconcile;
 mod retention;
 mod sqlite;
 mod status;
@@ -67,6 +68,7 @@ pub use orders::{
     HistoryEntry, Inserted, NewOrder, OperatorChange, OrderState, RenewedIds, StoredOrder,
     WebhookId,
 };
+pub use reconcile::{NewReconcileReport, StoredReconcileReport};
 pub use status::{LateCreation, StatusBatch, StatusReport, StatusRow, StatusWrite, TrackedOrder};
 
 use std::sync::Arc;

@@ -25,6 +25,8 @@ mod orders;
 #[path = "../api/status.rs"]
 mod status;
 // Some helpers serve only the modules left out here.
+#[path = "../api/reconcile.rs"]
+mod reconcile;
 #[allow(dead_code)]
 #[path = "../api/support/mod.rs"]
 mod support;

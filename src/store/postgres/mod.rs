@@ -18,6 +18,7 @@ mod fallback;
 mod intake;
 mod leases;
 mod orders;
+mod reconcile;
 mod retention;
 mod status;
 mod sync_lock;

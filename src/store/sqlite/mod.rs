@@ -13,6 +13,7 @@ mod fallback;
 mod intake;
 mod leases;
 mod orders;
+mod reconcile;
 mod retention;
 mod status;
 mod sync_lock;

@@ -27,11 +27,11 @@ impl Period {
     ) -> Result<Period, PeriodError> {
         let to = to.unwrap_or(today);
         let from = from.unwrap_or_else(|| previous(to.min(today)));
+        if let Some(day) = [from, to].into_iter().find(|day| *day > today) {
+            return Err(PeriodError::Future { day, today });
+        }
         if from > to {
             return Err(PeriodError::Reversed { from, to });
-        }
-        if to > today {
-            return Err(PeriodError::Future { day: to, today });
         }
         Ok(Period { from, to })
     }
@@ -120,6 +120,13 @@ mod tests {
         );
         assert_eq!(
             Period::asked(None, Some(d("2026-12-06")), today),
+            Err(PeriodError::Future {
+                day: d("2026-12-06"),
+                today
+            })
+        );
+        assert_eq!(
+            Period::asked(Some(d("2026-12-06")), None, today),
             Err(PeriodError::Future {
                 day: d("2026-12-06"),
                 today

@@ -262,7 +262,11 @@ fn bench_config(
             "export_dir = \"export\"",
             &format!("export_dir = \"{path}/export\""),
         )
-        .replace("requests_per_second = 10\n", "requests_per_second = 1000\n");
+        .replace("requests_per_second = 10\n", "requests_per_second = 1000\n")
+        .replace(
+            "token = \"change-me\"",
+            "token = \"bench-site-token-0123456789\"",
+        );
     let file = dir.path().join("bridge.toml");
     std::fs::write(&file, text)?;
     Ok((Sources::load(&file)?.config()?, file))

@@ -321,3 +321,121 @@ pub fn summary_html(report: &BranchReport, branch_name: &str) -> Option<String> 
     text.push_str("Подробно: iiko-bridge reconcile --last");
     Some(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::NewOrder;
+
+    fn report(discrepancies: Vec<Discrepancy>, incomplete: Vec<NaiveDate>) -> BranchReport {
+        let day = "2026-12-04".parse().unwrap();
+        BranchReport {
+            branch: "lenina".into(),
+            from: day,
+            to: day,
+            bridge_orders: 10,
+            iiko_orders: 9,
+            discrepancies,
+            incomplete_days: incomplete,
+            iiko_calls: 2,
+        }
+    }
+
+    fn missing(order: &str) -> Discrepancy {
+        Discrepancy {
+            kind: Kind::MissingInIiko,
+            order_id: Some(order.into()),
+            iiko_order_id: None,
+            manual_match: None,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_clean_report_says_nothing_and_a_summary_counts_kinds_and_names_the_first_orders() {
+        assert_eq!(summary_html(&report(vec![], vec![]), "Ленина"), None);
+        let many: Vec<Discrepancy> = (1..=7).map(|n| missing(&format!("W-{n}"))).collect();
+        let text = summary_html(&report(many, vec![]), "Ленина").unwrap();
+        assert!(text.contains("04.12.2026"), "{text}");
+        assert!(
+            text.contains("нет в iiko: 7 (№W-1, №W-2, №W-3, №W-4, №W-5 и ещё 2)"),
+            "{text}"
+        );
+        let day = "2026-12-04".parse().unwrap();
+        let incomplete = summary_html(&report(vec![], vec![day]), "Ленина").unwrap();
+        assert!(
+            incomplete.contains("iiko не ответил за: 04.12.2026"),
+            "{incomplete}"
+        );
+    }
+
+    #[test]
+    fn the_report_json_has_the_contracts_shape() {
+        let json = serde_json::to_value(report(vec![missing("W-1")], vec![])).unwrap();
+        assert_eq!(
+            json,
+            json!({"branch": "lenina", "from": "2026-12-04", "to": "2026-12-04",
+                   "bridge_orders": 10, "iiko_orders": 9,
+                   "discrepancies": [{"kind": "missing_in_iiko", "order_id": "W-1", "detail": ""}]})
+        );
+    }
+
+    #[test]
+    fn a_stored_order_is_read_for_its_day_phone_and_what_the_site_charged() {
+        let tz: Tz = "Europe/Moscow".parse().unwrap();
+        let mut new = NewOrder::sample("W-1", OrderState::Created);
+        new.raw_body = json!({
+            "id": "W-1", "number": "1001", "deliver_at": "2026-12-04T20:50:00Z",
+            "customer": {"phone": "+79990000001"}, "total": 990.5, "bonus": {"amount": 100},
+        })
+        .to_string();
+        let order = StoredOrder {
+            id: 1,
+            branch: new.branch,
+            site_id: new.site_id,
+            raw_body: new.raw_body,
+            content_hash: new.content_hash,
+            answer: new.answer,
+            iiko_ids: new.iiko_ids,
+            iiko_order_id: new.iiko_order_id,
+            request: None,
+            problems: None,
+            state: OrderState::Created,
+            fallback_reason: None,
+            attempts: 1,
+            next_attempt_at: 0,
+            lease_owner: None,
+            lease_until: None,
+            create_sent: true,
+            correlation_id: None,
+            iiko_number: None,
+            iiko_status: Some("Closed".into()),
+            creation_status: None,
+            error_code: None,
+            error_message: None,
+            created_at: 1_000,
+            updated_at: 1_000,
+            reported_iiko_status: None,
+            site_status: None,
+            iiko_timestamp: None,
+            status_seen_at: None,
+            tracked_iiko_id: None,
+            tracked_organization_id: None,
+            cancel_reason: None,
+            status_final: false,
+            unclear_until: None,
+            late_created_at: None,
+        };
+        let read = bridge_order(&order, tz);
+        assert_eq!(read.number, "1001");
+        assert_eq!(read.phone, "+79990000001");
+        assert_eq!(read.charged, dec!(1090.5));
+        // 23:50 in Moscow.
+        assert_eq!(read.day, "2026-12-04".parse::<NaiveDate>().unwrap());
+        assert!(!read.asap);
+        assert_eq!(read.iiko_ids, [Uuid::from_u128(1)]);
+    }
+}

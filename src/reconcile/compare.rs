@@ -153,6 +153,8 @@ pub fn compare(inputs: &Inputs<'_>) -> Vec<Discrepancy> {
     let bridge_numbers: HashSet<&str> = bridge.iter().map(|o| o.number.as_str()).collect();
 
     let mut found = Vec::new();
+    // One typed-in order answers for one fallback order: the earliest accepted gets it.
+    let mut matched: HashSet<Uuid> = HashSet::new();
     for order in bridge.iter().filter(|o| period.contains(o.day)) {
         // An "as soon as possible" order may be dated by iiko into the next day.
         let judged = complete(order.day)
@@ -212,7 +214,11 @@ pub fn compare(inputs: &Inputs<'_>) -> Vec<Discrepancy> {
                 ),
             )),
             (OrderState::Fallback, _) => {
-                let manual = manual_match(order, by_phone.get(&order.id), &bridge_ids, source_key);
+                let manual = manual_match(order, by_phone.get(&order.id), &bridge_ids, source_key)
+                    .into_iter()
+                    .flatten()
+                    .find(|m| !matched.contains(&m.id));
+                matched.extend(manual.map(|m| m.id));
                 let detail = match manual {
                     Some(m) => format!(
                         "handed to operators; iiko order №{} with phone {} ({} ₽) was entered later",
@@ -283,20 +289,22 @@ pub fn compare(inputs: &Inputs<'_>) -> Vec<Discrepancy> {
     found
 }
 
-/// The iiko order staff most probably typed in for a fallback order: same phone, entered after
-/// the site's order came, not from the bridge, not cancelled; the first such.
+/// The iiko orders staff may have typed in for a fallback order, most probable first: same
+/// phone, entered after the site's order came, not from the bridge, not cancelled.
 fn manual_match<'a>(
     order: &BridgeOrder,
     candidates: Option<&'a Vec<IikoOrder>>,
     bridge_ids: &HashSet<Uuid>,
     source_key: &str,
-) -> Option<&'a IikoOrder> {
-    candidates?
+) -> Option<Vec<&'a IikoOrder>> {
+    let mut found: Vec<&IikoOrder> = candidates?
         .iter()
         .filter(|o| o.phone == order.phone && !o.cancelled())
         .filter(|o| o.source_key.as_deref() != Some(source_key) && !bridge_ids.contains(&o.id))
         .filter(|o| o.created_at.is_none_or(|at| at >= order.accepted_at))
-        .min_by_key(|o| (o.created_at, o.number))
+        .collect();
+    found.sort_by_key(|o| (o.created_at, o.number));
+    Some(found)
 }
 
 #[cfg(test)]
@@ -510,6 +518,26 @@ mod tests {
         assert_eq!(found[0].manual_match, Some(Uuid::from_u128(12)));
         let alone = run(&ours, &[]);
         assert_eq!(alone[0].manual_match, None);
+    }
+
+    #[test]
+    fn one_typed_in_order_answers_for_one_fallback_order_only() {
+        let first = bridge(1, OrderState::Fallback);
+        let second = BridgeOrder {
+            accepted_at: at("2026-12-04T10:05:00Z"),
+            ..bridge(2, OrderState::Fallback)
+        };
+        let typed = IikoOrder {
+            id: Uuid::from_u128(30),
+            external_number: None,
+            source_key: None,
+            created_at: Some(at("2026-12-04T10:30:00Z")),
+            ..iiko_of(&first)
+        };
+        let by_phone = HashMap::from([(1, vec![typed.clone()]), (2, vec![typed.clone()])]);
+        let found = run_with(&[first, second], &[], &by_phone, &BTreeSet::new());
+        let matches: Vec<_> = found.iter().map(|d| d.manual_match).collect();
+        assert_eq!(matches, [Some(typed.id), None]);
     }
 
     #[test]

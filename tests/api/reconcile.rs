@@ -261,19 +261,26 @@ async fn resolve_matched_resolves_the_fallback_order_staff_typed_in_and_says_so_
 
     let run = reconcile(&bed, &["--json", "--resolve-matched"]).await;
 
-    // Both fallback orders match the one typed-in order by phone: both are resolved.
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    for id in ["M-1", "M-2"] {
-        let order = bed.order(id).await;
-        assert_eq!(order.state, OrderState::Resolved);
-        let history = bed.store.order_history(order.id).await.unwrap();
-        let last = history.last().unwrap();
-        assert!(
-            last.note.as_deref().unwrap_or_default().contains(&typed_in),
-            "{history:?}"
-        );
-    }
-    assert_eq!(reconcile(&bed, &["--json"]).await.code, 0);
+    // One typed-in order answers for one fallback order: the first accepted.
+    assert_eq!(run.code, 4, "{}\n{}", run.stdout, run.stderr);
+    let order = bed.order("M-1").await;
+    assert_eq!(order.state, OrderState::Resolved);
+    let history = bed.store.order_history(order.id).await.unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.state.as_deref(), Some("resolved"));
+    assert!(
+        last.note.as_deref().unwrap_or_default().contains(&typed_in),
+        "{history:?}"
+    );
+    assert_eq!(bed.order("M-2").await.state, OrderState::Fallback);
+    assert_eq!(
+        run.findings(),
+        [("fallback_unresolved".into(), json!("M-2"), Value::Null)]
+    );
+    assert_eq!(
+        run.json()["branches"][0]["discrepancies"][0]["manual_match"],
+        Value::Null
+    );
 }
 
 #[bed::test]

@@ -411,3 +411,45 @@ async fn the_daily_run_says_nothing_about_a_clean_day() {
     assert!(step.notified.is_empty());
     assert!(fake.messages().is_empty());
 }
+
+#[bed::test]
+async fn a_busy_day_is_read_completely_in_pages_of_500() {
+    let bed = bed().await;
+    let organization = bed.config.branches[0].organization_id;
+    let key = bed.config.site.source_key.clone();
+    let noon = format!("{} 12:00:00.000", today(&bed));
+    // 1,100 strays with the bridge's key, all wanted at one time but the last 100: a page
+    // boundary inside a run of equal delivery times is crossed only by the later ones.
+    for n in 0..1100 {
+        let complete_before = match n < 1000 {
+            true => format!("{} 10:{:02}:00.000", today(&bed), n / 20),
+            false => noon.clone(),
+        };
+        pos(
+            &bed,
+            "enter",
+            json!({"organizationId": organization, "phone": "+79990001122", "sum": 1,
+                   "sourceKey": key, "externalNumber": format!("S-{n}"),
+                   "completeBefore": complete_before}),
+        )
+        .await;
+    }
+    let day = today(&bed).to_string();
+
+    let run = reconcile(&bed, &["--json", "--from", &day, "--to", &day]).await;
+
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let branch = &run.json()["branches"][0];
+    assert_eq!(branch["iiko_orders"], 1100);
+    assert_eq!(branch["discrepancies"].as_array().unwrap().len(), 1100);
+    let pages = bed
+        .requests("/api/1/deliveries/by_delivery_date_and_source_key_and_filter")
+        .await;
+    assert_eq!(pages.len(), 3);
+    assert!(
+        pages
+            .iter()
+            .all(|p| p["body"]["rowsCount"] == 500 && p["body"]["sortProperty"] == "CompleteBefore"),
+        "{pages:?}"
+    );
+}

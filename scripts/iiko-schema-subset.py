@@ -78,6 +78,8 @@ PATHS = [
     "/api/1/deliveries/by_id",
     "/api/1/deliveries/by_revision",
     "/api/1/deliveries/by_delivery_date_and_status",
+    "/api/1/deliveries/by_delivery_date_and_source_key_and_filter",
+    "/api/1/deliveries/by_delivery_date_and_phone",
     "/api/1/deliveries/cancel",
     "/api/1/loyalty/iiko/customer/info",
     "/api/1/loyalty/iiko/calculate",

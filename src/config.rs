@@ -67,6 +67,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub branches: Vec<BranchConfig>,
+    #[serde(default)]
+    pub reconcile: ReconcileConfig,
 }
 
 impl Config {
@@ -697,6 +699,34 @@ fn uuid<'de, D: Deserializer<'de>>(d: D) -> Result<Uuid, D::Error> {
 
 fn optional_uuid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
     uuid(d).map(Some)
+}
+
+/// Reconciliation with iiko (docs/reconciliation.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileConfig {
+    /// When `serve` reconciles the day before, in each branch's local time ("HH:MM").
+    #[serde(default = "default_daily_at", deserialize_with = "clock_time")]
+    pub daily_at: chrono::NaiveTime,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        Self {
+            daily_at: default_daily_at(),
+        }
+    }
+}
+
+fn default_daily_at() -> chrono::NaiveTime {
+    chrono::NaiveTime::from_hms_opt(6, 0, 0).expect("a valid time")
+}
+
+fn clock_time<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::NaiveTime, D::Error> {
+    let text = String::deserialize(d)?;
+    chrono::NaiveTime::parse_from_str(&text, "%H:%M").map_err(|_| {
+        serde::de::Error::invalid_value(serde::de::Unexpected::Str(&text), &"a time as HH:MM")
+    })
 }
 
 fn timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {

@@ -10,6 +10,7 @@ pub mod loyalty;
 pub mod menu;
 pub mod notify;
 pub mod orders;
+pub mod reconcile;
 pub mod retention;
 pub mod retry;
 pub mod signing;

@@ -20,6 +20,7 @@ use crate::{
     menu::{CatalogCache, MenuScheduler, MenuSyncer},
     notify::{EventsWorker, Mailer, OperatorChats, StoreWatch, Telegram},
     orders::Dispatcher,
+    reconcile::{DailyRun, Reconciler},
     retention::RetentionWorker,
     status::{StatusTracker, TerminalWatch, WebhookInbox, register_webhooks},
     store::{ServeLock, Store},
@@ -41,6 +42,7 @@ pub struct Application {
     terminals: TerminalWatch,
     retention: RetentionWorker,
     store_watch: StoreWatch,
+    reconcile: DailyRun,
     store: Store,
     /// Stores iiko's webhook calls; it ends once the server has stopped and the queue is drained.
     inbox_writer: tokio::task::JoinHandle<()>,
@@ -113,6 +115,13 @@ impl Application {
         let tracker = StatusTracker::new(store.clone(), iiko.clone(), config.clone())
             .with_menu(menu.trigger());
         let terminals = TerminalWatch::new(store.clone(), iiko.clone(), config.clone());
+        let reconcile = DailyRun::new(
+            Reconciler::new(store.clone(), iiko.clone(), &config.site.source_key),
+            config.branches.clone(),
+            config.reconcile.daily_at,
+            Telegram::from_config(&config.telegram),
+            config.telegram.operator_chats.clone(),
+        );
         let (inbox, inbox_writer) = WebhookInbox::start(store.clone(), tracker.waker());
         let webhook = iiko_webhook::router(
             &config.iiko_webhook.path,
@@ -140,6 +149,7 @@ impl Application {
             terminals,
             retention,
             store_watch,
+            reconcile,
             store: shared_store,
             inbox_writer,
             register,
@@ -190,6 +200,7 @@ impl Application {
         let events = supervisor.start(self.events);
         let retention = supervisor.start(duties.hold("retention", self.retention));
         let store_watch = supervisor.start(self.store_watch);
+        let reconcile = supervisor.start(duties.hold("reconcile", self.reconcile));
         let served = serve_http(self.listener, self.router, self.ops, shutdown).await;
         let _ = stop_workers.send(true);
         if let Err(error) = menu.await {
@@ -222,6 +233,9 @@ impl Application {
         }
         if let Err(error) = terminals.await {
             tracing::error!(%error, "the terminal watch failed");
+        }
+        if let Err(error) = reconcile.await {
+            tracing::error!(%error, "the daily reconciliation failed");
         }
         served
     }

@@ -5,6 +5,7 @@ mod duties;
 mod events;
 mod menu;
 mod orders;
+mod reconcile;
 mod store;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
@@ -79,6 +80,9 @@ enum Command {
         #[arg(long)]
         store: Option<String>,
     },
+    /// Compare the bridge's orders of a period with iiko's; exits 4 when there is something
+    /// to report, 3 when iiko cannot be reached.
+    Reconcile(reconcile::ReconcileArgs),
 }
 
 #[derive(Subcommand)]
@@ -284,6 +288,7 @@ pub fn main() -> ExitCode {
             | Command::Demo { .. }
             | Command::Events(_)
             | Command::Webhooks(_)
+            | Command::Reconcile(_)
     );
     init_tracing(if quiet { "warn" } else { "info" }, log_format(&cli.config));
     let runtime = match tokio::runtime::Runtime::new() {
@@ -435,6 +440,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Events(EventsCommand::Redeliver { id, dead: _ }) => {
             events::redeliver(&load_config(&cli.config)?, id.as_deref()).await
         }
+        Command::Reconcile(args) => reconcile::run(&load_config(&cli.config)?, args).await,
     }
 }
 

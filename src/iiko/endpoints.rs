@@ -3,8 +3,9 @@ use super::{
     CorrelationIdResponse, IikoClient, IikoError,
     types::deliveries::{
         CancelDeliveryRequest, CommandStatus, CommandStatusRequest, CreateDeliveryRequest,
-        CreateDeliveryResponse, DeliveriesByDateAndStatusRequest, DeliveriesByIdRequest,
-        DeliveriesByRevisionRequest, DeliveriesResponse, DeliveriesWithRevisionResponse,
+        CreateDeliveryResponse, DeliveriesByDateAndFilterRequest, DeliveriesByDateAndPhoneRequest,
+        DeliveriesByDateAndStatusRequest, DeliveriesByIdRequest, DeliveriesByRevisionRequest,
+        DeliveriesResponse, DeliveriesWithRevisionResponse,
     },
     types::dictionaries::{
         CancelCausesResponse, DiscountsResponse, OrderTypesResponse, OrganizationIdsRequest,
@@ -144,6 +145,26 @@ impl IikoClient {
         request: &DeliveriesByDateAndStatusRequest,
     ) -> Result<DeliveriesWithRevisionResponse, IikoError> {
         self.post("/api/1/deliveries/by_delivery_date_and_status", request)
+            .await
+    }
+
+    /// One page: the caller pages (`rows_count`, sorted by `CompleteBefore`).
+    pub async fn deliveries_by_delivery_date_and_source_key_and_filter(
+        &self,
+        request: &DeliveriesByDateAndFilterRequest,
+    ) -> Result<DeliveriesWithRevisionResponse, IikoError> {
+        self.post(
+            "/api/1/deliveries/by_delivery_date_and_source_key_and_filter",
+            request,
+        )
+        .await
+    }
+
+    pub async fn deliveries_by_delivery_date_and_phone(
+        &self,
+        request: &DeliveriesByDateAndPhoneRequest,
+    ) -> Result<DeliveriesWithRevisionResponse, IikoError> {
+        self.post("/api/1/deliveries/by_delivery_date_and_phone", request)
             .await
     }
 

@@ -165,7 +165,7 @@ pub fn requeue(
             Ok(OperatorChange {
                 state: OrderState::Queued,
                 requeue: true,
-                note: "queued again by an operator",
+                note: "queued again by an operator".into(),
             })
         }
         OrderState::Queued | OrderState::Sending | OrderState::Retrying => {
@@ -177,12 +177,22 @@ pub fn requeue(
 
 /// An operator entered a `fallback` order by hand: nothing more is done with it.
 pub fn resolve(id: i64, order: Option<&StoredOrder>) -> Result<OperatorChange, ActionError> {
+    resolve_noted(id, order, "entered by hand by an operator".into())
+}
+
+/// [`resolve`], with the history saying how the order was found entered (reconciliation
+/// names the iiko order staff typed in).
+pub fn resolve_noted(
+    id: i64,
+    order: Option<&StoredOrder>,
+    note: std::borrow::Cow<'static, str>,
+) -> Result<OperatorChange, ActionError> {
     let order = order.ok_or(ActionError::NotFound(id))?;
     match order.state {
         OrderState::Fallback => Ok(OperatorChange {
             state: OrderState::Resolved,
             requeue: false,
-            note: "entered by hand by an operator",
+            note,
         }),
         state => Err(ActionError::Refused(
             state,

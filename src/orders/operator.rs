@@ -39,6 +39,20 @@ pub async fn resolve_order(
     store.change_by_operator(id, now_ms, decide, None).await
 }
 
+/// Reconciliation found the iiko order staff typed in for a `fallback` order: it is resolved,
+/// and its history names that order.
+pub async fn resolve_matched(
+    store: &Store,
+    id: i64,
+    iiko_order_id: &str,
+    now_ms: i64,
+) -> Result<StoredOrder, ActionError> {
+    let note =
+        format!("matched by reconciliation to iiko order {iiko_order_id} entered at the POS");
+    let decide = |order: Option<&StoredOrder>| lifecycle::resolve_noted(id, order, note.into());
+    store.change_by_operator(id, now_ms, decide, None).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

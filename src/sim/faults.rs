@@ -7,7 +7,7 @@ use uuid::Uuid;
 /// The body of `POST /sim/faults` (and the answer of `GET`).
 ///
 /// ```json
-/// {"rules": [{"path": "/api/1/deliveries/create", "status": 500, "rate": 1.0, "times": 2,
+/// {"rules": [{"path": "/api/1/deliveries/create", "status": 500, "rate": 1.0, "times": 2, "after": 0,
 ///             "retry_after": 1, "latency_ms": 0, "handled": false}],
 ///  "expire_tokens": true, "offline_terminal_groups": ["<uuid>"],
 ///  "reject_orders": {"code": "ProductNotFound", "message": "..."}}
@@ -50,6 +50,10 @@ pub struct FaultRule {
     /// How many more hits before the rule expires; none = forever.
     #[serde(default)]
     pub times: Option<u32>,
+    /// How many matching requests pass untouched before the rule starts to hit: iiko failing
+    /// midway through a series of calls.
+    #[serde(default)]
+    pub after: Option<u32>,
     /// Seconds for the `Retry-After` header of a 429.
     #[serde(default)]
     pub retry_after: Option<u64>,
@@ -86,6 +90,13 @@ impl FaultRule {
 
 /// Picks the first matching rule that fires for `path`, counting down its `times`.
 pub fn inject(rules: &mut Vec<FaultRule>, path: &str, rng: &mut StdRng) -> Option<Injection> {
+    if let Some(waiting) = rules
+        .iter_mut()
+        .find(|rule| rule.matches(path) && rule.after.is_some_and(|n| n > 0))
+    {
+        waiting.after = waiting.after.map(|n| n - 1);
+        return None;
+    }
     let index = rules
         .iter()
         .position(|rule| rule.matches(path) && rng.random_bool(rule.rate.clamp(0.0, 1.0)))?;

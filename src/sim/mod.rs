@@ -18,6 +18,10 @@
 //!   `creationStatus: Error`;
 //! - a `by_revision` cursor older than the floor set by `POST /sim/expire_revisions` answers 400
 //!   with `error: "RevisionTooOld"`;
+//! - the delivery-date readers date an "as soon as possible" order an hour after its creation
+//!   (as `completeBefore` shows it), include both ends of `deliveryDateFrom..deliveryDateTo`, and
+//!   `by_delivery_date_and_source_key_and_filter` sorts by `CompleteBefore` (then number) unless
+//!   asked for `Number`, cutting at `rowsCount`;
 //! - an unknown loyalty customer answers 400 with a "not found" description and no `error` code;
 //! - `loyalty/iiko/calculate` gives a known coupon its fixed discount (an unknown one is a
 //!   `CouponNotFound` warning) and limits bonus payments to the program's percent of the sum
@@ -36,10 +40,15 @@
 //!   (the old one is cancelled with `movedTo*`); answers `{"newOrderId"}`.
 //! - `POST /sim/expire_revisions`: every `by_revision` cursor issued so far becomes too old.
 //! - `POST /sim/nomenclature_update`: bumps the menu revision and fires `NomenclatureUpdate`.
+//! - `POST /sim/pos/enter {"organizationId", "phone", "sum", "completeBefore"?, "sourceKey"?,
+//!   "externalNumber"?}`: staff type an order in by hand (created at once); answers `{"orderId"}`.
+//! - `POST /sim/pos/change {"orderId", "sum"?, "items"?, "status"?}`: staff change an order.
+//! - `POST /sim/pos/delete {"orderId"}`: staff delete an order; iiko no longer returns it.
 pub mod demo_ids;
 mod faults;
 mod menu_shapes;
 mod orders;
+pub mod pos;
 mod routes;
 pub mod seed;
 pub mod smtp;

@@ -15,6 +15,18 @@ use super::orders::{CreationError, PreparedOrder};
 use super::seed::{NamedId, Seed};
 use super::webhooks::Outgoing;
 
+/// Every status a delivery may be in.
+pub const STATUSES: &[&str] = &[
+    "Unconfirmed",
+    "WaitCooking",
+    "CookingStarted",
+    "CookingCompleted",
+    "Waiting",
+    "OnWay",
+    "Delivered",
+    "Closed",
+    "Cancelled",
+];
 const COURIER_FLOW: &[&str] = &[
     "Unconfirmed",
     "WaitCooking",
@@ -212,6 +224,12 @@ impl State {
 
     pub fn revision(&self) -> i64 {
         self.revision
+    }
+
+    /// The next POS delivery number.
+    pub fn take_number(&mut self) -> i64 {
+        self.next_number += 1;
+        self.next_number - 1
     }
 
     pub fn bump_revision(&mut self) -> i64 {

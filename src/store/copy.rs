@@ -213,6 +213,18 @@ pub(super) const TABLES: &[Table] = &[
         name: "iiko_webhook_inbox",
         columns: &[("id", I), ("received_at", I), ("body", T)],
     },
+    Table {
+        name: "reconcile_reports",
+        columns: &[
+            ("id", I),
+            ("branch", T),
+            ("from_day", T),
+            ("to_day", T),
+            ("daily", I),
+            ("report", T),
+            ("created_at_ms", I),
+        ],
+    },
 ];
 
 /// Rows of one table, column by column (as PostgreSQL's `UNNEST` takes them).

@@ -184,13 +184,14 @@ pub struct HistoryEntry {
 }
 
 /// An operator's change of an order's state, as decided by the life cycle.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OperatorChange {
     pub state: OrderState,
     /// Sent to iiko again now: a fresh attempt budget, no fallback reason or unclear mark, and
     /// a new fallback round when the last one was handed over.
     pub requeue: bool,
-    pub note: &'static str,
+    /// The history entry's note (reconciliation names the iiko order it matched).
+    pub note: std::borrow::Cow<'static, str>,
 }
 
 /// New iiko ids for an order iiko closed as failed (or one mapped anew), with the request

@@ -13,13 +13,13 @@ use iiko_bridge::config::{Credentials, IikoSettings};
 use iiko_bridge::iiko::types::deliveries::{
     Address, CancelDeliveryRequest, ChequeAdditionalInfo, CommandStatus, CommandStatusRequest,
     Coordinates, CreateDeliveryRequest, CreateDeliveryResponse, CreateOrderSettings,
-    CreationStatus, Customer, DeliveriesByDateAndStatusRequest, DeliveriesByIdRequest,
-    DeliveriesByRevisionRequest, DeliveriesResponse, DeliveriesWithRevisionResponse, DeliveryOrder,
-    DeliveryPoint, DeliveryServiceKind, DeliveryStatus, Discount, DiscountsInfo,
-    ExternalPaymentData, Gender, Guests, LegacyAddress, LoyaltyCardPaymentData, LoyaltyInfo,
-    Modifier, OrderExternalData, OrderInfo, OrderItem, OrderItemStatus, Payment,
-    PaymentAdditionalData, PaymentKind, ProductItem, RegularCustomer, RmsDiscount, SearchScope,
-    Street,
+    CreationStatus, Customer, DeliveriesByDateAndFilterRequest, DeliveriesByDateAndPhoneRequest,
+    DeliveriesByDateAndStatusRequest, DeliveriesByIdRequest, DeliveriesByRevisionRequest,
+    DeliveriesResponse, DeliveriesWithRevisionResponse, DeliveryOrder, DeliveryPoint,
+    DeliveryServiceKind, DeliveryStatus, Discount, DiscountsInfo, ExternalPaymentData, Gender,
+    Guests, LegacyAddress, LoyaltyCardPaymentData, LoyaltyInfo, Modifier, OrderExternalData,
+    OrderInfo, OrderItem, OrderItemStatus, OrderSortProperty, Payment, PaymentAdditionalData,
+    PaymentKind, ProductItem, RegularCustomer, RmsDiscount, SearchScope, SortDirection, Street,
 };
 use iiko_bridge::iiko::types::dictionaries::{
     CancelCausesResponse, DiscountsResponse, OrderTypesResponse, OrganizationIdsRequest,
@@ -69,7 +69,7 @@ const UNIVERSAL_DISCOUNT: Decimal = dec!(100);
 const BONUS_PAYMENT: Decimal = dec!(200);
 
 /// Every path `IikoClient` calls (both token flows included).
-const CLIENT_PATHS: [&str; 26] = [
+const CLIENT_PATHS: [&str; 28] = [
     "/api/1/access_token",
     "/api/v2/access_token",
     "/api/1/organizations",
@@ -96,6 +96,8 @@ const CLIENT_PATHS: [&str; 26] = [
     "/api/1/loyalty/iiko/program",
     "/api/1/webhooks/settings",
     "/api/1/webhooks/update_settings",
+    "/api/1/deliveries/by_delivery_date_and_source_key_and_filter",
+    "/api/1/deliveries/by_delivery_date_and_phone",
 ];
 
 // ---- Simulator, clients and control routes ------------------------------------------------------
@@ -582,6 +584,30 @@ fn by_date_and_status_request() -> DeliveriesByDateAndStatusRequest {
     }
 }
 
+fn by_date_and_filter_request() -> DeliveriesByDateAndFilterRequest {
+    DeliveriesByDateAndFilterRequest {
+        organization_ids: vec![ORG],
+        delivery_date_from: Some(moscow_in(chrono::Duration::days(-1))),
+        delivery_date_to: Some(moscow_in(chrono::Duration::days(1))),
+        sort_property: Some(OrderSortProperty::CompleteBefore),
+        sort_direction: Some(SortDirection::Ascending),
+        rows_count: Some(500),
+        source_keys: Some(vec![SOURCE_KEY.into()]),
+        ..Default::default()
+    }
+}
+
+fn by_date_and_phone_request(phone: &str) -> DeliveriesByDateAndPhoneRequest {
+    DeliveriesByDateAndPhoneRequest {
+        organization_ids: vec![ORG],
+        phone: phone.into(),
+        delivery_date_from: Some(moscow_in(chrono::Duration::days(-1))),
+        delivery_date_to: Some(moscow_in(chrono::Duration::days(1))),
+        source_keys: None,
+        rows_count: None,
+    }
+}
+
 fn cancel_request(order_id: Uuid) -> CancelDeliveryRequest {
     CancelDeliveryRequest {
         organization_id: ORG,
@@ -795,6 +821,14 @@ async fn call_every_endpoint(handle: &SimHandle, client: &IikoClient) {
         .deliveries_by_delivery_date_and_status(&by_date_and_status_request())
         .await
         .expect("by date and status");
+    client
+        .deliveries_by_delivery_date_and_source_key_and_filter(&by_date_and_filter_request())
+        .await
+        .expect("by date and source key and filter");
+    client
+        .deliveries_by_delivery_date_and_phone(&by_date_and_phone_request("+79990000000"))
+        .await
+        .expect("by date and phone");
     let cancel = client
         .cancel_delivery(&cancel_request(pickup.id))
         .await
@@ -1199,6 +1233,25 @@ async fn every_simulator_response_validates_against_the_official_schema() {
     assert!(
         by_date.orders_by_organizations[0].orders.len() >= 2,
         "{by_date:?}"
+    );
+    let by_filter: DeliveriesWithRevisionResponse = api
+        .post(
+            "/api/1/deliveries/by_delivery_date_and_source_key_and_filter",
+            &by_date_and_filter_request(),
+        )
+        .await;
+    let found = &by_filter.orders_by_organizations[0].orders;
+    assert!(found.len() >= 2, "{by_filter:?}");
+    let phone = found[0].order.as_ref().expect("created").phone.clone();
+    let by_phone: DeliveriesWithRevisionResponse = api
+        .post(
+            "/api/1/deliveries/by_delivery_date_and_phone",
+            &by_date_and_phone_request(&phone),
+        )
+        .await;
+    assert!(
+        !by_phone.orders_by_organizations[0].orders.is_empty(),
+        "{by_phone:?}"
     );
 
     // Loyalty.

@@ -144,7 +144,7 @@ async fn listed_duties(config_path: &std::path::Path) -> Vec<Value> {
         .clone()
 }
 
-const DUTIES: [&str; 4] = ["menu", "retention", "status", "terminals"];
+const DUTIES: [&str; 5] = ["menu", "reconcile", "retention", "status", "terminals"];
 
 #[bed::test]
 async fn serve_takes_every_singleton_duty_and_the_duties_command_names_its_instance() {

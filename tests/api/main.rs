@@ -18,6 +18,7 @@ mod order_intake_props;
 mod order_mapping;
 mod orders;
 mod postgres_schema;
+mod reconcile;
 mod schema_fidelity;
 mod sim;
 mod status;

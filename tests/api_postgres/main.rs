@@ -24,9 +24,11 @@ mod notify;
 mod orders;
 #[path = "../api/status.rs"]
 mod status;
-// Some helpers serve only the modules left out here.
 #[path = "../api/bot_answers.rs"]
 mod bot_answers;
+#[path = "../api/reconcile.rs"]
+mod reconcile;
+// Some helpers serve only the modules left out here.
 #[allow(dead_code)]
 #[path = "../api/support/mod.rs"]
 mod support;

@@ -112,7 +112,44 @@ pub async fn run(store: Option<String>) -> Result<(), Failure> {
         .await
         .map_err(anyhow::Error::from)?;
     let config = serving_config(&simulator, dir, &telegram, &smtp, &site)?;
-    orders::run(config, &simulator, &smtp, &telegram, &site).await
+    orders::run(config.clone(), &simulator, &smtp, &telegram, &site).await?;
+    reconcile(&config).await
+}
+
+/// Ends the demo with a reconciliation of its own orders, briefly.
+async fn reconcile(config: &Config) -> Result<(), Failure> {
+    println!("\n== reconcile: the demo's orders against iiko (yesterday and today)");
+    let store = menu::open_store(config).await?;
+    let reconciler = crate::reconcile::Reconciler::new(
+        store,
+        super::iiko_client(&config.iiko)?,
+        &config.site.source_key,
+    );
+    for branch in &config.branches {
+        let today = crate::reconcile::local_day(chrono::Utc::now(), branch.timezone);
+        let period = crate::reconcile::Period::asked(None, None, today)
+            .map_err(|e| Failure::Unexpected(e.into()))?;
+        let report = reconciler
+            .branch(branch, period)
+            .await
+            .map_err(|e| Failure::Unexpected(e.into()))?;
+        let counts: Vec<String> = report
+            .counts()
+            .iter()
+            .map(|(kind, n)| format!("{} {n}", kind.as_str()))
+            .collect();
+        println!(
+            "{}: {} orders in the bridge, {} in iiko; {}",
+            branch.key,
+            report.bridge_orders,
+            report.iiko_orders,
+            match counts.is_empty() {
+                true => "nothing to report".to_owned(),
+                false => counts.join(", "),
+            }
+        );
+    }
+    Ok(())
 }
 
 /// Where the demo keeps its files, and its store.

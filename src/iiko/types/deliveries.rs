@@ -570,6 +570,65 @@ pub struct DeliveriesByDateAndStatusRequest {
     pub courier_ids: Option<Vec<Uuid>>,
 }
 
+/// `deliveries/by_delivery_date_and_source_key_and_filter`: iiko has no page offset, so a caller
+/// pages by sorting on `CompleteBefore` and moving `delivery_date_from` to the last order read.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveriesByDateAndFilterRequest {
+    pub organization_ids: Vec<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminal_group_ids: Option<Vec<Uuid>>,
+    /// Terminal-local, inclusive; only the last 7 days are guaranteed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_date_from: Option<IikoDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_date_to: Option<IikoDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statuses: Option<Vec<DeliveryStatus>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort_property: Option<OrderSortProperty>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort_direction: Option<SortDirection>,
+    /// The most orders one answer holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_count: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_keys: Option<Vec<String>>,
+}
+
+open_enum! {
+    pub enum OrderSortProperty {
+        Number = "Number",
+        CompleteBefore = "CompleteBefore",
+        Sum = "Sum",
+        Customer = "Customer",
+        Courier = "Courier",
+        Status = "Status",
+        OrderTypeName = "OrderTypeName",
+    }
+}
+
+open_enum! {
+    pub enum SortDirection { Ascending = "Ascending", Descending = "Descending" }
+}
+
+/// `deliveries/by_delivery_date_and_phone`: every order with this phone, whatever its source.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveriesByDateAndPhoneRequest {
+    pub organization_ids: Vec<Uuid>,
+    pub phone: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_date_from: Option<IikoDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_date_to: Option<IikoDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_keys: Option<Vec<String>>,
+    /// None: every matching order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_count: Option<i32>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateDeliveryResponse {

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::sim::Simulator;
 use crate::sim::faults::FaultSettings;
+use crate::sim::pos::{HandOrder, PosChange};
 use crate::sim::state::StopItem;
 
 pub fn router() -> Router<Simulator> {
@@ -26,6 +27,9 @@ pub fn router() -> Router<Simulator> {
         .route("/sim/move", post(move_delivery))
         .route("/sim/expire_revisions", post(expire_revisions))
         .route("/sim/nomenclature_update", post(nomenclature_update))
+        .route("/sim/pos/enter", post(pos_enter))
+        .route("/sim/pos/change", post(pos_change))
+        .route("/sim/pos/delete", post(pos_delete))
 }
 
 fn control_error(message: impl Into<String>) -> Response {
@@ -207,4 +211,76 @@ async fn nomenclature_update(State(sim): State<Simulator>) -> Json<Value> {
     };
     sim.inner.webhooks.send(events);
     Json(json!({"revision": revision}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PosEnter {
+    organization_id: Uuid,
+    phone: String,
+    sum: Decimal,
+    #[serde(default)]
+    complete_before: Option<String>,
+    #[serde(default)]
+    source_key: Option<String>,
+    #[serde(default)]
+    external_number: Option<String>,
+}
+
+async fn pos_enter(State(sim): State<Simulator>, Json(request): Json<PosEnter>) -> Response {
+    let order = HandOrder {
+        organization_id: request.organization_id,
+        phone: request.phone,
+        sum: request.sum,
+        complete_before: request.complete_before,
+        source_key: request.source_key,
+        external_number: request.external_number,
+    };
+    let entered = sim
+        .lock()
+        .enter_by_hand(sim.seed(), sim.config(), order, Utc::now());
+    match entered {
+        Ok(id) => Json(json!({"orderId": id})).into_response(),
+        Err(message) => control_error(message),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PosChangeRequest {
+    order_id: Uuid,
+    #[serde(default)]
+    sum: Option<Decimal>,
+    #[serde(default)]
+    items: Option<Value>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+async fn pos_change(
+    State(sim): State<Simulator>,
+    Json(request): Json<PosChangeRequest>,
+) -> Response {
+    let change = PosChange {
+        sum: request.sum,
+        items: request.items,
+        status: request.status,
+    };
+    match sim.lock().change_at_pos(request.order_id, change) {
+        Ok(()) => Json(json!({"orderId": request.order_id})).into_response(),
+        Err(message) => control_error(message),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PosDelete {
+    order_id: Uuid,
+}
+
+async fn pos_delete(State(sim): State<Simulator>, Json(request): Json<PosDelete>) -> Response {
+    match sim.lock().delete_at_pos(request.order_id) {
+        Ok(()) => Json(json!({"orderId": request.order_id})).into_response(),
+        Err(message) => control_error(message),
+    }
 }

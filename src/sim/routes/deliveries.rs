@@ -301,13 +301,7 @@ pub async fn by_delivery_date_and_status(State(sim): State<Simulator>, body: Byt
             return false;
         };
         // Both sides are `yyyy-MM-dd HH:mm:ss.fff` in terminal time, so text order is time order.
-        let delivery_date = placed.complete_before.clone().unwrap_or_else(|| {
-            state::local_time(
-                seed,
-                d.terminal_group_id,
-                placed.history[0].1 + chrono::Duration::hours(1),
-            )
-        });
+        let delivery_date = delivery_date(seed, d, placed);
         delivery_date.as_str() >= from.as_str()
             && to.as_deref().is_none_or(|to| delivery_date.as_str() <= to)
             && statuses
@@ -315,6 +309,122 @@ pub async fn by_delivery_date_and_status(State(sim): State<Simulator>, body: Byt
                 .is_none_or(|s| s.is_empty() || s.iter().any(|s| s == placed.status))
             && matches_source(d, &keys)
     }))
+}
+
+/// The order's delivery date as iiko filters on it: `completeBefore`, or an hour after creation
+/// for an "as soon as possible" order (as `render_order` shows it).
+fn delivery_date(seed: &crate::sim::seed::Seed, d: &Delivery, placed: &state::Placed) -> String {
+    placed.complete_before.clone().unwrap_or_else(|| {
+        state::local_time(
+            seed,
+            d.terminal_group_id,
+            placed.history[0].1 + chrono::Duration::hours(1),
+        )
+    })
+}
+
+/// The created deliveries of `organizations` whose delivery date lies in the body's
+/// `deliveryDateFrom..=deliveryDateTo` and that pass `keep`, sorted and cut as asked
+/// (`sortProperty`: `Number`, else `CompleteBefore`; `rowsCount`).
+fn by_delivery_date(
+    sim: &Simulator,
+    body: &Value,
+    keep: impl Fn(&Delivery, &state::Placed) -> bool,
+) -> Result<Value, ApiError> {
+    let organizations = uuid_list(body, "organizationIds")?;
+    known_organizations(sim, &organizations)?;
+    let from = body["deliveryDateFrom"].as_str();
+    let to = body["deliveryDateTo"].as_str();
+    let rows = match &body["rowsCount"] {
+        Value::Null => None,
+        value => Some(
+            value
+                .as_u64()
+                .ok_or_else(|| ApiError::bad_request("rowsCount must be a positive integer."))?
+                as usize,
+        ),
+    };
+    let by_number = body["sortProperty"] == "Number";
+    let descending = body["sortDirection"] == "Descending";
+    let seed = sim.seed();
+    let state = sim.lock();
+    let grouped: Vec<Value> = organizations
+        .iter()
+        .map(|organization_id| {
+            let mut matching: Vec<(String, i64, &Delivery)> = state
+                .deliveries
+                .values()
+                .filter(|d| d.organization_id == *organization_id)
+                .filter_map(|d| match &d.creation {
+                    Creation::Success(placed) => {
+                        let date = delivery_date(seed, d, placed);
+                        let inside = from.is_none_or(|from| date.as_str() >= from)
+                            && to.is_none_or(|to| date.as_str() <= to);
+                        (inside && keep(d, placed)).then_some((date, placed.number, d))
+                    }
+                    _ => None,
+                })
+                .collect();
+            matching.sort_by(|a, b| match by_number {
+                true => a.1.cmp(&b.1),
+                false => (&a.0, a.1).cmp(&(&b.0, b.1)),
+            });
+            if descending {
+                matching.reverse();
+            }
+            let orders: Vec<Value> = matching
+                .iter()
+                .take(rows.unwrap_or(usize::MAX))
+                .map(|(_, _, d)| state.order_info(seed, d))
+                .collect();
+            json!({"organizationId": organization_id, "orders": orders})
+        })
+        .collect();
+    Ok(json!({"maxRevision": state.revision(), "ordersByOrganizations": grouped}))
+}
+
+fn strings(body: &Value, field: &str) -> Option<Vec<String>> {
+    body[field].as_array().map(|values| {
+        values
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    })
+}
+
+pub async fn by_delivery_date_and_source_key_and_filter(
+    State(sim): State<Simulator>,
+    body: Bytes,
+) -> ApiResult {
+    let body = parse(&body)?;
+    let keys = source_keys(&body);
+    let statuses = strings(&body, "statuses");
+    let terminal_groups = match body["terminalGroupIds"].is_null() {
+        true => None,
+        false => Some(uuid_list(&body, "terminalGroupIds")?),
+    };
+    ok(by_delivery_date(&sim, &body, |d, placed| {
+        matches_source(d, &keys)
+            && statuses
+                .as_ref()
+                .is_none_or(|s| s.is_empty() || s.iter().any(|s| s == placed.status))
+            && terminal_groups
+                .as_ref()
+                .is_none_or(|t| t.is_empty() || t.contains(&d.terminal_group_id))
+    })?)
+}
+
+pub async fn by_delivery_date_and_phone(State(sim): State<Simulator>, body: Bytes) -> ApiResult {
+    let body = parse(&body)?;
+    let phone = body["phone"]
+        .as_str()
+        .ok_or_else(|| ApiError::bad_request("The phone field is required."))?
+        .to_owned();
+    let keys = source_keys(&body);
+    ok(by_delivery_date(&sim, &body, |d, placed| {
+        placed.body.get("phone").and_then(Value::as_str) == Some(phone.as_str())
+            && matches_source(d, &keys)
+    })?)
 }
 
 pub async fn cancel(State(sim): State<Simulator>, body: Bytes) -> ApiResult {

@@ -65,6 +65,14 @@ pub fn router(sim: Simulator) -> Router {
             post(deliveries::by_delivery_date_and_status),
         )
         .route("/api/1/deliveries/cancel", post(deliveries::cancel))
+        .route(
+            "/api/1/deliveries/by_delivery_date_and_source_key_and_filter",
+            post(deliveries::by_delivery_date_and_source_key_and_filter),
+        )
+        .route(
+            "/api/1/deliveries/by_delivery_date_and_phone",
+            post(deliveries::by_delivery_date_and_phone),
+        )
         .route("/api/1/stop_lists", post(stop_lists::stop_lists))
         .route("/api/1/stop_lists/check", post(stop_lists::check))
         .route(

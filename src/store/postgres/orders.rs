@@ -211,7 +211,7 @@ impl PgStore {
             .map_err(StoreError::from)?;
             history(&mut tx, id, now_ms, None, None, renewed.note).await?;
         }
-        history(&mut tx, id, now_ms, Some(state), None, note).await?;
+        history(&mut tx, id, now_ms, Some(state), None, &note).await?;
         if requeue {
             // The operator may act from another process (`orders retry`, the bot's instance).
             super::notify_orders_due(&mut tx).await?;

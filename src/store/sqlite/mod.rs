@@ -14,6 +14,7 @@ mod intake;
 mod leases;
 mod orders;
 mod overview;
+mod reconcile;
 mod retention;
 mod status;
 mod sync_lock;

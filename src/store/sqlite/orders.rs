@@ -214,7 +214,7 @@ impl SqliteStore {
             .map_err(StoreError::from)?;
             history(&mut tx, id, now_ms, None, None, renewed.note).await?;
         }
-        history(&mut tx, id, now_ms, Some(state), None, note).await?;
+        history(&mut tx, id, now_ms, Some(state), None, &note).await?;
         let order = fetch(&mut tx, id).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(order)

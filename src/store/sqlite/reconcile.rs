@@ -1,0 +1,78 @@
+//! Reconciliation (`store::reconcile`) on SQLite.
+use super::SqliteStore;
+use super::orders::ORDER_COLUMNS;
+use crate::store::{NewReconcileReport, StoreError, StoredOrder, StoredReconcileReport};
+
+impl SqliteStore {
+    pub async fn orders_wanted_between(
+        &self,
+        branch: &str,
+        from_ms: i64,
+        to_ms: i64,
+        accepted: (i64, i64),
+    ) -> Result<Vec<StoredOrder>, StoreError> {
+        // `unixepoch` reads RFC 3339 with its offset; a null `deliver_at` is "as soon as possible".
+        Ok(sqlx::query_as(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders
+             WHERE branch = ?1 AND created_at >= ?4 AND created_at < ?5
+               AND COALESCE(unixepoch(raw_body ->> '$.deliver_at') * 1000, created_at) >= ?2
+               AND COALESCE(unixepoch(raw_body ->> '$.deliver_at') * 1000, created_at) < ?3
+             ORDER BY id"
+        ))
+        .bind(branch)
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(accepted.0)
+        .bind(accepted.1)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn insert_reconcile_report(
+        &self,
+        report: &NewReconcileReport<'_>,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO reconcile_reports (branch, from_day, to_day, daily, report, created_at_ms)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (branch, from_day) WHERE daily = 1 DO NOTHING",
+        )
+        .bind(report.branch)
+        .bind(report.from_day)
+        .bind(report.to_day)
+        .bind(i64::from(report.daily))
+        .bind(report.report)
+        .bind(report.now_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    pub async fn daily_report_exists(&self, branch: &str, day: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM reconcile_reports WHERE branch = ? AND from_day = ? AND daily = 1",
+        )
+        .bind(branch)
+        .bind(day)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    pub async fn last_reconcile_reports(
+        &self,
+        branch: Option<&str>,
+    ) -> Result<Vec<StoredReconcileReport>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, branch, from_day, to_day, daily, report, created_at_ms
+             FROM reconcile_reports
+             WHERE id IN (SELECT MAX(id) FROM reconcile_reports
+                          WHERE ?1 IS NULL OR branch = ?1 GROUP BY branch)
+             ORDER BY branch",
+        )
+        .bind(branch)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

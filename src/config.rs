@@ -705,9 +705,10 @@ fn optional_uuid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Err
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReconcileConfig {
-    /// When `serve` reconciles the day before, in each branch's local time ("HH:MM").
-    #[serde(default = "default_daily_at", deserialize_with = "clock_time")]
-    pub daily_at: chrono::NaiveTime,
+    /// When `serve` reconciles the day before, in each branch's local time ("HH:MM"); None
+    /// ("off"): never.
+    #[serde(default = "default_daily_at", deserialize_with = "clock_time_or_off")]
+    pub daily_at: Option<chrono::NaiveTime>,
 }
 
 impl Default for ReconcileConfig {
@@ -718,15 +719,25 @@ impl Default for ReconcileConfig {
     }
 }
 
-fn default_daily_at() -> chrono::NaiveTime {
-    chrono::NaiveTime::from_hms_opt(6, 0, 0).expect("a valid time")
+fn default_daily_at() -> Option<chrono::NaiveTime> {
+    chrono::NaiveTime::from_hms_opt(6, 0, 0)
 }
 
-fn clock_time<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::NaiveTime, D::Error> {
+fn clock_time_or_off<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<chrono::NaiveTime>, D::Error> {
     let text = String::deserialize(d)?;
-    chrono::NaiveTime::parse_from_str(&text, "%H:%M").map_err(|_| {
-        serde::de::Error::invalid_value(serde::de::Unexpected::Str(&text), &"a time as HH:MM")
-    })
+    if text == "off" {
+        return Ok(None);
+    }
+    chrono::NaiveTime::parse_from_str(&text, "%H:%M")
+        .map(Some)
+        .map_err(|_| {
+            serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(&text),
+                &"a time as HH:MM, or \"off\"",
+            )
+        })
 }
 
 fn timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
@@ -1647,6 +1658,29 @@ mod tests {
             problems[0].contains("branches[0].timezone: not an IANA time zone name"),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn the_daily_reconciliation_is_a_local_time_or_off_and_a_bad_value_names_the_key() {
+        let example = with_token(EXAMPLE);
+        let at = |value: &str| {
+            load(&example.replace("daily_at = \"06:00\"", &format!("daily_at = \"{value}\"")))
+        };
+        let six = chrono::NaiveTime::from_hms_opt(6, 0, 0);
+        assert_eq!(load(&example).unwrap().reconcile.daily_at, six);
+        assert_eq!(at("06:00").unwrap().reconcile.daily_at, six);
+        assert_eq!(
+            at("23:30").unwrap().reconcile.daily_at,
+            chrono::NaiveTime::from_hms_opt(23, 30, 0)
+        );
+        assert_eq!(at("off").unwrap().reconcile.daily_at, None);
+        for bad in ["6am", "25:00", "Off", ""] {
+            let problems = at(bad).expect_err(bad).0;
+            assert!(
+                problems[0].contains("reconcile.daily_at:") && problems[0].contains("\"off\""),
+                "{bad}: {problems:?}"
+            );
+        }
     }
 
     #[test]

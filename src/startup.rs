@@ -42,7 +42,8 @@ pub struct Application {
     terminals: TerminalWatch,
     retention: RetentionWorker,
     store_watch: StoreWatch,
-    reconcile: DailyRun,
+    /// None when `reconcile.daily_at` is "off".
+    reconcile: Option<DailyRun>,
     store: Store,
     /// Stores iiko's webhook calls; it ends once the server has stopped and the queue is drained.
     inbox_writer: tokio::task::JoinHandle<()>,
@@ -115,13 +116,15 @@ impl Application {
         let tracker = StatusTracker::new(store.clone(), iiko.clone(), config.clone())
             .with_menu(menu.trigger());
         let terminals = TerminalWatch::new(store.clone(), iiko.clone(), config.clone());
-        let reconcile = DailyRun::new(
-            Reconciler::new(store.clone(), iiko.clone(), &config.site.source_key),
-            config.branches.clone(),
-            config.reconcile.daily_at,
-            Telegram::from_config(&config.telegram),
-            config.telegram.operator_chats.clone(),
-        );
+        let reconcile = config.reconcile.daily_at.map(|daily_at| {
+            DailyRun::new(
+                Reconciler::new(store.clone(), iiko.clone(), &config.site.source_key),
+                config.branches.clone(),
+                daily_at,
+                Telegram::from_config(&config.telegram),
+                config.telegram.operator_chats.clone(),
+            )
+        });
         let (inbox, inbox_writer) = WebhookInbox::start(store.clone(), tracker.waker());
         let webhook = iiko_webhook::router(
             &config.iiko_webhook.path,
@@ -200,7 +203,13 @@ impl Application {
         let events = supervisor.start(self.events);
         let retention = supervisor.start(duties.hold("retention", self.retention));
         let store_watch = supervisor.start(self.store_watch);
-        let reconcile = supervisor.start(duties.hold("reconcile", self.reconcile));
+        let reconcile = match self.reconcile {
+            Some(daily) => Some(supervisor.start(duties.hold("reconcile", daily))),
+            None => {
+                tracing::info!("the daily reconciliation is off (reconcile.daily_at = \"off\")");
+                None
+            }
+        };
         let served = serve_http(self.listener, self.router, self.ops, shutdown).await;
         let _ = stop_workers.send(true);
         if let Err(error) = menu.await {
@@ -234,7 +243,9 @@ impl Application {
         if let Err(error) = terminals.await {
             tracing::error!(%error, "the terminal watch failed");
         }
-        if let Err(error) = reconcile.await {
+        if let Some(reconcile) = reconcile
+            && let Err(error) = reconcile.await
+        {
             tracing::error!(%error, "the daily reconciliation failed");
         }
         served

@@ -176,6 +176,7 @@ async fn keep(store: &Store, report: &BranchReport) -> Result<(), Failure> {
             daily: false,
             report: &json,
             now_ms: Utc::now().timestamp_millis(),
+            summary_owed: &[],
         })
         .await
         .map_err(|e| Failure::Unexpected(e.into()))?;

@@ -223,6 +223,8 @@ pub(super) const TABLES: &[Table] = &[
             ("daily", I),
             ("report", T),
             ("created_at_ms", I),
+            ("summary_owed", T),
+            ("summary_retry_at_ms", I),
         ],
     },
 ];

@@ -71,7 +71,7 @@ pub use orders::{
     WebhookId,
 };
 pub use overview::{AlertState, CatalogReport, OrderCount};
-pub use reconcile::{NewReconcileReport, StoredReconcileReport};
+pub use reconcile::{NewReconcileReport, OwedSummary, StoredReconcileReport};
 pub use status::{LateCreation, StatusBatch, StatusReport, StatusRow, StatusWrite, TrackedOrder};
 
 use std::sync::Arc;

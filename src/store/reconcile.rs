@@ -18,6 +18,17 @@ pub struct NewReconcileReport<'a> {
     /// The branch's entry of the contract's JSON.
     pub report: &'a str,
     pub now_ms: i64,
+    /// The operator chats its Telegram summary has to reach (none: nothing to send).
+    pub summary_owed: &'a [i64],
+}
+
+/// A daily report whose Telegram summary some chats have not received yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwedSummary {
+    pub id: i64,
+    pub branch: String,
+    pub report: String,
+    pub chats: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -53,6 +64,38 @@ impl Store {
         on_backend!(self, b => b.insert_reconcile_report(report).await)
     }
 
+    /// The summaries still owed whose retry time has come (`summary_retry_at_ms <= now_ms`),
+    /// oldest first.
+    pub async fn owed_reconcile_summaries(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<OwedSummary>, StoreError> {
+        let rows: Vec<(i64, String, String, String)> =
+            on_backend!(self, b => b.owed_reconcile_summaries(now_ms).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, branch, report, owed)| OwedSummary {
+                id,
+                branch,
+                report,
+                // Written by `owed_text` only; unreadable would mean nothing is owed.
+                chats: serde_json::from_str(&owed).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// What report `id` still owes after a sending attempt: `chats` (none: done), not before
+    /// `retry_at_ms`.
+    pub async fn set_reconcile_summary_owed(
+        &self,
+        id: i64,
+        chats: &[i64],
+        retry_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let owed = owed_text(chats);
+        on_backend!(self, b => b.set_reconcile_summary_owed(id, owed.as_deref(), retry_at_ms).await)
+    }
+
     /// Whether the daily run already reported `day` (`YYYY-MM-DD`) of `branch`.
     pub async fn daily_report_exists(&self, branch: &str, day: &str) -> Result<bool, StoreError> {
         on_backend!(self, b => b.daily_report_exists(branch, day).await)
@@ -65,4 +108,9 @@ impl Store {
     ) -> Result<Vec<StoredReconcileReport>, StoreError> {
         on_backend!(self, b => b.last_reconcile_reports(branch).await)
     }
+}
+
+/// The `summary_owed` column's value: a JSON array of chat ids, or NULL when none is owed.
+pub(super) fn owed_text(chats: &[i64]) -> Option<String> {
+    (!chats.is_empty()).then(|| serde_json::to_string(chats).expect("ids serialize"))
 }

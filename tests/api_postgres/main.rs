@@ -2,6 +2,8 @@
 //! modules whose tests keep a store, compiled a second time (the simulator's, the mapping's and
 //! the schemas' own tests have no store to change). Without `IIKO_BRIDGE_TEST_DATABASE_URL`
 //! each test says it was skipped, in one line, and passes; `.ci/run` always sets it.
+#[path = "../api/bot_answers.rs"]
+mod bot_answers;
 #[path = "../api/cli.rs"]
 mod cli;
 #[path = "../api/duties.rs"]
@@ -22,12 +24,10 @@ mod menu;
 mod notify;
 #[path = "../api/orders.rs"]
 mod orders;
-#[path = "../api/status.rs"]
-mod status;
-#[path = "../api/bot_answers.rs"]
-mod bot_answers;
 #[path = "../api/reconcile.rs"]
 mod reconcile;
+#[path = "../api/status.rs"]
+mod status;
 // Some helpers serve only the modules left out here.
 #[allow(dead_code)]
 #[path = "../api/support/mod.rs"]

@@ -1,6 +1,7 @@
 //! Reconciliation (`store::reconcile`) on SQLite.
 use super::SqliteStore;
 use super::orders::ORDER_COLUMNS;
+use crate::store::reconcile::owed_text;
 use crate::store::{NewReconcileReport, StoreError, StoredOrder, StoredReconcileReport};
 
 impl SqliteStore {
@@ -33,8 +34,9 @@ impl SqliteStore {
         report: &NewReconcileReport<'_>,
     ) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
-            "INSERT INTO reconcile_reports (branch, from_day, to_day, daily, report, created_at_ms)
-             VALUES (?, ?, ?, ?, ?, ?)
+            "INSERT INTO reconcile_reports (branch, from_day, to_day, daily, report, created_at_ms,
+                                            summary_owed)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (branch, from_day) WHERE daily = 1 DO NOTHING",
         )
         .bind(report.branch)
@@ -43,10 +45,42 @@ impl SqliteStore {
         .bind(i64::from(report.daily))
         .bind(report.report)
         .bind(report.now_ms)
+        .bind(owed_text(report.summary_owed))
         .execute(&self.pool)
         .await?
         .rows_affected();
         Ok(inserted == 1)
+    }
+
+    pub async fn owed_reconcile_summaries(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<(i64, String, String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, branch, report, summary_owed FROM reconcile_reports
+             WHERE summary_owed IS NOT NULL AND summary_retry_at_ms <= ?
+             ORDER BY id",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn set_reconcile_summary_owed(
+        &self,
+        id: i64,
+        owed: Option<&str>,
+        retry_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE reconcile_reports SET summary_owed = ?, summary_retry_at_ms = ? WHERE id = ?",
+        )
+        .bind(owed)
+        .bind(retry_at_ms)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     pub async fn daily_report_exists(&self, branch: &str, day: &str) -> Result<bool, StoreError> {

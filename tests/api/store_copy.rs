@@ -10,7 +10,7 @@ use iiko_bridge::{
     menu::CatalogCache,
     orders::service,
     status::StatusTracker,
-    store::{FallbackChannel, NewDelivery, NewFallback, OrderState, Store},
+    store::{FallbackChannel, NewDelivery, NewFallback, NewReconcileReport, OrderState, Store},
 };
 
 use crate::support::{ConfigFile, Spawn, TestApp, iiko, postgres::TestDatabase};
@@ -88,6 +88,19 @@ async fn filled() -> TestApp {
         .push_webhook_calls(&[call; 1234], 1)
         .await
         .unwrap();
+    // Reconciliation reports: a daily one whose summary a chat still awaits, and a command's.
+    for (daily, owed) in [(true, &[-100200][..]), (false, &[][..])] {
+        let report = NewReconcileReport {
+            branch: "lenina",
+            from_day: "2026-12-04",
+            to_day: "2026-12-04",
+            daily,
+            report: "{}",
+            now_ms: 1,
+            summary_owed: owed,
+        };
+        assert!(bed.store.insert_reconcile_report(&report).await.unwrap());
+    }
     bed
 }
 
@@ -127,7 +140,8 @@ async fn a_sqlite_store_copied_to_postgres_answers_the_same_orders_and_gives_new
         assert_eq!(sqlite, postgres, "{table}: {counts:?}");
         *postgres
     };
-    assert_eq!(counts.len(), 13, "{counts:?}");
+    assert_eq!(counts.len(), 14, "{counts:?}");
+    assert_eq!(rows("reconcile_reports"), 2);
     assert_eq!(rows("orders"), 4);
     assert_eq!(rows("seen_webhook_ids"), 1);
     assert_eq!(rows("catalog_versions"), 1);

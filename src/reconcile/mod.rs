@@ -26,6 +26,7 @@ pub use period::{Period, PeriodError, local_day};
 use crate::config::BranchConfig;
 use crate::iiko::IikoClient;
 use crate::notify::html;
+use crate::orders::Phone;
 use crate::store::{OrderState, Store, StoreError, StoredOrder};
 
 /// Pauses before retrying an iiko call that failed transiently.
@@ -245,10 +246,12 @@ pub fn bridge_order(order: &StoredOrder, tz: Tz) -> BridgeOrder {
         number: body["number"].as_str().unwrap_or(&order.site_id).to_owned(),
         state: order.state,
         iiko_ids,
+        // As iiko holds it: the site's `+7 (999) 000-11-22` is `+79990001122` there.
         phone: body["customer"]["phone"]
             .as_str()
-            .unwrap_or_default()
-            .to_owned(),
+            .map_or_else(String::new, |raw| {
+                Phone::parse(raw).map_or_else(|_| raw.to_owned(), |phone| phone.to_string())
+            }),
         charged: charged.normalize(),
         iiko_status: order.iiko_status.clone(),
         day: local_day(wanted.unwrap_or(accepted_at), tz),
@@ -389,7 +392,7 @@ mod tests {
         let mut new = NewOrder::sample("W-1", OrderState::Created);
         new.raw_body = json!({
             "id": "W-1", "number": "1001", "deliver_at": "2026-12-04T20:50:00Z",
-            "customer": {"phone": "+79990000001"}, "total": 990.5, "bonus": {"amount": 100},
+            "customer": {"phone": "+7 (999) 000-00-01"}, "total": 990.5, "bonus": {"amount": 100},
         })
         .to_string();
         let order = StoredOrder {

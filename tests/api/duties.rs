@@ -148,7 +148,13 @@ const DUTIES: [&str; 5] = ["menu", "reconcile", "retention", "status", "terminal
 
 #[bed::test]
 async fn serve_takes_every_singleton_duty_and_the_duties_command_names_its_instance() {
-    let bed = Spawn::default().app(|_| {}).await;
+    // The test bed turns the daily reconciliation off; here it runs, as in production.
+    let bed = Spawn::default()
+        .file(|file| {
+            file.set("reconcile.daily_at", "06:00");
+        })
+        .app(|_| {})
+        .await;
     let mut leases = Vec::new();
     for _ in 0..200 {
         leases = bed.store.duty_leases().await.unwrap();

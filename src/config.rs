@@ -505,6 +505,15 @@ pub struct TelegramConfig {
     pub api_url: Url,
     #[serde(default)]
     pub operator_chats: Vec<i64>,
+    /// Telegram user ids allowed to act through the operator bot and see order details.
+    #[serde(default)]
+    pub operator_users: Vec<i64>,
+    /// Telegram POSTs updates here (the path is served by `serve`); none: long polling.
+    #[serde(default)]
+    pub webhook_url: Option<Url>,
+    /// How long one `getUpdates` waits for an update (Telegram's long poll, at most 50).
+    #[serde(default = "default_poll_timeout")]
+    pub poll_timeout_seconds: u32,
 }
 
 impl Default for TelegramConfig {
@@ -513,8 +522,15 @@ impl Default for TelegramConfig {
             bot_token: None,
             api_url: default_telegram_api(),
             operator_chats: Vec::new(),
+            operator_users: Vec::new(),
+            webhook_url: None,
+            poll_timeout_seconds: default_poll_timeout(),
         }
     }
+}
+
+fn default_poll_timeout() -> u32 {
+    25
 }
 
 fn default_telegram_api() -> Url {
@@ -854,6 +870,20 @@ impl Sources {
         }
         if !config.iiko_webhook.path.starts_with('/') {
             problems.push(self.problem("iiko_webhook.path", "must start with /"));
+        }
+        if config.telegram.poll_timeout_seconds > 50 {
+            problems.push(self.problem("telegram.poll_timeout_seconds", "at most 50"));
+        }
+        if let Some(url) = &config.telegram.webhook_url {
+            if url.scheme() != "https" && url.scheme() != "http" {
+                problems.push(self.problem("telegram.webhook_url", "must be an https URL"));
+            }
+            if url.path() == config.iiko_webhook.path {
+                problems.push(self.problem(
+                    "telegram.webhook_url",
+                    "its path must differ from iiko_webhook.path",
+                ));
+            }
         }
         for (key, secret) in [
             ("site.signing_secret", &config.site.signing_secret),

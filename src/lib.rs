@@ -1,4 +1,5 @@
 //! iiko-bridge: connects a restaurant's website and apps to iikoCloud.
+pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod duties;

@@ -33,6 +33,7 @@ macro_rules! on_backend {
 }
 
 mod batch;
+mod bot;
 mod catalog;
 mod claims;
 mod copy;
@@ -49,6 +50,7 @@ mod status;
 mod sync_lock;
 
 pub use batch::Group;
+pub use bot::{Actor, BotMessage, NewBotMessage};
 pub use catalog::{CatalogSource, NewCatalogVersion, PublicCatalogRow, StoredCatalog};
 pub use claims::AlertClaim;
 pub use copy::{CopiedTable, CopyError};

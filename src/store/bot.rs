@@ -1,0 +1,107 @@
+//! The operator bot's rows: its place in Telegram's update stream, the fallback messages that
+//! carry buttons (and the edits they wait for), and the alerts muted from a button.
+use super::{Store, StoreError};
+
+/// Who made an operator's change: named in the order's history and on the edited messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// `iiko-bridge orders resolve|retry`.
+    Cli,
+    /// A press or a command of an operator in `telegram.operator_users`.
+    Telegram { user_id: i64, name: String },
+}
+
+impl Actor {
+    /// The history note of a change `note` made by this actor (the command line's stays as it
+    /// always was).
+    pub fn note(&self, note: &str) -> String {
+        match self {
+            Actor::Cli => note.to_owned(),
+            Actor::Telegram { user_id, name } => {
+                format!("{note}: Telegram user {user_id} ({name})")
+            }
+        }
+    }
+
+    /// Who, as staff read it on an edited message.
+    pub fn label(&self) -> String {
+        match self {
+            Actor::Cli => "оператор (командная строка)".to_owned(),
+            Actor::Telegram { user_id, name } => format!("{name} (id {user_id})"),
+        }
+    }
+}
+
+/// A fallback message with buttons, sent to a chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBotMessage<'a> {
+    pub order_id: i64,
+    pub chat_id: i64,
+    pub message_id: i64,
+    /// Its HTML text, which an edit keeps and adds the outcome to.
+    pub text: &'a str,
+    pub sent_at_ms: i64,
+}
+
+/// A fallback message whose order has left the fallback, waiting for its edit.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct BotMessage {
+    pub id: i64,
+    pub order_id: i64,
+    pub chat_id: i64,
+    pub message_id: i64,
+    pub text: String,
+    /// The state the order went to (`resolved`, `queued`), who did it and when.
+    pub outcome: Option<String>,
+    pub outcome_by: Option<String>,
+    pub outcome_at_ms: Option<i64>,
+}
+
+impl Store {
+    /// The next update to ask Telegram for (0: none handled yet).
+    pub async fn bot_offset(&self, bot: &str) -> Result<i64, StoreError> {
+        on_backend!(self, b => b.bot_offset(bot).await)
+    }
+
+    /// Stores the next update to ask for; never moves it back (two pollers after a lease
+    /// change).
+    pub async fn set_bot_offset(&self, bot: &str, next_update: i64) -> Result<(), StoreError> {
+        on_backend!(self, b => b.set_bot_offset(bot, next_update).await)
+    }
+
+    /// Records a sent fallback message with buttons (again: nothing changes).
+    pub async fn insert_bot_message(&self, message: &NewBotMessage<'_>) -> Result<(), StoreError> {
+        on_backend!(self, b => b.insert_bot_message(message).await)
+    }
+
+    /// Messages whose order left the fallback and which are not edited yet, oldest first.
+    pub async fn bot_messages_to_edit(&self, limit: i64) -> Result<Vec<BotMessage>, StoreError> {
+        on_backend!(self, b => b.bot_messages_to_edit(limit).await)
+    }
+
+    /// The message is edited (or cannot be: it is gone). An outcome is written once (only
+    /// over none), so this never clears a newer edit.
+    pub async fn bot_message_edited(&self, id: i64) -> Result<(), StoreError> {
+        on_backend!(self, b => b.bot_message_edited(id).await)
+    }
+
+    /// Mutes `watch` alerts of branch `key` until `until_ms` (shared by every instance).
+    pub async fn mute_alert(
+        &self,
+        key: &str,
+        watch: &str,
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, b => b.mute_alert(key, watch, until_ms).await)
+    }
+
+    /// Whether `watch` alerts of branch `key` are muted at `now_ms`.
+    pub async fn alert_muted(
+        &self,
+        key: &str,
+        watch: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.alert_muted(key, watch, now_ms).await)
+    }
+}

@@ -6,14 +6,15 @@ CREATE TABLE bot_offsets (
 );
 
 -- Each fallback Telegram message that carries the order's buttons (the last part of a long
--- one). When the order leaves the fallback (a press, `orders resolve|retry`), the same
+-- one): reserved before it is sent (`message_id` NULL until Telegram answers, so an order dealt
+-- with meanwhile still marks it), filled in after. When the order leaves the fallback (a press, `orders resolve|retry`), the same
 -- transaction sets `outcome` (the state it went to), who did it and when, and `edit_pending`:
 -- the bot's step edits every such message (buttons dropped) and clears the mark.
 CREATE TABLE bot_messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     order_id INTEGER NOT NULL,
     chat_id INTEGER NOT NULL,
-    message_id INTEGER NOT NULL,
+    message_id INTEGER,
     text TEXT NOT NULL,
     sent_at_ms INTEGER NOT NULL,
     outcome TEXT,

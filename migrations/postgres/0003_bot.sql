@@ -8,7 +8,7 @@ CREATE TABLE bot_messages (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     order_id BIGINT NOT NULL,
     chat_id BIGINT NOT NULL,
-    message_id BIGINT NOT NULL,
+    message_id BIGINT,
     text TEXT NOT NULL,
     sent_at_ms BIGINT NOT NULL,
     outcome TEXT,

@@ -33,7 +33,7 @@ use crate::notify::{
 };
 use crate::retry::{Backoff, Pause};
 use crate::store::{
-    FallbackChannel, FallbackDelivery, NewBotMessage, NewDelivery, NewFallback, Store, StoreError,
+    FallbackChannel, FallbackDelivery, NewDelivery, NewFallback, Store, StoreError,
     UndeliveredFallback,
 };
 use crate::worker::{Step, Worker};
@@ -432,20 +432,33 @@ impl FallbackWorker {
                 return telegram.send_html(chat, body).await;
             }
         };
+        let now_ms = Utc::now().timestamp_millis();
+        // Reserved first: an operator may deal with the order before Telegram answers.
+        let reserved = match self.store.reserve_bot_message(order.id, chat, now_ms).await {
+            Ok(id) => Some(id),
+            Err(error) => {
+                tracing::warn!(order = %delivery.order_id, chat, %error,
+                    "fallback message not recorded: it will not be edited when the order is dealt with");
+                None
+            }
+        };
         let sent = telegram
             .send_html_with_buttons(chat, body, &fallback_buttons(order.id))
-            .await?;
-        let message = NewBotMessage {
-            order_id: order.id,
-            chat_id: chat,
-            message_id: sent.message_id,
-            text: &sent.text,
-            sent_at_ms: Utc::now().timestamp_millis(),
+            .await;
+        let recorded = match (&sent, reserved) {
+            (Ok(part), Some(id)) => {
+                self.store
+                    .bot_message_sent(id, part.message_id, &part.text)
+                    .await
+            }
+            (Err(_), Some(id)) => self.store.forget_bot_message(id).await,
+            (_, None) => Ok(()),
         };
-        if let Err(error) = self.store.insert_bot_message(&message).await {
+        if let Err(error) = recorded {
             tracing::warn!(order = %delivery.order_id, chat, %error,
-                "fallback message not recorded: it will not be edited when the order is dealt with");
+                "fallback message's record not completed: it may not be edited when the order is dealt with");
         }
+        sent?;
         Ok(())
     }
 }

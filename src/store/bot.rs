@@ -32,17 +32,6 @@ impl Actor {
     }
 }
 
-/// A fallback message with buttons, sent to a chat.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewBotMessage<'a> {
-    pub order_id: i64,
-    pub chat_id: i64,
-    pub message_id: i64,
-    /// Its HTML text, which an edit keeps and adds the outcome to.
-    pub text: &'a str,
-    pub sent_at_ms: i64,
-}
-
 /// A fallback message whose order has left the fallback, waiting for its edit.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct BotMessage {
@@ -69,12 +58,34 @@ impl Store {
         on_backend!(self, b => b.set_bot_offset(bot, next_update).await)
     }
 
-    /// Records a sent fallback message with buttons (again: nothing changes).
-    pub async fn insert_bot_message(&self, message: &NewBotMessage<'_>) -> Result<(), StoreError> {
-        on_backend!(self, b => b.insert_bot_message(message).await)
+    /// Reserves the row of a fallback message with buttons about to be sent to `chat_id`, so
+    /// that the order leaving the fallback while it is on its way marks it too.
+    pub async fn reserve_bot_message(
+        &self,
+        order_id: i64,
+        chat_id: i64,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        on_backend!(self, b => b.reserve_bot_message(order_id, chat_id, now_ms).await)
     }
 
-    /// Messages whose order left the fallback and which are not edited yet, oldest first.
+    /// The reserved message was sent as `message_id` with `text` (its HTML, which an edit keeps
+    /// and adds the outcome to).
+    pub async fn bot_message_sent(
+        &self,
+        id: i64,
+        message_id: i64,
+        text: &str,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, b => b.bot_message_sent(id, message_id, text).await)
+    }
+
+    /// The reserved message was not sent.
+    pub async fn forget_bot_message(&self, id: i64) -> Result<(), StoreError> {
+        on_backend!(self, b => b.forget_bot_message(id).await)
+    }
+
+    /// Sent messages whose order left the fallback and which are not edited yet, oldest first.
     pub async fn bot_messages_to_edit(&self, limit: i64) -> Result<Vec<BotMessage>, StoreError> {
         on_backend!(self, b => b.bot_messages_to_edit(limit).await)
     }

@@ -50,7 +50,7 @@ mod status;
 mod sync_lock;
 
 pub use batch::Group;
-pub use bot::{Actor, BotMessage, NewBotMessage};
+pub use bot::{Actor, BotMessage};
 pub use catalog::{CatalogSource, NewCatalogVersion, PublicCatalogRow, StoredCatalog};
 pub use claims::AlertClaim;
 pub use copy::{CopiedTable, CopyError};

@@ -127,7 +127,7 @@ async fn a_sqlite_store_copied_to_postgres_answers_the_same_orders_and_gives_new
         assert_eq!(sqlite, postgres, "{table}: {counts:?}");
         *postgres
     };
-    assert_eq!(counts.len(), 13, "{counts:?}");
+    assert_eq!(counts.len(), 15, "{counts:?}");
     assert_eq!(rows("orders"), 4);
     assert_eq!(rows("seen_webhook_ids"), 1);
     assert_eq!(rows("catalog_versions"), 1);

@@ -1,6 +1,6 @@
 //! The operator bot's rows (`store::bot`) on PostgreSQL.
 use super::PgStore;
-use crate::store::{BotMessage, NewBotMessage, StoreError};
+use crate::store::{BotMessage, StoreError};
 
 impl PgStore {
     pub async fn bot_offset(&self, bot: &str) -> Result<i64, StoreError> {
@@ -25,25 +25,50 @@ impl PgStore {
         Ok(())
     }
 
-    pub async fn insert_bot_message(&self, message: &NewBotMessage<'_>) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO bot_messages (order_id, chat_id, message_id, text, sent_at_ms, edit_pending)
-             VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (chat_id, message_id) DO NOTHING",
+    pub async fn reserve_bot_message(
+        &self,
+        order_id: i64,
+        chat_id: i64,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO bot_messages (order_id, chat_id, text, sent_at_ms, edit_pending)
+             VALUES ($1, $2, '', $3, 0) RETURNING id",
         )
-        .bind(message.order_id)
-        .bind(message.chat_id)
-        .bind(message.message_id)
-        .bind(message.text)
-        .bind(message.sent_at_ms)
-        .execute(&self.pool)
-        .await?;
+        .bind(order_id)
+        .bind(chat_id)
+        .bind(now_ms)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn bot_message_sent(
+        &self,
+        id: i64,
+        message_id: i64,
+        text: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE bot_messages SET message_id = $1, text = $2 WHERE id = $3")
+            .bind(message_id)
+            .bind(text)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn forget_bot_message(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM bot_messages WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     pub async fn bot_messages_to_edit(&self, limit: i64) -> Result<Vec<BotMessage>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, order_id, chat_id, message_id, text, outcome, outcome_by, outcome_at_ms
-             FROM bot_messages WHERE edit_pending = 1 ORDER BY id LIMIT $1",
+             FROM bot_messages WHERE edit_pending = 1 AND message_id IS NOT NULL ORDER BY id LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)

@@ -488,3 +488,76 @@ async fn the_webhook_refuses_a_wrong_secret_and_handles_an_update_with_the_right
     );
     assert_eq!(telegram.polls(), 0, "no long polling with a webhook");
 }
+
+#[bed::test]
+async fn an_operator_mutes_a_branchs_iiko_alerts_for_an_hour_from_the_alert() {
+    let telegram = FakeTelegram::start().await.unwrap();
+    let operators = 555;
+    let app = Spawn::default()
+        .app(|config| {
+            with_bot(&telegram)(config);
+            config.telegram.operator_chats = vec![operators];
+        })
+        .await;
+    app.faults(json!({"rules": [{"path": CREATE, "status": 503}]}))
+        .await;
+    for n in 0..3 {
+        let id = format!("WEB-M{n}");
+        let (status, _) = app.post("/api/v1/orders", &app.body(&id)).await;
+        assert_eq!(status, 202);
+        app.wait_for(&id, OrderState::Fallback).await;
+    }
+    let alert = eventually("the iiko alert", || {
+        telegram
+            .messages_to(operators)
+            .into_iter()
+            .find(|m| m.text.contains("iiko не отвечает"))
+    })
+    .await;
+    let branch = app.config.branches[0].key.clone();
+    assert_eq!(
+        alert.buttons(),
+        [("Не сообщать час".to_owned(), format!("mute:iiko:{branch}"))]
+    );
+
+    let callback = telegram.press(&alert, "Не сообщать час", OPERATOR, OPERATOR_NAME);
+    let answer = eventually("the press answered", answer_to(&telegram, &callback)).await;
+    app.faults(json!({"rules": []})).await;
+    let (status, _) = app.post("/api/v1/orders", &app.body("WEB-M9")).await;
+    assert_eq!(status, 202);
+    app.wait_for("WEB-M9", OrderState::Created).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert!(answer.contains("отключены на час"), "{answer}");
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(app.store.alert_muted(&branch, "iiko", now).await.unwrap());
+    let hour = 60 * 60 * 1000;
+    assert!(
+        !app.store
+            .alert_muted(&branch, "iiko", now + hour)
+            .await
+            .unwrap()
+    );
+    let told: Vec<String> = telegram
+        .messages_to(operators)
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(told.len(), 1, "the recovery was muted: {told:?}");
+}
+
+#[bed::test]
+async fn flood_control_on_an_answer_is_waited_out_and_the_action_is_not_lost() {
+    let telegram = FakeTelegram::start().await.unwrap();
+    let app = spawn_app(&telegram).await;
+    app.post_unmappable("WEB-B10").await;
+    let message = fallback_message(&telegram, "WEB-B10").await;
+    telegram.fail_next(2, Failure::TooManyRequests { retry_after: 1 });
+
+    let callback = telegram.press(&message, "Введён вручную", OPERATOR, OPERATOR_NAME);
+
+    let answer = eventually("the press answered", answer_to(&telegram, &callback)).await;
+    assert!(answer.contains("введённый вручную"), "{answer}");
+    assert_eq!(app.order("WEB-B10").await.state, OrderState::Resolved);
+    edited(&telegram, &message).await;
+}

@@ -228,3 +228,31 @@ fn a_cycle_is_named_with_where_each_step_is() {
         ]
     );
 }
+
+/// The operator bot's place: it reads and acts through the domain and the store, and only the
+/// edge that runs it (the server's wiring, its webhook route, the command line) names it.
+#[test]
+fn the_bot_sits_below_the_edge_and_above_the_domain() {
+    const ABOVE: &[&str] = &["http", "startup", "cli"];
+    const BELOW: &[&str] = &[
+        "status", "fallback", "orders", "menu", "notify", "duties", "store",
+    ];
+    let graph = graph(&sources());
+    let mut wrong: Vec<String> = graph
+        .get("bot")
+        .into_iter()
+        .flatten()
+        .filter(|(to, _)| ABOVE.contains(&to.as_str()))
+        .map(|(to, at)| format!("bot -> {to} ({at})"))
+        .collect();
+    for from in BELOW {
+        if let Some(at) = graph.get(*from).and_then(|edges| edges.get("bot")) {
+            wrong.push(format!("{from} -> bot ({at})"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "the bot out of its layer:\n{}",
+        wrong.join("\n")
+    );
+}

@@ -6,6 +6,7 @@
 //! operator in the order's history), and answers. The fallback messages are edited by
 //! [`BotEditor`] once their order leaves the fallback, however it left (the store marks them in
 //! the same transaction as the change).
+pub mod answers;
 pub mod auth;
 pub mod commands;
 mod worker;
@@ -25,13 +26,18 @@ use tokio::sync::Notify;
 pub use worker::{BotEditor, BotPoller, EditsReport};
 
 use self::{
+    answers::{AnswerError, Answers},
     auth::{Access, ChatKind, Verdict},
     commands::{Command, Parsed},
 };
 use crate::{
     config::Config,
     menu::CatalogCache,
-    notify::{Telegram, TelegramError, buttons::CallbackData, html},
+    notify::{
+        Button, Telegram, TelegramError,
+        buttons::{CallbackData, fallback_buttons},
+        html,
+    },
     orders::{ActionError, resolve_order_by, retry_order},
     store::{Actor, OrderState, Store, StoreError, StoredOrder},
 };
@@ -60,6 +66,7 @@ struct Inner {
     store: Store,
     config: Arc<Config>,
     catalogs: CatalogCache,
+    answers: Answers,
     access: Access,
     /// The bot's username, from `getMe` at start: commands in groups name it.
     username: std::sync::Mutex<String>,
@@ -95,6 +102,7 @@ impl OperatorBot {
         Some(OperatorBot {
             inner: Arc::new(Inner {
                 access: Access::from_config(&config),
+                answers: Answers::new(store.clone(), config.clone()),
                 telegram,
                 store,
                 config,
@@ -260,58 +268,89 @@ impl OperatorBot {
                 };
                 let answer = match parsed {
                     Parsed::Command(command) => self.command(command, &actor).await?,
-                    Parsed::Unknown => "Неизвестная команда. Список команд: /help".to_owned(),
-                    Parsed::BadArguments => "Не та форма команды. Список команд: /help".to_owned(),
-                    Parsed::Text | Parsed::NotOurs => "Команды бота: /help".to_owned(),
+                    Parsed::Unknown => {
+                        Reply::text("Неизвестная команда. Список команд: /help".to_owned())
+                    }
+                    Parsed::BadArguments => {
+                        Reply::text("Не та форма команды. Список команд: /help".to_owned())
+                    }
+                    Parsed::Text | Parsed::NotOurs => Reply::text("Команды бота: /help".to_owned()),
                 };
                 tracing::info!(chat, user = ?user_id, command = %text, "operator command");
-                self.reply(chat, &answer).await;
+                self.send_reply(chat, answer).await;
                 Ok(())
             }
         }
     }
 
-    /// An operator's command, answered in Telegram HTML.
-    async fn command(&self, command: Command, actor: &Actor) -> Result<String, StoreError> {
-        Ok(match command {
-            Command::Retry(arguments) | Command::Resolve(arguments)
+    /// An operator's command, answered in Telegram HTML. A store failure of an action fails
+    /// it (the update is handled again); a read-only answer says the store is not answering.
+    async fn command(&self, command: Command, actor: &Actor) -> Result<Reply, StoreError> {
+        let answers = &self.inner.answers;
+        let now_ms = Utc::now().timestamp_millis();
+        fn order_ref(arguments: &str) -> (&str, Option<&str>) {
+            commands::order_ref(arguments).unwrap_or(("", None))
+        }
+        let pages = match command {
+            Command::Resolve(arguments) | Command::Retry(arguments)
                 if commands::order_ref(&arguments).is_none() =>
             {
-                "Укажите заказ: /resolve ID или /retry ID, и филиал, если заказ с таким номером есть в нескольких.".to_owned()
+                Ok(vec![
+                    "Укажите заказ: /resolve ID или /retry ID (номер на сайте или #N), и филиал, если номер есть в нескольких.".to_owned(),
+                ])
             }
-            Command::Resolve(arguments) => match self.find(&arguments).await? {
-                Ok(order) => self.resolve(order.id, actor).await?,
-                Err(text) => text,
-            },
-            Command::Retry(arguments) => match self.find(&arguments).await? {
-                Ok(order) => self.retry(order.id, actor).await?,
-                Err(text) => text,
-            },
-            Command::Help | Command::Start => help(),
-            Command::Orders(_)
-            | Command::Order(_)
-            | Command::Undelivered
-            | Command::Health
-            | Command::Stoplist(_) => "Эта команда пока не готова.".to_owned(),
-        })
-    }
-
-    /// The order an `ID [branch]` names, or the answer that says why there is none.
-    async fn find(&self, arguments: &str) -> Result<Result<StoredOrder, String>, StoreError> {
-        let Some((id, branch)) = commands::order_ref(arguments) else {
-            return Ok(Err("Укажите номер заказа.".to_owned()));
+            Command::Resolve(arguments) => {
+                let (id, branch) = order_ref(&arguments);
+                match answers.find(id, branch).await {
+                    Ok(order) => Ok(vec![self.resolve(order.id, actor).await?]),
+                    Err(AnswerError::Store(error)) => return Err(error),
+                    Err(refusal) => Err(refusal),
+                }
+            }
+            Command::Retry(arguments) => {
+                let (id, branch) = order_ref(&arguments);
+                match answers.find(id, branch).await {
+                    Ok(order) => Ok(vec![self.retry(order.id, actor).await?]),
+                    Err(AnswerError::Store(error)) => return Err(error),
+                    Err(refusal) => Err(refusal),
+                }
+            }
+            Command::Order(arguments) => {
+                let (id, branch) = order_ref(&arguments);
+                match answers.order(id, branch).await {
+                    Ok(answer) => {
+                        let buttons = match answer.in_fallback {
+                            true => fallback_buttons(answer.order_id),
+                            false => Vec::new(),
+                        };
+                        return Ok(Reply {
+                            pages: answer.pages,
+                            buttons,
+                            order_id: Some(answer.order_id),
+                        });
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            Command::Orders(filter) => {
+                let filter = Some(filter.trim()).filter(|f| !f.is_empty());
+                answers.orders(filter, now_ms).await
+            }
+            Command::Undelivered => answers.undelivered().await,
+            Command::Health => answers.health(now_ms).await,
+            Command::Stoplist(branch) => {
+                let branch = Some(branch.trim()).filter(|b| !b.is_empty());
+                answers.stoplist(branch).await
+            }
+            Command::Help | Command::Start => Ok(vec![Answers::help()]),
         };
-        let mut found = self.inner.store.orders_by_site_id(id, branch).await?;
-        Ok(match found.len() {
-            0 => Err(format!("Заказ {} не найден.", html::escape(id))),
-            1 => Ok(found.remove(0)),
-            _ => {
-                let branches: Vec<String> = found.iter().map(|o| html::escape(&o.branch)).collect();
-                Err(format!(
-                    "Заказ {} есть в нескольких филиалах ({}): добавьте филиал после номера.",
-                    html::escape(id),
-                    branches.join(", ")
-                ))
+        Ok(match pages {
+            Ok(pages) => Reply::pages(pages),
+            Err(error) => {
+                if let AnswerError::Store(error) = &error {
+                    tracing::error!(%error, "the bot's answer not read from the store");
+                }
+                Reply::text(error.to_operator())
             }
         })
     }
@@ -403,6 +442,61 @@ impl OperatorBot {
         let telegram = &self.inner.telegram;
         retrying("reply to an operator", || telegram.send_html(chat, text)).await;
     }
+
+    /// Sends each page in order, the buttons on the last one; a page with an order's buttons
+    /// is recorded like a fallback message, so it too is edited once the order is dealt with.
+    async fn send_reply(&self, chat: i64, reply: Reply) {
+        let Some((last, pages)) = reply.pages.split_last() else {
+            return;
+        };
+        for page in pages {
+            self.reply(chat, page).await;
+        }
+        let (Some(order_id), false) = (reply.order_id, reply.buttons.is_empty()) else {
+            return self.reply(chat, last).await;
+        };
+        let store = &self.inner.store;
+        let now_ms = Utc::now().timestamp_millis();
+        let reserved = store.reserve_bot_message(order_id, chat, now_ms).await;
+        let telegram = &self.inner.telegram;
+        let sent = retrying("reply to an operator", || {
+            telegram.send_html_with_buttons(chat, last, &reply.buttons)
+        })
+        .await;
+        let recorded = match (sent, reserved) {
+            (Some(part), Ok(id)) => {
+                store
+                    .bot_message_sent(id, part.message_id, &part.text)
+                    .await
+            }
+            (None, Ok(id)) => store.forget_bot_message(id).await,
+            (_, Err(error)) => Err(error),
+        };
+        if let Err(error) = recorded {
+            tracing::warn!(order = order_id, chat, %error, "the reply's buttons not recorded: it will not be edited");
+        }
+    }
+}
+
+/// What the bot answers a command: pages of Telegram HTML, and an order's buttons on the last.
+struct Reply {
+    pages: Vec<String>,
+    buttons: Vec<Button>,
+    order_id: Option<i64>,
+}
+
+impl Reply {
+    fn text(text: String) -> Reply {
+        Reply::pages(vec![text])
+    }
+
+    fn pages(pages: Vec<String>) -> Reply {
+        Reply {
+            pages,
+            buttons: Vec::new(),
+            order_id: None,
+        }
+    }
 }
 
 /// `call` tried up to [`REPLY_TRIES`] times while Telegram says to try later; a failure after
@@ -442,12 +536,6 @@ fn state_text(state: OrderState) -> &'static str {
         OrderState::Resolved => "уже введён вручную",
         OrderState::Cancelled => "отменён",
     }
-}
-
-/// The commands and what they do.
-fn help() -> String {
-    let descriptions = <Command as teloxide::utils::command::BotCommands>::descriptions();
-    html::escape(&descriptions.to_string())
 }
 
 /// The line an edit adds to a fallback message: what became of the order, by whom, when (in

@@ -7,7 +7,7 @@ use super::{Failure, menu::open_store};
 use crate::{
     config::Config,
     menu::CatalogCache,
-    orders::{ActionError, resolve_order, retry_order},
+    orders::{ActionError, FindError, find_order, resolve_order, retry_order},
     store::{Actor, FallbackDelivery, OrderState, Store, StoredOrder},
 };
 
@@ -231,24 +231,19 @@ fn delivery_json(d: &FallbackDelivery) -> Value {
     })
 }
 
-/// The one order with this site id; `--branch` tells apart equal ids of different branches.
+/// The one order `id` names (see [`find_order`]); `--branch` tells apart equal ids of different
+/// branches.
 async fn find(store: &Store, id: &str, branch: Option<&str>) -> Result<StoredOrder, Failure> {
-    let mut found = store
-        .orders_by_site_id(id, branch)
+    find_order(store, id, branch)
         .await
-        .map_err(|e| Failure::Unexpected(e.into()))?;
-    match found.len() {
-        0 => Err(Failure::Usage(format!("no order {id:?}"))),
-        1 => Ok(found.remove(0)),
-        _ => Err(Failure::Usage(format!(
-            "order {id:?} exists in several branches ({}); give --branch",
-            found
-                .iter()
-                .map(|o| o.branch.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
+        .map_err(|error| match error {
+            FindError::Store(error) => Failure::Unexpected(error.into()),
+            FindError::InSeveralBranches { id, branches } => Failure::Usage(format!(
+                "order {id:?} exists in several branches ({}); give --branch",
+                branches.join(", ")
+            )),
+            not_found => Failure::Usage(not_found.to_string()),
+        })
 }
 
 fn action_failure(error: ActionError) -> Failure {

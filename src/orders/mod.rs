@@ -23,6 +23,7 @@
 mod check;
 mod dispatch;
 mod domain;
+mod find;
 pub(crate) mod follow;
 mod hash;
 mod ids;
@@ -45,6 +46,7 @@ pub use domain::{
     Order, OrderId, Payment, PaymentMethod, Persons, Phone, Quantity, Refusal, Service,
     percent_limit, to_kopecks,
 };
+pub use find::{FindError, find_order};
 pub use hash::content_hash;
 pub use ids::OrderIds;
 pub use intake::{IntakeError, parse_cart, parse_order, parse_order_at};

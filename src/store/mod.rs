@@ -9,7 +9,7 @@
 //! attempt ends), `events` (the site events outbox), `fallback`, `catalog`, `status` (status
 //! reports, cursors, the webhook inbox), `retention`, `sync_lock`, `claims` (the claims several
 //! instances take on events, fallback deliveries and operator alerts), `duties` (the singleton
-//! duties' lease rows)) holds what every backend shares: the data types the domain passes in
+//! duties' lease rows), `overview` (read-only counts across them, for the operators)) holds what every backend shares: the data types the domain passes in
 //! and gets back, the pure decisions (`claims::claimable_events`, `claims::claim_holds`), group
 //! commit ([`Group`]) and the documented methods of [`Store`]. A backend's module has one file
 //! per aggregate with the same methods, SQL only.
@@ -43,6 +43,7 @@ mod fallback;
 mod intake;
 mod leases;
 mod orders;
+mod overview;
 mod postgres;
 mod retention;
 mod sqlite;
@@ -69,6 +70,7 @@ pub use orders::{
     HistoryEntry, Inserted, NewOrder, OperatorChange, OrderState, RenewedIds, StoredOrder,
     WebhookId,
 };
+pub use overview::{AlertState, CatalogReport, OrderCount};
 pub use status::{LateCreation, StatusBatch, StatusReport, StatusRow, StatusWrite, TrackedOrder};
 
 use std::sync::Arc;

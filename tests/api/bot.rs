@@ -561,3 +561,38 @@ async fn flood_control_on_an_answer_is_waited_out_and_the_action_is_not_lost() {
     assert_eq!(app.order("WEB-B10").await.state, OrderState::Resolved);
     edited(&telegram, &message).await;
 }
+
+#[bed::test]
+async fn order_and_health_answer_operators_from_the_store_with_the_buttons_of_a_fallback_order() {
+    let telegram = FakeTelegram::start().await.unwrap();
+    let app = spawn_app(&telegram).await;
+    app.post_unmappable("WEB-B11").await;
+    let kitchen = fallback_message(&telegram, "WEB-B11").await;
+
+    telegram.send_text(FakeChat::Private, OPERATOR, OPERATOR_NAME, "/order WEB-B11");
+    let detail = eventually("the order's detail", || {
+        telegram.messages_to(OPERATOR).into_iter().last()
+    })
+    .await;
+    telegram.send_text(FakeChat::Private, OPERATOR, OPERATOR_NAME, "/health");
+    let health = eventually("the health answer", || {
+        telegram
+            .messages_to(OPERATOR)
+            .into_iter()
+            .find(|m| m.message_id > detail.message_id)
+    })
+    .await;
+
+    assert!(detail.text.contains("WEB-B11"), "{}", detail.text);
+    assert_eq!(detail.buttons(), kitchen.buttons());
+    assert!(
+        health.text.contains(&app.config.branches[0].name),
+        "{}",
+        health.text
+    );
+    // A press on the answer's button closes the order's every message.
+    let callback = telegram.press(&detail, "Введён вручную", OPERATOR, OPERATOR_NAME);
+    eventually("the press answered", answer_to(&telegram, &callback)).await;
+    edited(&telegram, &kitchen).await;
+    edited(&telegram, &detail).await;
+}

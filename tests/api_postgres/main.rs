@@ -27,6 +27,8 @@ mod orders;
 #[path = "../api/status.rs"]
 mod status;
 // Some helpers serve only the modules left out here.
+#[path = "../api/bot_answers.rs"]
+mod bot_answers;
 #[allow(dead_code)]
 #[path = "../api/support/mod.rs"]
 mod support;

@@ -14,6 +14,7 @@ mod fallback;
 mod intake;
 mod leases;
 mod orders;
+mod overview;
 mod retention;
 mod status;
 mod sync_lock;

@@ -33,7 +33,7 @@ use crate::notify::{
 };
 use crate::retry::{Backoff, Pause};
 use crate::store::{
-    FallbackChannel, FallbackDelivery, NewDelivery, NewFallback, Store, StoreError,
+    FallbackChannel, FallbackDelivery, NewDelivery, NewFallback, OrderState, Store, StoreError,
     UndeliveredFallback,
 };
 use crate::worker::{Step, Worker};
@@ -442,6 +442,18 @@ impl FallbackWorker {
                 None
             }
         };
+        // Read after the reservation: an order dealt with before it (a delivery sent again
+        // after the order was resolved) gets no buttons; one dealt with after it marks the row.
+        let dealt_with = matches!(self.store.order(order.id).await,
+            Ok(Some(now)) if now.state != OrderState::Fallback);
+        if dealt_with {
+            if let Some(id) = reserved
+                && let Err(error) = self.store.forget_bot_message(id).await
+            {
+                tracing::warn!(order = %delivery.order_id, %error, "a reserved message row left behind");
+            }
+            return telegram.send_html(chat, body).await;
+        }
         let sent = telegram
             .send_html_with_buttons(chat, body, &fallback_buttons(order.id))
             .await;

@@ -875,7 +875,8 @@ impl Sources {
             problems.push(self.problem("telegram.poll_timeout_seconds", "at most 50"));
         }
         if let Some(url) = &config.telegram.webhook_url {
-            if url.scheme() != "https" && url.scheme() != "http" {
+            // Telegram calls webhooks over https only.
+            if url.scheme() != "https" {
                 problems.push(self.problem("telegram.webhook_url", "must be an https URL"));
             }
             if url.path() == config.iiko_webhook.path {
@@ -1604,6 +1605,32 @@ mod tests {
                 .iter()
                 .any(|p| p.ends_with("iiko_webhook.auth_token: required with register_on_start"))
         );
+    }
+
+    #[test]
+    fn the_bots_webhook_is_https_off_the_iiko_path_and_its_long_poll_at_most_50_seconds() {
+        let text = with_token(EXAMPLE)
+            .replace("poll_timeout_seconds = 25", "poll_timeout_seconds = 51")
+            .replace(
+                "# webhook_url = \"https://bridge.example.ru/telegram/updates\"",
+                "webhook_url = \"http://bridge.example.ru/iiko/webhook\"",
+            );
+        let problems = problems(&text);
+        for expected in [
+            "telegram.poll_timeout_seconds: at most 50",
+            "telegram.webhook_url: must be an https URL",
+            "telegram.webhook_url: its path must differ from iiko_webhook.path",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.ends_with(expected)),
+                "{expected}: {problems:?}"
+            );
+        }
+        let config =
+            load(&with_token(EXAMPLE).replace("operator_users = []", "operator_users = [42]"))
+                .unwrap();
+        assert_eq!(config.telegram.operator_users, [42]);
+        assert_eq!(config.telegram.webhook_url, None);
     }
 
     #[test]

@@ -596,3 +596,88 @@ async fn order_and_health_answer_operators_from_the_store_with_the_buttons_of_a_
     edited(&telegram, &kitchen).await;
     edited(&telegram, &detail).await;
 }
+
+#[bed::test]
+async fn of_two_instances_on_one_store_one_polls_so_each_press_is_handled_once() {
+    let telegram = FakeTelegram::start().await.unwrap();
+    let app = spawn_app(&telegram).await;
+    let other = Application::build(app.config.clone()).await.unwrap();
+    tokio::spawn(other.run(std::future::pending()));
+    app.post_unmappable("WEB-B12").await;
+    app.post_unmappable("WEB-B13").await;
+    let first = fallback_message(&telegram, "WEB-B12").await;
+    let second = fallback_message(&telegram, "WEB-B13").await;
+
+    let presses = [
+        telegram.press(&first, "Введён вручную", OPERATOR, OPERATOR_NAME),
+        telegram.press(&second, "Введён вручную", OPERATOR, OPERATOR_NAME),
+        telegram.press(&first, "Введён вручную", OPERATOR, OPERATOR_NAME),
+    ];
+    for callback in &presses {
+        eventually("the press answered", answer_to(&telegram, callback)).await;
+    }
+    eventually("every update handled", || {
+        (telegram.unconfirmed() == 0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    assert_eq!(
+        telegram.callback_answers().len(),
+        presses.len(),
+        "each press answered once"
+    );
+    for id in ["WEB-B12", "WEB-B13"] {
+        assert_eq!(app.order(id).await.state, OrderState::Resolved);
+    }
+    edited(&telegram, &first).await;
+    edited(&telegram, &second).await;
+    let edits = telegram.edits();
+    assert_eq!(edits.len(), 2, "each message edited once: {edits:?}");
+}
+
+#[bed::test]
+async fn the_fakes_long_poll_answers_as_soon_as_an_update_arrives_or_empty_at_its_timeout() {
+    use iiko_bridge::config::TelegramConfig;
+    use teloxide::{payloads::GetUpdatesSetters, requests::Requester};
+    let telegram = FakeTelegram::start().await.unwrap();
+    let bot = Telegram::from_config(&TelegramConfig {
+        bot_token: Some(SecretString::from(telegram.token())),
+        api_url: telegram.api_url(),
+        ..TelegramConfig::default()
+    })
+    .unwrap();
+    let poll = |offset: i32, timeout: u32| {
+        let request = bot.bot().get_updates().offset(offset).timeout(timeout);
+        bot.call_within(request, Duration::from_secs(10))
+    };
+
+    let started = std::time::Instant::now();
+    let empty = poll(0, 1).await.unwrap();
+    let waited = started.elapsed();
+    let waiting = tokio::spawn({
+        let bot = bot.clone();
+        async move {
+            let request = bot.bot().get_updates().offset(0).timeout(5);
+            bot.call_within(request, Duration::from_secs(10)).await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let id = telegram.send_text(FakeChat::Private, OPERATOR, OPERATOR_NAME, "/help");
+    let arrived = waiting.await.unwrap().unwrap();
+    let answered_in = started.elapsed();
+    let again = poll(0, 0).await.unwrap();
+    let confirmed = poll(id as i32 + 1, 0).await.unwrap();
+
+    assert!(
+        empty.is_empty() && waited >= Duration::from_millis(900),
+        "{waited:?}"
+    );
+    assert_eq!(arrived.len(), 1);
+    assert_eq!(i64::from(arrived[0].id.0), id);
+    assert!(answered_in < Duration::from_secs(2), "{answered_in:?}");
+    assert_eq!(again.len(), 1, "not confirmed yet: asked for again");
+    assert!(confirmed.is_empty());
+    assert_eq!(telegram.unconfirmed(), 0);
+}

@@ -554,6 +554,35 @@ pub fn outcome_line(outcome: &str, by: &str, at: DateTime<Utc>, timezone: chrono
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_reply_telegram_refuses_for_now_is_tried_three_times_and_a_permanent_refusal_once() {
+        let tries = std::sync::atomic::AtomicU32::new(0);
+        let flood = || async {
+            tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err::<(), _>(TelegramError::Retryable {
+                reason: "Internal Server Error".into(),
+                retry_after: None,
+            })
+        };
+        let started = std::time::Instant::now();
+        assert_eq!(retrying("test", flood).await, None);
+        assert_eq!(tries.swap(0, std::sync::atomic::Ordering::SeqCst), 3);
+        // Half a second between tries when Telegram names no wait.
+        assert!(started.elapsed() >= Duration::from_secs(1));
+
+        let refused = || async {
+            tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err::<(), _>(TelegramError::Permanent(
+                "Bad Request: chat not found".into(),
+            ))
+        };
+        assert_eq!(retrying("test", refused).await, None);
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        let ok = || async { Ok::<_, TelegramError>(7) };
+        assert_eq!(retrying("test", ok).await, Some(7));
+    }
+
     #[test]
     fn the_edit_line_says_what_who_and_when_in_the_branchs_time() {
         let at = DateTime::parse_from_rfc3339("2026-12-05T09:30:00Z")

@@ -210,7 +210,7 @@ impl BotEditor {
 
 /// Steps every second, and at once after an action of this process.
 impl Worker for BotEditor {
-    const NAME: &'static str = "telegram edits";
+    const NAME: &'static str = "telegram_edits";
     type Error = StoreError;
 
     async fn step(self: Arc<Self>) -> Result<Step, StoreError> {

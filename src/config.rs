@@ -885,6 +885,15 @@ impl Sources {
                     "its path must differ from iiko_webhook.path",
                 ));
             }
+            // `serve` answers the path beside its own routes, which it must not shadow.
+            let path = url.path();
+            let taken = ["/", "/openapi.json", "/healthz", "/readyz", "/metrics"];
+            if taken.contains(&path) || path.starts_with("/api/") {
+                problems.push(self.problem(
+                    "telegram.webhook_url",
+                    "its path is one of the API's own (use e.g. /telegram/updates)",
+                ));
+            }
         }
         for (key, secret) in [
             ("site.signing_secret", &config.site.signing_secret),

@@ -681,3 +681,47 @@ async fn the_fakes_long_poll_answers_as_soon_as_an_update_arrives_or_empty_at_it
     assert!(confirmed.is_empty());
     assert_eq!(telegram.unconfirmed(), 0);
 }
+
+#[bed::test]
+async fn an_operator_resolves_from_the_kitchen_group_with_the_bots_name_in_the_command() {
+    let telegram = FakeTelegram::start().await.unwrap();
+    let app = spawn_app(&telegram).await;
+    app.post_unmappable("WEB-B14").await;
+    let message = fallback_message(&telegram, "WEB-B14").await;
+
+    telegram.send_text(
+        FakeChat::Group(KITCHEN),
+        OPERATOR,
+        OPERATOR_NAME,
+        "/resolve@bridge_test_bot WEB-B14",
+    );
+    // Addressed to another bot: not this one's business.
+    telegram.send_text(
+        FakeChat::Group(KITCHEN),
+        OPERATOR,
+        OPERATOR_NAME,
+        "/retry@other_bot WEB-B14",
+    );
+
+    let answer = eventually("the answer in the group", || {
+        telegram
+            .messages_to(KITCHEN)
+            .into_iter()
+            .find(|m| m.message_id > message.message_id)
+    })
+    .await;
+    assert!(answer.text.contains("введённый вручную"), "{}", answer.text);
+    edited(&telegram, &message).await;
+    eventually("every update handled", || {
+        (telegram.unconfirmed() == 0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let answers = telegram
+        .messages_to(KITCHEN)
+        .into_iter()
+        .filter(|m| m.message_id > message.message_id)
+        .count();
+    assert_eq!(answers, 1, "the other bot's command is not answered");
+    assert_eq!(app.order("WEB-B14").await.state, OrderState::Resolved);
+}

@@ -544,6 +544,7 @@ pub fn outcome_line(outcome: &str, by: &str, at: DateTime<Utc>, timezone: chrono
     let what = match outcome {
         "resolved" => "✅ Введён вручную",
         "queued" => "🔁 Отправлен в iiko снова",
+        "cancelled" => "❌ Отменён",
         other => return format!("Заказ: {}", html::escape(other)),
     };
     let when = at.with_timezone(&timezone).format("%d.%m %H:%M");

@@ -600,5 +600,6 @@ mod tests {
             "<b>✅ Введён вручную</b>: Анна &lt;Смена&gt; (id 42), 05.12 12:30"
         );
         assert!(outcome_line("queued", "x", at, chrono_tz::UTC).contains("Отправлен в iiko снова"));
+        assert!(outcome_line("cancelled", "iiko", at, chrono_tz::UTC).contains("Отменён"));
     }
 }

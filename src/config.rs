@@ -507,6 +507,15 @@ pub struct TelegramConfig {
     pub api_url: Url,
     #[serde(default)]
     pub operator_chats: Vec<i64>,
+    /// Telegram user ids allowed to act through the operator bot and see order details.
+    #[serde(default)]
+    pub operator_users: Vec<i64>,
+    /// Telegram POSTs updates here (the path is served by `serve`); none: long polling.
+    #[serde(default)]
+    pub webhook_url: Option<Url>,
+    /// How long one `getUpdates` waits for an update (Telegram's long poll, at most 50).
+    #[serde(default = "default_poll_timeout")]
+    pub poll_timeout_seconds: u32,
 }
 
 impl Default for TelegramConfig {
@@ -515,8 +524,15 @@ impl Default for TelegramConfig {
             bot_token: None,
             api_url: default_telegram_api(),
             operator_chats: Vec::new(),
+            operator_users: Vec::new(),
+            webhook_url: None,
+            poll_timeout_seconds: default_poll_timeout(),
         }
     }
+}
+
+fn default_poll_timeout() -> u32 {
+    25
 }
 
 fn default_telegram_api() -> Url {
@@ -895,6 +911,30 @@ impl Sources {
         }
         if !config.iiko_webhook.path.starts_with('/') {
             problems.push(self.problem("iiko_webhook.path", "must start with /"));
+        }
+        if config.telegram.poll_timeout_seconds > 50 {
+            problems.push(self.problem("telegram.poll_timeout_seconds", "at most 50"));
+        }
+        if let Some(url) = &config.telegram.webhook_url {
+            // Telegram calls webhooks over https only.
+            if url.scheme() != "https" {
+                problems.push(self.problem("telegram.webhook_url", "must be an https URL"));
+            }
+            if url.path() == config.iiko_webhook.path {
+                problems.push(self.problem(
+                    "telegram.webhook_url",
+                    "its path must differ from iiko_webhook.path",
+                ));
+            }
+            // `serve` answers the path beside its own routes, which it must not shadow.
+            let path = url.path();
+            let taken = ["/", "/openapi.json", "/healthz", "/readyz", "/metrics"];
+            if taken.contains(&path) || path.starts_with("/api/") {
+                problems.push(self.problem(
+                    "telegram.webhook_url",
+                    "its path is one of the API's own (use e.g. /telegram/updates)",
+                ));
+            }
         }
         for (key, secret) in [
             ("site.signing_secret", &config.site.signing_secret),
@@ -1615,6 +1655,32 @@ mod tests {
                 .iter()
                 .any(|p| p.ends_with("iiko_webhook.auth_token: required with register_on_start"))
         );
+    }
+
+    #[test]
+    fn the_bots_webhook_is_https_off_the_iiko_path_and_its_long_poll_at_most_50_seconds() {
+        let text = with_token(EXAMPLE)
+            .replace("poll_timeout_seconds = 25", "poll_timeout_seconds = 51")
+            .replace(
+                "# webhook_url = \"https://bridge.example.ru/telegram/updates\"",
+                "webhook_url = \"http://bridge.example.ru/iiko/webhook\"",
+            );
+        let problems = problems(&text);
+        for expected in [
+            "telegram.poll_timeout_seconds: at most 50",
+            "telegram.webhook_url: must be an https URL",
+            "telegram.webhook_url: its path must differ from iiko_webhook.path",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.ends_with(expected)),
+                "{expected}: {problems:?}"
+            );
+        }
+        let config =
+            load(&with_token(EXAMPLE).replace("operator_users = []", "operator_users = [42]"))
+                .unwrap();
+        assert_eq!(config.telegram.operator_users, [42]);
+        assert_eq!(config.telegram.webhook_url, None);
     }
 
     #[test]

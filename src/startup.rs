@@ -12,10 +12,11 @@ use futures::FutureExt;
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
+    bot::{BotEditor, BotPoller, OperatorBot},
     config::Config,
     duties::{Duties, Instance},
     fallback::{FallbackWorker, Handover, Templates},
-    http::{self, AppState, iiko_webhook},
+    http::{self, AppState, iiko_webhook, telegram_webhook},
     iiko::IikoClient,
     menu::{CatalogCache, MenuScheduler, MenuSyncer},
     notify::{EventsWorker, Mailer, OperatorChats, StoreWatch, Telegram},
@@ -53,6 +54,9 @@ pub struct Application {
     operators: OperatorChats,
     /// The singleton duties this instance may hold (`store.lease_seconds`).
     duties: Duties,
+    /// The operator bot (`telegram.bot_token`), and whether Telegram calls its webhook rather
+    /// than being polled.
+    bot: Option<(OperatorBot, bool)>,
 }
 
 impl Application {
@@ -126,11 +130,16 @@ impl Application {
             )
         });
         let (inbox, inbox_writer) = WebhookInbox::start(store.clone(), tracker.waker());
-        let webhook = iiko_webhook::router(
+        let mut webhook = iiko_webhook::router(
             &config.iiko_webhook.path,
             config.iiko_webhook.auth_token.clone(),
             inbox,
         );
+        let bot = OperatorBot::from_config(store.clone(), config.clone(), catalogs.clone());
+        if let (Some(bot), Some(url)) = (&bot, &config.telegram.webhook_url) {
+            webhook = webhook.merge(telegram_webhook::router(url.path(), bot.clone()));
+        }
+        let bot = bot.map(|bot| (bot, config.telegram.webhook_url.is_some()));
         let register = config
             .iiko_webhook
             .register_on_start
@@ -159,6 +168,7 @@ impl Application {
             workers,
             operators,
             duties,
+            bot,
         })
     }
 
@@ -182,7 +192,7 @@ impl Application {
         tracing::info!(address = %self.local_addr()?, instance = %self.duties.instance(),
             "iiko-bridge listening");
         let (stop_workers, workers_stopped) = watch::channel(false);
-        let supervisor = Supervisor::new(self.workers, self.operators, workers_stopped);
+        let supervisor = Supervisor::new(self.workers, self.operators, workers_stopped.clone());
         // Singleton duties: each runs in one instance at a time among those sharing the store.
         let duties = self.duties;
         let menu = supervisor.start(duties.hold("menu", self.menu));
@@ -210,6 +220,21 @@ impl Application {
                 None
             }
         };
+        let bot = self.bot.map(|(bot, webhook)| {
+            let editor =
+                supervisor.start(duties.hold("telegram_edits", BotEditor::new(bot.clone())));
+            let poller = match webhook {
+                false => Some(
+                    supervisor.start(duties.hold("telegram", BotPoller::new(bot, workers_stopped))),
+                ),
+                // Left to end with the process: it only sets the webhook up.
+                true => {
+                    tokio::spawn(start_webhook(bot));
+                    None
+                }
+            };
+            (editor, poller)
+        });
         let served = serve_http(self.listener, self.router, self.ops, shutdown).await;
         let _ = stop_workers.send(true);
         if let Err(error) = menu.await {
@@ -232,6 +257,17 @@ impl Application {
         if let Err(error) = store_watch.await {
             tracing::error!(%error, "the store watch failed");
         }
+        if let Some((editor, poller)) = bot {
+            if let Err(error) = editor.await {
+                tracing::error!(%error, "the operator bot's editor failed");
+            }
+            if let Some(Err(error)) = match poller {
+                Some(poller) => Some(poller.await),
+                None => None,
+            } {
+                tracing::error!(%error, "the operator bot failed");
+            }
+        }
         // The server is gone, so the inbox queue drains and its writer ends; what it stored
         // is applied at the next start.
         if let Err(error) = self.inbox_writer.await {
@@ -249,6 +285,18 @@ impl Application {
             tracing::error!(%error, "the daily reconciliation failed");
         }
         served
+    }
+}
+
+/// Registers the bot's commands and webhook with Telegram, trying again (every instance does,
+/// which Telegram takes as the same settings) until Telegram takes them.
+async fn start_webhook(bot: OperatorBot) {
+    let mut tries = 0;
+    while let Err(error) = bot.start().await {
+        tries += 1;
+        let wait = crate::retry::PAUSE.wait(tries);
+        tracing::error!(%error, ?wait, "Telegram webhook not set yet; trying again");
+        tokio::time::sleep(wait).await;
     }
 }
 

@@ -239,6 +239,7 @@ mod tests {
             bot_token: Some(telegram.token().to_owned().into()),
             api_url: telegram.api_url(),
             operator_chats: vec![42],
+            ..TelegramConfig::default()
         };
         let (stop, stopped) = watch::channel(false);
         let health = WorkerHealth::default();

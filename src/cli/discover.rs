@@ -484,6 +484,11 @@ pub fn readiness(config: &Config) -> Readiness {
             "telegram.operator_chats: empty, so operator alerts (iiko unreachable, menu problems) reach nobody".into(),
         );
     }
+    if config.telegram.bot_token.is_some() && config.telegram.operator_users.is_empty() {
+        ready.warnings.push(
+            "telegram.operator_users: empty, so nobody can act on orders from Telegram (the bot refuses everyone)".into(),
+        );
+    }
     ready
 }
 
@@ -754,6 +759,24 @@ mod tests {
                 .warnings
                 .iter()
                 .any(|w| w.starts_with("server.listen"))
+        );
+    }
+
+    #[test]
+    fn a_bot_nobody_may_use_is_worth_a_warning() {
+        let nobody = "telegram.operator_users: empty";
+        let warned = |ready: Readiness| ready.warnings.iter().any(|w| w.starts_with(nobody));
+        let bot = "# bot_token = \"123456:ABC...\"";
+        assert!(warned(readiness(&config(
+            |t| t.replace(bot, "bot_token = \"1:x\"")
+        ))));
+        assert!(!warned(readiness(&config(|t| {
+            t.replace(bot, "bot_token = \"1:x\"")
+                .replace("operator_users = []", "operator_users = [42]")
+        }))));
+        assert!(
+            !warned(readiness(&config(|t| t.to_owned()))),
+            "no bot, no warning"
         );
     }
 }

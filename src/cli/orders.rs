@@ -8,7 +8,7 @@ use crate::{
     config::Config,
     menu::CatalogCache,
     orders::{ActionError, FindError, find_order, resolve_order, retry_order},
-    store::{FallbackDelivery, OrderState, Store, StoredOrder},
+    store::{Actor, FallbackDelivery, OrderState, Store, StoredOrder},
 };
 
 /// How many orders `list` shows, newest first.
@@ -121,9 +121,16 @@ pub async fn retry(config: &Config, id: &str, branch: Option<&str>) -> Result<()
     let store = open_store(config).await?;
     let before = find(&store, id, branch).await?;
     let catalogs = CatalogCache::new(store.clone());
-    let order = retry_order(&store, &catalogs, config, before.id, Utc::now())
-        .await
-        .map_err(action_failure)?;
+    let order = retry_order(
+        &store,
+        &catalogs,
+        config,
+        before.id,
+        &Actor::Cli,
+        Utc::now(),
+    )
+    .await
+    .map_err(action_failure)?;
     let renewed = if order.iiko_order_id == before.iiko_order_id {
         ""
     } else {

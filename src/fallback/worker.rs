@@ -28,11 +28,12 @@ use crate::config::FallbackConfig;
 use crate::notify::{
     Email, Mailer, Telegram,
     alerts::{AlertClaims, OperatorChats},
+    buttons::fallback_buttons,
     html,
 };
 use crate::retry::{Backoff, Pause};
 use crate::store::{
-    FallbackChannel, FallbackDelivery, NewDelivery, NewFallback, Store, StoreError,
+    FallbackChannel, FallbackDelivery, NewDelivery, NewFallback, OrderState, Store, StoreError,
     UndeliveredFallback,
 };
 use crate::worker::{Step, Worker};
@@ -393,7 +394,10 @@ impl FallbackWorker {
                         delivery.body
                     ),
                 };
-                match telegram.send_html(chat, &body).await {
+                match self
+                    .send_with_buttons(telegram, chat, delivery, &body)
+                    .await
+                {
                     Ok(()) => Outcome::Delivered,
                     Err(error) if error.is_retryable() => {
                         Outcome::Retry(error.to_string(), error.retry_after())
@@ -402,6 +406,72 @@ impl FallbackWorker {
                 }
             }
         }
+    }
+}
+
+impl FallbackWorker {
+    /// Sends the message with the operator bot's buttons on its last part, and records that
+    /// part so the bot edits it once the order is dealt with. An order the store does not hold
+    /// (or cannot find now) gets no buttons; a record the store refuses only costs the edit.
+    async fn send_with_buttons(
+        &self,
+        telegram: &Telegram,
+        chat: i64,
+        delivery: &FallbackDelivery,
+        body: &str,
+    ) -> Result<(), crate::notify::TelegramError> {
+        let order = match self
+            .store
+            .orders_by_site_id(&delivery.order_id, Some(&delivery.branch))
+            .await
+        {
+            Ok(mut found) if found.len() == 1 => found.remove(0),
+            Ok(_) => return telegram.send_html(chat, body).await,
+            Err(error) => {
+                tracing::warn!(order = %delivery.order_id, %error, "order not read; its fallback message goes without buttons");
+                return telegram.send_html(chat, body).await;
+            }
+        };
+        let now_ms = Utc::now().timestamp_millis();
+        // Reserved first: an operator may deal with the order before Telegram answers.
+        let reserved = match self.store.reserve_bot_message(order.id, chat, now_ms).await {
+            Ok(id) => Some(id),
+            Err(error) => {
+                tracing::warn!(order = %delivery.order_id, chat, %error,
+                    "fallback message not recorded: it will not be edited when the order is dealt with");
+                None
+            }
+        };
+        // Read after the reservation: an order dealt with before it (a delivery sent again
+        // after the order was resolved) gets no buttons; one dealt with after it marks the row.
+        let dealt_with = matches!(self.store.order(order.id).await,
+            Ok(Some(now)) if now.state != OrderState::Fallback);
+        if dealt_with {
+            if let Some(id) = reserved
+                && let Err(error) = self.store.forget_bot_message(id).await
+            {
+                tracing::warn!(order = %delivery.order_id, %error, "a reserved message row left behind");
+            }
+            return telegram.send_html(chat, body).await;
+        }
+        let sent = telegram
+            .send_html_with_buttons(chat, body, &fallback_buttons(order.id))
+            .await;
+        let recorded = match (&sent, reserved) {
+            (Ok(part), Some(id)) => {
+                self.store
+                    .bot_message_sent(id, part.message_id, &part.text)
+                    .await
+            }
+            (Err(_), Some(id)) => self.store.forget_bot_message(id).await,
+            (_, None) => Ok(()),
+        };
+        if let Err(error) = recorded {
+            tracing::warn!(order = %delivery.order_id, chat, %error,
+                "fallback message's record not completed: it may not be edited when the order is dealt with");
+        }
+        sent?;
+        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@ mod ops;
 mod order_status;
 mod orders;
 mod probe;
+pub mod telegram_webhook;
 
 pub use ops::prometheus;
 

@@ -9,7 +9,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 
-use super::{Telegram, html};
+use super::{Telegram, buttons::mute_button, html, telegram::Button};
 use crate::config::{BranchConfig, TelegramConfig};
 use crate::store::{AlertClaim, Store, StoreError};
 
@@ -106,6 +106,11 @@ impl OperatorChats {
     /// Sends `text` (Telegram HTML) to every operator chat. `true` when at least one chat got
     /// it, or when there is nobody to tell (logged): only then is the alert done with.
     pub async fn send(&self, text: &str) -> bool {
+        self.send_with_buttons(text, &[]).await
+    }
+
+    /// [`OperatorChats::send`] with a row of inline `buttons` (none: a plain message).
+    pub async fn send_with_buttons(&self, text: &str, buttons: &[Button]) -> bool {
         let Some(telegram) = self.telegram.as_ref().filter(|_| !self.chats.is_empty()) else {
             tracing::error!(
                 alert = text,
@@ -115,7 +120,14 @@ impl OperatorChats {
         };
         let mut delivered = false;
         for &chat in &self.chats {
-            match telegram.send_html(chat, text).await {
+            let sent = match buttons.is_empty() {
+                true => telegram.send_html(chat, text).await,
+                false => telegram
+                    .send_html_with_buttons(chat, text, buttons)
+                    .await
+                    .map(|_| ()),
+            };
+            match sent {
                 Ok(()) => delivered = true,
                 Err(error) => tracing::warn!(chat, %error, "operator alert not delivered"),
             }
@@ -305,16 +317,42 @@ impl OperatorAlerter {
         if let Some(transition) = transition {
             let sent = match self.told_elsewhere(key, watch, transition).await {
                 true => true,
-                false => self.chats.send(&text(transition)).await,
+                false => self.send(key, watch, &text(transition)).await,
             };
             self.book().confirm(key, watch, transition, sent);
         } else if ok && self.first_ok(key, watch) {
             // An instance that died may have told the operators it was down: whoever first
             // sees it working again says so.
             if !self.told_elsewhere(key, watch, Transition::Up).await {
-                self.chats.send(&text(Transition::Up)).await;
+                self.send(key, watch, &text(Transition::Up)).await;
             }
         }
+    }
+
+    /// Sends a branch's alert with the bot's "Не сообщать час" button, unless an operator muted
+    /// this alert of this branch (then it is only logged, and counts as told). Mutes live in
+    /// the shared store; an alerter without one (the store watch) sends plain messages.
+    async fn send(&self, key: &str, watch: Watch, text: &str) -> bool {
+        let Some(store) = self.shared.as_ref().filter(|_| watch != Watch::Store) else {
+            return self.chats.send(text).await;
+        };
+        let now = Utc::now().timestamp_millis();
+        match store.alert_muted(key, watch.as_str(), now).await {
+            Ok(true) => {
+                tracing::info!(
+                    branch = key,
+                    watch = watch.as_str(),
+                    alert = text,
+                    "operator alert muted from the bot: only logged"
+                );
+                return true;
+            }
+            Ok(false) => {}
+            // A mute that cannot be read does not silence an alert.
+            Err(error) => tracing::warn!(%error, "alert mutes not read; the alert is sent"),
+        }
+        let buttons: Vec<Button> = mute_button(watch.as_str(), key).into_iter().collect();
+        self.chats.send_with_buttons(text, &buttons).await
     }
 
     /// Whether another instance has already told the operators of `transition` (recorded in

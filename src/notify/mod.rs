@@ -5,6 +5,7 @@
 //! whether trying again can help, so the caller can retry each channel on its own with backoff.
 //! Secrets (the bot token, SMTP credentials) never reach `Display` or `Debug` output.
 pub mod alerts;
+pub mod buttons;
 pub mod email;
 pub mod html;
 pub mod site_events;
@@ -15,7 +16,7 @@ pub use alerts::{OperatorAlerter, OperatorChats};
 pub use email::{Email, EmailError, Mailer};
 pub use site_events::{EventsStep, EventsWorker};
 pub use store_watch::StoreWatch;
-pub use telegram::{Telegram, TelegramError};
+pub use telegram::{Button, SentPart, Telegram, TelegramError};
 
 /// `text` with every occurrence of each non-empty `secret` replaced by a marker.
 fn redact(text: &str, secrets: &[&str]) -> String {

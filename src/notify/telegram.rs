@@ -5,8 +5,8 @@ use secrecy::ExposeSecret;
 use teloxide_core::{
     ApiError, Bot, RequestError,
     payloads::SendMessageSetters,
-    requests::{Request, Requester},
-    types::{ChatId, ParseMode},
+    requests::{Output, Request, Requester},
+    types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, ParseMode},
 };
 
 use super::{error_chain, html, redact};
@@ -25,6 +25,24 @@ const PERMANENT_PREFIXES: &[&str] = &[
     "Not Found",
     "Conflict",
 ];
+
+/// Room left in the last part of a message with buttons, for the line an edit adds when the
+/// order is dealt with (who did what and when).
+pub const EDIT_RESERVE: usize = 400;
+
+/// An inline button: its text and callback data (at most 64 bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    pub text: String,
+    pub data: String,
+}
+
+/// The last part of a message sent with buttons: what an edit changes later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentPart {
+    pub message_id: i64,
+    pub text: String,
+}
 
 /// A bot that sends HTML messages to chats.
 #[derive(Clone)]
@@ -97,6 +115,61 @@ impl Telegram {
         Ok(())
     }
 
+    /// [`Telegram::send_html`] with a row of inline `buttons` on the last part, which keeps
+    /// [`EDIT_RESERVE`] free; answers that part.
+    pub async fn send_html_with_buttons(
+        &self,
+        chat_id: i64,
+        text: &str,
+        buttons: &[Button],
+    ) -> Result<SentPart, TelegramError> {
+        let mut parts = html::split_html(text, html::MESSAGE_LIMIT - EDIT_RESERVE);
+        let last = parts.pop().unwrap_or_default();
+        for part in parts {
+            self.send_part(chat_id, part).await?;
+        }
+        let request = self
+            .bot
+            .send_message(ChatId(chat_id), last.clone())
+            .parse_mode(ParseMode::Html)
+            .reply_markup(keyboard(buttons));
+        let message = self.call(request).await?;
+        Ok(SentPart {
+            message_id: i64::from(message.id.0),
+            text: last,
+        })
+    }
+
+    /// The underlying client, for the operator bot's other calls (made through
+    /// [`Telegram::call`]).
+    pub fn bot(&self) -> &Bot {
+        &self.bot
+    }
+
+    /// Sends `request` within the client's timeout, its failure classified (and redacted).
+    pub async fn call<R>(&self, request: R) -> Result<Output<R>, TelegramError>
+    where
+        R: Request<Err = RequestError>,
+    {
+        self.call_within(request, self.timeout).await
+    }
+
+    /// [`Telegram::call`] within `timeout` (a long poll waits longer than a send).
+    pub async fn call_within<R>(
+        &self,
+        request: R,
+        timeout: Duration,
+    ) -> Result<Output<R>, TelegramError>
+    where
+        R: Request<Err = RequestError>,
+    {
+        match tokio::time::timeout(timeout, request.send()).await {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(error)) => Err(self.classify(error)),
+            Err(_elapsed) => Err(TelegramError::Timeout(timeout)),
+        }
+    }
+
     /// The bot's username, from `getMe`: proves the token and the API URL work.
     pub async fn username(&self) -> Result<String, TelegramError> {
         match tokio::time::timeout(self.timeout, self.bot.get_me().send()).await {
@@ -120,6 +193,15 @@ impl Telegram {
         }
     }
 
+    /// The SHA-256 of the bot token (and a fixed prefix), hex: the secret
+    /// Telegram sends with each webhook call (`X-Telegram-Bot-Api-Secret-Token`), derived so
+    /// there is nothing more to configure.
+    pub fn webhook_secret(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("iiko-bridge webhook {}", self.bot.token()));
+        digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
     fn classify(&self, error: RequestError) -> TelegramError {
         // teloxide drops the URL (which holds the token) from network errors; this also
         // covers any other path by which the token could reach the text.
@@ -140,6 +222,14 @@ impl Telegram {
             },
         }
     }
+}
+
+/// One row of callback buttons.
+pub fn keyboard(buttons: &[Button]) -> InlineKeyboardMarkup {
+    let row = buttons
+        .iter()
+        .map(|b| InlineKeyboardButton::callback(b.text.clone(), b.data.clone()));
+    InlineKeyboardMarkup::new([row.collect::<Vec<_>>()])
 }
 
 fn is_permanent(error: &ApiError) -> bool {

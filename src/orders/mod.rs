@@ -53,6 +53,6 @@ pub use intake::{IntakeError, parse_cart, parse_order, parse_order_at};
 pub use lifecycle::{ActionError, AttemptEnd, attempt_change};
 pub use loyalty::{balance_answer, calculate_answer};
 pub use mapping::{MappingProblem, TRANSPORT_TO_FRONT_TIMEOUT_SECONDS, map_order};
-pub use operator::{requeue_order, resolve_matched, resolve_order};
+pub use operator::{requeue_order, resolve_matched, resolve_order, resolve_order_by};
 pub use retry::retry_order;
 pub use service::RequestError;

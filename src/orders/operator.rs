@@ -1,7 +1,8 @@
-//! What an operator does to an order (`orders retry`, `orders resolve`, and the operator bot
-//! later), each decided by the life cycle on the order as it is under the store's lock.
+//! What an operator does to an order (`orders retry`, `orders resolve`, and the operator bot),
+//! each decided by the life cycle on the order as it is under the store's lock, and recorded
+//! with who did it (`Actor`).
 use super::lifecycle::{self, ActionError};
-use crate::store::{RenewedIds, Store, StoredOrder};
+use crate::store::{Actor, RenewedIds, Store, StoredOrder};
 
 /// Sends a `fallback` or `retrying` order to iiko again now, with a fresh attempt budget and
 /// the same iiko ids (so iiko still cannot get it twice).
@@ -10,7 +11,7 @@ pub async fn requeue_order(
     id: i64,
     now_ms: i64,
 ) -> Result<StoredOrder, ActionError> {
-    requeue_renewed(store, id, None, now_ms).await
+    requeue_renewed(store, id, None, &Actor::Cli, now_ms).await
 }
 
 /// [`requeue_order`], under `renewed` iiko ids and request when given (iiko closed the old
@@ -20,12 +21,13 @@ pub async fn requeue_renewed(
     store: &Store,
     id: i64,
     renewed: Option<(&str, &RenewedIds<'_>)>,
+    actor: &Actor,
     now_ms: i64,
 ) -> Result<StoredOrder, ActionError> {
     let from = renewed.map(|(old, _)| old);
     let decide = |order: Option<&StoredOrder>| lifecycle::requeue(id, order, from);
     store
-        .change_by_operator(id, now_ms, decide, renewed.map(|(_, r)| r))
+        .change_by_operator(id, now_ms, actor, decide, renewed.map(|(_, r)| r))
         .await
 }
 
@@ -35,8 +37,20 @@ pub async fn resolve_order(
     id: i64,
     now_ms: i64,
 ) -> Result<StoredOrder, ActionError> {
+    resolve_order_by(store, id, &Actor::Cli, now_ms).await
+}
+
+/// [`resolve_order`], by `actor`.
+pub async fn resolve_order_by(
+    store: &Store,
+    id: i64,
+    actor: &Actor,
+    now_ms: i64,
+) -> Result<StoredOrder, ActionError> {
     let decide = |order: Option<&StoredOrder>| lifecycle::resolve(id, order);
-    store.change_by_operator(id, now_ms, decide, None).await
+    store
+        .change_by_operator(id, now_ms, actor, decide, None)
+        .await
 }
 
 /// Reconciliation found the iiko order staff typed in for a `fallback` order: it is resolved,
@@ -50,7 +64,9 @@ pub async fn resolve_matched(
     let note =
         format!("matched by reconciliation to iiko order {iiko_order_id} entered at the POS");
     let decide = |order: Option<&StoredOrder>| lifecycle::resolve_noted(id, order, note.into());
-    store.change_by_operator(id, now_ms, decide, None).await
+    store
+        .change_by_operator(id, now_ms, &Actor::Reconciliation, decide, None)
+        .await
 }
 
 #[cfg(test)]

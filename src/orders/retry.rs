@@ -16,7 +16,7 @@ use super::operator::requeue_renewed;
 use super::{OrderIds, map_order, parse_order_at};
 use crate::config::Config;
 use crate::menu::CatalogCache;
-use crate::store::{OrderState, RenewedIds, Store, StoreError, StoredOrder};
+use crate::store::{Actor, OrderState, RenewedIds, Store, StoreError, StoredOrder};
 
 /// New ids and request for a retried order, and the history note that explains them.
 struct Renewal {
@@ -25,12 +25,14 @@ struct Renewal {
     note: String,
 }
 
-/// Queues order `id` (a `fallback` order, or a `retrying` one between attempts) for iiko again.
+/// Queues order `id` (a `fallback` order, or a `retrying` one between attempts) for iiko again,
+/// on `actor`'s word.
 pub async fn retry_order(
     store: &Store,
     catalogs: &CatalogCache,
     config: &Config,
     id: i64,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<StoredOrder, ActionError> {
     let order = store.order(id).await?.ok_or(ActionError::NotFound(id))?;
@@ -59,6 +61,7 @@ pub async fn retry_order(
         store,
         id,
         renewed.as_ref().map(|r| (order.iiko_order_id.as_str(), r)),
+        actor,
         now.timestamp_millis(),
     )
     .await

@@ -227,6 +227,25 @@ pub(super) const TABLES: &[Table] = &[
             ("summary_retry_at_ms", I),
         ],
     },
+    Table {
+        name: "bot_offsets",
+        columns: &[("bot", T), ("next_update", I)],
+    },
+    Table {
+        name: "bot_messages",
+        columns: &[
+            ("id", I),
+            ("order_id", I),
+            ("chat_id", I),
+            ("message_id", I),
+            ("text", T),
+            ("sent_at_ms", I),
+            ("outcome", T),
+            ("outcome_by", T),
+            ("outcome_at_ms", I),
+            ("edit_pending", I),
+        ],
+    },
 ];
 
 /// Rows of one table, column by column (as PostgreSQL's `UNNEST` takes them).
@@ -377,7 +396,13 @@ mod tests {
 
     /// Coordination between instances, not data: leases and claims that run out on their own,
     /// and what operators were last told (the instances on the new store start afresh).
-    const LEFT_OUT: [&str; 4] = ["duty_leases", "alert_claims", "sync_locks", "alert_states"];
+    const LEFT_OUT: [&str; 5] = [
+        "duty_leases",
+        "alert_claims",
+        "sync_locks",
+        "alert_states",
+        "alert_mutes",
+    ];
 
     #[tokio::test]
     async fn the_copied_tables_are_every_sqlite_table_but_the_coordination_ones_parents_first() {

@@ -34,6 +34,7 @@ macro_rules! on_backend {
 }
 
 mod batch;
+mod bot;
 mod catalog;
 mod claims;
 mod copy;
@@ -52,6 +53,7 @@ mod status;
 mod sync_lock;
 
 pub use batch::Group;
+pub use bot::{Actor, BotMessage};
 pub use catalog::{CatalogSource, NewCatalogVersion, PublicCatalogRow, StoredCatalog};
 pub use claims::AlertClaim;
 pub use copy::{CopiedTable, CopyError};

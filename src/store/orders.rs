@@ -288,14 +288,17 @@ impl Store {
     /// Writes an operator's change of order `id`, decided by `decide` from the order as it is
     /// inside the change's transaction, which no other writer changes meanwhile (`None`: there
     /// is no such order), with its history entry; and `renewed` iiko ids and request too, when
-    /// given. Returns the order as changed.
+    /// given. The history names `actor`, and the order's fallback messages with buttons still
+    /// open get the outcome and wait for the bot to edit them (`bot_messages_to_edit`).
+    /// Returns the order as changed.
     pub async fn change_by_operator<E: From<StoreError>>(
         &self,
         id: i64,
         now_ms: i64,
+        actor: &super::Actor,
         decide: impl FnOnce(Option<&StoredOrder>) -> Result<OperatorChange, E>,
         renewed: Option<&RenewedIds<'_>>,
     ) -> Result<StoredOrder, E> {
-        on_backend!(self, b => b.change_by_operator(id, now_ms, decide, renewed).await)
+        on_backend!(self, b => b.change_by_operator(id, now_ms, actor, decide, renewed).await)
     }
 }

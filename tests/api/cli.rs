@@ -555,6 +555,13 @@ async fn demo_runs_on_the_embedded_defaults_and_labels_every_answer_with_its_ord
     );
     assert!(row("WEB-1003").contains("fallback, delivered by email and telegram"));
     assert!(row("WEB-1004").contains("202 fallback"));
+    assert!(row("WEB-1004").contains("resolved from Telegram"));
+    assert!(
+        stdout.contains(
+            "a stranger (user 666) presses «Введён вручную»: the bot answers \"Нет доступа"
+        )
+    );
+    assert!(stdout.contains("the order stays fallback"));
     assert!(row("WEB-1001 (repeat)").contains("200 queued"));
     assert!(row("WEB-1001 (changed)").contains("409 conflict"));
     assert!(row("WEB-1005").contains("422 invalid: customer.phone, total"));

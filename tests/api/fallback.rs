@@ -179,6 +179,7 @@ async fn harness() -> Harness {
         bot_token: Some(SecretString::from(telegram.token())),
         api_url: telegram.api_url(),
         operator_chats: vec![OPERATOR_CHAT],
+        ..TelegramConfig::default()
     };
     let bot = Telegram::from_config(&telegram_config)
         .unwrap()
@@ -677,6 +678,7 @@ async fn iiko_failing_three_times_alerts_once_and_its_recovery_is_told_once() {
         bot_token: Some(SecretString::from(h.telegram.token())),
         api_url: h.telegram.api_url(),
         operator_chats: vec![OPERATOR_CHAT],
+        ..TelegramConfig::default()
     });
     let alerter = OperatorAlerter::new(OperatorChats::new(bot, vec![OPERATOR_CHAT]));
     let lenina = branch(&config);

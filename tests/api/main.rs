@@ -2,6 +2,7 @@
 //!
 //! Each test starts its own simulator, store and (when it needs one) server on free ports, so
 //! they run in parallel threads of this one process.
+mod bot;
 mod bot_answers;
 mod cli;
 mod client_sim;

@@ -24,6 +24,7 @@ fn telegram_config(token: &str, api_url: url::Url) -> TelegramConfig {
         bot_token: Some(SecretString::from(token)),
         api_url,
         operator_chats: vec![CHAT],
+        ..TelegramConfig::default()
     }
 }
 

@@ -140,7 +140,7 @@ async fn a_sqlite_store_copied_to_postgres_answers_the_same_orders_and_gives_new
         assert_eq!(sqlite, postgres, "{table}: {counts:?}");
         *postgres
     };
-    assert_eq!(counts.len(), 14, "{counts:?}");
+    assert_eq!(counts.len(), 16, "{counts:?}");
     assert_eq!(rows("reconcile_reports"), 2);
     assert_eq!(rows("orders"), 4);
     assert_eq!(rows("seen_webhook_ids"), 1);

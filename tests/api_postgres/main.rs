@@ -2,6 +2,8 @@
 //! modules whose tests keep a store, compiled a second time (the simulator's, the mapping's and
 //! the schemas' own tests have no store to change). Without `IIKO_BRIDGE_TEST_DATABASE_URL`
 //! each test says it was skipped, in one line, and passes; `.ci/run` always sets it.
+#[path = "../api/bot.rs"]
+mod bot;
 #[path = "../api/bot_answers.rs"]
 mod bot_answers;
 #[path = "../api/cli.rs"]

@@ -1,5 +1,6 @@
 //! `demo`: the bridge's main job on embedded defaults, against the bundled simulator, with no
 //! configuration and no network.
+mod bot;
 mod orders;
 mod site;
 
@@ -227,6 +228,10 @@ fn serving_config(
         (
             "poll_interval_seconds = 60",
             "poll_interval_seconds = 0.5".to_owned(),
+        ),
+        (
+            "operator_users = []",
+            format!("operator_users = [{}]", bot::OPERATOR),
         ),
     ];
     for (from, to) in edits {

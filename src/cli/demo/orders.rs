@@ -109,11 +109,13 @@ pub async fn run(
     let answer = site.submit(&body).await?;
     let order = wait(&store, "WEB-1004", |o| o.state == OrderState::Fallback).await?;
     let reached = wait_for_operators(&store, &order, smtp, telegram).await?;
+    println!("\n-- WEB-1004 in Telegram: the operator bot");
+    let ended = super::bot::run(&store, &order, telegram).await?;
     outcomes.push(Outcome {
         order: "WEB-1004".into(),
         path: "cannot be mapped, sent to the operators at once",
         answer: answer.summary(),
-        end: reached,
+        end: format!("{reached}; {ended}"),
     });
 
     println!(

@@ -9,6 +9,7 @@
 //! order hot path's writes are concurrent transactions, ledger lines appended in groups
 //! (`batch`).
 mod batch;
+mod bot;
 mod catalog;
 mod claims;
 mod copy;

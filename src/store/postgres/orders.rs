@@ -3,7 +3,7 @@
 
 use super::PgStore;
 use crate::store::{
-    HistoryEntry, Inserted, NewOrder, OperatorChange, OrderState, RenewedIds, StoreError,
+    Actor, HistoryEntry, Inserted, NewOrder, OperatorChange, OrderState, RenewedIds, StoreError,
     StoredOrder, WebhookId,
 };
 
@@ -154,6 +154,7 @@ impl PgStore {
         &self,
         id: i64,
         now_ms: i64,
+        actor: &Actor,
         decide: impl FnOnce(Option<&StoredOrder>) -> Result<OperatorChange, E>,
         renewed: Option<&RenewedIds<'_>>,
     ) -> Result<StoredOrder, E> {
@@ -211,7 +212,8 @@ impl PgStore {
             .map_err(StoreError::from)?;
             history(&mut tx, id, now_ms, None, None, renewed.note).await?;
         }
-        history(&mut tx, id, now_ms, Some(state), None, &note).await?;
+        history(&mut tx, id, now_ms, Some(state), None, &actor.note(&note)).await?;
+        super::bot::close_bot_messages(&mut tx, id, state.as_str(), &actor.label(), now_ms).await?;
         if requeue {
             // The operator may act from another process (`orders retry`, the bot's instance).
             super::notify_orders_due(&mut tx).await?;

@@ -32,6 +32,7 @@ impl PgStore {
             format!("DELETE FROM order_attempts WHERE order_id IN {of_orders}"),
             format!("DELETE FROM order_history WHERE order_id IN {of_orders}"),
             format!("DELETE FROM seen_webhook_ids WHERE order_id IN {of_orders}"),
+            format!("DELETE FROM bot_messages WHERE order_id IN {of_orders}"),
             format!(
                 "DELETE FROM fallback_deliveries WHERE (branch, order_id) IN
                      (SELECT branch, site_id FROM orders WHERE id IN {of_orders})"

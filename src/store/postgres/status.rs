@@ -118,6 +118,11 @@ impl PgStatusBatch {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                    if report.cancelled {
+                        // An order with the staff that iiko had after all, now cancelled there.
+                        super::bot::close_bot_messages(&mut *tx, id, "cancelled", "iiko", now_ms)
+                            .await?;
+                    }
                 }
                 StatusWrite::LateCreation {
                     number,

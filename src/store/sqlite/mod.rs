@@ -4,6 +4,7 @@
 //! takes the lock first instead of failing on upgrade); the order hot path and intake go
 //! through one group-commit writer (`batch`, `intake`).
 mod batch;
+mod bot;
 mod catalog;
 mod claims;
 mod copy;

@@ -4,7 +4,7 @@ use sqlx::{FromRow, sqlite::SqliteRow};
 
 use super::SqliteStore;
 use crate::store::{
-    HistoryEntry, Inserted, NewOrder, OperatorChange, OrderState, RenewedIds, StoreError,
+    Actor, HistoryEntry, Inserted, NewOrder, OperatorChange, OrderState, RenewedIds, StoreError,
     StoredOrder, WebhookId,
 };
 
@@ -155,6 +155,7 @@ impl SqliteStore {
         &self,
         id: i64,
         now_ms: i64,
+        actor: &Actor,
         decide: impl FnOnce(Option<&StoredOrder>) -> Result<OperatorChange, E>,
         renewed: Option<&RenewedIds<'_>>,
     ) -> Result<StoredOrder, E> {
@@ -214,7 +215,8 @@ impl SqliteStore {
             .map_err(StoreError::from)?;
             history(&mut tx, id, now_ms, None, None, renewed.note).await?;
         }
-        history(&mut tx, id, now_ms, Some(state), None, &note).await?;
+        history(&mut tx, id, now_ms, Some(state), None, &actor.note(&note)).await?;
+        super::bot::close_bot_messages(&mut tx, id, state.as_str(), &actor.label(), now_ms).await?;
         let order = fetch(&mut tx, id).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(order)

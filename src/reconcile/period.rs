@@ -15,11 +15,20 @@ pub enum PeriodError {
     Reversed { from: NaiveDate, to: NaiveDate },
     #[error("{day} is in the future (today is {today} at the branch)")]
     Future { day: NaiveDate, today: NaiveDate },
+    #[error(
+        "--from {from} is more than {IIKO_KEEPS_DAYS} days ago: iiko guarantees deliveries only that long, \
+         so older orders would be reported missing (the oldest day is {oldest})"
+    )]
+    TooOld { from: NaiveDate, oldest: NaiveDate },
 }
 
+/// How many days back iiko guarantees `deliveries/by_delivery_date_*` answers (REFERENCE 8.2).
+pub const IIKO_KEEPS_DAYS: u64 = 7;
+
 impl Period {
-    /// What the caller asked, defaulting to yesterday and today; refused when reversed or
-    /// reaching past `today`.
+    /// What the caller asked, defaulting to yesterday and today; refused when reversed,
+    /// reaching past `today`, or older than iiko keeps deliveries (an empty answer for such a
+    /// day would be read as every order missing).
     pub fn asked(
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
@@ -32,6 +41,12 @@ impl Period {
         }
         if from > to {
             return Err(PeriodError::Reversed { from, to });
+        }
+        let oldest = today
+            .checked_sub_days(Days::new(IIKO_KEEPS_DAYS))
+            .unwrap_or(today);
+        if from < oldest {
+            return Err(PeriodError::TooOld { from, oldest });
         }
         Ok(Period { from, to })
     }
@@ -133,6 +148,19 @@ mod tests {
             })
         );
         assert!(Period::asked(Some(d("2026-12-05")), None, today).is_ok());
+    }
+
+    #[test]
+    fn a_period_older_than_iiko_keeps_deliveries_is_refused() {
+        let today = d("2026-12-05");
+        assert!(Period::asked(Some(d("2026-11-28")), None, today).is_ok());
+        assert_eq!(
+            Period::asked(Some(d("2026-11-27")), None, today),
+            Err(PeriodError::TooOld {
+                from: d("2026-11-27"),
+                oldest: d("2026-11-28")
+            })
+        );
     }
 
     #[test]

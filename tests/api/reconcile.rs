@@ -346,12 +346,14 @@ async fn bad_usage_is_a_clear_error_with_exit_code_2() {
     let bed = bed().await;
     let today = today(&bed);
     let tomorrow = (today + chrono::Duration::days(1)).to_string();
+    let long_ago = (today - chrono::Duration::days(30)).to_string();
     let cases = [
         (
             vec!["--from", "2026-01-05", "--to", "2026-01-04"],
             "is after",
         ),
         (vec!["--to", tomorrow.as_str()], "in the future"),
+        (vec!["--from", long_ago.as_str()], "more than 7 days ago"),
         (vec!["--branch", "nowhere"], "no such branch"),
         (vec!["--from", "05.01.2026"], "invalid"),
     ];

@@ -207,41 +207,11 @@ mod tests {
 
     fn order(state: OrderState) -> StoredOrder {
         StoredOrder {
-            id: 1,
-            branch: "lenina".into(),
-            site_id: "A".into(),
-            raw_body: "{}".into(),
-            content_hash: "h".into(),
-            answer: "{}".into(),
-            iiko_ids: "{}".into(),
             iiko_order_id: "old".into(),
             request: Some("{}".into()),
-            problems: None,
-            state,
-            fallback_reason: None,
             attempts: 3,
-            next_attempt_at: 0,
-            lease_owner: None,
-            lease_until: None,
             create_sent: true,
-            correlation_id: None,
-            iiko_number: None,
-            iiko_status: None,
-            creation_status: None,
-            error_code: None,
-            error_message: None,
-            created_at: 0,
-            updated_at: 0,
-            reported_iiko_status: None,
-            site_status: None,
-            iiko_timestamp: None,
-            status_seen_at: None,
-            tracked_iiko_id: None,
-            tracked_organization_id: None,
-            cancel_reason: None,
-            status_final: false,
-            unclear_until: None,
-            late_created_at: None,
+            ..StoredOrder::sample("A", state)
         }
     }
 

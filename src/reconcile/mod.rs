@@ -331,7 +331,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::store::NewOrder;
 
     fn report(discrepancies: Vec<Discrepancy>, incomplete: Vec<NaiveDate>) -> BranchReport {
         let day = "2026-12-04".parse().unwrap();
@@ -389,48 +388,18 @@ mod tests {
     #[test]
     fn a_stored_order_is_read_for_its_day_phone_and_what_the_site_charged() {
         let tz: Tz = "Europe/Moscow".parse().unwrap();
-        let mut new = NewOrder::sample("W-1", OrderState::Created);
-        new.raw_body = json!({
-            "id": "W-1", "number": "1001", "deliver_at": "2026-12-04T20:50:00Z",
-            "customer": {"phone": "+7 (999) 000-00-01"}, "total": 990.5, "bonus": {"amount": 100},
-        })
-        .to_string();
         let order = StoredOrder {
-            id: 1,
-            branch: new.branch,
-            site_id: new.site_id,
-            raw_body: new.raw_body,
-            content_hash: new.content_hash,
-            answer: new.answer,
-            iiko_ids: new.iiko_ids,
-            iiko_order_id: new.iiko_order_id,
-            request: None,
-            problems: None,
-            state: OrderState::Created,
-            fallback_reason: None,
+            raw_body: json!({
+                "id": "W-1", "number": "1001", "deliver_at": "2026-12-04T20:50:00Z",
+                "customer": {"phone": "+7 (999) 000-00-01"}, "total": 990.5, "bonus": {"amount": 100},
+            })
+            .to_string(),
             attempts: 1,
-            next_attempt_at: 0,
-            lease_owner: None,
-            lease_until: None,
             create_sent: true,
-            correlation_id: None,
-            iiko_number: None,
             iiko_status: Some("Closed".into()),
-            creation_status: None,
-            error_code: None,
-            error_message: None,
             created_at: 1_000,
             updated_at: 1_000,
-            reported_iiko_status: None,
-            site_status: None,
-            iiko_timestamp: None,
-            status_seen_at: None,
-            tracked_iiko_id: None,
-            tracked_organization_id: None,
-            cancel_reason: None,
-            status_final: false,
-            unclear_until: None,
-            late_created_at: None,
+            ..StoredOrder::sample("W-1", OrderState::Created)
         };
         let read = bridge_order(&order, tz);
         assert_eq!(read.number, "1001");

@@ -164,6 +164,51 @@ pub struct StoredOrder {
     pub late_created_at: Option<i64>,
 }
 
+#[cfg(test)]
+impl StoredOrder {
+    /// A stored order of branch `lenina` never sent, for the unit tests of the decisions and
+    /// the views (each sets what it is about with `..StoredOrder::sample(..)`).
+    pub(crate) fn sample(site_id: &str, state: OrderState) -> StoredOrder {
+        StoredOrder {
+            id: 1,
+            branch: "lenina".into(),
+            site_id: site_id.into(),
+            raw_body: "{}".into(),
+            content_hash: "h".into(),
+            answer: "{}".into(),
+            iiko_ids: "{}".into(),
+            iiko_order_id: "00000000-0000-0000-0000-000000000001".into(),
+            request: None,
+            problems: None,
+            state,
+            fallback_reason: None,
+            attempts: 0,
+            next_attempt_at: 0,
+            lease_owner: None,
+            lease_until: None,
+            create_sent: false,
+            correlation_id: None,
+            iiko_number: None,
+            iiko_status: None,
+            creation_status: None,
+            error_code: None,
+            error_message: None,
+            created_at: 0,
+            updated_at: 0,
+            reported_iiko_status: None,
+            site_status: None,
+            iiko_timestamp: None,
+            status_seen_at: None,
+            tracked_iiko_id: None,
+            tracked_organization_id: None,
+            cancel_reason: None,
+            status_final: false,
+            unclear_until: None,
+            late_created_at: None,
+        }
+    }
+}
+
 impl StoredOrder {
     /// The delivery id iiko knows the order by now (it changes when the order is moved).
     pub fn current_iiko_id(&self) -> &str {

@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveTime, TimeZone, Utc};
-use futures::StreamExt;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -21,11 +20,12 @@ use iiko_bridge::{
 
 const ORDERS: usize = 5_000;
 const FALLBACK: usize = 20;
-const CONCURRENCY: usize = 64;
 const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
 const BINARY: &str = env!("CARGO_BIN_EXE_iiko-bridge");
 const BY_DATE: &str = "/api/1/deliveries/by_delivery_date_and_source_key_and_filter";
 const BY_PHONE: &str = "/api/1/deliveries/by_delivery_date_and_phone";
+
+mod support;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -41,7 +41,6 @@ async fn main() -> anyhow::Result<()> {
     let branch = config.branches[0].clone();
     let store = Store::open(&config.store.url).await?;
     let http = reqwest::Client::new();
-    let token = token(&http, &sim.url("api/1/access_token")).await?;
 
     eprintln!("creating {ORDERS} orders in the simulator and the store ...");
     let started = Instant::now();
@@ -51,24 +50,18 @@ async fn main() -> anyhow::Result<()> {
         .from_local_datetime(&today.and_time(NaiveTime::MIN))
         .earliest()
         .expect("a local midnight");
-    let product = sim
-        .sim
-        .seed()
-        .products
-        .iter()
-        .find(|p| p.sizes.is_empty() && !p.hidden && p.not_sold_in.is_empty())
-        .expect("a plain product")
-        .clone();
+    let product = support::plain_product(&sim);
     let orders: Vec<(Uuid, Option<chrono::DateTime<chrono_tz::Tz>>)> = (0..ORDERS)
         .map(|i| {
             let wanted = (i % 10 != 0).then(|| midnight + chrono::Duration::seconds(17 * i as i64));
             (Uuid::new_v4(), wanted)
         })
         .collect();
-    let create_url = sim.url("api/1/deliveries/create");
-    futures::stream::iter(orders.iter().enumerate())
-        .for_each_concurrent(CONCURRENCY, |(i, (id, wanted))| {
-            let body = json!({
+    let bodies = orders
+        .iter()
+        .enumerate()
+        .map(|(i, (id, wanted))| {
+            json!({
                 "organizationId": branch.organization_id,
                 "terminalGroupId": branch.terminal_group_id,
                 "order": {
@@ -80,22 +73,10 @@ async fn main() -> anyhow::Result<()> {
                     "items": [{"type": "Product", "productId": product.id, "amount": 1,
                                "price": product.price}],
                 },
-            });
-            let (http, url, token) = (&http, &create_url, &token);
-            async move {
-                let response = http
-                    .post(url.clone())
-                    .bearer_auth(token)
-                    .json(&body)
-                    .send()
-                    .await;
-                assert!(
-                    response.is_ok_and(|r| r.status().is_success()),
-                    "create {i}"
-                );
-            }
+            })
         })
-        .await;
+        .collect();
+    support::create_deliveries(&sim, &http, bodies).await?;
     let now_ms = Utc::now().timestamp_millis();
     for (i, (id, wanted)) in orders.iter().enumerate() {
         let raw = json!({
@@ -270,15 +251,4 @@ fn bench_config(
     let file = dir.path().join("bridge.toml");
     std::fs::write(&file, text)?;
     Ok((Sources::load(&file)?.config()?, file))
-}
-
-async fn token(http: &reqwest::Client, url: &url::Url) -> anyhow::Result<String> {
-    let answer: Value = http
-        .post(url.clone())
-        .json(&json!({"apiLogin": demo_ids::API_LOGIN}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(answer["token"].as_str().unwrap_or_default().to_owned())
 }

@@ -21,8 +21,11 @@ use iiko_bridge::{
 
 const ORDERS: usize = 10_000;
 const WEBHOOK_CALLS: usize = 20_000;
-const CONCURRENCY: usize = 64;
 const EXAMPLE: &str = include_str!("../config/bridge.example.toml");
+
+mod support;
+
+use support::CONCURRENCY;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -42,23 +45,17 @@ async fn main() -> anyhow::Result<()> {
     );
     let store = Store::open(&config.store.url).await?;
     let http = reqwest::Client::new();
-    let token = token(&http, &sim.url("api/1/access_token")).await?;
+    let token = support::token(&sim, &http).await?;
 
     eprintln!("creating {ORDERS} orders in the simulator and the store ...");
     let started = Instant::now();
     let ids: Vec<Uuid> = (0..ORDERS).map(|_| Uuid::new_v4()).collect();
-    let product = sim
-        .sim
-        .seed()
-        .products
+    let product = support::plain_product(&sim);
+    let bodies = ids
         .iter()
-        .find(|p| p.sizes.is_empty() && !p.hidden && p.not_sold_in.is_empty())
-        .expect("a plain product")
-        .clone();
-    let create_url = sim.url("api/1/deliveries/create");
-    futures::stream::iter(ids.iter().enumerate())
-        .for_each_concurrent(CONCURRENCY, |(i, id)| {
-            let body = json!({
+        .enumerate()
+        .map(|(i, id)| {
+            json!({
                 "organizationId": demo_ids::ORG_LENINA,
                 "terminalGroupId": demo_ids::TG_LENINA,
                 "order": {
@@ -68,22 +65,10 @@ async fn main() -> anyhow::Result<()> {
                     "items": [{"type": "Product", "productId": product.id, "amount": 1,
                                "price": product.price}],
                 },
-            });
-            let (http, url, token) = (&http, &create_url, &token);
-            async move {
-                let response = http
-                    .post(url.clone())
-                    .bearer_auth(token)
-                    .json(&body)
-                    .send()
-                    .await;
-                assert!(
-                    response.is_ok_and(|r| r.status().is_success()),
-                    "create {i}"
-                );
-            }
+            })
         })
-        .await;
+        .collect();
+    support::create_deliveries(&sim, &http, bodies).await?;
     for (i, id) in ids.iter().enumerate() {
         let site_id = format!("B-{i}");
         let new = NewOrder {
@@ -249,15 +234,4 @@ fn bench_config(dir: &tempfile::TempDir, sim: &str, listen: &str) -> anyhow::Res
     let file = dir.path().join("bridge.toml");
     std::fs::write(&file, text)?;
     Ok(Sources::load(&file)?.config()?)
-}
-
-async fn token(http: &reqwest::Client, url: &url::Url) -> anyhow::Result<String> {
-    let answer: Value = http
-        .post(url.clone())
-        .json(&json!({"apiLogin": demo_ids::API_LOGIN}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(answer["token"].as_str().unwrap_or_default().to_owned())
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::SimConfig;
 use super::orders;
 use super::seed::Seed;
-use super::state::{self, Creation, Delivery, Placed, State};
+use super::state::{Creation, Delivery, Placed, State};
 
 /// An order a cashier enters: a phone, a sum, and when it is wanted (terminal-local
 /// `yyyy-MM-dd HH:mm:ss.fff`; none: as soon as possible).
@@ -100,7 +100,7 @@ impl State {
             return Err(format!("order {order_id} was not created"));
         };
         if let Some(status) = change.status {
-            let known = state::STATUSES
+            let known = crate::config::DELIVERY_STATUSES
                 .iter()
                 .find(|s| **s == status)
                 .ok_or_else(|| format!("unknown status {status}"))?;

@@ -15,18 +15,6 @@ use super::orders::{CreationError, PreparedOrder};
 use super::seed::{NamedId, Seed};
 use super::webhooks::Outgoing;
 
-/// Every status a delivery may be in.
-pub const STATUSES: &[&str] = &[
-    "Unconfirmed",
-    "WaitCooking",
-    "CookingStarted",
-    "CookingCompleted",
-    "Waiting",
-    "OnWay",
-    "Delivered",
-    "Closed",
-    "Cancelled",
-];
 const COURIER_FLOW: &[&str] = &[
     "Unconfirmed",
     "WaitCooking",

@@ -172,25 +172,17 @@ impl Telegram {
 
     /// The bot's username, from `getMe`: proves the token and the API URL work.
     pub async fn username(&self) -> Result<String, TelegramError> {
-        match tokio::time::timeout(self.timeout, self.bot.get_me().send()).await {
-            // Bots always have a username; teloxide's `Me::username` would panic without one.
-            Ok(Ok(me)) => Ok(me.user.username.unwrap_or_default()),
-            Ok(Err(error)) => Err(self.classify(error)),
-            Err(_elapsed) => Err(TelegramError::Timeout(self.timeout)),
-        }
+        let me = self.call(self.bot.get_me()).await?;
+        // Bots always have a username; teloxide's `Me::username` would panic without one.
+        Ok(me.user.username.unwrap_or_default())
     }
 
     async fn send_part(&self, chat_id: i64, text: String) -> Result<(), TelegramError> {
         let request = self
             .bot
             .send_message(ChatId(chat_id), text)
-            .parse_mode(ParseMode::Html)
-            .send();
-        match tokio::time::timeout(self.timeout, request).await {
-            Ok(Ok(_message)) => Ok(()),
-            Ok(Err(error)) => Err(self.classify(error)),
-            Err(_elapsed) => Err(TelegramError::Timeout(self.timeout)),
-        }
+            .parse_mode(ParseMode::Html);
+        self.call(request).await.map(drop)
     }
 
     /// The SHA-256 of the bot token (and a fixed prefix), hex: the secret
